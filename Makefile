@@ -1,0 +1,86 @@
+# meshreg: one hand-written Makefile.
+#   make            build/meshreg
+#   make test       unit + end-to-end tests, plain and under ASan/UBSan
+#   make demo       the sidecar in front of the demo app on the file: backend
+#   make bench      benchmarks (scripts/bench*)
+#   make install    PREFIX=/usr/local
+# A sanitizer build lives in its own tree: make BUILD=build/asan SANITIZE=1
+
+PREFIX   ?= /usr/local
+BUILD    ?= build
+CC       ?= cc
+PKGS     := jansson yaml-0.1 libnghttp2
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# libev and the ZooKeeper C client ship no .pc file on Debian.
+EXT_LIBS := -lev -lzookeeper_st -lm
+CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
+CMOCKA_LIBS   := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+WARN     := -Wall -Wextra -Wpedantic -Werror -Wshadow -Wno-unused-parameter -Wno-format-truncation
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 -D_GNU_SOURCE $(WARN) -I. $(PKG_CFLAGS) -MMD -MP
+LDLIBS   := $(PKG_LIBS) $(EXT_LIBS)
+ifeq ($(SANITIZE),1)
+CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS  += -fsanitize=address,undefined
+endif
+
+LIB_SRC  := $(sort $(wildcard config/*.c proto/*.c) $(filter-out sidecar/main.c,$(wildcard sidecar/*.c)))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+DEMO     := $(BUILD)/demoapp
+
+.PHONY: all test unit demo bench install clean deps format
+all: $(BUILD)/meshreg $(DEMO)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/libmeshreg.a: $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/meshreg: $(BUILD)/sidecar/main.o $(BUILD)/libmeshreg.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(DEMO): $(BUILD)/tests/demoapp.o $(BUILD)/libmeshreg.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/test_%.o: tests/test_%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(CMOCKA_CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(BUILD)/libmeshreg.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)
+
+unit: $(TEST_BIN) $(BUILD)/meshreg $(DEMO)
+
+deps:
+	@scripts/install-deps
+
+# The whole suite: plain build, then the same tests under ASan + UBSan.
+test: deps
+	@scripts/run-tests
+
+demo:
+	@scripts/install-deps build
+	@$(MAKE) --no-print-directory all
+	@scripts/demo
+
+bench: deps all
+	@scripts/bench-all
+
+install: $(BUILD)/meshreg
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BUILD)/meshreg $(DESTDIR)$(PREFIX)/bin/meshreg
+
+format:
+	clang-format -i $(wildcard config/*.[ch] proto/*.[ch] sidecar/*.[ch] tests/*.[ch])
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJ:.o=.d) $(BUILD)/sidecar/main.d $(BUILD)/tests/*.d

@@ -1,0 +1,91 @@
+/* The effective configuration of one meshreg process: global settings resolved
+ * from flags > environment > config file > defaults, plus one check_spec per
+ * thing to probe (a registration, or a worker's health probe).
+ *
+ * Everything here is plain data, owned by struct mr_config and freed by
+ * config_free(). The sidecar layer never parses anything: it only reads this. */
+#ifndef MESHREG_CONFIG_H
+#define MESHREG_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+enum probe_kind { PROBE_HTTP, PROBE_HTTPS, PROBE_TCP, PROBE_CMD, PROBE_GRPC };
+
+enum log_format { LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
+
+struct kv {
+    char *key;
+    char *value;
+};
+
+/* One probed thing. A registration (registered == true) is put in the backend
+ * while up; a worker's check (registered == false) is only probed and reported. */
+struct check_spec {
+    char *name;        /* "svc.ns" for a registration, "svc.instance" for a worker */
+    char *service;     /* PAASTA_SERVICE */
+    char *ns;          /* namespace in smartstack.yaml (NULL for a worker) */
+    char *instance;    /* PAASTA_INSTANCE */
+    bool registered;   /* false: worker, never put in the backend */
+    char *host;        /* advertised address */
+    int port;          /* advertised app port */
+    char *instance_id; /* record "name" and node-name prefix */
+    int weight;
+
+    enum probe_kind probe;
+    char *probe_host;     /* always "127.0.0.1" today */
+    int probe_port;       /* healthcheck_port, default port */
+    char *probe_uri;      /* http/https: healthcheck_uri; grpc: service name ("" = server) */
+    char *probe_cmd;      /* cmd: /bin/sh -c argument */
+    char *body_expect;    /* http: substring the body must contain, or NULL */
+    struct kv *headers;   /* extra_healthcheck_headers */
+    size_t nheaders;
+    int timeout_ms;       /* probe deadline */
+    int interval_ms;      /* probe period */
+    int rise, fall;       /* consecutive passes / failures to flip state */
+    int grace_ms;         /* worker: failures ignored for this long after start */
+
+    struct kv *labels;    /* record labels ("region:uswest1-prod" -> "") */
+    size_t nlabels;
+};
+
+/* Global settings (one per process). */
+struct mr_config {
+    char *config_file;     /* -c FILE, or NULL */
+    char *backend;         /* backend URI, §5 */
+    char *admin_addr;      /* "ADDR:PORT" of the admin endpoint */
+    int drain_seconds;
+    int ttl_seconds;
+    int agent_port;        /* 0 = off */
+    char *state_dir;       /* NULL = off */
+    char **admin_allow;    /* CIDR strings; empty = loopback only */
+    size_t nadmin_allow;
+    int grace_seconds;
+    bool adaptive_drain;
+    enum log_format log_format;
+
+    struct check_spec *checks;
+    size_t nchecks;
+
+    char **app_argv;       /* wrapper mode: NULL-terminated, or NULL */
+};
+
+/* Parses the options of `run`/`check` (argv excludes the subcommand word),
+ * the environment and the files they name, and validates everything.
+ * On error returns -1 with err holding one or more lines
+ * ("FILE:LINE:COL: message" for file errors); *out is untouched. */
+int config_load(int argc, char **argv, char **envp, struct mr_config **out, char *err,
+                size_t errlen);
+
+/* Writes the effective registrations as `meshreg check` shows them. */
+void config_print(FILE *f, const struct mr_config *cfg);
+
+/* Writes the usage text of `run`/`check` options. */
+void config_usage(FILE *f);
+
+void config_free(struct mr_config *cfg);
+
+const char *config_probe_kind_name(enum probe_kind k);
+
+#endif

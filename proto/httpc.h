@@ -1,0 +1,43 @@
+/* A minimal asynchronous HTTP/1.1 client on libev: one request on one fresh
+ * connection, with one deadline covering connect, send and receive. Used by
+ * the http probe and by the etcd backend (JSON gateway). No policy. */
+#ifndef MESHREG_HTTPC_H
+#define MESHREG_HTTPC_H
+
+#include <ev.h>
+#include <stddef.h>
+
+struct httpc_result {
+    int status;          /* HTTP status, or 0 when no valid response arrived */
+    const char *error;   /* transport error text when status == 0, else NULL */
+    const char *body;    /* body bytes received (at most max_body), NUL-terminated */
+    size_t body_len;
+    double elapsed_ms;
+};
+
+typedef void (*httpc_cb)(void *arg, const struct httpc_result *res);
+
+struct httpc;
+
+struct httpc_request {
+    const char *host;        /* numeric IPv4/IPv6 address */
+    int port;
+    const char *method;      /* "GET", "POST", ... */
+    const char *target;      /* "/status" */
+    const char *host_header; /* NULL: host:port */
+    const char *extra_headers; /* preformatted "Name: value\r\n" lines, or NULL */
+    const char *body;        /* NULL for none */
+    size_t body_len;
+    int timeout_ms;
+    size_t max_body;         /* bytes of body kept; the rest is read and dropped */
+};
+
+/* Starts a request. The callback runs exactly once, never from inside
+ * httpc_start, unless httpc_cancel() was called first. Returns NULL only on
+ * allocation failure. */
+struct httpc *httpc_start(struct ev_loop *loop, const struct httpc_request *req, httpc_cb cb,
+                          void *arg);
+/* Aborts and frees a request in flight; its callback will not run. */
+void httpc_cancel(struct httpc *c);
+
+#endif

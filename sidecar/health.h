@@ -1,0 +1,22 @@
+/* Rise/fall hysteresis of one check, as a pure counter (haproxy's
+ * check->health): no I/O, no clock. A check starts down and needs `rise`
+ * consecutive passes to go up, then `fall` consecutive failures to go down. */
+#ifndef MESHREG_HEALTH_H
+#define MESHREG_HEALTH_H
+
+#include <stdbool.h>
+
+struct health {
+    int rise, fall;
+    int passes;   /* consecutive passes while down */
+    int failures; /* consecutive failures while up */
+    bool up;
+    bool probed;  /* at least one result seen */
+};
+
+void health_init(struct health *h, int rise, int fall);
+
+/* Feeds one probe result. Returns true when the state flipped. */
+bool health_feed(struct health *h, bool pass);
+
+#endif

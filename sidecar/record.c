@@ -1,0 +1,36 @@
+/* Record encoding with jansson: exact key order and compact separators, so
+ * the bytes are stable across restarts and equal to what nerve writes. */
+#include "sidecar/record.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+char *record_json(const struct check_spec *spec)
+{
+    json_t *labels = json_object();
+    json_t *o = json_pack("{s:s, s:i, s:s, s:i}", "host", spec->host, "port", spec->port,
+                          "name", spec->instance_id, "weight", spec->weight);
+    char *out = NULL;
+    if (!o || !labels)
+        goto done;
+    for (size_t i = 0; i < spec->nlabels; i++)
+        if (json_object_set_new(labels, spec->labels[i].key,
+                                json_string(spec->labels[i].value ? spec->labels[i].value : "")))
+            goto done;
+    if (json_object_set(o, "labels", labels) != 0)
+        goto done;
+    out = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+done:
+    json_decref(labels);
+    json_decref(o);
+    return out;
+}
+
+char *record_node(const struct check_spec *spec)
+{
+    char *s = NULL;
+    if (asprintf(&s, "%s_%d", spec->instance_id, spec->port) < 0)
+        return NULL;
+    return s;
+}

@@ -1,0 +1,106 @@
+/* The registry: what should be in the discovery backend, and the machinery
+ * that makes the backend match it. The core (reg.c) keeps one entry per
+ * record with its desired state and what the backend confirmed; it issues one
+ * operation per entry at a time, retries failures with capped backoff, and
+ * re-applies everything when a backend reports that its records were lost
+ * (session expiry, lease gone). Backends only do I/O: each exports one
+ * `const struct reg_ops` and reports completions with reg_op_done().
+ *
+ * Nothing here blocks: a backend that is down or slow leaves entries pending,
+ * and probing and the admin endpoint carry on. */
+#ifndef MESHREG_REG_H
+#define MESHREG_REG_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct reg;
+
+struct reg_entry {
+    char *svc;        /* "svc.ns": the directory / znode parent / key prefix */
+    char *node;       /* "<instance_id>_<port>" */
+    char *data;       /* record JSON while wanted, else NULL */
+    bool want;        /* the record should exist */
+    bool have;        /* the backend confirmed it exists (as of the last completed op) */
+    bool busy;        /* an operation is in flight */
+    bool dirty;       /* desired state not yet applied */
+    bool issued_want; /* what the in-flight operation does (put or delete) */
+    bool leftover;    /* reg_clear: a delete of something that may not exist */
+    void *impl;       /* the backend's per-entry state, freed by the backend */
+    struct reg_entry *next;
+};
+
+enum reg_conn { REG_CONNECTING, REG_CONNECTED, REG_DISCONNECTED };
+
+struct reg_ops {
+    const char *name;   /* URI scheme: "file", "zk", "etcd" */
+    /* Parses the URI (whole, e.g. "zk://h:p/root") and sets r->impl. No I/O
+     * that can block. */
+    int (*init)(struct reg *r, const char *uri, char *err, size_t errlen);
+    /* Starts connecting (non-blocking); reports via reg_set_conn(). */
+    int (*start)(struct reg *r);
+    /* Creates or overwrites e->data at (e->svc, e->node); completes with
+     * reg_op_done(), possibly before returning. Only called when connected. */
+    void (*put)(struct reg *r, struct reg_entry *e);
+    /* Removes the record; a record already absent is success. */
+    void (*del)(struct reg *r, struct reg_entry *e);
+    /* Releases per-entry state before the core frees an entry (may be NULL). */
+    void (*forget)(struct reg *r, struct reg_entry *e);
+    /* Ends the session (zk close, etcd lease revoke); bounded, best effort. */
+    void (*stop)(struct reg *r);
+    void (*free)(struct reg *r);
+};
+
+struct reg {
+    const struct reg_ops *ops;
+    struct ev_loop *loop;
+    void *impl;
+    char *uri;
+    int ttl_seconds;
+    struct reg_entry *entries;
+    enum reg_conn conn;
+    char conn_detail[192];
+    char last_error[192];
+    ev_timer retry;
+    double backoff;
+    bool flushing;
+    bool stopped;
+    unsigned long ops_ok, ops_failed;
+    /* Called whenever an entry's confirmed state or the connection changes. */
+    void (*on_change)(void *arg);
+    void *on_change_arg;
+};
+
+/* For the sidecar. */
+struct reg *reg_new(struct ev_loop *loop, const char *uri, int ttl_seconds, char *err,
+                    size_t errlen);
+int reg_start(struct reg *r);
+/* Desired state of one record: data != NULL puts it, NULL removes it.
+ * Cheap when nothing changes; safe to call on every probe result. */
+void reg_set(struct reg *r, const char *svc, const char *node, const char *data);
+/* Makes sure a record we never put is absent (a leftover of an earlier run
+ * of ours, e.g. after SIGKILL on the file: backend). Call once at start-up. */
+void reg_clear(struct reg *r, const char *svc, const char *node);
+/* Entries whose desired state is not yet confirmed by the backend. */
+size_t reg_pending(const struct reg *r);
+/* The backend confirmed this record exists. */
+bool reg_present(const struct reg *r, const char *svc, const char *node);
+const char *reg_conn_name(enum reg_conn c);
+void reg_stop(struct reg *r);
+void reg_free(struct reg *r);
+/* Checks a URI's syntax without creating anything (for `meshreg check`). */
+int reg_validate_uri(const char *uri, char *err, size_t errlen);
+
+/* For backends. reg_op_done may free e (a settled deletion is forgotten):
+ * do not touch e after calling it. */
+void reg_op_done(struct reg *r, struct reg_entry *e, bool ok, const char *errmsg);
+void reg_set_conn(struct reg *r, enum reg_conn c, const char *detail);
+/* The backend lost every record (session expired, lease gone): mark all
+ * wanted entries for re-creation. */
+void reg_resync(struct reg *r);
+
+extern const struct reg_ops reg_file_ops;
+extern const struct reg_ops reg_etcd_ops;
+
+#endif

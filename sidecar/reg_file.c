@@ -1,0 +1,198 @@
+/* The embedded `file:DIR` backend: one JSON file per up registration at
+ * DIR/<svc.ns>/<instance_id>_<port>.json, written atomically (temp file in
+ * the same directory, then rename) so a reader never sees half a record.
+ *
+ * A file has no session to expire, so after SIGKILL a record would outlive
+ * us; we refresh each record's mtime every ttl/3 seconds, and readers that
+ * care treat a record older than the TTL as stale (documented in README). */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sidecar/reg.h"
+
+struct reg_file {
+    char *dir;
+    ev_timer heartbeat;
+};
+
+/* mkdir -p for one or two levels under an existing root. */
+static int mkdirs(const char *path, char *err, size_t errlen)
+{
+    char buf[PATH_MAX];
+    if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf)) {
+        snprintf(err, errlen, "path too long: %s", path);
+        return -1;
+    }
+    for (char *p = buf + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char c = *p;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+            snprintf(err, errlen, "mkdir %s: %s", buf, strerror(errno));
+            return -1;
+        }
+        *p = c;
+        if (c == '\0')
+            return 0;
+    }
+}
+
+static int record_path(const struct reg_file *f, const struct reg_entry *e, char *out,
+                       size_t len)
+{
+    return snprintf(out, len, "%s/%s/%s.json", f->dir, e->svc, e->node) < (int)len ? 0 : -1;
+}
+
+/* Names come from validated config, but a '/' or ".." in one would escape DIR. */
+static bool safe_name(const char *s)
+{
+    return *s && !strchr(s, '/') && strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
+}
+
+static int file_init(struct reg *r, const char *uri, char *err, size_t errlen)
+{
+    const char *dir = uri + strlen("file:");
+    if (strncmp(dir, "//", 2) == 0)
+        dir += 2; /* file://DIR is accepted too */
+    if (!*dir) {
+        snprintf(err, errlen, "backend \"%s\": file: needs a directory (file:DIR)", uri);
+        return -1;
+    }
+    struct reg_file *f = calloc(1, sizeof(*f));
+    if (!f || !(f->dir = strdup(dir))) {
+        free(f);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    size_t n = strlen(f->dir);
+    while (n > 1 && f->dir[n - 1] == '/')
+        f->dir[--n] = '\0';
+    r->impl = f;
+    return 0;
+}
+
+static void heartbeat_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct reg *r = w->data;
+    struct reg_file *f = r->impl;
+    char path[PATH_MAX];
+    for (struct reg_entry *e = r->entries; e; e = e->next)
+        if (e->have && e->want && record_path(f, e, path, sizeof(path)) == 0)
+            utimensat(AT_FDCWD, path, NULL, 0);
+}
+
+static int file_start(struct reg *r)
+{
+    struct reg_file *f = r->impl;
+    char err[256];
+    /* A directory we cannot create is not fatal: puts fail and are retried
+     * with backoff, as with a server that is down. */
+    bool ok = mkdirs(f->dir, err, sizeof(err)) == 0;
+    double every = r->ttl_seconds > 3 ? r->ttl_seconds / 3.0 : 1.0;
+    ev_timer_init(&f->heartbeat, heartbeat_cb, every, every);
+    f->heartbeat.data = r;
+    ev_timer_start(r->loop, &f->heartbeat);
+    reg_set_conn(r, REG_CONNECTED, ok ? f->dir : err);
+    return 0;
+}
+
+static void file_put(struct reg *r, struct reg_entry *e)
+{
+    struct reg_file *f = r->impl;
+    char dir[PATH_MAX], path[PATH_MAX], tmp[PATH_MAX], err[320];
+    if (!safe_name(e->svc) || !safe_name(e->node)) {
+        reg_op_done(r, e, false, "unsafe record name");
+        return;
+    }
+    if (snprintf(dir, sizeof(dir), "%s/%s", f->dir, e->svc) >= (int)sizeof(dir) ||
+        record_path(f, e, path, sizeof(path)) != 0 ||
+        snprintf(tmp, sizeof(tmp), "%s/.%s.json.tmp", dir, e->node) >= (int)sizeof(tmp)) {
+        reg_op_done(r, e, false, "path too long");
+        return;
+    }
+    if (mkdirs(dir, err, sizeof(err)) != 0) {
+        reg_op_done(r, e, false, err);
+        return;
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        snprintf(err, sizeof(err), "open %s: %s", tmp, strerror(errno));
+        reg_op_done(r, e, false, err);
+        return;
+    }
+    size_t len = strlen(e->data), off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, e->data + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            snprintf(err, sizeof(err), "write %s: %s", tmp, strerror(errno));
+            close(fd);
+            unlink(tmp);
+            reg_op_done(r, e, false, err);
+            return;
+        }
+        off += (size_t)w;
+    }
+    /* No fsync: a record only matters while this process lives, and a crash
+     * of the machine ends the process too. */
+    close(fd);
+    if (rename(tmp, path) != 0) {
+        snprintf(err, sizeof(err), "rename %s: %s", path, strerror(errno));
+        unlink(tmp);
+        reg_op_done(r, e, false, err);
+        return;
+    }
+    reg_op_done(r, e, true, NULL);
+}
+
+static void file_del(struct reg *r, struct reg_entry *e)
+{
+    struct reg_file *f = r->impl;
+    char path[PATH_MAX], err[320];
+    if (!safe_name(e->svc) || !safe_name(e->node) || record_path(f, e, path, sizeof(path)) != 0) {
+        reg_op_done(r, e, false, "unsafe record name");
+        return;
+    }
+    if (unlink(path) != 0 && errno != ENOENT) {
+        snprintf(err, sizeof(err), "unlink %s: %s", path, strerror(errno));
+        reg_op_done(r, e, false, err);
+        return;
+    }
+    reg_op_done(r, e, true, NULL);
+}
+
+static void file_stop(struct reg *r)
+{
+    struct reg_file *f = r->impl;
+    ev_timer_stop(r->loop, &f->heartbeat);
+}
+
+static void file_free(struct reg *r)
+{
+    struct reg_file *f = r->impl;
+    if (!f)
+        return;
+    ev_timer_stop(r->loop, &f->heartbeat);
+    free(f->dir);
+    free(f);
+    r->impl = NULL;
+}
+
+const struct reg_ops reg_file_ops = {
+    .name = "file",
+    .init = file_init,
+    .start = file_start,
+    .put = file_put,
+    .del = file_del,
+    .forget = NULL,
+    .stop = file_stop,
+    .free = file_free,
+};

@@ -1,0 +1,369 @@
+/* The running sidecar: wires checks, probes, the registry, the drain state
+ * machine and the admin endpoint on one libev loop.
+ *
+ * The rule that keeps the drain promise: a registration is in the backend
+ * only while sidecar_check_up() holds, and every change of any of its inputs
+ * (probe result, admin drain, shutdown) goes through sync_all(), which
+ * states the desired record of every registration to the registry. */
+#include "sidecar/sidecar.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sidecar/admin.h"
+#include "sidecar/log.h"
+#include "sidecar/probe.h"
+#include "sidecar/record.h"
+#include "sidecar/reg.h"
+#include "sidecar/state.h"
+#include "sidecar/status.h"
+
+#define TICK_SECONDS 0.05
+
+static void sync_check(struct sidecar *sc, struct check *c)
+{
+    if (!c->spec->registered)
+        return;
+    reg_set(sc->reg, c->spec->name, c->node, sidecar_check_up(sc, c) ? c->record : NULL);
+}
+
+static void sync_all(struct sidecar *sc)
+{
+    for (size_t i = 0; i < sc->nchecks; i++)
+        sync_check(sc, &sc->checks[i]);
+    sc->gen++;
+}
+
+bool sidecar_check_up(const struct sidecar *sc, const struct check *c)
+{
+    if (!c->health.up || drain_is_shutting_down(&sc->drain))
+        return false;
+    return !c->spec->registered || !sc->drain.admin;
+}
+
+bool sidecar_check_registered(const struct sidecar *sc, const struct check *c)
+{
+    return c->spec->registered && sc->reg && reg_present(sc->reg, c->spec->name, c->node);
+}
+
+const struct check *sidecar_find(const struct sidecar *sc, const char *name, size_t len)
+{
+    for (size_t i = 0; i < sc->nchecks; i++) {
+        const char *n = sc->checks[i].spec->name;
+        if (strlen(n) == len && memcmp(n, name, len) == 0)
+            return &sc->checks[i];
+    }
+    return NULL;
+}
+
+double sidecar_window_remaining(const struct sidecar *sc)
+{
+    return drain_window_remaining(&sc->drain, ev_now(sc->loop));
+}
+
+static void tick(struct sidecar *sc);
+
+void sidecar_request_drain(struct sidecar *sc, const char *reason, double expires_s)
+{
+    bool was = sc->drain.admin;
+    drain_request_admin(&sc->drain, ev_now(sc->loop), reason, expires_s);
+    if (!was)
+        log_info(NULL, "drain requested%s%s%s: deregistering every registration", reason &&
+                 *reason ? " (reason: " : "", reason && *reason ? reason : "",
+                 reason && *reason ? ")" : "");
+    if (expires_s > 0)
+        log_info(NULL, "drain expires in %.0f s", expires_s);
+    state_save(sc->cfg->state_dir, &sc->drain, ev_now(sc->loop));
+    sync_all(sc);
+    tick(sc);
+}
+
+void sidecar_request_undrain(struct sidecar *sc)
+{
+    if (sc->drain.admin)
+        log_info(NULL, "undrain requested: registering healthy registrations again");
+    drain_request_undrain(&sc->drain);
+    state_save(sc->cfg->state_dir, &sc->drain, ev_now(sc->loop));
+    sync_all(sc);
+    tick(sc);
+}
+
+static void probe_result(struct probe *p, bool pass, const char *detail, void *arg)
+{
+    struct check *c = arg;
+    struct sidecar *sc = c->sc;
+    bool changed_pass = !c->last_at || c->last_pass != pass;
+    c->last_pass = pass;
+    c->last_at = ev_now(sc->loop);
+    snprintf(c->last_detail, sizeof(c->last_detail), "%s", detail);
+    if (pass)
+        c->passes++;
+    else
+        c->failures++;
+    if (changed_pass)
+        log_info(c->spec->name, "probe %s: %s", pass ? "passed" : "failed", detail);
+    if (health_feed(&c->health, pass)) {
+        c->since = c->last_at;
+        log_info(c->spec->name, "now %s (%s)", c->health.up ? "healthy" : "unhealthy", detail);
+        sync_check(sc, c);
+    }
+    sc->gen++;
+}
+
+/* Drives the drain machine; runs periodically and right after any request. */
+static void tick(struct sidecar *sc)
+{
+    ev_tstamp now = ev_now(sc->loop);
+    bool admin_before = sc->drain.admin;
+    enum drain_phase before = sc->drain.phase;
+    enum drain_phase ph = drain_tick(&sc->drain, now, reg_pending(sc->reg));
+    if (admin_before && !sc->drain.admin) {
+        log_info(NULL, "drain expired: registering healthy registrations again");
+        state_save(sc->cfg->state_dir, &sc->drain, now);
+        sync_all(sc);
+    }
+    if (ph == before)
+        return;
+    sc->gen++;
+    if (ph == DRAIN_WINDOW || ph == DRAIN_EXIT || ph == DRAIN_STOPPING_APP) {
+        if (before == DRAIN_DEREGISTERING || before == DRAIN_RUNNING) {
+            if (sc->drain.dereg_timed_out)
+                log_error(NULL, "deregistration not confirmed after %.1f s (%zu pending): "
+                          "records expire with the backend session/TTL",
+                          sc->drain.dereg_timeout, reg_pending(sc->reg));
+            else
+                log_info(NULL, "deregistered everything in %.1f ms",
+                         (sc->drain.dereg_done_at - sc->drain.shutdown_at) * 1000.0);
+        }
+    }
+    if (ph == DRAIN_WINDOW)
+        log_info(NULL, "draining: answering 503 for %.1f s more",
+                 drain_window_remaining(&sc->drain, now));
+    if (ph == DRAIN_STOPPING_APP)
+        supervise_stop(&sc->app);
+    if (ph == DRAIN_EXIT) {
+        log_info(NULL, "drain window over: exiting");
+        ev_break(sc->loop, EVBREAK_ALL);
+    }
+}
+
+static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    tick(w->data);
+}
+
+static void shutdown_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    struct sidecar *sc = w->data;
+    ev_tstamp now = ev_now(loop);
+    drain_request_shutdown(&sc->drain, now);
+    if (sc->drain.signals == 1) {
+        log_info(NULL, "%s: draining for %.0f s, deregistering first",
+                 w->signum == SIGINT ? "SIGINT" : "SIGTERM", sc->drain.drain_seconds);
+        sync_all(sc); /* every check stops being up: delete every record now */
+    } else {
+        log_info(NULL, "%s again: skipping the rest of the window (deregistration still "
+                 "completes first)", w->signum == SIGINT ? "SIGINT" : "SIGTERM");
+    }
+    tick(sc);
+}
+
+static void reg_changed(void *arg)
+{
+    struct sidecar *sc = arg;
+    sc->gen++;
+    /* A confirmed delete may be what DEREGISTERING waits for: react now,
+     * not at the next tick, to keep SIGTERM -> record gone in milliseconds. */
+    if (sc->drain.phase == DRAIN_DEREGISTERING)
+        tick(sc);
+}
+
+static void forward_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    struct sidecar *sc = w->data;
+    supervise_signal(&sc->app, w->signum);
+}
+
+static void app_exit_cb(struct supervise *s, int code, void *arg)
+{
+    struct sidecar *sc = arg;
+    sc->exit_code = code;
+    if (!drain_is_shutting_down(&sc->drain)) {
+        log_info(NULL, "the app exited on its own: deregistering and exiting with its status %d",
+                 code);
+        drain_app_exited(&sc->drain, ev_now(sc->loop));
+        sync_all(sc);
+    } else {
+        drain_app_exited(&sc->drain, ev_now(sc->loop));
+    }
+    tick(sc);
+}
+
+static void hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    log_warn(NULL, "SIGHUP: configuration reload is not supported by this version; "
+             "the running configuration stays");
+}
+
+static int checks_init(struct sidecar *sc, char *err, size_t errlen)
+{
+    sc->checks = calloc(sc->cfg->nchecks ? sc->cfg->nchecks : 1, sizeof(*sc->checks));
+    if (!sc->checks) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    sc->nchecks = sc->cfg->nchecks;
+    for (size_t i = 0; i < sc->nchecks; i++) {
+        struct check *c = &sc->checks[i];
+        c->spec = &sc->cfg->checks[i];
+        c->sc = sc;
+        health_init(&c->health, c->spec->rise, c->spec->fall);
+        snprintf(c->last_detail, sizeof(c->last_detail), "not probed yet");
+        if (c->spec->registered) {
+            c->node = record_node(c->spec);
+            c->record = record_json(c->spec);
+            if (!c->node || !c->record) {
+                snprintf(err, errlen, "%s: cannot encode the record", c->spec->name);
+                return -1;
+            }
+        }
+        c->probe = probe_new(sc->loop, c->spec, probe_result, c, err, errlen);
+        if (!c->probe)
+            return -1;
+    }
+    return 0;
+}
+
+static void sidecar_free(struct sidecar *sc)
+{
+    for (size_t i = 0; i < sc->nchecks; i++) {
+        probe_free(sc->checks[i].probe);
+        free(sc->checks[i].node);
+        free(sc->checks[i].record);
+    }
+    free(sc->checks);
+    admin_free(sc->admin);
+    reg_free(sc->reg);
+    status_reset();
+}
+
+static void log_start(const struct sidecar *sc)
+{
+    size_t nreg = 0;
+    for (size_t i = 0; i < sc->nchecks; i++) {
+        const struct check_spec *s = sc->checks[i].spec;
+        if (s->registered) {
+            nreg++;
+            log_info(s->name, "registration %s:%d as %s, probe %s every %d ms", s->host, s->port,
+                     sc->checks[i].node, config_probe_kind_name(s->probe), s->interval_ms);
+        } else {
+            log_info(s->name, "no smartstack registration for this instance: worker mode, "
+                     "nothing is registered; probing %s every %d ms for /health",
+                     config_probe_kind_name(s->probe), s->interval_ms);
+        }
+    }
+    log_info(NULL, "meshreg started: %zu registration(s), %zu check(s), backend %s, admin %s",
+             nreg, sc->nchecks, sc->cfg->backend, sc->cfg->admin_addr);
+}
+
+int sidecar_run(struct mr_config *cfg)
+{
+    struct sidecar sc_, *sc = &sc_;
+    char err[512];
+    memset(sc, 0, sizeof(*sc));
+    sc->cfg = cfg;
+    sc->loop = ev_default_loop(EVFLAG_AUTO);
+    if (!sc->loop) {
+        log_error(NULL, "cannot initialise the event loop");
+        return 1;
+    }
+    sc->started = ev_now(sc->loop);
+    signal(SIGPIPE, SIG_IGN);
+    /* Deregistration is bounded: past the TTL the backend forgets us anyway. */
+    sc->wrapper = cfg->app_argv != NULL;
+    drain_init(&sc->drain, cfg->drain_seconds, cfg->ttl_seconds > 0 ? cfg->ttl_seconds : 10,
+               sc->wrapper);
+    state_load(cfg->state_dir, &sc->drain, ev_now(sc->loop));
+
+    int rc = 1;
+    if (!(sc->reg = reg_new(sc->loop, cfg->backend, cfg->ttl_seconds, err, sizeof(err)))) {
+        log_error(NULL, "%s", err);
+        rc = 2;
+        goto out;
+    }
+    sc->reg->on_change = reg_changed;
+    sc->reg->on_change_arg = sc;
+    if (checks_init(sc, err, sizeof(err)) != 0) {
+        log_error(NULL, "%s", err);
+        goto out;
+    }
+    struct admin_limits lim = {16 * 1024, 64 * 1024, 10.0, 4096};
+    sc->admin = admin_new(sc->loop, sc, cfg->admin_addr, cfg->admin_allow, cfg->nadmin_allow,
+                          &lim, err, sizeof(err));
+    if (!sc->admin) {
+        log_error(NULL, "admin endpoint: %s", err);
+        goto out;
+    }
+    if (reg_start(sc->reg) != 0) {
+        log_error(NULL, "backend %s could not start", cfg->backend);
+        goto out;
+    }
+    /* A record left by an earlier run of ours (SIGKILL on file:) must not
+     * advertise an app that has not passed a probe yet. */
+    for (size_t i = 0; i < sc->nchecks; i++)
+        if (sc->checks[i].spec->registered)
+            reg_clear(sc->reg, sc->checks[i].spec->name, sc->checks[i].node);
+
+    ev_signal_init(&sc->sig_term, shutdown_cb, SIGTERM);
+    ev_signal_init(&sc->sig_int, shutdown_cb, SIGINT);
+    ev_signal_init(&sc->sig_hup, hup_cb, SIGHUP);
+    sc->sig_term.data = sc->sig_int.data = sc->sig_hup.data = sc;
+    ev_signal_start(sc->loop, &sc->sig_term);
+    ev_signal_start(sc->loop, &sc->sig_int);
+    ev_signal_start(sc->loop, &sc->sig_hup);
+    if (sc->wrapper) {
+        ev_signal_init(&sc->sig_usr1, forward_cb, SIGUSR1);
+        ev_signal_init(&sc->sig_usr2, forward_cb, SIGUSR2);
+        sc->sig_usr1.data = sc->sig_usr2.data = sc;
+        ev_signal_start(sc->loop, &sc->sig_usr1);
+        ev_signal_start(sc->loop, &sc->sig_usr2);
+        if (supervise_start(&sc->app, sc->loop, cfg->app_argv, cfg->grace_seconds, app_exit_cb,
+                            sc, err, sizeof(err)) != 0) {
+            log_error(NULL, "cannot start the app: %s", err);
+            goto out;
+        }
+    }
+    ev_timer_init(&sc->tick, tick_cb, TICK_SECONDS, TICK_SECONDS);
+    sc->tick.data = sc;
+    ev_timer_start(sc->loop, &sc->tick);
+
+    log_start(sc);
+    if (sc->drain.admin)
+        log_info(NULL, "drained since before the restart%s%s (state dir %s)",
+                 sc->drain.reason[0] ? ": " : "", sc->drain.reason, cfg->state_dir);
+    for (size_t i = 0; i < sc->nchecks; i++)
+        probe_start(sc->checks[i].probe);
+
+    ev_run(sc->loop, 0);
+
+    for (size_t i = 0; i < sc->nchecks; i++)
+        probe_stop(sc->checks[i].probe);
+    rc = sc->wrapper ? sc->exit_code : 0;
+out:
+    if (sc->reg)
+        reg_stop(sc->reg);
+    ev_signal_stop(sc->loop, &sc->sig_term);
+    ev_signal_stop(sc->loop, &sc->sig_int);
+    ev_signal_stop(sc->loop, &sc->sig_hup);
+    ev_signal_stop(sc->loop, &sc->sig_usr1);
+    ev_signal_stop(sc->loop, &sc->sig_usr2);
+    supervise_release(&sc->app);
+    ev_timer_stop(sc->loop, &sc->tick);
+    sidecar_free(sc);
+    ev_loop_destroy(sc->loop);
+    if (rc == 0 || sc->wrapper)
+        log_info(NULL, "meshreg stopped (exit status %d)", rc);
+    return rc;
+}

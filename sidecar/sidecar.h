@@ -1,0 +1,65 @@
+/* The running sidecar: the checks, their probes and health, the registry,
+ * the drain state machine and the admin endpoint, wired on one libev loop.
+ * sidecar_run() is the `meshreg run` subcommand minus option parsing. */
+#ifndef MESHREG_SIDECAR_H
+#define MESHREG_SIDECAR_H
+
+#include <ev.h>
+#include <stdbool.h>
+
+#include "config/config.h"
+#include "sidecar/drain.h"
+#include "sidecar/health.h"
+#include "sidecar/supervise.h"
+
+struct probe;
+struct reg;
+struct admin;
+
+/* One check at run time. */
+struct check {
+    struct check_spec *spec;  /* points into sc->cfg */
+    struct health health;
+    struct probe *probe;
+    char *node;               /* "<instance_id>_<port>" */
+    char *record;             /* record JSON (registrations only) */
+    char last_detail[128];    /* last probe outcome */
+    bool last_pass;
+    ev_tstamp last_at;        /* when the last probe finished (0 = never) */
+    ev_tstamp since;          /* when the health state last flipped */
+    unsigned long passes, failures;
+    struct sidecar *sc;
+};
+
+struct sidecar {
+    struct ev_loop *loop;
+    struct mr_config *cfg;
+    struct check *checks;
+    size_t nchecks;
+    struct reg *reg;
+    struct admin *admin;
+    struct drain drain;
+    ev_timer tick;
+    ev_signal sig_term, sig_int, sig_hup, sig_usr1, sig_usr2;
+    struct supervise app;     /* wrapper mode only */
+    bool wrapper;
+    unsigned long gen;        /* bumped on every visible state change */
+    ev_tstamp started;
+    int exit_code;
+};
+
+int sidecar_run(struct mr_config *cfg);
+
+/* True when the check is healthy, not drained and not shutting down
+ * (for a worker: healthy and not shutting down). */
+bool sidecar_check_up(const struct sidecar *sc, const struct check *c);
+/* True when the backend confirmed this check's record. */
+bool sidecar_check_registered(const struct sidecar *sc, const struct check *c);
+const struct check *sidecar_find(const struct sidecar *sc, const char *name, size_t len);
+
+/* Requests from the admin endpoint; they only record intent and kick the tick. */
+void sidecar_request_drain(struct sidecar *sc, const char *reason, double expires_s);
+void sidecar_request_undrain(struct sidecar *sc);
+double sidecar_window_remaining(const struct sidecar *sc);
+
+#endif

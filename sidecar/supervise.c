@@ -1,0 +1,100 @@
+#include "sidecar/supervise.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "sidecar/log.h"
+
+static void child_cb(struct ev_loop *loop, ev_child *w, int revents)
+{
+    struct supervise *s = w->data;
+    if (w->rpid != s->pid || !s->running)
+        return; /* a probe's child or an orphan reaped for PID 1 duty */
+    s->running = false;
+    int st = w->rstatus;
+    s->exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : 1;
+    ev_timer_stop(loop, &s->kill_timer);
+    if (WIFSIGNALED(st))
+        log_info(NULL, "app (pid %d) killed by signal %d", (int)s->pid, WTERMSIG(st));
+    else
+        log_info(NULL, "app (pid %d) exited with status %d", (int)s->pid, s->exit_code);
+    if (s->cb)
+        s->cb(s, s->exit_code, s->cb_arg);
+}
+
+static void kill_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct supervise *s = w->data;
+    if (!s->running)
+        return;
+    log_warn(NULL, "app (pid %d) still running %.0f s after SIGTERM: SIGKILL", (int)s->pid,
+             s->grace);
+    kill(s->pid, SIGKILL);
+}
+
+int supervise_start(struct supervise *s, struct ev_loop *loop, char *const *argv, double grace,
+                    supervise_exit_cb cb, void *arg, char *err, size_t errlen)
+{
+    memset(s, 0, sizeof(*s));
+    s->loop = loop;
+    s->grace = grace;
+    s->cb = cb;
+    s->cb_arg = arg;
+    ev_child_init(&s->child, child_cb, 0, 0);
+    s->child.data = s;
+    ev_child_start(loop, &s->child);
+    ev_timer_init(&s->kill_timer, kill_cb, grace, 0);
+    s->kill_timer.data = s;
+
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(err, errlen, "fork: %s", strerror(errno));
+        ev_child_stop(loop, &s->child);
+        return -1;
+    }
+    if (pid == 0) {
+        /* The app gets default signal dispositions and an empty mask, not the
+         * ones libev set up for us. */
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        for (int sig = 1; sig < NSIG; sig++)
+            signal(sig, SIG_DFL);
+        execvp(argv[0], argv);
+        fprintf(stderr, "meshreg: cannot run %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    s->pid = pid;
+    s->running = true;
+    log_info(NULL, "started app %s (pid %d)", argv[0], (int)pid);
+    return 0;
+}
+
+void supervise_signal(struct supervise *s, int sig)
+{
+    if (s->running)
+        kill(s->pid, sig);
+}
+
+void supervise_stop(struct supervise *s)
+{
+    if (!s->running || ev_is_active(&s->kill_timer))
+        return;
+    log_info(NULL, "sending SIGTERM to the app (pid %d), SIGKILL in %.0f s", (int)s->pid,
+             s->grace);
+    kill(s->pid, SIGTERM);
+    ev_timer_start(s->loop, &s->kill_timer);
+}
+
+void supervise_release(struct supervise *s)
+{
+    if (!s->loop)
+        return;
+    ev_child_stop(s->loop, &s->child);
+    ev_timer_stop(s->loop, &s->kill_timer);
+}
