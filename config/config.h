@@ -24,7 +24,7 @@ struct kv {
  * while up; a worker's check (registered == false) is only probed and reported. */
 struct check_spec {
     char *name;        /* "svc.ns" for a registration, "svc.instance" for a worker */
-    char *service;     /* PAASTA_SERVICE */
+    char *service;     /* PAASTA_SERVICE (name says whose namespace: "other.ns") */
     char *ns;          /* namespace in smartstack.yaml (NULL for a worker) */
     char *instance;    /* PAASTA_INSTANCE */
     bool registered;   /* false: worker, never put in the backend */
@@ -34,32 +34,32 @@ struct check_spec {
     int weight;
 
     enum probe_kind probe;
-    char *probe_host;     /* always "127.0.0.1" today */
-    int probe_port;       /* healthcheck_port, default port */
-    char *probe_uri;      /* http/https: healthcheck_uri; grpc: service name ("" = server) */
-    char *probe_cmd;      /* cmd: /bin/sh -c argument */
-    char *body_expect;    /* http: substring the body must contain, or NULL */
-    struct kv *headers;   /* extra_healthcheck_headers */
+    char *probe_host;   /* always "127.0.0.1" today */
+    int probe_port;     /* healthcheck_port, default port */
+    char *probe_uri;    /* http/https: healthcheck_uri; grpc: service name ("" = server) */
+    char *probe_cmd;    /* cmd: /bin/sh -c argument */
+    char *body_expect;  /* http: substring the body must contain, or NULL */
+    struct kv *headers; /* extra_healthcheck_headers */
     size_t nheaders;
-    int timeout_ms;       /* probe deadline */
-    int interval_ms;      /* probe period */
-    int rise, fall;       /* consecutive passes / failures to flip state */
-    int grace_ms;         /* worker: failures ignored for this long after start */
+    int timeout_ms;  /* probe deadline */
+    int interval_ms; /* probe period */
+    int rise, fall;  /* consecutive passes / failures to flip state */
+    int grace_ms;    /* worker: failures ignored for this long after start */
 
-    struct kv *labels;    /* record labels ("region:uswest1-prod" -> "") */
+    struct kv *labels; /* record labels ("region:uswest1-prod" -> "") */
     size_t nlabels;
 };
 
 /* Global settings (one per process). */
 struct mr_config {
-    char *config_file;     /* -c FILE, or NULL */
-    char *backend;         /* backend URI, §5 */
-    char *admin_addr;      /* "ADDR:PORT" of the admin endpoint */
+    char *config_file; /* -c FILE, or NULL */
+    char *backend;     /* backend URI, §5 */
+    char *admin_addr;  /* "ADDR:PORT" of the admin endpoint */
     int drain_seconds;
     int ttl_seconds;
-    int agent_port;        /* 0 = off */
-    char *state_dir;       /* NULL = off */
-    char **admin_allow;    /* CIDR strings; empty = loopback only */
+    int agent_port;     /* 0 = off */
+    char *state_dir;    /* NULL = off */
+    char **admin_allow; /* CIDR strings; empty = loopback only */
     size_t nadmin_allow;
     int grace_seconds;
     bool adaptive_drain;
@@ -68,13 +68,21 @@ struct mr_config {
     struct check_spec *checks;
     size_t nchecks;
 
-    char **app_argv;       /* wrapper mode: NULL-terminated, or NULL */
+    char **app_argv; /* wrapper mode: NULL-terminated, or NULL */
+
+    bool help;     /* --help/-h was given: nothing else was loaded */
+    char *soa_dir; /* --soa-dir, or NULL */
+    bool vm_mode;  /* the config file has a services: list */
 };
 
-/* Parses the options of `run`/`check` (argv excludes the subcommand word),
- * the environment and the files they name, and validates everything.
- * On error returns -1 with err holding one or more lines
- * ("FILE:LINE:COL: message" for file errors); *out is untouched. */
+/* Parses the options of `run`/`check` (argv excludes the subcommand word:
+ * argv[0] is the first option; argc may be 0), the environment (envp, as
+ * main's third argument: getenv is never called) and the files they name, and
+ * validates everything. Options after "--" become app_argv.
+ * With --help/-h, returns 0 with only cfg->help set (print config_usage()).
+ * On error returns -1 with err holding every problem, one per line:
+ * "FILE:LINE:COL: message" for file errors, "--flag: message" for flags,
+ * "ENVVAR: message" for the environment; *out is untouched. */
 int config_load(int argc, char **argv, char **envp, struct mr_config **out, char *err,
                 size_t errlen);
 
@@ -85,6 +93,10 @@ void config_print(FILE *f, const struct mr_config *cfg);
 void config_usage(FILE *f);
 
 void config_free(struct mr_config *cfg);
+
+/* True when two checks would probe and register exactly the same way (for
+ * SIGHUP: an unchanged check keeps its state and its record). */
+bool config_check_same(const struct check_spec *a, const struct check_spec *b);
 
 const char *config_probe_kind_name(enum probe_kind k);
 

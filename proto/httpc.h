@@ -8,9 +8,9 @@
 #include <stddef.h>
 
 struct httpc_result {
-    int status;          /* HTTP status, or 0 when no valid response arrived */
-    const char *error;   /* transport error text when status == 0, else NULL */
-    const char *body;    /* body bytes received (at most max_body), NUL-terminated */
+    int status;        /* HTTP status, or 0 when no valid response arrived */
+    const char *error; /* transport error text when status == 0, else NULL */
+    const char *body;  /* body bytes received (at most max_body), NUL-terminated */
     size_t body_len;
     double elapsed_ms;
 };
@@ -20,21 +20,25 @@ typedef void (*httpc_cb)(void *arg, const struct httpc_result *res);
 struct httpc;
 
 struct httpc_request {
-    const char *host;        /* numeric IPv4/IPv6 address */
+    const char *host; /* numeric IPv4/IPv6 address */
     int port;
-    const char *method;      /* "GET", "POST", ... */
-    const char *target;      /* "/status" */
-    const char *host_header; /* NULL: host:port */
+    const char *method;        /* "GET", "POST", ... */
+    const char *target;        /* "/status" */
+    const char *host_header;   /* NULL: host:port */
     const char *extra_headers; /* preformatted "Name: value\r\n" lines, or NULL */
-    const char *body;        /* NULL for none */
+    const char *body;          /* NULL for none */
     size_t body_len;
     int timeout_ms;
-    size_t max_body;         /* bytes of body kept; the rest is read and dropped */
+    size_t max_body; /* bytes of body kept; the rest is read and dropped */
 };
 
 /* Starts a request. The callback runs exactly once, never from inside
- * httpc_start, unless httpc_cancel() was called first. Returns NULL only on
- * allocation failure. */
+ * httpc_start, unless httpc_cancel() was called first; once it has run the
+ * handle is freed (do not cancel it then). Every failure (bad address,
+ * refused, reset, early close, malformed head or chunking, deadline) is a
+ * callback with status 0 and the reason in error. The body is delimited by
+ * Content-Length, chunked encoding (decoded) or the connection's close.
+ * timeout_ms < 1 counts as 1. Returns NULL only on allocation failure. */
 struct httpc *httpc_start(struct ev_loop *loop, const struct httpc_request *req, httpc_cb cb,
                           void *arg);
 /* Aborts and frees a request in flight; its callback will not run. */

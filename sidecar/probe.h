@@ -34,14 +34,14 @@ struct probe {
     const struct probe_ops *ops;
     const struct check_spec *spec; /* not owned */
     struct ev_loop *loop;
-    ev_timer schedule;             /* next attempt */
-    ev_timer deadline;             /* current attempt's deadline */
-    bool running;                  /* an attempt is in flight */
+    ev_timer schedule; /* next attempt */
+    ev_timer deadline; /* current attempt's deadline */
+    bool running;      /* an attempt is in flight */
     bool stopped;
-    ev_tstamp started;             /* of the current attempt */
+    ev_tstamp started; /* of the current attempt */
     probe_result_cb cb;
     void *cb_arg;
-    void *state;                   /* kind-specific */
+    void *state; /* kind-specific */
     unsigned long attempts;
 };
 

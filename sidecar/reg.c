@@ -15,6 +15,7 @@
 static const struct reg_ops *const backends[] = {
     &reg_file_ops,
     &reg_etcd_ops,
+    &reg_zk_ops,
 };
 
 static const struct reg_ops *find_backend(const char *uri)

@@ -102,5 +102,6 @@ void reg_resync(struct reg *r);
 
 extern const struct reg_ops reg_file_ops;
 extern const struct reg_ops reg_etcd_ops;
+extern const struct reg_ops reg_zk_ops;
 
 #endif

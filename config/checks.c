@@ -1,0 +1,346 @@
+#include "config/checks.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "config/cmem.h"
+#include "config/diag.h"
+#include "config/smartstack.h"
+
+struct cache_entry {
+    char *path;
+    struct smartstack *ss; /* NULL: missing or invalid */
+    int read_errno;        /* ENOENT etc. when the file could not be opened */
+    bool invalid;          /* errors already reported */
+};
+
+struct checks_cache {
+    struct cache_entry *e;
+    size_t n;
+};
+
+struct checks_cache *checks_cache_new(void)
+{
+    return cmem_calloc(1, sizeof(struct checks_cache));
+}
+
+void checks_cache_free(struct checks_cache *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->n; i++) {
+        free(c->e[i].path);
+        smartstack_free(c->e[i].ss);
+    }
+    free(c->e);
+    free(c);
+}
+
+/* Loads path once. A file that cannot be opened is remembered with its errno
+ * (the caller decides whether that is an error); a file with errors is
+ * reported once, however many registrations point into it. */
+static const struct cache_entry *cache_get(struct checks_cache *c, const char *path, struct diag *d)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (strcmp(c->e[i].path, path) == 0)
+            return &c->e[i];
+    struct cache_entry *e = cmem_push(&c->e, &c->n, sizeof(*e));
+    e->path = cmem_strdup(path);
+    struct stat st;
+    if (stat(path, &st) < 0) {
+        e->read_errno = errno;
+        return e;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        e->read_errno = EISDIR;
+        return e;
+    }
+    if (smartstack_load(path, &e->ss, d) < 0)
+        e->invalid = true;
+    return e;
+}
+
+void checks_spec_clear(struct check_spec *c)
+{
+    if (!c)
+        return;
+    free(c->name);
+    free(c->service);
+    free(c->ns);
+    free(c->instance);
+    free(c->host);
+    free(c->instance_id);
+    free(c->probe_host);
+    free(c->probe_uri);
+    free(c->probe_cmd);
+    free(c->body_expect);
+    for (size_t i = 0; i < c->nheaders; i++) {
+        free(c->headers[i].key);
+        free(c->headers[i].value);
+    }
+    free(c->headers);
+    for (size_t i = 0; i < c->nlabels; i++) {
+        free(c->labels[i].key);
+        free(c->labels[i].value);
+    }
+    free(c->labels);
+    memset(c, 0, sizeof(*c));
+}
+
+static void add_label(struct check_spec *c, const char *key, const char *value)
+{
+    for (size_t i = 0; i < c->nlabels; i++)
+        if (strcmp(c->labels[i].key, key) == 0)
+            return;
+    struct kv *l = cmem_push(&c->labels, &c->nlabels, sizeof(*l));
+    l->key = cmem_strdup(key);
+    l->value = cmem_strdup(value);
+}
+
+static void add_labels(const struct settings *s, const struct smartstack_ns *e,
+                       struct check_spec *c)
+{
+    static const char *const def_adv[] = {"region"};
+    const char *const *adv = def_adv;
+    size_t nadv = 1;
+    if (e && e->has_advertise) {
+        adv = (const char *const *)e->advertise;
+        nadv = e->nadvertise;
+    }
+    for (size_t i = 0; i < nadv; i++) {
+        const char *loc = settings_location(s, adv[i]);
+        if (!loc)
+            continue;
+        char *k = cmem_printf("%s:%s", adv[i], loc);
+        add_label(c, k, "");
+        free(k);
+    }
+    for (size_t i = 0; e && i < e->nxadv; i++) {
+        const struct smartstack_xadv *x = &e->xadv[i];
+        const char *colon = strchr(x->src, ':');
+        char *type = cmem_strndup(x->src, (size_t)(colon - x->src));
+        const char *loc = settings_location(s, type);
+        free(type);
+        if (!loc || strcmp(loc, colon + 1) != 0)
+            continue;
+        for (size_t j = 0; j < x->ndst; j++)
+            add_label(c, x->dst[j], "");
+    }
+    const char *dg = settings_env(s->envp, "PAASTA_DEPLOY_GROUP");
+    if (dg)
+        add_label(c, "deploy_group", dg);
+    add_label(c, "paasta_instance", c->instance);
+}
+
+static int ms_of(double seconds)
+{
+    long v = lround(seconds * 1000.0);
+    return v < 1 ? 1 : v > 86400000 ? 86400000 : (int)v;
+}
+
+static struct check_spec *new_check(const struct settings *s, const struct checks_req *r,
+                                    struct mr_config *cfg, const char *name)
+{
+    struct check_spec *c = cmem_push(&cfg->checks, &cfg->nchecks, sizeof(*c));
+    c->name = cmem_strdup(name);
+    c->service = cmem_strdup(r->service);
+    c->instance = cmem_strdup(r->instance);
+    c->host = cmem_strdup(s->host);
+    c->port = r->port;
+    c->instance_id = cmem_strdup(s->instance_id);
+    c->weight = r->weight;
+    c->probe_host = cmem_strdup("127.0.0.1");
+    c->probe_port = r->port;
+    c->rise = r->rise;
+    return c;
+}
+
+static bool parse_kind(const char *mode, enum probe_kind *k)
+{
+    static const struct {
+        const char *name;
+        enum probe_kind kind;
+    } kinds[] = {{"http", PROBE_HTTP}, {"http2", PROBE_HTTP}, {"https", PROBE_HTTPS},
+                 {"tcp", PROBE_TCP},   {"cmd", PROBE_CMD},    {"grpc", PROBE_GRPC}};
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (strcmp(kinds[i].name, mode) == 0)
+            return *k = kinds[i].kind, true;
+    return false;
+}
+
+static int build_registration(const struct settings *s, const struct checks_req *r,
+                              const char *name, const struct smartstack *ss,
+                              const struct smartstack_ns *e, struct mr_config *cfg, struct diag *d)
+{
+    const char *mode = e->healthcheck_mode ? e->healthcheck_mode : e->mode ? e->mode : "http";
+    enum probe_kind kind;
+    if (!parse_kind(mode, &kind)) {
+        diag_add(d, "%s:%d:%d: %s: unknown healthcheck mode '%s'", ss->file, e->mode_line,
+                 e->mode_col, e->name, mode);
+        return -1;
+    }
+    if (kind == PROBE_CMD && !r->healthcheck_cmd) {
+        diag_add(d,
+                 "%s:%d:%d: %s: healthcheck_mode cmd needs a healthcheck_cmd (in the instance "
+                 "config or the services: entry)",
+                 ss->file, e->mode_line, e->mode_col, e->name);
+        return -1;
+    }
+    struct check_spec *c = new_check(s, r, cfg, name);
+    c->ns = cmem_strdup(e->name);
+    c->registered = true;
+    c->probe = kind;
+    if (e->healthcheck_port >= 0)
+        c->probe_port = e->healthcheck_port;
+    if (kind == PROBE_HTTP || kind == PROBE_HTTPS)
+        c->probe_uri = cmem_strdup(e->healthcheck_uri ? e->healthcheck_uri : "/status");
+    else if (kind == PROBE_GRPC)
+        c->probe_uri = cmem_strdup(e->healthcheck_uri ? e->healthcheck_uri + 1 : "");
+    else if (kind == PROBE_CMD)
+        c->probe_cmd = cmem_strdup(r->healthcheck_cmd);
+    c->body_expect = cmem_strdup(e->body_expect);
+    for (size_t i = 0; i < e->nheaders; i++) {
+        struct kv *h = cmem_push(&c->headers, &c->nheaders, sizeof(*h));
+        h->key = cmem_strdup(e->headers[i].key);
+        h->value = cmem_strdup(e->headers[i].value);
+    }
+    double t = e->healthcheck_timeout_s >= 0 ? e->healthcheck_timeout_s : 1.0;
+    c->timeout_ms = ms_of(t);
+    c->interval_ms = r->reg_interval_ms ? r->reg_interval_ms : ms_of(t + 1.0);
+    c->fall = r->reg_fall;
+    c->grace_ms = 0;
+    add_labels(s, e, c);
+    return 0;
+}
+
+static int build_worker(const struct settings *s, const struct checks_req *r, struct mr_config *cfg,
+                        struct diag *d)
+{
+    const char *mode = r->healthcheck_mode  ? r->healthcheck_mode
+                       : r->healthcheck_cmd ? "cmd"
+                                            : "tcp";
+    enum probe_kind kind;
+    char *name = cmem_printf("%s.%s", r->service, r->instance);
+    if (!parse_kind(mode, &kind)) {
+        diag_add(d, "%s: unknown healthcheck mode '%s'", name, mode);
+        free(name);
+        return -1;
+    }
+    if (kind == PROBE_CMD && !r->healthcheck_cmd) {
+        diag_add(d, "%s: healthcheck_mode cmd needs a healthcheck_cmd", name);
+        free(name);
+        return -1;
+    }
+    struct check_spec *c = new_check(s, r, cfg, name);
+    free(name);
+    c->registered = false;
+    c->probe = kind;
+    if (kind == PROBE_HTTP || kind == PROBE_HTTPS)
+        c->probe_uri = cmem_strdup("/status");
+    else if (kind == PROBE_GRPC)
+        c->probe_uri = cmem_strdup("");
+    else if (kind == PROBE_CMD)
+        c->probe_cmd = cmem_strdup(r->healthcheck_cmd);
+    double t = r->worker_timeout_s >= 0 ? r->worker_timeout_s : 1.0;
+    c->timeout_ms = ms_of(t);
+    c->interval_ms = r->worker_interval_ms ? r->worker_interval_ms : ms_of(t + 1.0);
+    c->fall = r->worker_fall;
+    c->grace_ms = r->worker_grace_s > 0 ? ms_of(r->worker_grace_s) : 0;
+    add_labels(s, NULL, c);
+    return 0;
+}
+
+static bool have_check(const struct mr_config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->nchecks; i++)
+        if (strcmp(cfg->checks[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+/* One registration asked for explicitly. */
+static int build_asked(const struct settings *s, const struct checks_req *r,
+                       const struct settings_item *it, struct checks_cache *cache,
+                       struct mr_config *cfg, struct diag *d)
+{
+    const char *reg = it->value, *dot = strchr(reg, '.');
+    if (!dot || dot == reg || !dot[1]) {
+        diag_add(d, "%s: '%s' is not SERVICE.NAMESPACE", it->origin, reg);
+        return -1;
+    }
+    char *svc = cmem_strndup(reg, (size_t)(dot - reg));
+    const char *ns = dot + 1;
+    char *path = NULL;
+    int rc = -1;
+    if (!settings_name_ok(svc)) {
+        diag_add(d, "%s: %s: '%s' is not a valid service name", it->origin, reg, svc);
+        goto out;
+    }
+    if (have_check(cfg, reg)) {
+        diag_add(d, "%s: %s: registration listed twice", it->origin, reg);
+        goto out;
+    }
+    if (strcmp(svc, r->service) == 0) {
+        path = cmem_strdup(r->smartstack);
+    } else if (s->soa_dir) {
+        path = cmem_printf("%s/%s/smartstack.yaml", s->soa_dir, svc);
+    } else {
+        diag_add(d,
+                 "%s: %s: a registration of another service needs --soa-dir (to read "
+                 "<soa_dir>/%s/smartstack.yaml)",
+                 it->origin, reg, svc);
+        goto out;
+    }
+    const struct cache_entry *e = cache_get(cache, path, d);
+    if (e->invalid)
+        goto out;
+    if (!e->ss) {
+        diag_add(d, "%s: %s: cannot read %s: %s", it->origin, reg, path, strerror(e->read_errno));
+        goto out;
+    }
+    const struct smartstack_ns *n = smartstack_find(e->ss, ns);
+    if (!n) {
+        diag_add(d, "%s: %s: namespace '%s' not found in %s", it->origin, reg, ns, path);
+        goto out;
+    }
+    rc = build_registration(s, r, reg, e->ss, n, cfg, d);
+out:
+    free(svc);
+    free(path);
+    return rc;
+}
+
+int checks_build(const struct settings *s, const struct checks_req *r, struct checks_cache *cache,
+                 struct mr_config *cfg, struct diag *d)
+{
+    int rc = 0;
+    if (r->registrations && r->registrations->n) {
+        for (size_t i = 0; i < r->registrations->n; i++)
+            if (build_asked(s, r, &r->registrations->items[i], cache, cfg, d) < 0)
+                rc = -1;
+        return rc;
+    }
+    const struct cache_entry *e = cache_get(cache, r->smartstack, d);
+    if (e->invalid)
+        return -1;
+    if (!e->ss && r->smartstack_explicit) {
+        diag_add(d, "%s: cannot read: %s", r->smartstack, strerror(e->read_errno));
+        return -1;
+    }
+    const struct smartstack_ns *n = e->ss ? smartstack_find(e->ss, r->instance) : NULL;
+    char *name = cmem_printf("%s.%s", r->service, r->instance);
+    if (have_check(cfg, name)) {
+        diag_add(d, "%s%s%s: listed twice", r->origin ? r->origin : "", r->origin ? ": " : "",
+                 name);
+        rc = -1;
+    } else if (n) {
+        rc = build_registration(s, r, name, e->ss, n, cfg, d);
+    } else {
+        rc = build_worker(s, r, cfg, d);
+    }
+    free(name);
+    return rc;
+}

@@ -1,0 +1,448 @@
+/* config_load(): settings (flags/env/file) -> instance config -> smartstack
+ * files -> check_specs, collecting every error on the way. The policy choices
+ * are documented in config/checks.h. */
+#include "config/config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "config/checks.h"
+#include "config/cmem.h"
+#include "config/diag.h"
+#include "config/instance.h"
+#include "config/settings.h"
+#include "config/yschema.h"
+#include "config/ytree.h"
+
+const char *config_probe_kind_name(enum probe_kind k)
+{
+    switch (k) {
+    case PROBE_HTTP:
+        return "http";
+    case PROBE_HTTPS:
+        return "https";
+    case PROBE_TCP:
+        return "tcp";
+    case PROBE_CMD:
+        return "cmd";
+    case PROBE_GRPC:
+        return "grpc";
+    }
+    return "?";
+}
+
+void config_usage(FILE *f)
+{
+    settings_usage(f);
+}
+
+static bool file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* The instance config of (service, instance): explicit path, or
+ * <soa_dir>/<service>/kubernetes-$PAASTA_CLUSTER.yaml when both are known and
+ * the file exists. Returns 1 when one was loaded, 0 when there is none. */
+static int load_instance(const struct settings *s, const char *explicit_path, const char *service,
+                         const char *instance, struct instance_cfg *ic, struct diag *d)
+{
+    char *path = NULL;
+    const char *cluster = settings_env(s->envp, "PAASTA_CLUSTER");
+    if (explicit_path) {
+        path = cmem_strdup(explicit_path);
+    } else if (s->soa_dir && cluster) {
+        path = cmem_printf("%s/%s/kubernetes-%s.yaml", s->soa_dir, service, cluster);
+        if (!file_exists(path)) {
+            free(path);
+            return 0;
+        }
+    } else {
+        return 0;
+    }
+    int rc = instance_load(path, instance, ic, d);
+    free(path);
+    return rc < 0 ? -1 : 1;
+}
+
+/* Fills the parts of a request that follow the precedence
+ * flag > environment > instance config > config file > default. */
+static void apply_precedence(const struct settings *s, const struct instance_cfg *ic,
+                             struct checks_req *r)
+{
+    r->rise = s->rise;
+    r->reg_fall = s->fall;
+    r->reg_interval_ms = s->src[SET_INTERVAL_MS] > SETTINGS_DEFAULT ? s->interval_ms : 0;
+    r->worker_timeout_s = ic && ic->timeout_s >= 0 ? ic->timeout_s : -1;
+    r->worker_grace_s = ic && ic->grace_s >= 0 ? ic->grace_s : -1;
+    if (s->src[SET_FALL] >= SETTINGS_ENV || !ic || ic->max_failures < 0)
+        r->worker_fall = s->fall;
+    else
+        r->worker_fall = ic->max_failures;
+    if (s->src[SET_INTERVAL_MS] >= SETTINGS_ENV)
+        r->worker_interval_ms = s->interval_ms;
+    else if (ic && ic->interval_s >= 0)
+        r->worker_interval_ms =
+            ic->interval_s * 1000.0 < 1 ? 1 : (int)lround(ic->interval_s * 1000.0);
+    else
+        r->worker_interval_ms = r->reg_interval_ms;
+    if (s->src[SET_WEIGHT] >= SETTINGS_ENV || !ic || ic->weight < 0)
+        r->weight = s->weight;
+    else
+        r->weight = ic->weight;
+    if (ic && ic->healthcheck_cmd) {
+        r->healthcheck_cmd = ic->healthcheck_cmd;
+        r->cmd_origin = ic->cmd_origin;
+    }
+    if (ic && ic->healthcheck_mode)
+        r->healthcheck_mode = ic->healthcheck_mode;
+}
+
+static int load_pod(const struct settings *s, struct checks_cache *cache, struct mr_config *cfg,
+                    struct diag *d)
+{
+    struct instance_cfg ic;
+    memset(&ic, 0, sizeof(ic));
+    char *ss_path = NULL;
+    int rc = 0;
+    if (!s->service) {
+        diag_add(d, "--service: required (or PAASTA_SERVICE, or service: in the config file)");
+        return -1;
+    }
+    int have_ic = load_instance(s, s->instance_config, s->service, s->instance, &ic, d);
+    if (have_ic < 0) {
+        instance_free(&ic);
+        return -1;
+    }
+    struct checks_req r;
+    memset(&r, 0, sizeof(r));
+    r.service = s->service;
+    r.instance = s->instance;
+    r.port = s->port;
+    apply_precedence(s, have_ic ? &ic : NULL, &r);
+    if (s->src[SET_REGISTRATION] >= SETTINGS_ENV)
+        r.registrations = &s->registrations;
+    else if (have_ic && ic.has_registrations)
+        r.registrations = &ic.registrations;
+    else if (s->registrations.n)
+        r.registrations = &s->registrations;
+    if (s->src[SET_SMARTSTACK] > SETTINGS_DEFAULT) {
+        r.smartstack = s->smartstack;
+        r.smartstack_explicit = true;
+    } else if (s->soa_dir) {
+        ss_path = cmem_printf("%s/%s/smartstack.yaml", s->soa_dir, s->service);
+        r.smartstack = ss_path;
+    } else {
+        r.smartstack = s->smartstack;
+    }
+    if (s->src[SET_DRAIN_SECONDS] < SETTINGS_ENV && have_ic && ic.drain_seconds >= 0)
+        cfg->drain_seconds = ic.drain_seconds;
+    if (checks_build(s, &r, cache, cfg, d) < 0)
+        rc = -1;
+    free(ss_path);
+    instance_free(&ic);
+    return rc;
+}
+
+/* ---- VM mode: services: [{service, instance, port, ...}] ---- */
+
+static const char *const worker_modes[] = {"cmd", "tcp", "http", "https", "grpc", NULL};
+static const struct yschema_prop service_props[] = {
+    {"service", &(const struct yschema){.types = YS_STRING}},
+    {"instance", &(const struct yschema){.types = YS_STRING}},
+    {"port",
+     &(const struct yschema){
+         .types = YS_INT, .has_min = true, .min = 1, .has_max = true, .max = 65535}},
+    {"registrations",
+     &(const struct yschema){.types = YS_LIST,
+                             .items = &(const struct yschema){.types = YS_STRING}}},
+    {"healthcheck_cmd", &(const struct yschema){.types = YS_STRING}},
+    {"healthcheck_mode", &(const struct yschema){.enumv = worker_modes}},
+    {"weight",
+     &(const struct yschema){
+         .types = YS_INT, .has_min = true, .min = 0, .has_max = true, .max = 65535}},
+    {"smartstack", &(const struct yschema){.types = YS_STRING}},
+    {"instance_config", &(const struct yschema){.types = YS_STRING}},
+    {NULL, NULL}};
+static const char *const service_required[] = {"service", "port", NULL};
+static const struct yschema s_services = {
+    .types = YS_LIST,
+    .items = &(const struct yschema){
+        .types = YS_MAP, .props = service_props, .closed = true, .required = service_required}};
+
+static const char *item_str(const struct ytree_node *item, const char *key)
+{
+    const struct ytree_node *n = ytree_map_get(item, key);
+    return n ? n->str : NULL;
+}
+
+static int load_vm_item(const struct settings *s, const struct ytree_node *item,
+                        struct checks_cache *cache, struct mr_config *cfg, struct diag *d)
+{
+    const char *service = item_str(item, "service");
+    const char *instance = item_str(item, "instance");
+    const struct ytree_node *n;
+    if (!instance)
+        instance = "main";
+    if (!settings_name_ok(service)) {
+        diag_node(d, ytree_map_get(item, "service"), "services: '%s' is not a valid service name",
+                  service);
+        return -1;
+    }
+    if (!settings_name_ok(instance)) {
+        diag_node(d, ytree_map_get(item, "instance"), "services: '%s' is not a valid instance name",
+                  instance);
+        return -1;
+    }
+    struct instance_cfg ic;
+    memset(&ic, 0, sizeof(ic));
+    int have_ic = load_instance(s, item_str(item, "instance_config"), service, instance, &ic, d);
+    if (have_ic < 0) {
+        instance_free(&ic);
+        return -1;
+    }
+    struct checks_req r;
+    memset(&r, 0, sizeof(r));
+    char *origin = cmem_printf("%s:%d:%d", item->file, item->line, item->col);
+    char *ss_path = NULL;
+    struct settings_list regs = {NULL, 0};
+    r.service = service;
+    r.instance = instance;
+    r.port = (int)ytree_map_get(item, "port")->ival;
+    r.origin = origin;
+    apply_precedence(s, have_ic ? &ic : NULL, &r);
+    if ((n = ytree_map_get(item, "registrations"))) {
+        for (size_t i = 0; i < n->nitems; i++) {
+            struct settings_item *it = cmem_push(&regs.items, &regs.n, sizeof(*it));
+            it->value = cmem_strdup(n->items[i]->str);
+            it->origin =
+                cmem_printf("%s:%d:%d", n->items[i]->file, n->items[i]->line, n->items[i]->col);
+        }
+        r.registrations = &regs;
+    } else if (have_ic && ic.has_registrations) {
+        r.registrations = &ic.registrations;
+    }
+    if ((n = ytree_map_get(item, "healthcheck_cmd"))) {
+        r.healthcheck_cmd = n->str;
+        r.cmd_origin = origin;
+    }
+    if ((n = ytree_map_get(item, "healthcheck_mode")))
+        r.healthcheck_mode = n->str;
+    if ((n = ytree_map_get(item, "weight")) && s->src[SET_WEIGHT] < SETTINGS_ENV)
+        r.weight = (int)n->ival;
+    if ((n = ytree_map_get(item, "smartstack"))) {
+        r.smartstack = n->str;
+        r.smartstack_explicit = true;
+    } else {
+        ss_path = cmem_printf("%s/%s/smartstack.yaml", s->soa_dir, service);
+        r.smartstack = ss_path;
+    }
+    int rc = checks_build(s, &r, cache, cfg, d);
+    for (size_t i = 0; i < regs.n; i++) {
+        free(regs.items[i].value);
+        free(regs.items[i].origin);
+    }
+    free(regs.items);
+    free(ss_path);
+    free(origin);
+    instance_free(&ic);
+    return rc;
+}
+
+static int load_vm(const struct settings *s, struct checks_cache *cache, struct mr_config *cfg,
+                   struct diag *d)
+{
+    /* Per-service options make no sense next to a services: list. */
+    static const enum settings_id pod_only[] = {
+        SET_SERVICE, SET_INSTANCE, SET_PORT, SET_REGISTRATION, SET_SMARTSTACK, SET_INSTANCE_CONFIG};
+    int rc = 0;
+    for (size_t i = 0; i < sizeof(pod_only) / sizeof(pod_only[0]); i++) {
+        enum settings_id id = pod_only[i];
+        if (s->src[id] == SETTINGS_FLAG || s->src[id] == SETTINGS_FILE) {
+            diag_add(d, "%s: not allowed with a services: list (VM mode); set it per service",
+                     s->origin[id]);
+            rc = -1;
+        }
+    }
+    if (yschema_check(&s_services, s->services, NULL, "services", d) > 0)
+        return -1;
+    if (s->services->nitems == 0) {
+        diag_node(d, s->services, "services: the list is empty");
+        return -1;
+    }
+    if (!s->soa_dir) {
+        diag_node(d, s->services,
+                  "services: needs soa_dir (--soa-dir, MESHREG_SOA_DIR or soa_dir: in the "
+                  "config file) to find <soa_dir>/<service>/smartstack.yaml");
+        return -1;
+    }
+    if (rc < 0)
+        return -1;
+    for (size_t i = 0; i < s->services->nitems; i++)
+        if (load_vm_item(s, s->services->items[i], cache, cfg, d) < 0)
+            rc = -1;
+    return rc;
+}
+
+static char **copy_list(const struct settings_list *l, size_t *n)
+{
+    char **out = cmem_calloc(l->n + 1, sizeof(char *));
+    for (size_t i = 0; i < l->n; i++)
+        out[i] = cmem_strdup(l->items[i].value);
+    *n = l->n;
+    return out;
+}
+
+int config_load(int argc, char **argv, char **envp, struct mr_config **out, char *err,
+                size_t errlen)
+{
+    struct settings s;
+    struct diag d;
+    memset(&s, 0, sizeof(s));
+    diag_init(&d);
+    struct mr_config *cfg = cmem_calloc(1, sizeof(*cfg));
+    struct checks_cache *cache = NULL;
+    int rc = settings_load(&s, argc, argv, envp, &d);
+    if (s.help) {
+        cfg->help = true;
+        rc = 0;
+        goto done;
+    }
+    if (rc < 0)
+        goto done;
+    cfg->config_file = cmem_strdup(s.config_file);
+    cfg->backend = cmem_strdup(s.backend);
+    cfg->admin_addr = cmem_strdup(s.admin);
+    cfg->drain_seconds = s.drain_seconds;
+    cfg->ttl_seconds = s.ttl_seconds;
+    cfg->agent_port = s.agent_port;
+    cfg->state_dir = cmem_strdup(s.state_dir);
+    cfg->admin_allow = copy_list(&s.admin_allow, &cfg->nadmin_allow);
+    cfg->grace_seconds = s.grace_seconds;
+    cfg->adaptive_drain = s.adaptive_drain;
+    cfg->log_format = strcmp(s.log_format, "json") == 0 ? LOG_FORMAT_JSON : LOG_FORMAT_TEXT;
+    cfg->soa_dir = cmem_strdup(s.soa_dir);
+    cache = checks_cache_new();
+    if (s.services) {
+        cfg->vm_mode = true;
+        rc = load_vm(&s, cache, cfg, &d);
+    } else {
+        rc = load_pod(&s, cache, cfg, &d);
+    }
+    cfg->app_argv = s.app_argv;
+    s.app_argv = NULL;
+done:
+    checks_cache_free(cache);
+    settings_free(&s);
+    if (rc < 0) {
+        diag_copy(&d, err, errlen);
+        config_free(cfg);
+    } else {
+        *out = cfg;
+    }
+    diag_free(&d);
+    return rc;
+}
+
+static void print_probe(FILE *f, const struct check_spec *c)
+{
+    switch (c->probe) {
+    case PROBE_HTTP:
+    case PROBE_HTTPS:
+        fprintf(f, "%s://%s:%d%s", config_probe_kind_name(c->probe), c->probe_host, c->probe_port,
+                c->probe_uri ? c->probe_uri : "/");
+        break;
+    case PROBE_TCP:
+        fprintf(f, "tcp %s:%d", c->probe_host, c->probe_port);
+        break;
+    case PROBE_GRPC:
+        fprintf(f, "grpc %s:%d service \"%s\"", c->probe_host, c->probe_port,
+                c->probe_uri ? c->probe_uri : "");
+        break;
+    case PROBE_CMD:
+        fprintf(f, "cmd \"%s\"", c->probe_cmd ? c->probe_cmd : "");
+        break;
+    }
+}
+
+void config_print(FILE *f, const struct mr_config *cfg)
+{
+    for (size_t i = 0; cfg && i < cfg->nchecks; i++) {
+        const struct check_spec *c = &cfg->checks[i];
+        fprintf(f, "%s: ", c->name);
+        print_probe(f, c);
+        fprintf(f, " interval %dms rise %d fall %d timeout %dms", c->interval_ms, c->rise, c->fall,
+                c->timeout_ms);
+        if (c->grace_ms)
+            fprintf(f, " grace %dms", c->grace_ms);
+        if (!c->registered) {
+            fprintf(f, " worker (not registered)\n");
+            continue;
+        }
+        fprintf(f, " weight %d register %s:%d as %s in %s", c->weight, c->host, c->port,
+                c->instance_id, cfg->backend);
+        if (c->nlabels) {
+            fprintf(f, " labels ");
+            for (size_t j = 0; j < c->nlabels; j++)
+                fprintf(f, "%s%s%s%s", j ? "," : "", c->labels[j].key,
+                        c->labels[j].value[0] ? "=" : "", c->labels[j].value);
+        }
+        fputc('\n', f);
+    }
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static bool kvs_eq(const struct kv *a, size_t na, const struct kv *b, size_t nb)
+{
+    if (na != nb)
+        return false;
+    for (size_t i = 0; i < na; i++)
+        if (!str_eq(a[i].key, b[i].key) || !str_eq(a[i].value, b[i].value))
+            return false;
+    return true;
+}
+
+bool config_check_same(const struct check_spec *a, const struct check_spec *b)
+{
+    return str_eq(a->name, b->name) && str_eq(a->service, b->service) && str_eq(a->ns, b->ns) &&
+           str_eq(a->instance, b->instance) && a->registered == b->registered &&
+           str_eq(a->host, b->host) && a->port == b->port &&
+           str_eq(a->instance_id, b->instance_id) && a->weight == b->weight &&
+           a->probe == b->probe && str_eq(a->probe_host, b->probe_host) &&
+           a->probe_port == b->probe_port && str_eq(a->probe_uri, b->probe_uri) &&
+           str_eq(a->probe_cmd, b->probe_cmd) && str_eq(a->body_expect, b->body_expect) &&
+           kvs_eq(a->headers, a->nheaders, b->headers, b->nheaders) &&
+           a->timeout_ms == b->timeout_ms && a->interval_ms == b->interval_ms &&
+           a->rise == b->rise && a->fall == b->fall && a->grace_ms == b->grace_ms &&
+           kvs_eq(a->labels, a->nlabels, b->labels, b->nlabels);
+}
+
+void config_free(struct mr_config *cfg)
+{
+    if (!cfg)
+        return;
+    free(cfg->config_file);
+    free(cfg->backend);
+    free(cfg->admin_addr);
+    free(cfg->state_dir);
+    for (size_t i = 0; i < cfg->nadmin_allow; i++)
+        free(cfg->admin_allow[i]);
+    free(cfg->admin_allow);
+    for (size_t i = 0; i < cfg->nchecks; i++)
+        checks_spec_clear(&cfg->checks[i]);
+    free(cfg->checks);
+    if (cfg->app_argv)
+        for (char **a = cfg->app_argv; *a; a++)
+            free(*a);
+    free(cfg->app_argv);
+    free(cfg->soa_dir);
+    free(cfg);
+}

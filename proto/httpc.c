@@ -1,0 +1,623 @@
+/* A minimal asynchronous HTTP/1.1 client: one request, one fresh connection,
+ * one deadline. The exchange is a small state machine driven by one ev_io
+ * (connect -> send -> receive head -> receive body) and one ev_timer that is
+ * both the deadline and, set to 0, the way immediate errors are reported
+ * without calling back from inside httpc_start(). */
+#include "proto/httpc.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "proto/http1.h"
+
+/* Largest response head accepted; health and etcd answers are far smaller. */
+#define HTTPC_MAX_HEAD (32 * 1024)
+/* Cap on a chunk-size line's extensions and on the trailer section. */
+#define HTTPC_MAX_CHUNK_META (8 * 1024)
+#define HTTPC_READS_PER_WAKEUP 16
+
+enum httpc_phase { PH_CONNECT, PH_SEND, PH_HEAD, PH_BODY };
+
+enum httpc_body_mode { BODY_NONE, BODY_LENGTH, BODY_CHUNKED, BODY_CLOSE };
+
+enum httpc_chunk_state {
+    CH_SIZE,    /* hex digits of a chunk size */
+    CH_EXT,     /* chunk extension, skipped up to LF */
+    CH_SIZE_LF, /* LF after the size line's CR */
+    CH_DATA,    /* chunk payload */
+    CH_DATA_CR, /* CRLF after the payload */
+    CH_DATA_LF,
+    CH_TRAILER, /* trailer lines up to an empty line */
+};
+
+struct httpc {
+    struct ev_loop *loop;
+    ev_io io;
+    ev_timer timer;
+    int fd;
+    enum httpc_phase phase;
+    bool pending_error; /* timer set to 0 to report errbuf */
+    int timeout_ms;
+    ev_tstamp t0;
+    httpc_cb cb;
+    void *arg;
+    bool head_only; /* HEAD request: no body whatever the headers say */
+
+    char *out; /* the whole request */
+    size_t out_len, out_off;
+
+    char *head; /* response head being received, HTTPC_MAX_HEAD bytes */
+    size_t head_len;
+    size_t received; /* total bytes received */
+    int status;
+
+    enum httpc_body_mode mode;
+    unsigned long long remaining; /* BODY_LENGTH: bytes left; chunked: of this chunk */
+    enum httpc_chunk_state ch;
+    unsigned ch_digits;
+    size_t ch_meta; /* bytes of extensions/trailers seen */
+    size_t trailer_line;
+
+    char *body;
+    size_t body_len, body_cap, max_body;
+
+    char errbuf[160];
+};
+
+static void io_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
+
+static void httpc_release(struct httpc *c)
+{
+    ev_io_stop(c->loop, &c->io);
+    ev_timer_stop(c->loop, &c->timer);
+    if (c->fd >= 0) {
+        close(c->fd);
+        c->fd = -1;
+    }
+    free(c->out);
+    free(c->head);
+    free(c->body);
+    free(c);
+}
+
+/* Ends the exchange: calls back once and frees. status 0 means failure, with
+ * the reason in fmt. Nothing may touch c afterwards. */
+static void finish(struct httpc *c, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void finish(struct httpc *c, int status, const char *fmt, ...)
+{
+    struct httpc_result res = {0};
+
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(c->errbuf, sizeof(c->errbuf), fmt, ap);
+        va_end(ap);
+    }
+    ev_io_stop(c->loop, &c->io);
+    ev_timer_stop(c->loop, &c->timer);
+    if (c->fd >= 0) {
+        close(c->fd);
+        c->fd = -1;
+    }
+    res.status = status;
+    res.error = status == 0 ? c->errbuf : NULL;
+    res.body = (status != 0 && c->body) ? c->body : "";
+    res.body_len = status != 0 ? c->body_len : 0;
+    res.elapsed_ms = (ev_time() - c->t0) * 1000.0;
+    c->cb(c->arg, &res);
+    httpc_release(c);
+}
+
+/* Reports an error from the next loop iteration (used where calling back
+ * now would be synchronous to httpc_start). */
+static void defer_error(struct httpc *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void defer_error(struct httpc *c, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(c->errbuf, sizeof(c->errbuf), fmt, ap);
+    va_end(ap);
+    c->pending_error = true;
+    ev_io_stop(c->loop, &c->io);
+    ev_timer_stop(c->loop, &c->timer);
+    ev_timer_set(&c->timer, 0., 0.);
+    ev_timer_start(c->loop, &c->timer);
+}
+
+/* Keeps body bytes up to max_body; the rest is dropped. */
+static int keep_body(struct httpc *c, const char *p, size_t n)
+{
+    size_t room = c->max_body - c->body_len;
+
+    if (n > room)
+        n = room;
+    if (n == 0)
+        return 0;
+    if (c->body_len + n + 1 > c->body_cap) {
+        size_t cap = c->body_cap ? c->body_cap : 1024;
+        char *nb;
+
+        while (cap < c->body_len + n + 1)
+            cap *= 2;
+        if (cap > c->max_body + 1)
+            cap = c->max_body + 1;
+        nb = realloc(c->body, cap);
+        if (!nb)
+            return -1;
+        c->body = nb;
+        c->body_cap = cap;
+    }
+    memcpy(c->body + c->body_len, p, n);
+    c->body_len += n;
+    c->body[c->body_len] = '\0';
+    return 0;
+}
+
+static int hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* Decodes chunked framing. Returns 1 when the last chunk and trailers are
+ * in, 0 for more, -1 malformed (errbuf set). */
+static int feed_chunked(struct httpc *c, const char *p, size_t n)
+{
+    size_t i = 0;
+
+    while (i < n) {
+        char ch = p[i];
+
+        switch (c->ch) {
+        case CH_SIZE: {
+            int d = hexval(ch);
+            if (d >= 0) {
+                if (c->remaining > (~0ULL >> 4))
+                    goto bad;
+                c->remaining = c->remaining * 16 + (unsigned)d;
+                c->ch_digits++;
+                i++;
+                break;
+            }
+            if (c->ch_digits == 0)
+                goto bad;
+            if (ch == ';' || ch == ' ' || ch == '\t') {
+                c->ch = CH_EXT;
+                i++;
+                break;
+            }
+            if (ch == '\r') {
+                c->ch = CH_SIZE_LF;
+                i++;
+                break;
+            }
+            if (ch != '\n')
+                goto bad;
+            /* bare LF ends the size line too */
+        }
+            /* fall through */
+        case CH_SIZE_LF:
+            if (ch != '\n')
+                goto bad;
+            i++;
+            if (c->remaining == 0) {
+                c->ch = CH_TRAILER;
+                c->trailer_line = 0;
+            } else {
+                c->ch = CH_DATA;
+            }
+            break;
+        case CH_EXT:
+            if (++c->ch_meta > HTTPC_MAX_CHUNK_META)
+                goto bad;
+            i++;
+            if (ch == '\n') {
+                if (c->remaining == 0) {
+                    c->ch = CH_TRAILER;
+                    c->trailer_line = 0;
+                } else {
+                    c->ch = CH_DATA;
+                }
+            }
+            break;
+        case CH_DATA: {
+            size_t take = n - i;
+            if (take > c->remaining)
+                take = (size_t)c->remaining;
+            if (keep_body(c, p + i, take) < 0) {
+                snprintf(c->errbuf, sizeof(c->errbuf), "out of memory");
+                return -1;
+            }
+            i += take;
+            c->remaining -= take;
+            if (c->remaining == 0)
+                c->ch = CH_DATA_CR;
+            break;
+        }
+        case CH_DATA_CR:
+            i++;
+            if (ch == '\r') {
+                c->ch = CH_DATA_LF;
+                break;
+            }
+            if (ch != '\n')
+                goto bad;
+            c->ch = CH_SIZE;
+            c->ch_digits = 0;
+            break;
+        case CH_DATA_LF:
+            i++;
+            if (ch != '\n')
+                goto bad;
+            c->ch = CH_SIZE;
+            c->ch_digits = 0;
+            break;
+        case CH_TRAILER:
+            i++;
+            if (++c->ch_meta > HTTPC_MAX_CHUNK_META)
+                goto bad;
+            if (ch == '\r')
+                break;
+            if (ch == '\n') {
+                if (c->trailer_line == 0)
+                    return 1;
+                c->trailer_line = 0;
+                break;
+            }
+            c->trailer_line++;
+            break;
+        }
+    }
+    return 0;
+bad:
+    snprintf(c->errbuf, sizeof(c->errbuf), "malformed chunked body");
+    return -1;
+}
+
+/* Body bytes. Returns 1 complete, 0 more, -1 error (errbuf set). */
+static int feed_body(struct httpc *c, const char *p, size_t n)
+{
+    switch (c->mode) {
+    case BODY_NONE:
+        return 1;
+    case BODY_LENGTH: {
+        size_t take = n;
+        if (take > c->remaining)
+            take = (size_t)c->remaining;
+        if (keep_body(c, p, take) < 0) {
+            snprintf(c->errbuf, sizeof(c->errbuf), "out of memory");
+            return -1;
+        }
+        c->remaining -= take;
+        return c->remaining == 0;
+    }
+    case BODY_CHUNKED:
+        return feed_chunked(c, p, n);
+    case BODY_CLOSE:
+        if (keep_body(c, p, n) < 0) {
+            snprintf(c->errbuf, sizeof(c->errbuf), "out of memory");
+            return -1;
+        }
+        return 0;
+    }
+    return -1;
+}
+
+/* Parses the head once it is complete and picks the body framing. Returns
+ * 1 complete (no body), 0 more, -1 error; *used is the head length. */
+static int parse_head(struct httpc *c, long *used)
+{
+    struct http1_response r;
+    long n;
+
+    for (;;) {
+        n = http1_parse_response(c->head, c->head_len, HTTPC_MAX_HEAD, &r);
+        if (n < 0) {
+            snprintf(c->errbuf, sizeof(c->errbuf), "malformed response head");
+            return -1;
+        }
+        if (n == 0) {
+            if (c->head_len >= HTTPC_MAX_HEAD) {
+                snprintf(c->errbuf, sizeof(c->errbuf), "response head too large");
+                return -1;
+            }
+            return 0;
+        }
+        /* Interim 1xx answers (100 Continue, 103 Early Hints) precede the
+         * real one; 101 would switch protocols, which we never ask for. */
+        if (r.status >= 100 && r.status < 200 && r.status != 101) {
+            memmove(c->head, c->head + n, c->head_len - (size_t)n);
+            c->head_len -= (size_t)n;
+            continue;
+        }
+        break;
+    }
+    if (r.status < 200) {
+        snprintf(c->errbuf, sizeof(c->errbuf), "unexpected status %d", r.status);
+        return -1;
+    }
+    c->status = r.status;
+    *used = n;
+    if (c->head_only || r.status == 204 || r.status == 304) {
+        c->mode = BODY_NONE;
+    } else if (r.chunked) {
+        c->mode = BODY_CHUNKED;
+        c->ch = CH_SIZE;
+        c->remaining = 0;
+        c->ch_digits = 0;
+    } else if (r.content_length >= 0) {
+        c->mode = BODY_LENGTH;
+        c->remaining = (unsigned long long)r.content_length;
+        if (c->remaining == 0)
+            c->mode = BODY_NONE;
+    } else {
+        c->mode = BODY_CLOSE;
+    }
+    c->phase = PH_BODY;
+    return c->mode == BODY_NONE ? 1 : 0;
+}
+
+/* Received bytes. Returns 1 complete, 0 more, -1 error (errbuf set). */
+static int feed(struct httpc *c, const char *p, size_t n)
+{
+    if (c->phase == PH_HEAD) {
+        size_t take = HTTPC_MAX_HEAD - c->head_len;
+        long used = 0;
+        int rc;
+
+        if (take > n)
+            take = n;
+        memcpy(c->head + c->head_len, p, take);
+        c->head_len += take;
+        rc = parse_head(c, &used);
+        if (rc != 0)
+            return rc;
+        if (c->phase == PH_HEAD)
+            return 0;
+        /* Head done: what followed it in the buffer, then the rest of p. */
+        rc = feed_body(c, c->head + used, c->head_len - (size_t)used);
+        if (rc != 0)
+            return rc;
+        p += take;
+        n -= take;
+        if (n == 0)
+            return 0;
+    }
+    return feed_body(c, p, n);
+}
+
+static void on_eof(struct httpc *c)
+{
+    if (c->phase == PH_HEAD) {
+        if (c->received == 0)
+            finish(c, 0, "connection closed without response");
+        else
+            finish(c, 0, "connection closed in response head");
+        return;
+    }
+    if (c->mode == BODY_CLOSE) {
+        finish(c, c->status, NULL);
+        return;
+    }
+    finish(c, 0, "connection closed mid-body");
+}
+
+static void do_read(struct httpc *c)
+{
+    char buf[16384];
+
+    /* A bounded number of reads per wakeup: a peer streaming without end
+     * must not keep us in here, away from the loop and our own deadline. */
+    for (int i = 0; i < HTTPC_READS_PER_WAKEUP; i++) {
+        ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+        int rc;
+
+        if (n == 0) {
+            on_eof(c);
+            return;
+        }
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return;
+            finish(c, 0, "recv: %s", strerror(errno));
+            return;
+        }
+        c->received += (size_t)n;
+        rc = feed(c, buf, (size_t)n);
+        if (rc < 0) {
+            finish(c, 0, NULL);
+            return;
+        }
+        if (rc > 0) {
+            finish(c, c->status, NULL);
+            return;
+        }
+    }
+}
+
+static void do_send(struct httpc *c)
+{
+    while (c->out_off < c->out_len) {
+        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return;
+            finish(c, 0, "send: %s", strerror(errno));
+            return;
+        }
+        c->out_off += (size_t)n;
+    }
+    c->phase = PH_HEAD;
+    ev_io_stop(c->loop, &c->io);
+    ev_io_set(&c->io, c->fd, EV_READ);
+    ev_io_start(c->loop, &c->io);
+}
+
+static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct httpc *c = w->data;
+
+    if (c->phase == PH_CONNECT) {
+        int soerr = 0;
+        socklen_t len = sizeof(soerr);
+
+        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+            soerr = errno;
+        if (soerr != 0) {
+            finish(c, 0, "connect: %s", strerror(soerr));
+            return;
+        }
+        c->phase = PH_SEND;
+    }
+    if (c->phase == PH_SEND) {
+        do_send(c);
+        return;
+    }
+    do_read(c);
+}
+
+static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct httpc *c = w->data;
+
+    if (c->pending_error)
+        finish(c, 0, NULL);
+    else
+        finish(c, 0, "timeout after %d ms", c->timeout_ms);
+}
+
+/* Formats the whole request into c->out. */
+static int build_request(struct httpc *c, const struct httpc_request *req, bool v6)
+{
+    const char *method = req->method ? req->method : "GET";
+    const char *target = req->target && req->target[0] ? req->target : "/";
+    const char *extra = req->extra_headers ? req->extra_headers : "";
+    char hostbuf[80];
+    const char *host = req->host_header;
+    char clen[48] = "";
+    int head_len;
+
+    if (!host) {
+        snprintf(hostbuf, sizeof(hostbuf), v6 ? "[%s]:%d" : "%s:%d", req->host ? req->host : "",
+                 req->port);
+        host = hostbuf;
+    }
+    if (req->body)
+        snprintf(clen, sizeof(clen), "Content-Length: %zu\r\n", req->body_len);
+    head_len = snprintf(NULL, 0, "%s %s HTTP/1.1\r\nHost: %s\r\n%s%sConnection: close\r\n\r\n",
+                        method, target, host, extra, clen);
+    if (head_len < 0)
+        return -1;
+    c->out_len = (size_t)head_len + (req->body ? req->body_len : 0);
+    c->out = malloc(c->out_len + 1);
+    if (!c->out)
+        return -1;
+    snprintf(c->out, (size_t)head_len + 1,
+             "%s %s HTTP/1.1\r\nHost: %s\r\n%s%sConnection: close\r\n\r\n", method, target, host,
+             extra, clen);
+    if (req->body && req->body_len)
+        memcpy(c->out + head_len, req->body, req->body_len);
+    return 0;
+}
+
+struct httpc *httpc_start(struct ev_loop *loop, const struct httpc_request *req, httpc_cb cb,
+                          void *arg)
+{
+    struct httpc *c = calloc(1, sizeof(*c));
+    struct sockaddr_storage ss;
+    socklen_t sslen = 0;
+    bool v6 = false;
+
+    if (!c)
+        return NULL;
+    c->loop = loop;
+    c->fd = -1;
+    c->cb = cb;
+    c->arg = arg;
+    c->t0 = ev_time();
+    c->timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : 1;
+    c->max_body = req->max_body;
+    c->head_only = req->method && strcmp(req->method, "HEAD") == 0;
+    c->phase = PH_CONNECT;
+    ev_io_init(&c->io, io_cb, -1, EV_WRITE);
+    c->io.data = c;
+    ev_timer_init(&c->timer, timer_cb, c->timeout_ms / 1000.0, 0.);
+    c->timer.data = c;
+
+    memset(&ss, 0, sizeof(ss));
+    if (req->host && inet_pton(AF_INET, req->host, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((unsigned short)req->port);
+        sslen = sizeof(*sin);
+    } else if (req->host &&
+               inet_pton(AF_INET6, req->host, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons((unsigned short)req->port);
+        sslen = sizeof(*sin6);
+        v6 = true;
+    }
+    c->head = malloc(HTTPC_MAX_HEAD);
+    if (!c->head || build_request(c, req, v6) < 0) {
+        free(c->head);
+        free(c->out);
+        free(c);
+        return NULL;
+    }
+    ev_timer_start(loop, &c->timer);
+    if (sslen == 0) {
+        defer_error(c, "bad address \"%s\"", req->host ? req->host : "(null)");
+        return c;
+    }
+    if (req->port <= 0 || req->port > 65535) {
+        defer_error(c, "bad port %d", req->port);
+        return c;
+    }
+    c->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c->fd < 0) {
+        defer_error(c, "socket: %s", strerror(errno));
+        return c;
+    }
+    if (connect(c->fd, (struct sockaddr *)&ss, sslen) == 0) {
+        c->phase = PH_SEND;
+    } else if (errno != EINPROGRESS) {
+        defer_error(c, "connect: %s", strerror(errno));
+        return c;
+    }
+    /* Connected or not, wait for writability: never send or call back here. */
+    ev_io_set(&c->io, c->fd, EV_WRITE);
+    ev_io_start(loop, &c->io);
+    return c;
+}
+
+void httpc_cancel(struct httpc *c)
+{
+    if (!c)
+        return;
+    httpc_release(c);
+}

@@ -1,0 +1,599 @@
+/* The admin endpoint's listener and connections (§6): non-blocking accept,
+ * per-connection input/output buffers, keep-alive and pipelining (answers
+ * in order), request limits, one deadline per connection, lingering close.
+ * What a request means is admin_route.c's business.
+ *
+ * Hostile clients and the limits:
+ *  - head > max_head: 431; declared body > max_body: 413; garbage: 400;
+ *    each closes the connection (the framing can no longer be trusted);
+ *  - a request not complete within request_timeout after the connection
+ *    became ready for it (accept, or the previous answer): 408 and close,
+ *    or a silent close when nothing of it arrived (idle keep-alive);
+ *  - more than max_conns connections: the least recently active one is
+ *    closed to make room (see accept_cb for why);
+ *  - a client that pipelines but never reads: we stop reading it once
+ *    OUT_HIGH bytes of answers wait, so its memory stays bounded. */
+#include "sidecar/admin.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "proto/http1.h"
+#include "sidecar/admin_route.h"
+#include "sidecar/log.h"
+#include "sidecar/netaddr.h"
+
+#define ACCEPT_BATCH 64 /* accepts per wakeup, so a flood cannot starve the loop */
+#define IN_INITIAL 4096
+#define OUT_KEEP (64 * 1024)  /* output buffer kept between answers */
+#define OUT_HIGH (256 * 1024) /* pending answers beyond which we stop reading */
+#define LINGER_MAX 2.0        /* seconds we keep discarding input before a close */
+#define EMFILE_PAUSE 0.1      /* seconds the listener rests when out of descriptors */
+
+struct admin_conn {
+    struct admin *a;
+    struct admin_conn *prev, *next; /* LRU: a->head is the least recently active */
+    int fd;
+    ev_io rio, wio;
+    ev_timer timer;
+    ev_tstamp deadline; /* the current request (or the pending write) must be done by then */
+    struct sockaddr_storage peer;
+    char peer_text[NETADDR_STRLEN];
+    bool trusted;
+    char *in;
+    size_t in_len, in_cap;
+    char *out;
+    size_t out_off, out_len, out_cap;
+    bool continue_sent; /* "100 Continue" answered for the request in progress */
+    bool closing;       /* the last answer is queued: read no more requests */
+    bool lingering;     /* write side shut down: discarding input until EOF */
+};
+
+struct admin {
+    struct ev_loop *loop;
+    struct sidecar *sc;
+    int fd;
+    int port;
+    ev_io accept_w;
+    ev_timer pause;
+    struct admin_limits lim;
+    struct netaddr_cidr *allow;
+    size_t nallow;
+    struct admin_conn *head, *tail;
+    size_t nconns;
+};
+
+static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
+
+/* ---- connection list (LRU) ---- */
+
+static void lru_unlink(struct admin *a, struct admin_conn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        a->head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        a->tail = c->prev;
+    c->prev = c->next = NULL;
+}
+
+static void lru_push(struct admin *a, struct admin_conn *c)
+{
+    c->prev = a->tail;
+    c->next = NULL;
+    if (a->tail)
+        a->tail->next = c;
+    else
+        a->head = c;
+    a->tail = c;
+}
+
+static void conn_touch(struct admin_conn *c)
+{
+    if (c->a->tail != c) {
+        lru_unlink(c->a, c);
+        lru_push(c->a, c);
+    }
+}
+
+static void conn_free(struct admin_conn *c)
+{
+    struct admin *a = c->a;
+    ev_io_stop(a->loop, &c->rio);
+    ev_io_stop(a->loop, &c->wio);
+    ev_timer_stop(a->loop, &c->timer);
+    close(c->fd);
+    lru_unlink(a, c);
+    a->nconns--;
+    free(c->in);
+    free(c->out);
+    free(c);
+}
+
+/* Moves the deadline earlier than the armed timer: re-arm it. (Moving it
+ * later needs nothing: the timer callback re-arms for the remainder.) */
+static void conn_deadline_sooner(struct admin_conn *c, ev_tstamp deadline)
+{
+    struct ev_loop *loop = c->a->loop;
+    c->deadline = deadline;
+    ev_timer_stop(loop, &c->timer);
+    ev_timer_set(&c->timer, deadline - ev_now(loop), 0.);
+    ev_timer_start(loop, &c->timer);
+}
+
+/* ---- output ---- */
+
+static int out_reserve(struct admin_conn *c, size_t more)
+{
+    if (c->out_off > 0 && c->out_off == c->out_len)
+        c->out_off = c->out_len = 0;
+    if (c->out_len + more <= c->out_cap)
+        return 0;
+    if (c->out_off > 0) {
+        memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+        c->out_len -= c->out_off;
+        c->out_off = 0;
+        if (c->out_len + more <= c->out_cap)
+            return 0;
+    }
+    size_t cap = c->out_cap ? c->out_cap : 1024;
+    while (cap < c->out_len + more)
+        cap *= 2;
+    char *p = realloc(c->out, cap);
+    if (!p)
+        return -1;
+    c->out = p;
+    c->out_cap = cap;
+    return 0;
+}
+
+static int out_append(struct admin_conn *c, const char *data, size_t len)
+{
+    if (out_reserve(c, len) < 0)
+        return -1;
+    memcpy(c->out + c->out_len, data, len);
+    c->out_len += len;
+    return 0;
+}
+
+/* Queues one answer. extra: header lines ("Name: v\r\n") http1_write_head
+ * does not write, spliced in before the blank line that ends the head. */
+static int queue_answer(struct admin_conn *c, int status, const char *ctype, const char *body,
+                        size_t len, bool with_body, bool keep_alive, const char *extra)
+{
+    char head[512];
+    size_t hl = http1_write_head(head, sizeof(head), status, ctype, len, keep_alive);
+    size_t el = extra ? strlen(extra) : 0;
+    if (hl < 2 || hl + el > sizeof(head))
+        return -1;
+    if (el) {
+        memcpy(head + hl - 2, extra, el);
+        memcpy(head + hl - 2 + el, "\r\n", 2);
+        hl += el;
+    }
+    if (out_reserve(c, hl + (with_body ? len : 0)) < 0)
+        return -1;
+    out_append(c, head, hl);
+    if (with_body && len)
+        out_append(c, body, len);
+    return 0;
+}
+
+static void conn_after_write(struct admin_conn *c);
+
+/* Writes what is pending; returns -1 when the connection was freed. */
+static int conn_flush(struct admin_conn *c)
+{
+    struct ev_loop *loop = c->a->loop;
+    while (c->out_off < c->out_len) {
+        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                ev_io_start(loop, &c->wio);
+                return 0;
+            }
+            conn_free(c);
+            return -1;
+        }
+        c->out_off += (size_t)n;
+    }
+    c->out_off = c->out_len = 0;
+    if (c->out_cap > OUT_KEEP) {
+        /* a big /status went out: an idle keep-alive connection keeps little */
+        free(c->out);
+        c->out = NULL;
+        c->out_cap = 0;
+    }
+    ev_io_stop(loop, &c->wio);
+    conn_after_write(c);
+    return 0;
+}
+
+/* Everything written. After a final answer, shut the write side (the
+ * client sees EOF at once) and keep reading and discarding for a short
+ * while before closing: a closed socket answers further input with a
+ * reset, so a client still sending (a huge head, an upload) would see its
+ * send fail and might never read the 431/413 waiting for it. */
+static void conn_after_write(struct admin_conn *c)
+{
+    struct ev_loop *loop = c->a->loop;
+    if (c->closing && !c->lingering) {
+        c->lingering = true;
+        c->in_len = 0;
+        shutdown(c->fd, SHUT_WR);
+        double linger =
+            c->a->lim.request_timeout < LINGER_MAX ? c->a->lim.request_timeout : LINGER_MAX;
+        conn_deadline_sooner(c, ev_now(loop) + linger);
+        ev_io_start(loop, &c->rio);
+    }
+}
+
+/* ---- requests ---- */
+
+static bool expects_continue(const struct http1_request *req)
+{
+    const struct http1_header *h = http1_find_header(req->headers, req->nheaders, "expect");
+    return h && h->value_len == 12 && strncasecmp(h->value, "100-continue", 12) == 0;
+}
+
+/* Answers a protocol error and stops reading requests. */
+static void conn_fail(struct admin_conn *c, int status)
+{
+    const char *reason = http1_reason(status);
+    char body[96];
+    int n = snprintf(body, sizeof(body), "%s\n", reason);
+    queue_answer(c, status, "text/plain; charset=utf-8", body, (size_t)n, true, false, NULL);
+    c->closing = true;
+}
+
+/* Answers every complete request in the input buffer, in order. Returns
+ * -1 when the connection was freed. */
+static int conn_process(struct admin_conn *c)
+{
+    struct admin *a = c->a;
+    struct ev_loop *loop = a->loop;
+
+    while (!c->closing && c->in_len > 0 && c->out_len - c->out_off < OUT_HIGH) {
+        struct http1_request req;
+        long hl = http1_parse_request(c->in, c->in_len, a->lim.max_head, a->lim.max_body, &req);
+        if (hl == 0)
+            break;
+        if (hl < 0) {
+            conn_fail(c, req.error_status ? req.error_status : 400);
+            break;
+        }
+        size_t body_len = req.content_length > 0 ? (size_t)req.content_length : 0;
+        if (c->in_len < (size_t)hl + body_len) {
+            if (!c->continue_sent && expects_continue(&req) && req.minor >= 1) {
+                static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+                out_append(c, cont, sizeof(cont) - 1);
+                c->continue_sent = true;
+            }
+            break;
+        }
+
+        struct admin_reply r;
+        bool head_only = req.method_len == 4 && memcmp(req.method, "HEAD", 4) == 0;
+        admin_route(a->sc, &req, c->in + hl, c->trusted, c->peer_text, &r);
+        /* HTTP/1.0 clients keep the connection only when told so. */
+        const char *extra = NULL;
+        char extra_buf[128];
+        if (r.allow) {
+            snprintf(extra_buf, sizeof(extra_buf), "Allow: %s\r\n%s", r.allow,
+                     req.keep_alive && req.minor == 0 ? "Connection: keep-alive\r\n" : "");
+            extra = extra_buf;
+        } else if (req.keep_alive && req.minor == 0) {
+            extra = "Connection: keep-alive\r\n";
+        }
+        int qr = queue_answer(c, r.status, r.content_type, r.body, r.len, !head_only,
+                              req.keep_alive, extra);
+        free(r.body);
+        if (qr < 0) {
+            conn_free(c);
+            return -1;
+        }
+
+        size_t used = (size_t)hl + body_len;
+        memmove(c->in, c->in + used, c->in_len - used);
+        c->in_len -= used;
+        c->continue_sent = false;
+        /* The next request (or the write of this answer) gets a full period. */
+        c->deadline = ev_now(loop) + a->lim.request_timeout;
+        if (!req.keep_alive)
+            c->closing = true;
+    }
+    if (c->in_len == 0 && c->in_cap > 4 * IN_INITIAL) {
+        /* a big request is done: do not keep its buffer for an idle connection */
+        free(c->in);
+        c->in = NULL;
+        c->in_cap = 0;
+    }
+
+    if (c->closing || c->out_len - c->out_off >= OUT_HIGH)
+        ev_io_stop(loop, &c->rio);
+    else
+        ev_io_start(loop, &c->rio);
+    return conn_flush(c);
+}
+
+static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct admin_conn *c = w->data;
+    struct admin *a = c->a;
+
+    if (c->lingering) {
+        static char sink[65536]; /* contents never read: one for all connections */
+        ssize_t n = recv(c->fd, sink, sizeof(sink), 0);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+            conn_free(c);
+        return;
+    }
+
+    /* Room for one whole request plus one byte, so that the parser can see a
+     * head longer than max_head and answer 431. */
+    size_t limit = a->lim.max_head + a->lim.max_body + 1;
+    if (c->in_len == c->in_cap) {
+        if (c->in_cap >= limit) {
+            /* full of complete requests waiting for output room */
+            ev_io_stop(loop, &c->rio);
+            return;
+        }
+        size_t cap = c->in_cap ? c->in_cap * 2 : IN_INITIAL;
+        if (cap > limit)
+            cap = limit;
+        char *p = realloc(c->in, cap);
+        if (!p) {
+            conn_free(c);
+            return;
+        }
+        c->in = p;
+        c->in_cap = cap;
+    }
+    ssize_t n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+    if (n < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            conn_free(c);
+        return;
+    }
+    if (n == 0) {
+        /* The peer finished sending. Answer what is complete (`printf ... |
+         * nc` half-closes right after its request), then close. */
+        if (conn_process(c) < 0)
+            return;
+        if (c->out_off == c->out_len)
+            conn_free(c);
+        else {
+            c->closing = true;
+            c->lingering = true; /* nothing more to read: close once written */
+            ev_io_stop(loop, &c->rio);
+        }
+        return;
+    }
+    c->in_len += (size_t)n;
+    conn_touch(c);
+    conn_process(c);
+}
+
+static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct admin_conn *c = w->data;
+    bool eof_seen = c->lingering && !ev_is_active(&c->rio);
+
+    if (conn_flush(c) < 0)
+        return;
+    if (c->out_off == c->out_len) {
+        if (eof_seen) {
+            conn_free(c);
+            return;
+        }
+        /* Output room again: continue with pipelined requests. */
+        if (!c->closing)
+            conn_process(c);
+    }
+}
+
+static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct admin_conn *c = w->data;
+    ev_tstamp left = c->deadline - ev_now(loop);
+
+    if (left > 0) {
+        ev_timer_set(w, left, 0.);
+        ev_timer_start(loop, w);
+        return;
+    }
+    if (c->lingering || c->closing || c->out_off < c->out_len || c->in_len == 0) {
+        /* done lingering, a write stuck for a whole period, or an idle
+         * keep-alive connection: nothing useful to say */
+        conn_free(c);
+        return;
+    }
+    /* Part of a request arrived, not all of it in time (slowloris). */
+    log_debug(NULL, "admin: %s: request not complete within %.1f s", c->peer_text,
+              c->a->lim.request_timeout);
+    conn_fail(c, 408);
+    ev_io_stop(loop, &c->rio);
+    c->deadline = ev_now(loop) + c->a->lim.request_timeout;
+    ev_timer_set(w, c->a->lim.request_timeout, 0.);
+    ev_timer_start(loop, w);
+    conn_flush(c);
+}
+
+/* ---- listener ---- */
+
+static void conn_new(struct admin *a, int fd, const struct sockaddr_storage *peer)
+{
+    struct admin_conn *c = calloc(1, sizeof(*c));
+    if (!c) {
+        close(fd);
+        return;
+    }
+    c->a = a;
+    c->fd = fd;
+    c->peer = *peer;
+    netaddr_format((const struct sockaddr *)peer, c->peer_text, sizeof(c->peer_text));
+    c->trusted = netaddr_peer_trusted((const struct sockaddr *)peer, a->allow, a->nallow);
+    int one = 1;
+    /* Each answer goes out in one send(); with Nagle a second pipelined
+     * answer would wait for the client's delayed ACK. */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+
+    ev_io_init(&c->rio, conn_read_cb, fd, EV_READ);
+    ev_io_init(&c->wio, conn_write_cb, fd, EV_WRITE);
+    c->rio.data = c->wio.data = c;
+    c->deadline = ev_now(a->loop) + a->lim.request_timeout;
+    ev_timer_init(&c->timer, conn_timer_cb, a->lim.request_timeout, 0.);
+    c->timer.data = c;
+    ev_io_start(a->loop, &c->rio);
+    ev_timer_start(a->loop, &c->timer);
+    lru_push(a, c);
+    a->nconns++;
+}
+
+static void pause_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct admin *a = w->data;
+    ev_io_start(loop, &a->accept_w);
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct admin *a = w->data;
+
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof(peer);
+        int fd = accept4(a->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* Level-triggered: the pending connection would wake us at
+                 * once, forever. Rest a moment; timeouts free descriptors. */
+                log_warn(NULL, "admin: accept: %s; pausing", strerror(errno));
+                ev_io_stop(loop, &a->accept_w);
+                ev_timer_set(&a->pause, EMFILE_PAUSE, 0.);
+                ev_timer_start(loop, &a->pause);
+            } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                log_warn(NULL, "admin: accept: %s", strerror(errno));
+            }
+            return;
+        }
+        /* Full: close the least recently active connection rather than
+         * refusing the new one or pausing accept. Either of those lets a
+         * client that holds max_conns idle sockets (renewing them as they
+         * time out) lock the load balancers out; evicting the quietest
+         * one keeps a client that sends its request right away served, and
+         * a conforming client can always retry. */
+        if (a->nconns >= a->lim.max_conns && a->head)
+            conn_free(a->head);
+        conn_new(a, fd, &peer);
+    }
+}
+
+struct admin *admin_new(struct ev_loop *loop, struct sidecar *sc, const char *addr,
+                        char *const *allow, size_t nallow, const struct admin_limits *limits,
+                        char *err, size_t errlen)
+{
+    struct netaddr na;
+    struct admin *a = NULL;
+    int one = 1;
+
+    if (netaddr_parse(addr, &na, err, errlen) < 0)
+        return NULL;
+    a = calloc(1, sizeof(*a));
+    if (!a) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    a->loop = loop;
+    a->sc = sc;
+    a->fd = -1;
+    a->lim = *limits;
+    if (a->lim.max_conns == 0)
+        a->lim.max_conns = 1;
+    if (a->lim.request_timeout <= 0)
+        a->lim.request_timeout = 10.0;
+    if (nallow) {
+        a->allow = calloc(nallow, sizeof(*a->allow));
+        if (!a->allow) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+    }
+    for (size_t i = 0; i < nallow; i++) {
+        if (netaddr_cidr_parse(allow[i], &a->allow[i], err, errlen) < 0)
+            goto fail;
+    }
+    a->nallow = nallow;
+
+    a->fd = socket(na.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (a->fd < 0) {
+        snprintf(err, errlen, "%s: socket: %s", addr, strerror(errno));
+        goto fail;
+    }
+    /* A restarted sidecar must rebind while old connections sit in
+     * TIME_WAIT. On "[::]:PORT" we keep Linux's dual-stack default, so IPv4
+     * peers arrive as ::ffff:a.b.c.d (netaddr treats those as IPv4). */
+    setsockopt(a->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(a->fd, (struct sockaddr *)&na.ss, na.len) < 0) {
+        snprintf(err, errlen, "%s: bind: %s", addr, strerror(errno));
+        goto fail;
+    }
+    if (listen(a->fd, SOMAXCONN) < 0) {
+        snprintf(err, errlen, "%s: listen: %s", addr, strerror(errno));
+        goto fail;
+    }
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof(bound);
+    if (getsockname(a->fd, (struct sockaddr *)&bound, &blen) < 0) {
+        snprintf(err, errlen, "%s: getsockname: %s", addr, strerror(errno));
+        goto fail;
+    }
+    a->port = netaddr_port((struct sockaddr *)&bound);
+
+    ev_io_init(&a->accept_w, accept_cb, a->fd, EV_READ);
+    a->accept_w.data = a;
+    ev_timer_init(&a->pause, pause_cb, EMFILE_PAUSE, 0.);
+    a->pause.data = a;
+    ev_io_start(loop, &a->accept_w);
+    return a;
+
+fail:
+    admin_free(a);
+    return NULL;
+}
+
+int admin_port(const struct admin *a)
+{
+    return a->port;
+}
+
+void admin_free(struct admin *a)
+{
+    if (!a)
+        return;
+    while (a->head)
+        conn_free(a->head);
+    if (a->fd >= 0) {
+        ev_io_stop(a->loop, &a->accept_w);
+        ev_timer_stop(a->loop, &a->pause);
+        close(a->fd);
+    }
+    free(a->allow);
+    free(a);
+}

@@ -1,0 +1,375 @@
+/* The admin endpoint's routes as one table: path, methods, whether the route
+ * changes state (and so needs a trusted peer), handler. */
+#include "sidecar/admin_route.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "proto/http1.h"
+#include "sidecar/log.h"
+#include "sidecar/sidecar.h"
+#include "sidecar/status.h"
+
+/* Longest accepted drain expiry: ten years is "forever" for any real use;
+ * beyond that it is a typo, and huge doubles make timestamps meaningless. */
+#define MAX_EXPIRES_S (10.0 * 365 * 86400)
+
+#define CT_JSON "application/json"
+#define CT_TEXT "text/plain; charset=utf-8"
+#define CT_PROM "text/plain; version=0.0.4; charset=utf-8"
+
+struct route_ctx {
+    const char *rest; /* path after the route's prefix */
+    size_t rest_len;
+    const char *query; /* after '?', or NULL */
+    size_t query_len;
+    const char *body;
+    size_t body_len;
+    const struct http1_request *req;
+    const char *peer;
+};
+
+typedef void (*route_fn)(struct sidecar *sc, const struct route_ctx *x, struct admin_reply *out);
+
+struct route {
+    const char *path;
+    bool prefix;   /* path is a prefix ("/health/") rather than the whole path */
+    bool changing; /* POST routes: loopback or --admin-allow peers only */
+    const char *allow;
+    route_fn fn;
+};
+
+static void reply_text(struct admin_reply *out, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void reply_text(struct admin_reply *out, int status, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        n = 0;
+    if ((size_t)n >= sizeof(buf))
+        n = sizeof(buf) - 1;
+    out->status = status;
+    out->content_type = CT_TEXT;
+    out->body = malloc((size_t)n + 1);
+    if (!out->body) {
+        out->status = 500;
+        out->len = 0;
+        return;
+    }
+    memcpy(out->body, buf, (size_t)n + 1);
+    out->len = (size_t)n;
+}
+
+/* Takes over a body from status_*(). Without a body (its allocation
+ * failed) the status still holds: an empty 503 is still "down". */
+static void reply_body(struct admin_reply *out, int status, const char *ctype, char *body,
+                       size_t len)
+{
+    out->status = status;
+    out->content_type = ctype;
+    out->body = body;
+    out->len = body ? len : 0;
+}
+
+static void route_health(struct sidecar *sc, const struct route_ctx *x, struct admin_reply *out)
+{
+    char *body = NULL;
+    size_t len = 0;
+    int st = status_health(sc, NULL, 0, &body, &len);
+    reply_body(out, st, CT_JSON, body, len);
+}
+
+static void route_health_one(struct sidecar *sc, const struct route_ctx *x, struct admin_reply *out)
+{
+    char *body = NULL;
+    size_t len = 0;
+    if (x->rest_len == 0) {
+        reply_text(out, 404, "no registration named\n");
+        return;
+    }
+    int st = status_health(sc, x->rest, x->rest_len, &body, &len);
+    reply_body(out, st, CT_JSON, body, len);
+}
+
+static void route_status(struct sidecar *sc, const struct route_ctx *x, struct admin_reply *out)
+{
+    char *body = NULL;
+    size_t len = 0;
+    int st = status_full(sc, &body, &len);
+    reply_body(out, st, CT_JSON, body, len);
+}
+
+static void route_metrics(struct sidecar *sc, const struct route_ctx *x, struct admin_reply *out)
+{
+    char *body = NULL;
+    size_t len = 0;
+    int st = status_metrics(sc, &body, &len);
+    reply_body(out, st, CT_PROM, body, len);
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+long admin_route_form_decode(const char *s, size_t n, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        int c = (unsigned char)s[i];
+        if (c == '+') {
+            c = ' ';
+        } else if (c == '%') {
+            int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
+            int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+            if (hi < 0 || lo < 0)
+                return -1;
+            c = hi * 16 + lo;
+            i += 2;
+        }
+        if (c == 0 || o + 1 >= cap)
+            return -1;
+        out[o++] = (char)c;
+    }
+    if (cap == 0)
+        return -1;
+    out[o] = '\0';
+    return (long)o;
+}
+
+struct drain_params {
+    char reason[sizeof(((struct drain *)0)->reason)];
+    double expires;
+};
+
+/* Parses "reason=R&expires=S" (either order, either optional). Unknown keys
+ * are refused: a misspelt "expire=60" must not turn into a drain forever. */
+static int parse_drain_params(const char *s, size_t n, struct drain_params *p, char *err,
+                              size_t errlen)
+{
+    size_t i = 0;
+    while (i < n) {
+        const char *pair = s + i;
+        const char *amp = memchr(pair, '&', n - i);
+        size_t plen = amp ? (size_t)(amp - pair) : n - i;
+        i += plen + 1;
+        if (plen == 0)
+            continue;
+        const char *eq = memchr(pair, '=', plen);
+        size_t klen = eq ? (size_t)(eq - pair) : plen;
+        const char *v = eq ? eq + 1 : pair + plen;
+        size_t vlen = eq ? plen - klen - 1 : 0;
+        char key[32], val[256];
+        if (admin_route_form_decode(pair, klen, key, sizeof(key)) < 0) {
+            snprintf(err, errlen, "bad parameter name");
+            return -1;
+        }
+        long vl = admin_route_form_decode(v, vlen, val, sizeof(val));
+        if (vl < 0) {
+            snprintf(err, errlen, "%s: bad percent-encoding or value too long", key);
+            return -1;
+        }
+        if (strcmp(key, "reason") == 0) {
+            if ((size_t)vl >= sizeof(p->reason)) {
+                snprintf(err, errlen, "reason: longer than %zu bytes", sizeof(p->reason) - 1);
+                return -1;
+            }
+            for (long k = 0; k < vl; k++) {
+                if ((unsigned char)val[k] < 0x20 || val[k] == 0x7f) {
+                    snprintf(err, errlen, "reason: control characters are not allowed");
+                    return -1;
+                }
+            }
+            memcpy(p->reason, val, (size_t)vl + 1);
+        } else if (strcmp(key, "expires") == 0) {
+            char *end;
+            errno = 0;
+            double e = strtod(val, &end);
+            if (vl == 0 || *end != '\0' || errno != 0 || !isfinite(e) || e < 0 ||
+                e > MAX_EXPIRES_S) {
+                snprintf(err, errlen,
+                         "expires: want seconds from now, 0 (never) to %.0f, got '%.40s'",
+                         MAX_EXPIRES_S, val);
+                return -1;
+            }
+            p->expires = e;
+        } else {
+            snprintf(err, errlen, "unknown parameter '%.31s' (want reason, expires)", key);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static bool body_is_form(const struct http1_request *req)
+{
+    static const char form[] = "application/x-www-form-urlencoded";
+    const struct http1_header *ct = http1_find_header(req->headers, req->nheaders, "content-type");
+    if (!ct)
+        return true; /* `curl -X POST --data-binary` without a type: be lenient */
+    return ct->value_len >= sizeof(form) - 1 &&
+           strncasecmp(ct->value, form, sizeof(form) - 1) == 0 &&
+           (ct->value_len == sizeof(form) - 1 || ct->value[sizeof(form) - 1] == ';' ||
+            ct->value[sizeof(form) - 1] == ' ');
+}
+
+static void reply_drain_state(struct sidecar *sc, struct admin_reply *out)
+{
+    char buf[128];
+    double ms = sidecar_window_remaining(sc) * 1000.0;
+    int n = snprintf(buf, sizeof(buf), "{\"draining\":%s,\"window_remaining_ms\":%lld}\n",
+                     drain_is_draining(&sc->drain) ? "true" : "false", (long long)llround(ms));
+    out->status = 200;
+    out->content_type = CT_JSON;
+    out->body = strdup(buf);
+    out->len = out->body ? (size_t)n : 0;
+    if (!out->body)
+        out->status = 500;
+}
+
+static void route_drain(struct sidecar *sc, const struct route_ctx *x, struct admin_reply *out)
+{
+    struct drain_params p = {.reason = "", .expires = 0};
+    char err[160];
+
+    if (x->query && parse_drain_params(x->query, x->query_len, &p, err, sizeof(err)) < 0) {
+        reply_text(out, 400, "%s\n", err);
+        return;
+    }
+    if (x->body_len > 0) {
+        if (!body_is_form(x->req)) {
+            reply_text(out, 400, "body: want application/x-www-form-urlencoded\n");
+            return;
+        }
+        if (parse_drain_params(x->body, x->body_len, &p, err, sizeof(err)) < 0) {
+            reply_text(out, 400, "%s\n", err);
+            return;
+        }
+    }
+    log_info(NULL, "admin: drain requested by %s", x->peer);
+    sidecar_request_drain(sc, p.reason, p.expires);
+    reply_drain_state(sc, out);
+}
+
+static void route_undrain(struct sidecar *sc, const struct route_ctx *x, struct admin_reply *out)
+{
+    log_info(NULL, "admin: undrain requested by %s", x->peer);
+    sidecar_request_undrain(sc);
+    reply_drain_state(sc, out);
+}
+
+/* hacheck: /{http,tcp,spool}/<svc.ns>/<port>[/<path...>]. hacheck would
+ * also probe the app; we answer from the same in-memory state as /health,
+ * which is the point (§1.5: never re-probe for a load balancer). */
+static void route_hacheck(struct sidecar *sc, const struct route_ctx *x, struct admin_reply *out)
+{
+    const char *name = x->rest, *end = x->rest + x->rest_len;
+    const char *slash = memchr(name, '/', x->rest_len);
+    if (!slash || slash == name) {
+        reply_text(out, 404, "want /<kind>/<svc.ns>/<port>/<path>\n");
+        return;
+    }
+    const char *port = slash + 1, *pe = port;
+    while (pe < end && *pe >= '0' && *pe <= '9')
+        pe++;
+    if (pe == port || pe - port > 5 || (pe < end && *pe != '/')) {
+        reply_text(out, 404, "want /<kind>/<svc.ns>/<port>/<path>\n");
+        return;
+    }
+    int nlen = (int)(slash - name);
+    const struct check *c = sidecar_find(sc, name, (size_t)nlen);
+    if (!c) {
+        reply_text(out, 404, "Service %.*s not found\n", nlen > 200 ? 200 : nlen, name);
+        return;
+    }
+    if (sidecar_check_up(sc, c))
+        reply_text(out, 200, "OK");
+    else
+        reply_text(out, 503, "Service %s in down state", c->spec->name);
+}
+
+#define GET_HEAD "GET, HEAD"
+
+static const struct route routes[] = {
+    {"/health", false, false, GET_HEAD, route_health},
+    {"/health/", true, false, GET_HEAD, route_health_one},
+    {"/status", false, false, GET_HEAD, route_status},
+    {"/metrics", false, false, GET_HEAD, route_metrics},
+    {"/drain", false, true, "POST", route_drain},
+    {"/undrain", false, true, "POST", route_undrain},
+    {"/http/", true, false, GET_HEAD, route_hacheck},
+    {"/tcp/", true, false, GET_HEAD, route_hacheck},
+    {"/spool/", true, false, GET_HEAD, route_hacheck},
+};
+
+static bool method_is(const struct http1_request *req, const char *m)
+{
+    size_t n = strlen(m);
+    return req->method_len == n && memcmp(req->method, m, n) == 0;
+}
+
+static bool method_allowed(const struct route *r, const struct http1_request *req)
+{
+    if (strcmp(r->allow, "POST") == 0)
+        return method_is(req, "POST");
+    return method_is(req, "GET") || method_is(req, "HEAD");
+}
+
+void admin_route(struct sidecar *sc, const struct http1_request *req, const char *body,
+                 bool trusted, const char *peer, struct admin_reply *out)
+{
+    struct route_ctx x = {.body = body, .req = req, .peer = peer};
+    const char *path = req->target;
+    size_t plen = req->target_len;
+    const char *q = memchr(path, '?', plen);
+
+    memset(out, 0, sizeof(*out));
+    if (q) {
+        x.query = q + 1;
+        x.query_len = plen - (size_t)(q - path) - 1;
+        plen = (size_t)(q - path);
+    }
+    x.body_len = req->content_length > 0 ? (size_t)req->content_length : 0;
+
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        const struct route *r = &routes[i];
+        size_t rl = strlen(r->path);
+        if (r->prefix ? plen < rl || memcmp(path, r->path, rl) != 0
+                      : plen != rl || memcmp(path, r->path, rl) != 0)
+            continue;
+        if (!method_allowed(r, req)) {
+            reply_text(out, 405, "method %.*s not allowed here (allowed: %s)\n",
+                       (int)(req->method_len > 16 ? 16 : req->method_len), req->method, r->allow);
+            out->allow = r->allow;
+            return;
+        }
+        if (r->changing && !trusted) {
+            log_warn(NULL, "admin: refused %s %s from %s (not loopback, not in --admin-allow)",
+                     r->allow, r->path, peer);
+            reply_text(out, 403,
+                       "changing routes are accepted from loopback or --admin-allow only\n");
+            return;
+        }
+        x.rest = path + rl;
+        x.rest_len = plen - rl;
+        r->fn(sc, &x, out);
+        return;
+    }
+    reply_text(out, 404, "not found\n");
+}

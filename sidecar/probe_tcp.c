@@ -1,0 +1,130 @@
+/* The tcp probe (§4): a non-blocking connect to the health port; success
+ * passes, and the connection is closed at once without sending anything. */
+#include "sidecar/probe.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+struct probe_tcp {
+    struct probe *p;
+    ev_io io;
+    int fd;
+};
+
+static void tcp_close(struct probe_tcp *st, struct ev_loop *loop)
+{
+    ev_io_stop(loop, &st->io);
+    if (st->fd >= 0) {
+        close(st->fd);
+        st->fd = -1;
+    }
+}
+
+static void tcp_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct probe_tcp *st = w->data;
+    int soerr = 0;
+    socklen_t len = sizeof(soerr);
+
+    if (getsockopt(st->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+        soerr = errno;
+    tcp_close(st, loop);
+    if (soerr)
+        probe_finish(st->p, false, "connect: %s", strerror(soerr));
+    else
+        probe_finish(st->p, true, "connected in %.0f ms", probe_elapsed_ms(st->p));
+}
+
+/* Fills ss from a numeric IPv4/IPv6 address; returns its length or 0. */
+static socklen_t tcp_addr(const char *host, int port, struct sockaddr_storage *ss)
+{
+    struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+    memset(ss, 0, sizeof(*ss));
+    if (port <= 0 || port > 65535)
+        return 0;
+    if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((unsigned short)port);
+        return sizeof(*sin);
+    }
+    if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons((unsigned short)port);
+        return sizeof(*sin6);
+    }
+    return 0;
+}
+
+static int tcp_start(struct probe *p)
+{
+    struct probe_tcp *st = p->state;
+    const char *host = p->spec->probe_host ? p->spec->probe_host : "127.0.0.1";
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+
+    if (!st) {
+        st = calloc(1, sizeof(*st));
+        if (!st) {
+            probe_finish(p, false, "out of memory");
+            return -1;
+        }
+        st->p = p;
+        st->fd = -1;
+        ev_io_init(&st->io, tcp_io_cb, -1, EV_WRITE);
+        st->io.data = st;
+        p->state = st;
+    }
+    sslen = tcp_addr(host, p->spec->probe_port, &ss);
+    if (sslen == 0) {
+        probe_finish(p, false, "bad address %s:%d", host, p->spec->probe_port);
+        return -1;
+    }
+    st->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (st->fd < 0) {
+        probe_finish(p, false, "socket: %s", strerror(errno));
+        return -1;
+    }
+    if (connect(st->fd, (struct sockaddr *)&ss, sslen) == 0) {
+        tcp_close(st, p->loop);
+        probe_finish(p, true, "connected in %.0f ms", probe_elapsed_ms(p));
+        return 0;
+    }
+    if (errno != EINPROGRESS) {
+        int e = errno;
+        tcp_close(st, p->loop);
+        probe_finish(p, false, "connect: %s", strerror(e));
+        return 0;
+    }
+    ev_io_set(&st->io, st->fd, EV_WRITE);
+    ev_io_start(p->loop, &st->io);
+    return 0;
+}
+
+static void tcp_cancel(struct probe *p)
+{
+    if (p->state)
+        tcp_close(p->state, p->loop);
+}
+
+static void tcp_free(struct probe *p)
+{
+    if (!p->state)
+        return;
+    tcp_close(p->state, p->loop);
+    free(p->state);
+    p->state = NULL;
+}
+
+const struct probe_ops probe_tcp_ops = {
+    .name = "tcp",
+    .start = tcp_start,
+    .cancel = tcp_cancel,
+    .free = tcp_free,
+};

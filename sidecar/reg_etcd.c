@@ -1,0 +1,620 @@
+/* The `etcd://H:P[,H:P...]/PREFIX` backend (etcd v3 through its JSON
+ * gateway over HTTP/1.1; proto/etcd.c encodes, proto/httpc.c carries).
+ *
+ * One lease per process, granted with reg->ttl_seconds and kept alive every
+ * TTL/3. Each up registration is the key PREFIX/<svc.ns>/<node> whose value
+ * is the record JSON, attached to that lease, so that after SIGKILL the keys
+ * vanish when the lease expires. Default PREFIX: /smartstack/global (the
+ * same tree nerve uses in ZooKeeper).
+ *
+ * The "session" is the lease plus a working endpoint. We report CONNECTED
+ * only while both are good; anything that casts doubt on either (a transport
+ * failure, etcd answering "unavailable", a keepalive that finds the lease
+ * gone, a put refused for an unknown lease) reports DISCONNECTED, which holds
+ * the core's operations, and starts one session check: a keepalive (or a
+ * grant when there is no lease) on the current endpoint, retried with capped
+ * backoff, rotating to the next endpoint after each transport failure. A
+ * lease found gone is re-granted and reg_resync() makes the core put every
+ * wanted key again; since the key names are fixed, that never duplicates.
+ *
+ * Every request has a deadline; nothing here waits on etcd, except stop()
+ * when the loop is no longer running (see there). */
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "proto/etcd.h"
+#include "proto/httpc.h"
+#include "sidecar/log.h"
+#include "sidecar/reg.h"
+
+#define ETCD_DEFAULT_PREFIX "/smartstack/global"
+#define ETCD_DEFAULT_PORT 2379
+#define ETCD_MAX_ENDPOINTS 16
+#define REQ_TIMEOUT_MS 2000
+/* Bounded wait for the lease revoke when the loop has already ended. */
+#define REVOKE_TIMEOUT_MS 500
+/* Session retry backoff: short, so that registration converges within about
+ * half a second of etcd coming back. */
+#define RETRY_MIN 0.05
+#define RETRY_MAX 0.5
+#define MAX_REPLY (256 * 1024)
+
+struct etcd_endpoint {
+    char host[INET6_ADDRSTRLEN];
+    int port;
+};
+
+enum call_kind { CALL_GRANT, CALL_KEEPALIVE, CALL_PUT, CALL_DEL, CALL_REVOKE };
+
+/* One request in flight. Entry calls hang off e->impl, so that forget() can
+ * cancel them; session and revoke calls hang off struct reg_etcd. */
+struct etcd_call {
+    struct reg *r;
+    struct reg_entry *e;
+    struct httpc *h;
+    enum call_kind kind;
+    int ep;        /* endpoint index used */
+    int64_t lease; /* lease the request was made with */
+};
+
+struct reg_etcd {
+    struct etcd_endpoint ep[ETCD_MAX_ENDPOINTS];
+    int n_ep, cur;
+    char *prefix; /* no trailing slash; may be "" for the key space root */
+    int64_t lease;
+    int64_t ttl;
+    bool ever_leased; /* a later grant means records were lost: resync */
+    bool stopped;
+    struct etcd_call *session; /* grant or keepalive in flight */
+    struct etcd_call *revoke;
+    ev_timer timer; /* next keepalive, or next session retry */
+    double backoff;
+};
+
+static const char *kind_name(enum call_kind k)
+{
+    switch (k) {
+    case CALL_GRANT: return "lease grant";
+    case CALL_KEEPALIVE: return "lease keepalive";
+    case CALL_PUT: return "put";
+    case CALL_DEL: return "delete";
+    case CALL_REVOKE: return "lease revoke";
+    }
+    return "?";
+}
+
+/* ---- URI ---- */
+
+static int parse_endpoint(struct etcd_endpoint *ep, const char *s, size_t len, char *err,
+                          size_t errlen)
+{
+    char buf[300], host[256];
+    const char *port = NULL;
+    if (len == 0 || len >= sizeof buf) {
+        snprintf(err, errlen, "empty or overlong endpoint");
+        return -1;
+    }
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    if (buf[0] == '[') {
+        char *close = strchr(buf, ']');
+        if (!close || (close[1] && close[1] != ':')) {
+            snprintf(err, errlen, "endpoint \"%s\": bad [IPv6]:PORT", buf);
+            return -1;
+        }
+        *close = '\0';
+        snprintf(host, sizeof host, "%s", buf + 1);
+        port = close[1] ? close + 2 : NULL;
+    } else {
+        char *colon = strrchr(buf, ':');
+        if (colon && strchr(buf, ':') != colon) {
+            snprintf(err, errlen, "endpoint \"%s\": write IPv6 addresses as [ADDR]:PORT", buf);
+            return -1;
+        }
+        if (colon) {
+            *colon = '\0';
+            port = colon + 1;
+        }
+        snprintf(host, sizeof host, "%s", buf);
+    }
+    ep->port = ETCD_DEFAULT_PORT;
+    if (port) {
+        char *end;
+        long p = strtol(port, &end, 10);
+        if (!*port || *end || p < 1 || p > 65535) {
+            snprintf(err, errlen, "endpoint \"%s\": bad port", s);
+            return -1;
+        }
+        ep->port = (int)p;
+    }
+    if (!host[0]) {
+        snprintf(err, errlen, "endpoint \"%.*s\": empty host", (int)len, s);
+        return -1;
+    }
+    /* httpc wants a numeric address. Names are resolved once, here, at
+     * start-up before the loop runs (like the ZooKeeper client does). */
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+    hints.ai_flags = AI_NUMERICHOST;
+    int rc = getaddrinfo(host, NULL, &hints, &ai);
+    if (rc != 0) {
+        hints.ai_flags = AI_ADDRCONFIG;
+        rc = getaddrinfo(host, NULL, &hints, &ai);
+    }
+    if (rc != 0 || !ai) {
+        snprintf(err, errlen, "endpoint \"%s\": %s", host, gai_strerror(rc));
+        return -1;
+    }
+    const void *addr = ai->ai_family == AF_INET6
+                           ? (const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr
+                           : (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr;
+    inet_ntop(ai->ai_family, addr, ep->host, sizeof ep->host);
+    freeaddrinfo(ai);
+    return 0;
+}
+
+static int etcd_init(struct reg *r, const char *uri, char *err, size_t errlen)
+{
+    char why[300];
+    const char *p = uri + strlen("etcd:");
+    if (strncmp(p, "//", 2) != 0) {
+        snprintf(err, errlen, "backend \"%s\": use etcd://H:P[,H:P...]/PREFIX", uri);
+        return -1;
+    }
+    p += 2;
+    struct reg_etcd *x = calloc(1, sizeof *x);
+    if (!x) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    const char *hosts_end = strchr(p, '/');
+    if (!hosts_end)
+        hosts_end = p + strlen(p);
+    while (p < hosts_end) {
+        const char *comma = memchr(p, ',', (size_t)(hosts_end - p));
+        const char *end = comma ? comma : hosts_end;
+        if (x->n_ep == ETCD_MAX_ENDPOINTS) {
+            snprintf(err, errlen, "backend \"%s\": at most %d endpoints", uri, ETCD_MAX_ENDPOINTS);
+            goto fail;
+        }
+        if (parse_endpoint(&x->ep[x->n_ep], p, (size_t)(end - p), why, sizeof why) != 0) {
+            snprintf(err, errlen, "backend \"%s\": %s", uri, why);
+            goto fail;
+        }
+        x->n_ep++;
+        p = comma ? comma + 1 : end;
+        if (comma && p == hosts_end) {
+            snprintf(err, errlen, "backend \"%s\": empty endpoint after ','", uri);
+            goto fail;
+        }
+    }
+    if (x->n_ep == 0) {
+        snprintf(err, errlen, "backend \"%s\": no endpoint (etcd://H:P/PREFIX)", uri);
+        goto fail;
+    }
+    /* "/" or nothing: the default prefix. Trailing slashes are dropped so
+     * that keys are PREFIX/<svc>/<node> with single slashes. */
+    const char *prefix = *hosts_end ? hosts_end : "";
+    size_t plen = strlen(prefix);
+    while (plen > 0 && prefix[plen - 1] == '/')
+        plen--;
+    x->prefix = plen ? strndup(prefix, plen) : strdup(ETCD_DEFAULT_PREFIX);
+    if (!x->prefix) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    x->backoff = 0;
+    r->impl = x;
+    return 0;
+fail:
+    free(x);
+    return -1;
+}
+
+/* ---- requests ---- */
+
+static void call_cb(void *arg, const struct httpc_result *res);
+
+/* Starts one request on the current endpoint. body is consumed. Returns NULL
+ * on allocation failure. */
+static struct etcd_call *call_start(struct reg *r, struct reg_entry *e, enum call_kind kind,
+                                    const char *path, char *body, int timeout_ms)
+{
+    struct reg_etcd *x = r->impl;
+    struct etcd_call *c = body ? calloc(1, sizeof *c) : NULL;
+    if (!c) {
+        free(body);
+        return NULL;
+    }
+    c->r = r;
+    c->e = e;
+    c->kind = kind;
+    c->ep = x->cur;
+    c->lease = x->lease;
+    struct httpc_request req = {
+        .host = x->ep[c->ep].host,
+        .port = x->ep[c->ep].port,
+        .method = "POST",
+        .target = path,
+        .extra_headers = "Content-Type: application/json\r\n",
+        .body = body,
+        .body_len = strlen(body),
+        .timeout_ms = timeout_ms,
+        .max_body = MAX_REPLY,
+    };
+    c->h = httpc_start(r->loop, &req, call_cb, c);
+    free(body);
+    if (!c->h) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static void session_schedule(struct reg *r, double delay)
+{
+    struct reg_etcd *x = r->impl;
+    if (x->stopped)
+        return;
+    ev_timer_stop(r->loop, &x->timer);
+    ev_timer_set(&x->timer, delay, 0);
+    ev_timer_start(r->loop, &x->timer);
+}
+
+static double keepalive_every(const struct reg_etcd *x)
+{
+    double every = (double)x->ttl / 3.0;
+    return every < 0.2 ? 0.2 : every;
+}
+
+static void session_step(struct reg *r)
+{
+    struct reg_etcd *x = r->impl;
+    if (x->stopped || x->session)
+        return;
+    if (x->lease) {
+        /* A keepalive that outlives a third of the TTL is as good as failed:
+         * give up on it in time to try another endpoint before expiry. */
+        int t = (int)(keepalive_every(x) * 1000);
+        t = t < 300 ? 300 : t > REQ_TIMEOUT_MS ? REQ_TIMEOUT_MS : t;
+        x->session = call_start(r, NULL, CALL_KEEPALIVE, ETCD_PATH_LEASE_KEEPALIVE,
+                                etcd_lease_keepalive_body(x->lease), t);
+    } else {
+        x->session = call_start(r, NULL, CALL_GRANT, ETCD_PATH_LEASE_GRANT,
+                                etcd_lease_grant_body(r->ttl_seconds > 0 ? r->ttl_seconds : 10),
+                                REQ_TIMEOUT_MS);
+    }
+    if (!x->session)
+        session_schedule(r, RETRY_MAX);
+}
+
+static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    session_step(w->data);
+}
+
+/* Something went wrong with the session: hold the core's operations and
+ * check the session again after the backoff. */
+static void session_doubt(struct reg *r, const char *detail)
+{
+    struct reg_etcd *x = r->impl;
+    if (x->stopped)
+        return;
+    if (r->conn != REG_DISCONNECTED || strcmp(r->conn_detail, detail) != 0)
+        reg_set_conn(r, REG_DISCONNECTED, detail);
+    if (!x->session) {
+        /* The first retry is immediate (usually on the next endpoint). */
+        session_schedule(r, x->backoff);
+        x->backoff = x->backoff == 0        ? RETRY_MIN
+                     : x->backoff * 2 > RETRY_MAX ? RETRY_MAX
+                                                  : x->backoff * 2;
+    }
+}
+
+/* Transport-level failure on endpoint ep: move on to the next endpoint
+ * (once per failure of the current one, not once per failed request). */
+static void endpoint_failed(struct reg *r, int ep, const char *what, const char *why)
+{
+    struct reg_etcd *x = r->impl;
+    char detail[192];
+    snprintf(detail, sizeof detail, "%s:%d: %s: %s", x->ep[ep].host, x->ep[ep].port, what, why);
+    if (ep == x->cur && x->n_ep > 1) {
+        x->cur = (x->cur + 1) % x->n_ep;
+        /* Once per outage at warning level; the retries cycle quietly. */
+        log_msg(r->conn == REG_CONNECTED ? LOG_WARN : LOG_DEBUG, NULL, "etcd %s; trying %s:%d",
+                detail, x->ep[x->cur].host, x->ep[x->cur].port);
+    }
+    session_doubt(r, detail);
+}
+
+/* The lease is gone (expired, revoked, or a cluster that lost its data):
+ * every key we had went with it. Grant a new one at once. */
+static void lease_lost(struct reg *r, int64_t lease, const char *why)
+{
+    struct reg_etcd *x = r->impl;
+    if (x->stopped || lease != x->lease || !x->lease)
+        return; /* already handled for this lease */
+    log_warn(NULL, "etcd lease %llx gone (%s): granting a new one and re-registering",
+             (unsigned long long)x->lease, why);
+    x->lease = 0;
+    reg_set_conn(r, REG_DISCONNECTED, "lease lost, granting a new one");
+    if (!x->session) {
+        ev_timer_stop(r->loop, &x->timer);
+        session_step(r);
+    }
+}
+
+static void session_done(struct reg *r, struct etcd_call *c, const struct etcd_resp *resp)
+{
+    struct reg_etcd *x = r->impl;
+    char detail[192];
+    if (c->kind == CALL_GRANT) {
+        if (resp->id == 0 || resp->ttl <= 0) {
+            session_doubt(r, "lease grant answered without an ID or TTL");
+            return;
+        }
+        x->lease = resp->id;
+        x->ttl = resp->ttl;
+        x->backoff = 0;
+        snprintf(detail, sizeof detail, "%s:%d lease %llx ttl %llds", x->ep[c->ep].host,
+                 x->ep[c->ep].port, (unsigned long long)x->lease, (long long)x->ttl);
+        log_info(NULL, "etcd lease %llx granted by %s:%d, TTL %lld s",
+                 (unsigned long long)x->lease, x->ep[c->ep].host, x->ep[c->ep].port,
+                 (long long)x->ttl);
+        /* Mark records for re-creation before reconnecting, so that the
+         * flush reg_set_conn() triggers puts them with the new lease. */
+        if (x->ever_leased)
+            reg_resync(r);
+        x->ever_leased = true;
+        reg_set_conn(r, REG_CONNECTED, detail);
+        session_schedule(r, keepalive_every(x));
+        return;
+    }
+    /* keepalive */
+    if (c->lease != x->lease) {
+        /* The lease changed while this was in flight (a put found it gone):
+         * carry on with the new state, i.e. grant. */
+        session_step(r);
+        return;
+    }
+    if (!etcd_resp_keepalive_alive(resp)) {
+        lease_lost(r, c->lease, "keepalive found no TTL");
+        return;
+    }
+    x->backoff = 0;
+    if (r->conn != REG_CONNECTED || c->ep != x->cur) {
+        snprintf(detail, sizeof detail, "%s:%d lease %llx ttl %llds", x->ep[c->ep].host,
+                 x->ep[c->ep].port, (unsigned long long)x->lease, (long long)x->ttl);
+        reg_set_conn(r, REG_CONNECTED, detail);
+    }
+    session_schedule(r, keepalive_every(x));
+}
+
+/* Errors that say "this endpoint cannot serve us now" rather than "this
+ * request is wrong": worth another endpoint. */
+static bool unavailable(int status, const struct etcd_resp *resp)
+{
+    return status == 0 || status == 502 || status == 503 || status == 504 ||
+           (resp && (resp->code == ETCD_UNAVAILABLE || resp->code == ETCD_DEADLINE_EXCEEDED));
+}
+
+static void call_cb(void *arg, const struct httpc_result *res)
+{
+    struct etcd_call *c = arg;
+    struct reg *r = c->r;
+    struct reg_etcd *x = r->impl;
+    struct reg_entry *e = c->e;
+    struct etcd_resp resp;
+    char why[256] = "";
+    bool parsed = false;
+
+    /* Detach first: the completion may issue new calls on the same slot. */
+    if (e)
+        e->impl = NULL;
+    else if (c == x->session)
+        x->session = NULL;
+    else if (c == x->revoke)
+        x->revoke = NULL;
+
+    if (res->status == 0) {
+        snprintf(why, sizeof why, "%s", res->error ? res->error : "no reply");
+    } else if (etcd_resp_parse(&resp, res->status, res->body, res->body_len, why, sizeof why) ==
+               0) {
+        parsed = true;
+        if (resp.code != ETCD_OK)
+            snprintf(why, sizeof why, "%s", resp.message);
+    }
+    bool ok = parsed && resp.code == ETCD_OK;
+
+    if (c->kind == CALL_REVOKE) {
+        if (!ok && !(parsed && etcd_resp_lease_not_found(&resp)))
+            log_warn(NULL, "etcd lease revoke failed: %s (the lease expires by itself)", why);
+    } else if (!ok && unavailable(res->status, parsed ? &resp : NULL)) {
+        endpoint_failed(r, c->ep, kind_name(c->kind), why);
+        if (e)
+            reg_op_done(r, e, false, why);
+    } else if (c->kind == CALL_GRANT || c->kind == CALL_KEEPALIVE) {
+        if (ok)
+            session_done(r, c, &resp);
+        else if (parsed && etcd_resp_lease_not_found(&resp))
+            lease_lost(r, c->lease, why);
+        else {
+            char detail[192];
+            snprintf(detail, sizeof detail, "%s:%d: %s: %s", x->ep[c->ep].host,
+                     x->ep[c->ep].port, kind_name(c->kind), why);
+            session_doubt(r, detail);
+        }
+    } else {
+        /* put / delete */
+        if (!ok && parsed && etcd_resp_lease_not_found(&resp))
+            lease_lost(r, c->lease, why);
+        reg_op_done(r, e, ok, ok ? NULL : why);
+    }
+    if (parsed)
+        etcd_resp_clear(&resp);
+    free(c);
+}
+
+/* ---- ops ---- */
+
+static int etcd_start(struct reg *r)
+{
+    struct reg_etcd *x = r->impl;
+    ev_timer_init(&x->timer, timer_cb, 0, 0);
+    x->timer.data = r;
+    char detail[192];
+    snprintf(detail, sizeof detail, "granting a lease from %s:%d", x->ep[x->cur].host,
+             x->ep[x->cur].port);
+    reg_set_conn(r, REG_CONNECTING, detail);
+    session_step(r);
+    return 0;
+}
+
+static char *entry_key(const struct reg_etcd *x, const struct reg_entry *e)
+{
+    size_t n = strlen(x->prefix) + strlen(e->svc) + strlen(e->node) + 3;
+    char *k = malloc(n);
+    if (k)
+        snprintf(k, n, "%s/%s/%s", x->prefix, e->svc, e->node);
+    return k;
+}
+
+static void entry_call(struct reg *r, struct reg_entry *e, bool put)
+{
+    struct reg_etcd *x = r->impl;
+    char *key = entry_key(x, e);
+    char *body = NULL;
+    if (key)
+        body = put ? etcd_put_body(key, e->data, strlen(e->data), x->lease)
+                   : etcd_delete_body(key, false);
+    free(key);
+    struct etcd_call *c = call_start(r, e, put ? CALL_PUT : CALL_DEL,
+                                     put ? ETCD_PATH_PUT : ETCD_PATH_DELETE, body, REQ_TIMEOUT_MS);
+    if (!c) {
+        reg_op_done(r, e, false, "out of memory");
+        return;
+    }
+    e->impl = c;
+}
+
+static void etcd_put(struct reg *r, struct reg_entry *e)
+{
+    struct reg_etcd *x = r->impl;
+    if (!x->lease) {
+        /* The core only puts while connected, which implies a lease; a put
+         * without one would outlive us, so never send it. */
+        reg_op_done(r, e, false, "no lease");
+        return;
+    }
+    entry_call(r, e, true);
+}
+
+static void etcd_del(struct reg *r, struct reg_entry *e)
+{
+    entry_call(r, e, false);
+}
+
+static void etcd_forget(struct reg *r, struct reg_entry *e)
+{
+    struct etcd_call *c = e->impl;
+    if (!c)
+        return;
+    httpc_cancel(c->h);
+    free(c);
+    e->impl = NULL;
+}
+
+static void revoke_cb_private(void *arg, const struct httpc_result *res)
+{
+    int *status = arg;
+    *status = res->status;
+}
+
+/* Revokes the lease so that anything still attached goes at once instead of
+ * after the TTL. Inside the running loop (ev_depth > 0) it is fire and
+ * forget: the loop completes it, free() cancels it if the loop ends first.
+ * After the loop has ended (the sidecar's exit path) nothing else can run,
+ * so it is one exchange on a private loop, bounded by REVOKE_TIMEOUT_MS. */
+static void etcd_stop(struct reg *r)
+{
+    struct reg_etcd *x = r->impl;
+    if (x->stopped)
+        return;
+    x->stopped = true;
+    ev_timer_stop(r->loop, &x->timer);
+    if (x->session) {
+        httpc_cancel(x->session->h);
+        free(x->session);
+        x->session = NULL;
+    }
+    int64_t lease = x->lease;
+    x->lease = 0;
+    reg_set_conn(r, REG_DISCONNECTED, "stopped");
+    if (!lease)
+        return;
+    if (ev_depth(r->loop) > 0) {
+        x->revoke = call_start(r, NULL, CALL_REVOKE, ETCD_PATH_LEASE_REVOKE,
+                               etcd_lease_revoke_body(lease), REVOKE_TIMEOUT_MS);
+        return;
+    }
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    char *body = etcd_lease_revoke_body(lease);
+    if (!loop || !body) {
+        if (loop)
+            ev_loop_destroy(loop);
+        free(body);
+        return;
+    }
+    int status = -1;
+    struct httpc_request req = {
+        .host = x->ep[x->cur].host,
+        .port = x->ep[x->cur].port,
+        .method = "POST",
+        .target = ETCD_PATH_LEASE_REVOKE,
+        .extra_headers = "Content-Type: application/json\r\n",
+        .body = body,
+        .body_len = strlen(body),
+        .timeout_ms = REVOKE_TIMEOUT_MS,
+        .max_body = 4096,
+    };
+    if (httpc_start(loop, &req, revoke_cb_private, &status))
+        ev_run(loop, 0); /* returns once the request finished: its deadline bounds it */
+    free(body);
+    ev_loop_destroy(loop);
+    if (status != 200 && status != 404)
+        log_warn(NULL, "etcd lease revoke failed (%s): the lease expires by itself",
+                 status == 0 ? "no reply" : "error reply");
+}
+
+static void etcd_free(struct reg *r)
+{
+    struct reg_etcd *x = r->impl;
+    if (!x)
+        return;
+    ev_timer_stop(r->loop, &x->timer);
+    struct etcd_call *calls[2] = {x->session, x->revoke};
+    for (int i = 0; i < 2; i++) {
+        if (calls[i]) {
+            httpc_cancel(calls[i]->h);
+            free(calls[i]);
+        }
+    }
+    free(x->prefix);
+    free(x);
+    r->impl = NULL;
+}
+
+const struct reg_ops reg_etcd_ops = {
+    .name = "etcd",
+    .init = etcd_init,
+    .start = etcd_start,
+    .put = etcd_put,
+    .del = etcd_del,
+    .forget = etcd_forget,
+    .stop = etcd_stop,
+    .free = etcd_free,
+};

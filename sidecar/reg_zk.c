@@ -1,0 +1,787 @@
+/* The ZooKeeper backend, zk://H:P[,H:P...]/ROOT (default ROOT
+ * /smartstack/global): one ephemeral znode ROOT/<svc.ns>/<instance_id>_<port>
+ * per up registration, data = the record JSON, parents created as persistent
+ * nodes when missing.
+ *
+ * Driven through Debian's single-threaded C client (libzookeeper-st): one
+ * ev_io on the client's socket and one ev_timer for the timeout it asks for,
+ * both re-armed from zookeeper_interest() after every call into the library
+ * (its socket changes on every reconnect). The library runs our completions
+ * and the session watcher from inside zookeeper_process()/_interest(); they
+ * may issue new requests but never close the handle: expiry is handled once
+ * the library call has returned.
+ *
+ * Sessions: a connection loss is not a deregistration. The client reconnects
+ * (to any host of the list) with the same session, and the session's nodes
+ * stay put, so we only report REG_DISCONNECTED and let the core retry what
+ * failed. Only an expired session loses our nodes: we close the handle, open
+ * a new session and reg_resync() once it is up, so the core puts everything
+ * again. The session timeout is the sidecar's --ttl-seconds: after SIGKILL the
+ * nodes vanish when it runs out.
+ *
+ * Exactly one node per registration: names are deterministic, so a create
+ * that reached the server but whose reply was lost comes back as NODEEXISTS
+ * on retry; we then read the node and compare its ephemeralOwner with our
+ * session (see put_get_done). */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zookeeper/zookeeper.h>
+
+#include "sidecar/log.h"
+#include "sidecar/reg.h"
+
+#define ZK_DEFAULT_ROOT "/smartstack/global"
+#define REOPEN_MIN 0.1
+#define REOPEN_MAX 5.0
+
+struct reg_zk;
+
+/* One operation of the core (a put or a delete) while it is in flight. It
+ * may take several requests (create, get, set, delete of a stale node). The
+ * op owns copies of the path and data: the core may change e->data meanwhile. */
+struct zk_op {
+    struct reg_zk *zk;
+    struct reg_entry *e; /* NULL once the core forgot the entry or we stopped */
+    char *path;
+    char *data;
+    size_t len;
+    bool made_parents; /* a create already retried after creating parents */
+    bool replaced;     /* a create already retried after removing a stale node */
+    struct zk_op *prev, *next;
+};
+
+struct reg_zk {
+    struct reg *r;
+    char *hosts; /* "h:p,h:p" as zookeeper_init wants it */
+    char *root;  /* "/a/b", never a trailing '/' */
+    zhandle_t *zh;
+    bool session_up; /* the current handle has had a session */
+    bool connected;  /* ... and is connected right now */
+    bool expired;    /* the handle's session is gone (or auth failed): reopen */
+    bool in_lib;     /* inside a library call: callbacks may run */
+    bool want_pump;  /* a callback queued a request: ask the library again */
+    bool stopped;
+    int64_t session;
+    int io_fd, io_events;
+    ev_io io;
+    ev_timer tick;   /* the library's timeout, or 0 to re-arm after a request */
+    ev_timer reopen; /* backoff before opening a new handle */
+    double reopen_backoff;
+    struct zk_op *ops;
+};
+
+/* The library's log callback has no context argument, so the last error line
+ * it wrote is kept here (one process, one thread) for conn_detail. */
+static char lib_last_error[160];
+
+static void zk_pump(struct reg_zk *zk);
+static void zk_open(struct reg_zk *zk);
+static void put_create(struct zk_op *op);
+
+static void lib_log(const char *message)
+{
+    /* Lines look like "TIME:PID(0xTID):ZOO_ERROR@func@LINE: text". */
+    const char *text = message;
+    const char *at = strstr(message, ":ZOO_");
+    if (at) {
+        const char *colon = strstr(at + 1, ": ");
+        if (colon)
+            text = colon + 2;
+    }
+    if (strstr(message, "ZOO_ERROR")) {
+        /* Socket errors read "Socket H:P zk retcode=N, errno=N(TEXT): what";
+         * "H:P: TEXT" says it all. */
+        int hlen = 0;
+        const char *open = strstr(text, "errno=");
+        open = open ? strchr(open, '(') : NULL;
+        const char *close = open ? strchr(open, ')') : NULL;
+        if (strncmp(text, "Socket ", 7) == 0 && close &&
+            sscanf(text + 7, "%*s%n", &hlen) >= 0 && hlen > 0)
+            snprintf(lib_last_error, sizeof(lib_last_error), "%.*s: %.*s", hlen, text + 7,
+                     (int)(close - open - 1), open + 1);
+        /* The library reports a connection the server closed as EHOSTDOWN. */
+        char *down = strstr(lib_last_error, strerror(EHOSTDOWN));
+        if (down)
+            snprintf(down, sizeof(lib_last_error) - (size_t)(down - lib_last_error),
+                     "connection closed by the server");
+        else
+            snprintf(lib_last_error, sizeof(lib_last_error), "%s", text);
+    }
+    log_debug(NULL, "zookeeper client: %s", text);
+}
+
+static bool is_conn_error(int rc)
+{
+    return rc == ZCONNECTIONLOSS || rc == ZOPERATIONTIMEOUT || rc == ZSESSIONEXPIRED ||
+           rc == ZCLOSING || rc == ZINVALIDSTATE || rc == ZSESSIONMOVED;
+}
+
+/* ---- operations ---- */
+
+static struct zk_op *op_new(struct reg_zk *zk, struct reg_entry *e, bool with_data)
+{
+    struct zk_op *op = calloc(1, sizeof(*op));
+    if (!op)
+        return NULL;
+    size_t n = strlen(zk->root) + strlen(e->svc) + strlen(e->node) + 3;
+    if (!(op->path = malloc(n))) {
+        free(op);
+        return NULL;
+    }
+    snprintf(op->path, n, "%s/%s/%s", zk->root, e->svc, e->node);
+    if (with_data) {
+        op->len = strlen(e->data);
+        if (!(op->data = malloc(op->len + 1))) {
+            free(op->path);
+            free(op);
+            return NULL;
+        }
+        memcpy(op->data, e->data, op->len + 1);
+    }
+    op->zk = zk;
+    op->e = e;
+    e->impl = op;
+    op->next = zk->ops;
+    if (zk->ops)
+        zk->ops->prev = op;
+    zk->ops = op;
+    return op;
+}
+
+static void op_free(struct zk_op *op)
+{
+    struct reg_zk *zk = op->zk;
+    if (op->prev)
+        op->prev->next = op->next;
+    else
+        zk->ops = op->next;
+    if (op->next)
+        op->next->prev = op->prev;
+    if (op->e)
+        op->e->impl = NULL;
+    free(op->path);
+    free(op->data);
+    free(op);
+}
+
+/* Ends the op and tells the core, unless the entry is gone or we stopped
+ * (the core must not re-arm its retry timer after reg_stop). */
+static void op_finish(struct zk_op *op, bool ok, const char *msg)
+{
+    struct reg_zk *zk = op->zk;
+    struct reg_entry *e = op->e;
+    op_free(op);
+    if (e && !zk->stopped)
+        reg_op_done(zk->r, e, ok, msg);
+}
+
+static void op_fail(struct zk_op *op, const char *what, int rc)
+{
+    char msg[320];
+    snprintf(msg, sizeof(msg), "%s %s: %s", what, op->path, zerror(rc));
+    op_finish(op, false, msg);
+}
+
+/* In a completion: the op, or NULL (and freed) if nobody waits for it. */
+static struct zk_op *op_live(const void *data)
+{
+    struct zk_op *op = (struct zk_op *)data;
+    if (!op->e || op->zk->stopped || !op->zk->zh) {
+        op_free(op);
+        return NULL;
+    }
+    return op;
+}
+
+/* A request was queued: the library must be asked again what it wants
+ * (write interest). Inside a library call the pump that follows does it;
+ * otherwise a zero timer does it on the next loop iteration, so a request
+ * issued from deep inside the core never re-enters the library. */
+static void zk_kick(struct reg_zk *zk)
+{
+    if (zk->in_lib) {
+        zk->want_pump = true;
+        return;
+    }
+    ev_timer_stop(zk->r->loop, &zk->tick);
+    ev_timer_set(&zk->tick, 0., 0.);
+    ev_timer_start(zk->r->loop, &zk->tick);
+}
+
+static void parent_done(int rc, const char *value, const void *data)
+{
+    if (rc != ZOK && rc != ZNODEEXISTS && !is_conn_error(rc))
+        log_warn(NULL, "zk: cannot create a parent node: %s", zerror(rc));
+}
+
+/* Parents are created pipelined: ZooKeeper answers a session's requests in
+ * order, so the node's own create, sent last, runs after all of them. */
+static void put_make_parents(struct zk_op *op)
+{
+    struct reg_zk *zk = op->zk;
+    op->made_parents = true;
+    for (char *p = strchr(op->path + 1, '/'); p; p = strchr(p + 1, '/')) {
+        *p = '\0';
+        int rc = zoo_acreate(zk->zh, op->path, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, ZOO_PERSISTENT,
+                             parent_done, zk);
+        *p = '/';
+        if (rc != ZOK) {
+            op_fail(op, "create parent of", rc);
+            return;
+        }
+    }
+    put_create(op);
+}
+
+static void put_set_done(int rc, const struct Stat *stat, const void *data)
+{
+    struct zk_op *op = op_live(data);
+    if (!op)
+        return;
+    if (rc == ZOK)
+        op_finish(op, true, NULL);
+    else
+        op_fail(op, "set", rc); /* BADVERSION/NONODE: changed under us; the retry sorts it out */
+}
+
+static void put_stale_deleted(int rc, const void *data)
+{
+    struct zk_op *op = op_live(data);
+    if (!op)
+        return;
+    if (rc == ZOK || rc == ZNONODE)
+        put_create(op);
+    else
+        op_fail(op, "delete stale", rc);
+}
+
+/* The node exists. Ours (this session) is the lost-reply case: keep it, fix
+ * its data if it differs. Anyone else's is a leftover of an earlier run of
+ * this instance (same name = same instance id and port), e.g. after SIGKILL
+ * within the session timeout: we delete it and create ours at once rather
+ * than wait up to a whole session timeout for it to expire, which would keep
+ * us unregistered (or registered with stale data) and, once it expired, need
+ * a watch to notice. The version check makes the delete a no-op if the node
+ * changed since we read it. Two live processes with the same instance id and
+ * port would replace each other's node on their next put; that is a
+ * configuration error (the name must be unique), logged here. */
+static void put_get_done(int rc, const char *value, int value_len, const struct Stat *stat,
+                         const void *data)
+{
+    struct zk_op *op = op_live(data);
+    if (!op)
+        return;
+    struct reg_zk *zk = op->zk;
+    if (rc == ZNONODE && !op->replaced) {
+        op->replaced = true; /* gone meanwhile (its session just expired): create again */
+        put_create(op);
+        return;
+    }
+    if (rc != ZOK) {
+        op_fail(op, "get", rc);
+        return;
+    }
+    int64_t mine = zoo_client_id(zk->zh)->client_id;
+    if (stat->ephemeralOwner == mine) {
+        if ((size_t)value_len == op->len && (op->len == 0 || memcmp(value, op->data, op->len) == 0)) {
+            op_finish(op, true, NULL);
+            return;
+        }
+        rc = zoo_aset(zk->zh, op->path, op->data, (int)op->len, stat->version, put_set_done, op);
+        if (rc != ZOK)
+            op_fail(op, "set", rc);
+        else
+            zk_kick(zk);
+        return;
+    }
+    if (op->replaced) {
+        op_fail(op, "create", ZNODEEXISTS);
+        return;
+    }
+    op->replaced = true;
+    log_info(op->e->svc, "zk: replacing %s left by %s 0x%llx", op->path,
+             stat->ephemeralOwner ? "session" : "a persistent node, owner",
+             (unsigned long long)stat->ephemeralOwner);
+    rc = zoo_adelete(zk->zh, op->path, stat->version, put_stale_deleted, op);
+    if (rc != ZOK)
+        op_fail(op, "delete stale", rc);
+    else
+        zk_kick(zk);
+}
+
+static void put_create_done(int rc, const char *value, const void *data)
+{
+    struct zk_op *op = op_live(data);
+    if (!op)
+        return;
+    struct reg_zk *zk = op->zk;
+    if (rc == ZOK) {
+        op_finish(op, true, NULL);
+    } else if (rc == ZNONODE && !op->made_parents) {
+        put_make_parents(op);
+    } else if (rc == ZNODEEXISTS) {
+        rc = zoo_aget(zk->zh, op->path, 0, put_get_done, op);
+        if (rc != ZOK)
+            op_fail(op, "get", rc);
+        else
+            zk_kick(zk);
+    } else {
+        op_fail(op, "create", rc);
+    }
+}
+
+static void put_create(struct zk_op *op)
+{
+    struct reg_zk *zk = op->zk;
+    int rc = zoo_acreate(zk->zh, op->path, op->data, (int)op->len, &ZOO_OPEN_ACL_UNSAFE,
+                         ZOO_EPHEMERAL, put_create_done, op);
+    if (rc != ZOK)
+        op_fail(op, "create", rc);
+    else
+        zk_kick(zk);
+}
+
+static void del_done(int rc, const void *data)
+{
+    struct zk_op *op = op_live(data);
+    if (!op)
+        return;
+    if (rc == ZOK || rc == ZNONODE)
+        op_finish(op, true, NULL);
+    else
+        op_fail(op, "delete", rc);
+}
+
+static bool start_op(struct reg *r, struct reg_entry *e, bool put, struct zk_op **out)
+{
+    struct reg_zk *zk = r->impl;
+    *out = NULL;
+    if (strchr(e->svc, '/') || strchr(e->node, '/')) {
+        reg_op_done(r, e, false, "unsafe record name");
+        return false;
+    }
+    if (!zk->zh || !zk->connected) {
+        reg_op_done(r, e, false, "not connected");
+        return false;
+    }
+    if (!(*out = op_new(zk, e, put))) {
+        reg_op_done(r, e, false, "out of memory");
+        return false;
+    }
+    return true;
+}
+
+static void zk_put(struct reg *r, struct reg_entry *e)
+{
+    struct zk_op *op;
+    if (start_op(r, e, true, &op))
+        put_create(op);
+}
+
+static void zk_del(struct reg *r, struct reg_entry *e)
+{
+    struct zk_op *op;
+    if (!start_op(r, e, false, &op))
+        return;
+    int rc = zoo_adelete(op->zk->zh, op->path, -1, del_done, op);
+    if (rc != ZOK)
+        op_fail(op, "delete", rc);
+    else
+        zk_kick(op->zk);
+}
+
+static void zk_forget(struct reg *r, struct reg_entry *e)
+{
+    struct zk_op *op = e->impl;
+    if (op)
+        op->e = NULL; /* its completion frees it */
+    e->impl = NULL;
+}
+
+/* ---- session and event loop ---- */
+
+/* conn_detail while not connected: what we are doing and the library's last
+ * error (e.g. "Connection refused"); reported only when it changes. */
+static void zk_report_down(struct reg_zk *zk)
+{
+    char detail[192];
+    const char *sep = lib_last_error[0] ? ": " : "";
+    if (zk->session_up)
+        snprintf(detail, sizeof(detail),
+                 "connection lost, reconnecting to %s (session 0x%llx lives until its timeout)%s%s",
+                 zk->hosts, (unsigned long long)zk->session, sep, lib_last_error);
+    else
+        snprintf(detail, sizeof(detail), "connecting to %s%s%s", zk->hosts, sep, lib_last_error);
+    enum reg_conn c = zk->r->conn;
+    if (c == REG_CONNECTED || zk->session_up)
+        c = REG_DISCONNECTED;
+    if (c != zk->r->conn || strcmp(detail, zk->r->conn_detail) != 0)
+        reg_set_conn(zk->r, c, detail);
+}
+
+static void session_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx)
+{
+    struct reg_zk *zk = ctx;
+    if (type != ZOO_SESSION_EVENT || zh != zk->zh)
+        return;
+    char detail[192];
+    if (state == ZOO_CONNECTED_STATE) {
+        bool fresh = !zk->session_up;
+        zk->session_up = true;
+        zk->connected = true;
+        zk->session = zoo_client_id(zh)->client_id;
+        zk->reopen_backoff = REOPEN_MIN;
+        lib_last_error[0] = '\0';
+        snprintf(detail, sizeof(detail), "%s, session 0x%llx, timeout %d ms",
+                 zoo_get_current_server(zh), (unsigned long long)zk->session,
+                 zoo_recv_timeout(zh));
+        log_info(NULL, "zk: session 0x%llx %s on %s", (unsigned long long)zk->session,
+                 fresh ? "established" : "resumed", zoo_get_current_server(zh));
+        /* A new session owns none of our nodes: have the core put them all. */
+        if (fresh)
+            reg_resync(zk->r);
+        reg_set_conn(zk->r, REG_CONNECTED, detail);
+    } else if (state == ZOO_EXPIRED_SESSION_STATE || state == ZOO_AUTH_FAILED_STATE) {
+        zk->connected = false;
+        zk->expired = true;
+        snprintf(detail, sizeof(detail), "session 0x%llx %s; opening a new one",
+                 (unsigned long long)zk->session,
+                 state == ZOO_EXPIRED_SESSION_STATE ? "expired" : "failed authentication");
+        reg_set_conn(zk->r, REG_DISCONNECTED, detail);
+    } else {
+        /* CONNECTING/ASSOCIATING: the connection dropped, the session lives on
+         * the server until its timeout; the client is already reconnecting. */
+        zk->connected = false;
+        zk_report_down(zk);
+    }
+}
+
+/* Closes the handle. Ops still in flight fail (the core retries them on the
+ * next session) unless we are stopping. zookeeper_close() sends the close
+ * request and waits for the server's answer when connected (bounded by the
+ * library: 3 s to send, 1.5 s for the answer; ~1 ms on a healthy server):
+ * closing the session is what removes any node still there right away. When
+ * not connected it does no I/O. */
+static void zk_close(struct reg_zk *zk, const char *why)
+{
+    zhandle_t *zh = zk->zh;
+    if (!zh)
+        return;
+    ev_io_stop(zk->r->loop, &zk->io);
+    ev_timer_stop(zk->r->loop, &zk->tick);
+    zk->io_fd = -1;
+    zk->io_events = 0;
+    zk->connected = false;
+    zk->in_lib = true;
+    zookeeper_close(zh);
+    zk->in_lib = false;
+    zk->zh = NULL;
+    zk->session_up = false;
+    while (zk->ops) {
+        struct zk_op *op = zk->ops;
+        if (op->e)
+            op_finish(op, false, why);
+        else
+            op_free(op);
+    }
+}
+
+static void zk_reopen_later(struct reg_zk *zk)
+{
+    ev_timer_stop(zk->r->loop, &zk->reopen);
+    ev_timer_set(&zk->reopen, zk->reopen_backoff, 0.);
+    ev_timer_start(zk->r->loop, &zk->reopen);
+    zk->reopen_backoff =
+        zk->reopen_backoff * 2 > REOPEN_MAX ? REOPEN_MAX : zk->reopen_backoff * 2;
+}
+
+static void zk_expired(struct reg_zk *zk)
+{
+    bool had_session = zk->session_up;
+    char why[96];
+    snprintf(why, sizeof(why), "session 0x%llx expired", (unsigned long long)zk->session);
+    zk->expired = false;
+    log_warn(NULL, "zk: %s: its nodes are gone; opening a new session", why);
+    zk_close(zk, why);
+    /* A handle that expires (or fails auth) before it ever connected would
+     * otherwise be reopened in a tight loop. */
+    if (had_session)
+        zk_open(zk);
+    else
+        zk_reopen_later(zk);
+}
+
+/* Asks the library what it waits for and arms the watchers to match. */
+static void zk_pump(struct reg_zk *zk)
+{
+    if (zk->in_lib) {
+        zk->want_pump = true;
+        return;
+    }
+    for (int round = 0; zk->zh && round < 8; round++) {
+        int fd = -1, interest = 0;
+        struct timeval tv = {0, 0};
+        zk->want_pump = false;
+        zk->in_lib = true;
+        int rc = zookeeper_interest(zk->zh, &fd, &interest, &tv);
+        zk->in_lib = false;
+        if (zk->expired || is_unrecoverable(zk->zh) == ZINVALIDSTATE) {
+            zk_expired(zk);
+            return;
+        }
+        int events = 0;
+        if (fd >= 0) {
+            if (interest & ZOOKEEPER_READ)
+                events |= EV_READ;
+            if (interest & ZOOKEEPER_WRITE)
+                events |= EV_WRITE;
+        }
+        /* The library closes and reopens its socket on every reconnect, and
+         * the new one often gets the same number: re-register unless we are
+         * connected and nothing changed. */
+        if (fd != zk->io_fd || events != zk->io_events || !zk->connected) {
+            ev_io_stop(zk->r->loop, &zk->io);
+            if (fd >= 0 && events) {
+                ev_io_set(&zk->io, fd, events);
+                ev_io_start(zk->r->loop, &zk->io);
+            }
+            zk->io_fd = fd;
+            zk->io_events = events;
+        }
+        double after = (double)tv.tv_sec + tv.tv_usec / 1e6;
+        if (rc != ZOK && after < 0.01)
+            after = 0.01; /* a failed connect asks for an immediate retry: never spin */
+        ev_timer_stop(zk->r->loop, &zk->tick);
+        ev_timer_set(&zk->tick, after, 0.);
+        ev_timer_start(zk->r->loop, &zk->tick);
+        if (!zk->connected)
+            zk_report_down(zk);
+        if (!zk->want_pump)
+            return;
+    }
+}
+
+static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct reg_zk *zk = w->data;
+    if (!zk->zh)
+        return;
+    int events = 0;
+    if (revents & EV_READ)
+        events |= ZOOKEEPER_READ;
+    if (revents & EV_WRITE)
+        events |= ZOOKEEPER_WRITE;
+    zk->in_lib = true;
+    /* Errors come back as session events and failed completions. */
+    (void)zookeeper_process(zk->zh, events);
+    zk->in_lib = false;
+    zk_pump(zk);
+}
+
+static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    zk_pump(w->data);
+}
+
+static void reopen_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    zk_open(w->data);
+}
+
+static void zk_open(struct reg_zk *zk)
+{
+    if (zk->stopped || zk->zh)
+        return;
+    int ttl = zk->r->ttl_seconds > 0 ? zk->r->ttl_seconds : 10;
+    zk->session_up = false;
+    zk->connected = false;
+    zk->expired = false;
+    zk->io_fd = -1;
+    zk->io_events = 0;
+    errno = 0;
+    /* Resolves the host names (getaddrinfo: instant for addresses and
+     * /etc/hosts names; a DNS name can make this wait on the resolver). */
+    zk->zh = zookeeper_init2(zk->hosts, session_watcher, ttl * 1000, NULL, zk,
+                             ZOO_NO_LOG_CLIENTENV, lib_log);
+    if (!zk->zh) {
+        char detail[192];
+        snprintf(detail, sizeof(detail), "cannot start a client for %s: %s; retrying in %.1f s",
+                 zk->hosts, strerror(errno ? errno : EINVAL), zk->reopen_backoff);
+        reg_set_conn(zk->r, zk->r->conn == REG_CONNECTED ? REG_DISCONNECTED : zk->r->conn,
+                     detail);
+        zk_reopen_later(zk);
+        return;
+    }
+    /* Re-resolve names only when reconnecting, not on every call. */
+    zoo_set_servers_resolution_delay(zk->zh, -1);
+    zk_pump(zk);
+}
+
+/* ---- reg_ops ---- */
+
+static int bad_uri(const char *uri, const char *why, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "backend \"%s\": %s (use zk://HOST:PORT[,HOST:PORT...][/ROOT])", uri,
+             why);
+    return -1;
+}
+
+/* Checks "h:p,h:p": every host has a name and a port 1-65535. */
+static bool hosts_ok(const char *hosts)
+{
+    const char *p = hosts;
+    for (;;) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        const char *colon = NULL;
+        for (const char *c = p; c < p + n; c++)
+            if (*c == ':')
+                colon = c;
+        if (!colon || colon == p || colon + 1 == p + n || (size_t)(colon + 1 - p) + 5 < n)
+            return false;
+        long port = 0;
+        for (const char *c = colon + 1; c < p + n; c++) {
+            if (*c < '0' || *c > '9')
+                return false;
+            port = port * 10 + (*c - '0');
+        }
+        if (port < 1 || port > 65535)
+            return false;
+        if (!end)
+            return true;
+        p = end + 1;
+    }
+}
+
+/* A root path: "/a/b" with no empty, "." or ".." component. */
+static bool root_ok(const char *root)
+{
+    if (root[0] != '/')
+        return false;
+    for (const char *p = root; *p; p++) {
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            return false;
+        if (*p != '/')
+            continue;
+        const char *q = p + 1;
+        size_t n = strcspn(q, "/");
+        if (n == 0 || (n == 1 && q[0] == '.') || (n == 2 && q[0] == '.' && q[1] == '.'))
+            return false;
+    }
+    return true;
+}
+
+static int zk_init(struct reg *r, const char *uri, char *err, size_t errlen)
+{
+    const char *p = uri + strlen("zk:");
+    if (strncmp(p, "//", 2) != 0)
+        return bad_uri(uri, "expected zk://", err, errlen);
+    p += 2;
+    size_t hlen = strcspn(p, "/");
+    if (hlen == 0)
+        return bad_uri(uri, "no host", err, errlen);
+    struct reg_zk *zk = calloc(1, sizeof(*zk));
+    if (!zk || !(zk->hosts = strndup(p, hlen))) {
+        free(zk);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (!hosts_ok(zk->hosts)) {
+        free(zk->hosts);
+        free(zk);
+        return bad_uri(uri, "every host needs a port (HOST:PORT, PORT 1-65535)", err, errlen);
+    }
+    const char *root = p + hlen;
+    size_t rlen = strlen(root);
+    while (rlen > 1 && root[rlen - 1] == '/')
+        rlen--;
+    if (rlen <= 1)
+        zk->root = strdup(ZK_DEFAULT_ROOT);
+    else
+        zk->root = strndup(root, rlen);
+    if (!zk->root) {
+        free(zk->hosts);
+        free(zk);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (!root_ok(zk->root)) {
+        free(zk->root);
+        free(zk->hosts);
+        free(zk);
+        return bad_uri(uri, "bad root path", err, errlen);
+    }
+    zk->r = r;
+    zk->io_fd = -1;
+    zk->reopen_backoff = REOPEN_MIN;
+    ev_io_init(&zk->io, io_cb, 0, EV_READ);
+    zk->io.data = zk;
+    ev_timer_init(&zk->tick, tick_cb, 0., 0.);
+    zk->tick.data = zk;
+    ev_timer_init(&zk->reopen, reopen_cb, 0., 0.);
+    zk->reopen.data = zk;
+    /* The library logs to stderr by default; warnings and errors go to our
+     * log (debug level) through lib_log, the rest is dropped. */
+    zoo_set_debug_level(ZOO_LOG_LEVEL_WARN);
+    r->impl = zk;
+    return 0;
+}
+
+static int zk_start(struct reg *r)
+{
+    struct reg_zk *zk = r->impl;
+    char detail[192];
+    snprintf(detail, sizeof(detail), "connecting to %s, root %s", zk->hosts, zk->root);
+    reg_set_conn(r, REG_CONNECTING, detail);
+    zk_open(zk);
+    return 0;
+}
+
+static void zk_stop(struct reg *r)
+{
+    struct reg_zk *zk = r->impl;
+    if (!zk || zk->stopped)
+        return;
+    zk->stopped = true;
+    ev_timer_stop(r->loop, &zk->reopen);
+    for (struct zk_op *op = zk->ops; op; op = op->next) {
+        if (op->e)
+            op->e->impl = NULL;
+        op->e = NULL;
+    }
+    if (zk->zh) {
+        zk_close(zk, "stopped");
+        reg_set_conn(r, REG_DISCONNECTED, "session closed");
+    }
+}
+
+static void zk_free(struct reg *r)
+{
+    struct reg_zk *zk = r->impl;
+    if (!zk)
+        return;
+    zk_stop(r);
+    while (zk->ops)
+        op_free(zk->ops);
+    ev_io_stop(r->loop, &zk->io);
+    ev_timer_stop(r->loop, &zk->tick);
+    ev_timer_stop(r->loop, &zk->reopen);
+    free(zk->hosts);
+    free(zk->root);
+    free(zk);
+    r->impl = NULL;
+}
+
+const struct reg_ops reg_zk_ops = {
+    .name = "zk",
+    .init = zk_init,
+    .start = zk_start,
+    .put = zk_put,
+    .del = zk_del,
+    .forget = zk_forget,
+    .stop = zk_stop,
+    .free = zk_free,
+};

@@ -1,0 +1,504 @@
+# shellcheck shell=bash
+# Helpers for meshreg's end-to-end tests. Source it first thing:
+#
+#   #!/usr/bin/env bash
+#   . "$(dirname "$0")/lib.sh"
+#   port=$(free_port); start_demo "$port"
+#   start_meshreg --service svc --port "$port" --admin "127.0.0.1:$(free_port)" ...
+#   check "health is 200" [ "$(http_code "$ADMIN_URL/health")" = 200 ]
+#   finish
+#
+# Output is TAP-ish: one `ok - NAME` or `not ok - NAME: MESSAGE` per check,
+# anything else starts with `# `. The script exits non-zero if any check failed,
+# if it died early, or if it ran past E2E_TIMEOUT seconds (default 90).
+# Everything the test started (process groups, temp dirs) is cleaned up on exit.
+#
+# Stable API (other e2e scripts rely on these names):
+#   variables  ROOT BIN DEMO T FAILS PASSES MESHREG_PID MESHREG_LOG MESHREG_ERR
+#              ADMIN ADMIN_URL DEMO_PID (last started)
+#   ports      free_port
+#   processes  start_bg NAME CMD... | start_demo PORT [ARGS...] | start_meshreg ARGS...
+#              stop_pid PID [SIG] | wait_exit PID TIMEOUT (sets EXIT_CODE) | alive PID
+#              on_cleanup CMD...
+#   waiting    wait_for TIMEOUT CMD... | wait_for_eval TIMEOUT 'shell expression'
+#              wait_port PORT TIMEOUT | wait_http URL CODE TIMEOUT
+#   http       http_code URL [CURL ARGS...] | http_get URL | http_post URL
+#   time       now_ms
+#   checks     ok NAME | fail NAME MESSAGE | check NAME CMD... | check_eq NAME GOT WANT
+#              skip NAME REASON | skip_all REASON | finish
+#   json       json_get FILE_OR_- PY_EXPR | json_true FILE_OR_- PY_EXPR  (`j` = the JSON)
+#   logs       show_log FILE [N]
+#   file:      start_sidecar [ARGS] | record_path [SVC.NS] [PORT] | has_record | no_record
+#              (FIXTURES SVC IID REG_DIR APP_PORT DRAIN_S)
+#   servers    need_zk [ARGS] | need_etcd [ARGS] (see below)
+#   ports      free_port_block N
+set -u
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BIN=${MESHREG_BIN:-$ROOT/build/meshreg}
+DEMO=${DEMOAPP_BIN:-$ROOT/build/demoapp}
+case $BIN in /*) ;; *) BIN=$ROOT/$BIN ;; esac
+case $DEMO in /*) ;; *) DEMO=$ROOT/$DEMO ;; esac
+E2E_TIMEOUT=${E2E_TIMEOUT:-90}
+TEST_NAME=$(basename "$0" .sh)
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/meshreg-e2e.$TEST_NAME.XXXXXX")
+FAILS=0
+PASSES=0
+MESHREG_PID=
+MESHREG_LOG=
+MESHREG_ERR=
+ADMIN=
+ADMIN_URL=
+DEMO_PID=
+EXIT_CODE=
+_E2E_PIDS=()
+_E2E_CLEANUPS=()
+_E2E_LOGS=()
+_E2E_SEQ=0
+_E2E_FINISHED=0
+_E2E_WATCHDOG=
+
+# ---------------------------------------------------------------- output
+
+now_ms() {
+    local t=${EPOCHREALTIME/./}
+    echo $((t / 1000))
+}
+
+ok() {
+    PASSES=$((PASSES + 1))
+    echo "ok - $1"
+}
+
+fail() {
+    FAILS=$((FAILS + 1))
+    echo "not ok - $1: ${2:-failed}"
+}
+
+skip() {
+    echo "ok - $1 # SKIP ${2:-}"
+}
+
+# check NAME CMD...: runs CMD, ok when it exits 0.
+check() {
+    local name=$1
+    shift
+    if "$@"; then ok "$name"; else fail "$name" "command failed: $*"; fi
+}
+
+# check_eq NAME GOT WANT
+check_eq() {
+    if [ "$2" = "$3" ]; then ok "$1"; else fail "$1" "got '$2', want '$3'"; fi
+}
+
+# skip_all REASON: the whole test cannot run here (prints one SKIP line, exits 0).
+skip_all() {
+    echo "ok - $TEST_NAME # SKIP $1"
+    _E2E_FINISHED=1
+    exit 0
+}
+
+# show_log FILE [N]: the last N lines of a log, as comments.
+show_log() {
+    [ -f "$1" ] || return 0
+    echo "# --- ${1#"$T"/} (last ${2:-30} lines)"
+    tail -n "${2:-30}" "$1" | sed 's/^/#   /'
+}
+
+# finish: ends the test; exit status 1 if anything failed.
+finish() {
+    _E2E_FINISHED=1
+    if [ "$FAILS" -gt 0 ]; then
+        echo "# $TEST_NAME: $FAILS failed, $PASSES passed"
+        exit 1
+    fi
+    echo "# $TEST_NAME: all $PASSES passed"
+    exit 0
+}
+
+# ---------------------------------------------------------------- processes
+
+alive() {
+    local st
+    [ -r "/proc/$1/stat" ] || return 1
+    st=$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null) || return 1
+    [ "$st" != Z ] && [ "$st" != X ]
+}
+
+# wait_exit PID TIMEOUT_S: waits for a child started by this shell; sets
+# EXIT_CODE (empty if it did not exit in time). Returns 0 if it exited.
+wait_exit() {
+    local pid=$1 deadline=$(($(now_ms) + ${2%.*} * 1000))
+    EXIT_CODE=
+    while alive "$pid"; do
+        [ "$(now_ms)" -ge "$deadline" ] && return 1
+        sleep 0.02
+    done
+    wait "$pid" 2>/dev/null
+    EXIT_CODE=$?
+    return 0
+}
+
+# stop_pid PID [SIG]: signals a process group started by start_bg, then
+# SIGKILL after 3 s. Reaps it.
+stop_pid() {
+    local pid=$1 sig=${2:-TERM}
+    alive "$pid" || { wait "$pid" 2>/dev/null; return 0; }
+    kill -"$sig" -- "-$pid" 2>/dev/null || kill -"$sig" "$pid" 2>/dev/null
+    if ! wait_exit "$pid" 3; then
+        kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null
+        wait_exit "$pid" 2
+    fi
+    return 0
+}
+
+on_cleanup() {
+    _E2E_CLEANUPS+=("$*")
+}
+
+# start_bg NAME CMD...: runs CMD in its own process group (setsid), stdout in
+# $T/NAME.N.out, stderr in $T/NAME.N.err. Sets BG_PID, BG_OUT, BG_ERR.
+start_bg() {
+    local name=$1
+    shift
+    _E2E_SEQ=$((_E2E_SEQ + 1))
+    BG_OUT=$T/$name.$_E2E_SEQ.out
+    BG_ERR=$T/$name.$_E2E_SEQ.err
+    # In a non-interactive shell a background job is not a group leader, so
+    # setsid execs in place and $! is the command's own pid.
+    setsid "$@" >"$BG_OUT" 2>"$BG_ERR" </dev/null &
+    BG_PID=$!
+    _E2E_PIDS+=("$BG_PID")
+    _E2E_LOGS+=("$BG_OUT" "$BG_ERR")
+}
+
+# ---------------------------------------------------------------- ports
+
+# free_port: a loopback TCP port nobody listens on now (bound then released
+# by the kernel's ephemeral allocator, so parallel tests do not collide).
+free_port() {
+    python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}
+
+# free_port_block N: a port P such that P..P+N-1 are all free now.
+free_port_block() {
+    python3 -c 'import random, socket, sys
+n = int(sys.argv[1])
+for _ in range(200):
+    base = random.randrange(20000, 32000)
+    socks = []
+    try:
+        for p in range(base, base + n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", p))
+            socks.append(s)
+    except OSError:
+        continue
+    finally:
+        for s in socks:
+            s.close()
+    print(base)
+    break
+else:
+    sys.exit(1)' "$1"
+}
+
+port_open() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+wait_port() {
+    wait_for "${2:-5}" port_open "$1"
+}
+
+# ---------------------------------------------------------------- waiting
+
+# wait_for TIMEOUT_S CMD...: polls CMD every 20 ms until it succeeds.
+# TIMEOUT may be fractional ("0.5").
+wait_for() {
+    local t=$1 deadline
+    shift
+    deadline=$(($(now_ms) + $(_sec_to_ms "$t")))
+    while :; do
+        "$@" >/dev/null 2>&1 && return 0
+        [ "$(now_ms)" -ge "$deadline" ] && return 1
+        sleep 0.02
+    done
+}
+
+# wait_for_eval TIMEOUT_S 'EXPR': same with a shell expression.
+wait_for_eval() {
+    wait_for "$1" eval "$2"
+}
+
+_sec_to_ms() {
+    local s=$1 i f
+    i=${s%%.*}
+    [ -z "$i" ] && i=0
+    if [ "$s" != "${s#*.}" ]; then
+        f=${s#*.}000
+        f=${f:0:3}
+    else
+        f=000
+    fi
+    echo $((10#$i * 1000 + 10#$f))
+}
+
+# ---------------------------------------------------------------- http
+
+# http_code URL [CURL ARGS...]: the status code, or 000 when nothing answered.
+http_code() {
+    local url=$1
+    shift
+    curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$@" "$url" 2>/dev/null || true
+}
+
+http_get() {
+    curl -s --max-time 2 "$1" 2>/dev/null
+}
+
+http_post() {
+    curl -s --max-time 2 -X POST "$1" 2>/dev/null
+}
+
+_http_is() {
+    [ "$(http_code "$1")" = "$2" ]
+}
+
+# wait_http URL CODE TIMEOUT_S
+wait_http() {
+    wait_for "$3" _http_is "$1" "$2"
+}
+
+# json_get FILE PY_EXPR: prints eval(PY_EXPR) with j = the parsed JSON (FILE
+# "-" reads stdin); strings print bare, others as JSON. Fails on bad JSON.
+json_get() {
+    python3 -c 'import json, sys
+src = sys.argv[1]
+j = json.load(sys.stdin if src == "-" else open(src))
+v = eval(sys.argv[2])
+print(v if isinstance(v, str) else json.dumps(v, sort_keys=True))' "$1" "$2"
+}
+
+# json_true FILE PY_EXPR: exit 0 when eval(PY_EXPR) is truthy (j = the JSON).
+json_true() {
+    python3 -c 'import json, sys
+src = sys.argv[1]
+j = json.load(sys.stdin if src == "-" else open(src))
+sys.exit(0 if eval(sys.argv[2]) else 1)' "$1" "$2" 2>/dev/null
+}
+
+# ---------------------------------------------------------------- the programs
+
+# start_demo PORT [ARGS...]: the demo app on 127.0.0.1:PORT, waits until it
+# answers. Sets DEMO_PID.
+start_demo() {
+    local port=$1
+    shift
+    [ -x "$DEMO" ] || { fail "demoapp present" "$DEMO not built"; finish; }
+    start_bg "demo$port" "$DEMO" --port "$port" "$@"
+    DEMO_PID=$BG_PID
+    if ! wait_port "$port" 5; then
+        fail "demoapp starts on $port" "not listening"
+        show_log "$BG_ERR"
+        finish
+    fi
+}
+
+# demo_ctl PORT WHAT: /control/WHAT on the demo app (unhealthy, healthy, hang, ...).
+demo_ctl() {
+    curl -s --max-time 2 -X POST "http://127.0.0.1:$1/control/$2" >/dev/null 2>&1
+}
+
+# start_meshreg ARGS...: the meshreg binary in the background with ARGS (put
+# the subcommand first if not `run`). Sets MESHREG_PID, MESHREG_LOG (stdout,
+# where meshreg logs), MESHREG_ERR (stderr); when ARGS hold `--admin ADDR`,
+# also ADMIN and ADMIN_URL. Does not wait: use wait_meshreg.
+start_meshreg() {
+    local a prev=
+    [ -x "$BIN" ] || { fail "meshreg present" "$BIN not built"; finish; }
+    for a in "$@"; do
+        [ "$prev" = --admin ] && ADMIN=$a
+        case $a in --admin=*) ADMIN=${a#--admin=} ;; esac
+        prev=$a
+    done
+    [ -n "$ADMIN" ] && ADMIN_URL=http://$ADMIN
+    start_bg meshreg "$BIN" "$@"
+    MESHREG_PID=$BG_PID
+    MESHREG_LOG=$BG_OUT
+    MESHREG_ERR=$BG_ERR
+}
+
+# wait_meshreg [TIMEOUT_S]: until the admin endpoint answers /health at all.
+wait_meshreg() {
+    if ! wait_for "${1:-5}" _http_answers "$ADMIN_URL/health"; then
+        fail "meshreg admin endpoint answers" "$ADMIN_URL/health silent"
+        show_log "$MESHREG_LOG"
+        show_log "$MESHREG_ERR"
+        return 1
+    fi
+}
+
+_http_answers() {
+    [ "$(http_code "$1")" != 000 ]
+}
+
+# meshreg_cli ARGS...: runs the binary in the foreground, bounded to 15 s.
+meshreg_cli() {
+    timeout -k 2 15 "$BIN" "$@"
+}
+
+# ---------------------------------------------------------------- file: backend
+#
+# start_sidecar [ARGS...]: the demo app on APP_PORT (free port unless set)
+# and `meshreg run` in front of it on the file: backend in $REG_DIR, with the
+# fixture smartstack.yaml (tests/fixtures/e2e/smartstack.yaml), service
+# $SVC (default e2esvc), instance main, host 127.0.0.1, instance id e2e-host,
+# probe every 200 ms, drain window $DRAIN_S (default 2) s. ARGS are appended
+# (a later flag overrides an earlier one). Waits until /health answers.
+FIXTURES=$ROOT/tests/fixtures/e2e
+SVC=${SVC:-e2esvc}
+IID=e2e-host
+REG_DIR=$T/registry
+APP_PORT=
+
+start_sidecar() {
+    [ -n "$APP_PORT" ] || APP_PORT=$(free_port)
+    start_demo "$APP_PORT"
+    start_meshreg run --smartstack "$FIXTURES/smartstack.yaml" --service "$SVC" \
+        --instance main --port "$APP_PORT" --host 127.0.0.1 --instance-id "$IID" \
+        --backend "file:$REG_DIR" --admin "127.0.0.1:$(free_port)" --interval-ms 200 \
+        --drain-seconds "${DRAIN_S:-2}" "$@"
+    wait_meshreg
+}
+
+# record_path [SVC.NS] [PORT]: where the file: backend keeps a record.
+record_path() {
+    echo "$REG_DIR/${1:-$SVC.main}/${IID}_${2:-$APP_PORT}.json"
+}
+
+has_record() {
+    [ -f "$(record_path "$@")" ]
+}
+
+no_record() {
+    [ ! -e "$(record_path "$@")" ]
+}
+
+# Meshreg's environment must come from the test alone.
+unset PAASTA_SERVICE PAASTA_INSTANCE PAASTA_PORT PAASTA_HOST PAASTA_CLUSTER \
+    MESHREG_SMARTSTACK MESHREG_BACKEND MESHREG_ADMIN MESHREG_SOA_DIR
+
+# ---------------------------------------------------------------- servers
+#
+# need_zk [ARGS...] / need_etcd [ARGS...]: make a real ZooKeeper / etcd
+# available to this test, or skip the test (one `# SKIP` line, exit 0).
+# Sets ZK_ADDR / ETCD_ADDR to the client endpoints ("127.0.0.1:P[,...]").
+#   - If ZK_ADDR / ETCD_ADDR is already set in the environment, that server is
+#     used as is (shared, started by someone else, not stopped here).
+#   - Else `scripts/zk-start ARGS... DIR` / `scripts/etcd-start ARGS... DIR`
+#     runs (e.g. need_etcd --cluster): it starts the server(s) in the
+#     background with data, logs and pid files under DIR, waits (bounded) until
+#     they serve, and prints the endpoints as its last stdout line. The base
+#     port comes from ZK_BASE_PORT / ETCD_BASE_PORT, set here to a free port
+#     (with +1..+12 free too) so parallel tests never collide.
+#     `scripts/zk-stop DIR` / `scripts/etcd-stop DIR` runs at cleanup.
+#     ZK_DIR / ETCD_DIR is DIR, for tests that stop/restart members themselves.
+need_zk() {
+    if [ -n "${ZK_ADDR:-}" ]; then return 0; fi
+    [ -x "$ROOT/scripts/zk-start" ] || skip_all "no scripts/zk-start"
+    ZK_DIR=$(_server_dir zk)
+    ZK_BASE_PORT=$(free_port_block 13)
+    export ZK_BASE_PORT
+    on_cleanup "'$ROOT/scripts/zk-stop' '$ZK_DIR' >/dev/null 2>&1; rm -rf '$ZK_DIR'"
+    if ! timeout -k 2 90 "$ROOT/scripts/zk-start" "$@" "$ZK_DIR" >"$T/zk-start.out" 2>"$T/zk-start.err"; then
+        show_log "$T/zk-start.out"
+        show_log "$T/zk-start.err"
+        skip_all "ZooKeeper did not start"
+    fi
+    ZK_ADDR=$(tail -n 1 "$T/zk-start.out")
+}
+
+need_etcd() {
+    if [ -n "${ETCD_ADDR:-}" ]; then return 0; fi
+    [ -x "$ROOT/scripts/etcd-start" ] || skip_all "no scripts/etcd-start"
+    ETCD_DIR=$(_server_dir etcd)
+    ETCD_BASE_PORT=$(free_port_block 13)
+    export ETCD_BASE_PORT
+    on_cleanup "'$ROOT/scripts/etcd-stop' '$ETCD_DIR' >/dev/null 2>&1; rm -rf '$ETCD_DIR'"
+    if ! timeout -k 2 90 "$ROOT/scripts/etcd-start" "$@" "$ETCD_DIR" >"$T/etcd-start.out" 2>"$T/etcd-start.err"; then
+        show_log "$T/etcd-start.out"
+        show_log "$T/etcd-start.err"
+        skip_all "etcd did not start"
+    fi
+    ETCD_ADDR=$(tail -n 1 "$T/etcd-start.out")
+}
+
+# Servers fsync every commit: keep their data on tmpfs when there is one.
+_server_dir() {
+    if [ -d /dev/shm ] && [ -w /dev/shm ]; then
+        mktemp -d "/dev/shm/meshreg-$1.XXXXXX"
+    else
+        mkdir -p "$T/$1" && echo "$T/$1"
+    fi
+}
+
+# ---------------------------------------------------------------- cleanup
+
+_e2e_cleanup() {
+    local rc=$? pid c l
+    trap - EXIT INT TERM
+    [ -n "$_E2E_WATCHDOG" ] && kill "$_E2E_WATCHDOG" 2>/dev/null
+    for pid in "${_E2E_PIDS[@]}"; do
+        alive "$pid" && kill -KILL -- "-$pid" 2>/dev/null
+        alive "$pid" && kill -KILL "$pid" 2>/dev/null
+    done
+    for pid in "${_E2E_PIDS[@]}"; do
+        wait "$pid" 2>/dev/null
+    done
+    for c in "${_E2E_CLEANUPS[@]}"; do
+        eval "$c"
+    done
+    if [ "$_E2E_FINISHED" != 1 ]; then
+        echo "not ok - $TEST_NAME ended early (status $rc)"
+        rc=1
+    fi
+    if [ "$rc" != 0 ] || [ "$FAILS" -gt 0 ]; then
+        for l in "${_E2E_LOGS[@]}"; do
+            [ -s "$l" ] && show_log "$l" 20
+        done
+        [ "$rc" = 0 ] && rc=1
+    fi
+    if [ -n "${E2E_KEEP:-}" ]; then
+        echo "# kept $T"
+    else
+        rm -rf "$T"
+    fi
+    exit "$rc"
+}
+
+_e2e_timeout() {
+    echo "not ok - $TEST_NAME timed out after ${E2E_TIMEOUT}s"
+    FAILS=$((FAILS + 1))
+    _E2E_FINISHED=1
+    exit 1
+}
+
+trap _e2e_cleanup EXIT
+trap 'exit 130' INT
+trap _e2e_timeout USR1
+trap 'exit 143' TERM
+# The watchdog: a hung step cannot hang CI. USR1 interrupts `wait`; other
+# steps are bounded themselves (curl --max-time, short sleeps).
+(
+    sleep "$E2E_TIMEOUT" &
+    s=$!
+    trap 'kill $s; exit 0' TERM
+    wait $s
+    kill -USR1 $$ 2>/dev/null
+) >/dev/null 2>&1 &
+_E2E_WATCHDOG=$!

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# §1.4: an instance without a smartstack.yaml entry is a worker: nothing is
+# registered, the log says so once, it is still probed (healthcheck_cmd from
+# the instance config) and /health answers.
+. "$(dirname "$0")/lib.sh"
+
+cat >"$T/kubernetes-e2e.yaml" <<YAML
+worker:
+  cpus: 0.1
+  mem: 100
+  instances: 2
+  cmd: "python3 worker.py"
+  healthcheck_mode: cmd
+  healthcheck_cmd: "test -e $T/healthy"
+  healthcheck_timeout_seconds: 1
+  healthcheck_max_consecutive_failures: 2
+main:
+  cpus: 1
+YAML
+touch "$T/healthy"
+port=$(free_port)
+start_meshreg run --smartstack "$FIXTURES/smartstack.yaml" --service "$SVC" \
+    --instance worker --instance-config "$T/kubernetes-e2e.yaml" --port "$port" \
+    --host 127.0.0.1 --instance-id "$IID" --backend "file:$REG_DIR" \
+    --admin "127.0.0.1:$(free_port)" --interval-ms 200 --drain-seconds 1
+wait_meshreg
+check "worker: healthy cmd probe -> /health 200" wait_http "$ADMIN_URL/health" 200 3
+sleep 0.6
+check "worker: nothing registered" \
+    bash -c "[ -z \"\$(find '$REG_DIR' -name '*.json' 2>/dev/null)\" ]"
+n=$(grep -ciE 'worker mode|registers nothing|no smartstack' "$MESHREG_LOG")
+check_eq "worker: the log says so exactly once" "$n" 1
+rm -f "$T/healthy"
+check "worker: failing cmd -> /health 503" wait_http "$ADMIN_URL/health" 503 3
+touch "$T/healthy"
+check "worker: passing again -> /health 200" wait_http "$ADMIN_URL/health" 200 3
+check "worker: still nothing registered" \
+    bash -c "[ -z \"\$(find '$REG_DIR' -name '*.json' 2>/dev/null)\" ]"
+out=$(meshreg_cli status --admin "$ADMIN" 2>&1)
+check_eq "worker: meshreg status exits 0" "$?" 0
+out=$(meshreg_cli check --smartstack "$FIXTURES/smartstack.yaml" --service "$SVC" \
+    --instance worker --instance-config "$T/kubernetes-e2e.yaml" --port "$port" 2>&1)
+check_eq "worker: meshreg check exits 0" "$?" 0
+check "worker: meshreg check says it registers nothing" \
+    grep -qiE 'worker|no registration|nothing' <<<"$out"
+
+# A registration asked for explicitly must exist (it is not a worker then).
+timeout 5 "$BIN" check --smartstack "$FIXTURES/smartstack.yaml" --service "$SVC" \
+    --registration "$SVC.worker" --port "$port" >/dev/null 2>&1
+check_eq "explicit registration without an entry: exit 2" "$?" 2
+
+t0=$(now_ms)
+kill -TERM "$MESHREG_PID"
+check_eq "worker: SIGTERM -> /health 503" "$(http_code "$ADMIN_URL/health")" 503
+wait_exit "$MESHREG_PID" 3
+check_eq "worker: exit 0 after the window" "$EXIT_CODE" 0
+finish

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# §5 zk:// after SIGKILL: the znode outlives the process for the session
+# timeout (--ttl-seconds 3), then vanishes by itself. A new meshreg started
+# within that timeout replaces the dead session's node at once (one node,
+# owned by the new session), and the old session's expiry leaves it alone.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/zk_lib.sh"
+
+zk_setup
+TTL=3 start_zk_sidecar
+check "registered" wait_for 5 zk_present
+zk_watch_start
+t0=$(now_ms)
+kill -KILL "$MESHREG_PID"
+wait_exit "$MESHREG_PID" 2
+sleep 1
+check "1 s after SIGKILL: znode still there (session alive)" zk_present
+if ms=$(zk_wait_event "$t0" deleted 8); then
+    check "SIGKILL: znode gone by itself after ${ms} ms (session timeout 3000 ms)" \
+        [ "$ms" -ge 2500 -a "$ms" -le 6000 ]
+else
+    fail "SIGKILL: znode gone after the session timeout" "still there 8 s later"
+fi
+
+# Again, but a new meshreg comes up before the old session expires.
+TTL=10 start_zk_meshreg
+check "registered (2)" wait_for 5 zk_present
+old=$(zk_node_field ephemeralOwner)
+kill -KILL "$MESHREG_PID"
+wait_exit "$MESHREG_PID" 2
+check "killed: the old node is still there" zk_present
+t0=$(now_ms)
+TTL=10 start_zk_meshreg
+_new_owner() {
+    local o
+    o=$(zk_node_field ephemeralOwner) && [ -n "$o" ] && [ "$o" != "$old" ]
+}
+if wait_for 5 _new_owner; then
+    ok "restarted meshreg owns the node after $(($(now_ms) - t0)) ms (old session $old not yet expired)"
+else
+    fail "restarted meshreg owns the node" "owner still $(zk_node_field ephemeralOwner)"
+fi
+check_eq "exactly one znode" "$(zk_count)" 1
+new=$(zk_node_field ephemeralOwner)
+check "new owner is the session /status shows" grep -q "session $new," <<<"$(backend_field detail)"
+finish

@@ -1,0 +1,881 @@
+/* The admin endpoint (§6) over real loopback sockets: a real struct sidecar
+ * (two checks, a real drain machine, the file: backend in a temp dir) and
+ * admin_new() on 127.0.0.1:0, driven from the same process by pumping the
+ * libev loop while client sockets wait for their answers. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ftw.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "proto/http1.h"
+#include "sidecar/admin.h"
+#include "sidecar/admin_route.h"
+#include "sidecar/log.h"
+#include "sidecar/reg.h"
+#include "sidecar/sidecar.h"
+#include "sidecar/status.h"
+
+/* ---- fixture: a sidecar with two healthy registrations ---- */
+
+struct fx {
+    struct ev_loop *loop;
+    struct mr_config cfg;
+    struct check_spec specs[2];
+    struct check checks[2];
+    struct sidecar sc;
+    struct admin *admin;
+    int port;
+    char dir[64];
+    char backend[96];
+};
+
+static void spec_init(struct check_spec *s, const char *name, const char *ns)
+{
+    memset(s, 0, sizeof(*s));
+    s->name = (char *)name;
+    s->service = "svc";
+    s->ns = (char *)ns;
+    s->instance = "main";
+    s->registered = true;
+    s->host = "10.0.0.5";
+    s->port = 8888;
+    s->instance_id = "host1";
+    s->weight = 10;
+    s->probe = PROBE_TCP;
+    s->probe_host = "127.0.0.1";
+    s->probe_port = 8888;
+    s->timeout_ms = 1000;
+    s->interval_ms = 2000;
+    s->rise = 1;
+    s->fall = 2;
+}
+
+static struct fx *fx_new(const struct admin_limits *lim, char *const *allow, size_t nallow)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    char err[256];
+    assert_non_null(f);
+    status_reset();
+    f->loop = ev_loop_new(EVFLAG_AUTO);
+    snprintf(f->dir, sizeof(f->dir), "/tmp/meshreg-test-admin-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->backend, sizeof(f->backend), "file:%s", f->dir);
+
+    spec_init(&f->specs[0], "svc.main", "main");
+    spec_init(&f->specs[1], "svc.canary", "canary");
+    f->specs[1].port = 8889;
+    f->cfg.backend = f->backend;
+    f->cfg.admin_addr = "127.0.0.1:0";
+    f->cfg.drain_seconds = 30;
+    f->cfg.ttl_seconds = 10;
+    f->cfg.checks = f->specs;
+    f->cfg.nchecks = 2;
+
+    struct sidecar *sc = &f->sc;
+    sc->loop = f->loop;
+    sc->cfg = &f->cfg;
+    sc->checks = f->checks;
+    sc->nchecks = 2;
+    sc->started = ev_now(f->loop);
+    drain_init(&sc->drain, 30, 10, false);
+    for (size_t i = 0; i < 2; i++) {
+        struct check *c = &f->checks[i];
+        c->spec = &f->specs[i];
+        c->sc = sc;
+        health_init(&c->health, 1, 2);
+        health_feed(&c->health, true);
+        c->node = i == 0 ? "host1_8888" : "host1_8889";
+        c->record = "{\"host\":\"10.0.0.5\"}";
+        snprintf(c->last_detail, sizeof(c->last_detail), "connected");
+        c->last_pass = true;
+        c->last_at = ev_now(f->loop);
+    }
+    sc->reg = reg_new(f->loop, f->backend, 10, err, sizeof(err));
+    if (!sc->reg)
+        fail_msg("reg_new: %s", err);
+    assert_int_equal(reg_start(sc->reg), 0);
+
+    struct admin_limits def = {16 * 1024, 64 * 1024, 10.0, 4096};
+    f->admin =
+        admin_new(f->loop, sc, "127.0.0.1:0", allow, nallow, lim ? lim : &def, err, sizeof(err));
+    if (!f->admin)
+        fail_msg("admin_new: %s", err);
+    sc->admin = f->admin;
+    f->port = admin_port(f->admin);
+    assert_true(f->port > 0);
+    return f;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    return remove(path);
+}
+
+static void fx_free(struct fx *f)
+{
+    admin_free(f->admin);
+    reg_stop(f->sc.reg);
+    reg_free(f->sc.reg);
+    ev_loop_destroy(f->loop);
+    nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    status_reset();
+    free(f);
+}
+
+/* ---- a client: a blocking socket whose input is gathered while the
+ * loop runs ---- */
+
+struct cli {
+    struct fx *f;
+    int fd;
+    char *buf;
+    size_t len, cap;
+    bool eof;
+    ev_io w;
+};
+
+struct resp {
+    int status;
+    const char *head;
+    size_t head_len;
+    const char *body;
+    size_t body_len;
+};
+
+static void cli_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct cli *c = w->data;
+    if (c->len + 65536 > c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 131072;
+        c->buf = realloc(c->buf, c->cap);
+        assert_non_null(c->buf);
+    }
+    ssize_t n = recv(c->fd, c->buf + c->len, c->cap - c->len - 1, MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno == ECONNRESET)) {
+        c->eof = true;
+        ev_io_stop(loop, w);
+    } else if (n > 0) {
+        c->len += (size_t)n;
+        c->buf[c->len] = '\0';
+    }
+    ev_break(loop, EVBREAK_ONE);
+}
+
+static struct cli *cli_new_at(struct fx *f, int family, int port)
+{
+    struct cli *c = calloc(1, sizeof(*c));
+    assert_non_null(c);
+    c->f = f;
+    c->fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(c->fd >= 0);
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    socklen_t len;
+    if (family == AF_INET) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((uint16_t)port);
+        sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        len = sizeof(*sin);
+    } else {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons((uint16_t)port);
+        sin6->sin6_addr = in6addr_loopback;
+        len = sizeof(*sin6);
+    }
+    /* loopback connect completes at once (the kernel's backlog), no loop needed */
+    assert_int_equal(connect(c->fd, (struct sockaddr *)&ss, len), 0);
+    ev_io_init(&c->w, cli_cb, c->fd, EV_READ);
+    c->w.data = c;
+    ev_io_start(f->loop, &c->w);
+    return c;
+}
+
+static struct cli *cli_new(struct fx *f)
+{
+    return cli_new_at(f, AF_INET, f->port);
+}
+
+static void cli_free(struct cli *c)
+{
+    ev_io_stop(c->f->loop, &c->w);
+    close(c->fd);
+    free(c->buf);
+    free(c);
+}
+
+static void cli_send(struct cli *c, const char *s, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = send(c->fd, s, n, MSG_NOSIGNAL);
+        assert_true(w > 0);
+        s += w;
+        n -= (size_t)w;
+    }
+}
+
+static void cli_sends(struct cli *c, const char *s)
+{
+    cli_send(c, s, strlen(s));
+}
+
+/* Splits the input into answers; head_only[i]: the i-th answers a HEAD. */
+static size_t parse_resps(struct cli *c, struct resp *out, size_t max, const bool *head_only)
+{
+    size_t off = 0, n = 0;
+    while (n < max && off < c->len) {
+        struct http1_response r;
+        long hl = http1_parse_response(c->buf + off, c->len - off, 64 * 1024, &r);
+        assert_true(hl >= 0);
+        if (hl == 0)
+            break;
+        bool no_body = (head_only && head_only[n]) || r.status < 200; /* HEAD, 100 */
+        size_t bl = no_body ? 0 : (size_t)(r.content_length > 0 ? r.content_length : 0);
+        if (r.content_length < 0 && !no_body)
+            fail_msg("answer without Content-Length");
+        if (c->len - off < (size_t)hl + bl)
+            break;
+        out[n].status = r.status;
+        out[n].head = c->buf + off;
+        out[n].head_len = (size_t)hl;
+        out[n].body = c->buf + off + hl;
+        out[n].body_len = bl;
+        n++;
+        off += (size_t)hl + bl;
+    }
+    return n;
+}
+
+static void tick_break(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    *(bool *)w->data = true;
+    ev_break(loop, EVBREAK_ONE);
+}
+
+/* Runs the loop until `want` answers (or EOF when want < 0) arrived on c,
+ * or `timeout` seconds passed. Returns the number of answers. */
+static size_t pump(struct cli *c, int want, double timeout, struct resp *out, size_t max,
+                   const bool *head_only)
+{
+    bool timed_out = false;
+    ev_timer t;
+    ev_timer_init(&t, tick_break, timeout, 0.);
+    t.data = &timed_out;
+    ev_timer_start(c->f->loop, &t);
+    size_t n = 0;
+    for (;;) {
+        n = parse_resps(c, out, max, head_only);
+        if (want >= 0 ? n >= (size_t)want : c->eof)
+            break;
+        if (timed_out || (c->eof && want >= 0))
+            break;
+        ev_run(c->f->loop, EVRUN_ONCE);
+    }
+    ev_timer_stop(c->f->loop, &t);
+    return n;
+}
+
+/* Runs the loop for a while (to let the server accept, time out, ...). */
+static void spin(struct fx *f, double seconds)
+{
+    bool done = false;
+    ev_timer t;
+    ev_timer_init(&t, tick_break, seconds, 0.);
+    t.data = &done;
+    ev_timer_start(f->loop, &t);
+    while (!done)
+        ev_run(f->loop, EVRUN_ONCE);
+}
+
+/* One request, one answer, on connection c (kept open). */
+static struct resp ask(struct cli *c, const char *req)
+{
+    struct resp r[1];
+    c->len = 0;
+    cli_sends(c, req);
+    size_t n = pump(c, 1, 5.0, r, 1, NULL);
+    if (n != 1)
+        fail_msg("no answer to: %.60s", req);
+    return r[0];
+}
+
+static bool has(const struct resp *r, const char *needle)
+{
+    return memmem(r->body, r->body_len, needle, strlen(needle)) != NULL;
+}
+
+static bool head_has(const struct resp *r, const char *needle)
+{
+    return memmem(r->head, r->head_len, needle, strlen(needle)) != NULL;
+}
+
+/* ---- tests ---- */
+
+static void test_keepalive_and_routes(void **state)
+{
+    struct fx *f = fx_new(NULL, NULL, 0);
+    struct cli *c = cli_new(f);
+
+    for (int i = 0; i < 3; i++) {
+        struct resp r = ask(c, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_int_equal(r.status, 200);
+        assert_true(head_has(&r, "application/json"));
+        assert_true(has(&r, "\"svc.main\""));
+        assert_false(c->eof);
+    }
+    struct resp r = ask(c, "GET /health/svc.canary HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_int_equal(r.status, 200);
+    assert_true(has(&r, "svc.canary"));
+    assert_false(has(&r, "svc.main"));
+    r = ask(c, "GET /health/svc.nope HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_int_equal(r.status, 404);
+    r = ask(c, "GET /health/ HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_int_equal(r.status, 404);
+    r = ask(c, "GET /status HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_int_equal(r.status, 200);
+    assert_true(has(&r, "\"window_remaining_ms\""));
+    r = ask(c, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_int_equal(r.status, 200);
+    assert_true(head_has(&r, "text/plain; version=0.0.4"));
+    assert_true(has(&r, "meshreg_check_up{name=\"svc.main\"} 1"));
+    r = ask(c, "GET /health?x=1 HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_int_equal(r.status, 200);
+
+    /* HEAD: same head, no body; the next answer must still line up */
+    c->len = 0;
+    bool head_only[2] = {true, false};
+    struct resp rs[2];
+    cli_sends(c, "HEAD /health HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_int_equal(pump(c, 2, 5.0, rs, 2, head_only), 2);
+    assert_int_equal(rs[0].status, 200);
+    assert_int_equal(rs[0].body_len, 0);
+    char cl[64];
+    snprintf(cl, sizeof(cl), "Content-Length: %zu\r\n", rs[1].body_len);
+    assert_true(head_has(&rs[0], cl));
+    assert_true(rs[1].body_len > 0);
+    assert_int_equal(rs[1].head - c->buf, rs[0].head_len);
+    assert_false(c->eof);
+
+    cli_free(c);
+    fx_free(f);
+}
+
+static void test_methods(void **state)
+{
+    struct fx *f = fx_new(NULL, NULL, 0);
+    struct cli *c = cli_new(f);
+
+    struct resp r = ask(c, "POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+    assert_int_equal(r.status, 405);
+    assert_true(head_has(&r, "\r\nAllow: GET, HEAD\r\n"));
+    r = ask(c, "GET /drain HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_int_equal(r.status, 405);
+    assert_true(head_has(&r, "\r\nAllow: POST\r\n"));
+    assert_false(f->sc.drain.admin);
+    r = ask(c, "DELETE /status HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_int_equal(r.status, 405);
+    r = ask(c, "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_int_equal(r.status, 404);
+    r = ask(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_int_equal(r.status, 404);
+    /* routing errors keep the connection: the framing is intact */
+    r = ask(c, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_int_equal(r.status, 200);
+    assert_false(c->eof);
+
+    cli_free(c);
+    fx_free(f);
+}
+
+static void test_pipelining(void **state)
+{
+    struct fx *f = fx_new(NULL, NULL, 0);
+    struct cli *c = cli_new(f);
+    struct resp r[5];
+
+    cli_sends(c, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+                 "GET /status HTTP/1.1\r\nHost: x\r\n\r\n"
+                 "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
+                 "POST /drain?reason=pipe HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+                 "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_int_equal(pump(c, -1, 5.0, r, 5, NULL), 5);
+    assert_true(c->eof);
+    assert_int_equal(r[0].status, 200);
+    assert_true(has(&r[0], "\"up\""));
+    assert_int_equal(r[1].status, 200);
+    assert_true(has(&r[1], "\"checks\""));
+    assert_int_equal(r[2].status, 404);
+    assert_int_equal(r[3].status, 200);
+    assert_true(has(&r[3], "\"draining\":true"));
+    /* answered in order: the drain happened before the last /health */
+    assert_int_equal(r[4].status, 503);
+    assert_true(head_has(&r[4], "Connection: close"));
+
+    cli_free(c);
+    fx_free(f);
+}
+
+/* A client that pipelines far more answers than OUT_HIGH without reading:
+ * the server stops reading it, memory stays bounded, and once it reads,
+ * every answer arrives, in order. */
+static void test_pipelining_backpressure(void **state)
+{
+    struct fx *f = fx_new(NULL, NULL, 0);
+    struct cli *c = cli_new(f);
+    enum { N = 400 };
+    static struct resp r[N];
+    char req[64];
+
+    ev_io_stop(f->loop, &c->w); /* do not read yet */
+    for (int i = 0; i < N; i++) {
+        int n = snprintf(req, sizeof(req), "GET /status?%d HTTP/1.1\r\nHost: x\r\n\r\n", i);
+        cli_send(c, req, (size_t)n);
+        if (i % 50 == 0)
+            spin(f, 0.01);
+    }
+    spin(f, 0.1);
+    ev_io_start(f->loop, &c->w);
+    assert_int_equal(pump(c, N, 10.0, r, N, NULL), N);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(r[i].status, 200);
+
+    cli_free(c);
+    fx_free(f);
+}
+
+static void test_http10(void **state)
+{
+    struct fx *f = fx_new(NULL, NULL, 0);
+    struct resp r[2];
+
+    /* HAProxy's option httpchk: HTTP/1.0, no Host, close after */
+    struct cli *c = cli_new(f);
+    cli_sends(c, "GET /health HTTP/1.0\r\n\r\n");
+    assert_int_equal(pump(c, -1, 5.0, r, 2, NULL), 1);
+    assert_true(c->eof);
+    assert_int_equal(r[0].status, 200);
+    assert_true(head_has(&r[0], "Connection: close"));
+    cli_free(c);
+
+    /* HTTP/1.0 keep-alive only when asked, and then said so */
+    c = cli_new(f);
+    struct resp a = ask(c, "GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    assert_int_equal(a.status, 200);
+    assert_true(head_has(&a, "Connection: keep-alive\r\n"));
+    a = ask(c, "GET /spool/svc.main/8888/status HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    assert_int_equal(a.status, 200);
+    assert_int_equal(a.body_len, 2);
+    assert_memory_equal(a.body, "OK", 2);
+    assert_false(c->eof);
+    cli_free(c);
+
+    /* HTTP/1.1 needs Host */
+    c = cli_new(f);
+    cli_sends(c, "GET /health HTTP/1.1\r\n\r\n");
+    assert_int_equal(pump(c, -1, 5.0, r, 2, NULL), 1);
+    assert_int_equal(r[0].status, 400);
+    assert_true(c->eof);
+    cli_free(c);
+    fx_free(f);
+}
+
+static void expect_error_and_close(struct fx *f, const char *req, size_t len, int status)
+{
+    struct cli *c = cli_new(f);
+    struct resp r[2];
+    cli_send(c, req, len);
+    size_t n = pump(c, -1, 5.0, r, 2, NULL);
+    if (n != 1 || r[0].status != status)
+        fail_msg("want one %d, got %zu answer(s), first %d", status, n, n ? r[0].status : 0);
+    assert_true(c->eof);
+    assert_true(head_has(&r[0], "Connection: close"));
+    cli_free(c);
+}
+
+static void test_limits(void **state)
+{
+    struct fx *f = fx_new(NULL, NULL, 0);
+
+    /* a 17 KiB head: 431, even though the client is still sending */
+    size_t big = 17 * 1024;
+    char *req = malloc(big + 64);
+    int n = snprintf(req, 64, "GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: ");
+    memset(req + n, 'a', big);
+    memcpy(req + n + big, "\r\n\r\n", 4);
+    expect_error_and_close(f, req, (size_t)n + big + 4, 431);
+    /* just under the limit is fine */
+    size_t ok_pad = 15 * 1024;
+    memcpy(req + n + ok_pad, "\r\n\r\n", 4);
+    struct cli *c = cli_new(f);
+    c->len = 0;
+    cli_send(c, req, (size_t)n + ok_pad + 4);
+    struct resp r[1];
+    assert_int_equal(pump(c, 1, 5.0, r, 1, NULL), 1);
+    assert_int_equal(r[0].status, 200);
+    cli_free(c);
+    free(req);
+
+    /* a declared body over 64 KiB: 413 without waiting for it */
+    const char *b413 = "POST /drain HTTP/1.1\r\nHost: x\r\nContent-Length: 70000\r\n\r\nreason=x";
+    expect_error_and_close(f, b413, strlen(b413), 413);
+    assert_false(f->sc.drain.admin);
+
+    const char *garbage[] = {
+        "HELLO\r\n\r\n",
+        "GET /health HTTP/1.1\r\nHost: x\r\nbad header\r\n\r\n",
+        "GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+        "GET  /health HTTP/1.1\r\nHost: x\r\n\r\n",
+        "\x16\x03\x01\x02\x01\x01\xfc\x03\x03\r\n\r\n", /* TLS to a plain port */
+    };
+    for (size_t i = 0; i < sizeof(garbage) / sizeof(garbage[0]); i++)
+        expect_error_and_close(f, garbage[i], strlen(garbage[i]), 400);
+    const char *chunked = "POST /drain HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+    expect_error_and_close(f, chunked, strlen(chunked), 501);
+    assert_false(f->sc.drain.admin);
+
+    /* the endpoint still answers */
+    c = cli_new(f);
+    struct resp a = ask(c, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_int_equal(a.status, 200);
+    cli_free(c);
+    fx_free(f);
+}
+
+/* A client still sending a huge head when its 431 goes out (curl uploading)
+ * can finish sending and then read the 431: the server keeps draining its
+ * input for a moment instead of closing at once, which would make the
+ * client's sends fail with a reset before it ever looks for the answer. */
+static void test_431_while_sending(void **state)
+{
+    struct fx *f = fx_new(NULL, NULL, 0);
+    struct cli *c = cli_new(f);
+    static char chunk[65536];
+    const size_t total = 2u << 20;
+    size_t sent = 0;
+    int send_errno = 0;
+
+    cli_sends(c, "GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: ");
+    memset(chunk, 'a', sizeof(chunk));
+    while (sent < total) {
+        ssize_t n = send(c->fd, chunk, sizeof(chunk), MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0) {
+            sent += (size_t)n;
+        } else if (errno != EAGAIN) {
+            send_errno = errno;
+            break;
+        }
+        spin(f, 0.001);
+    }
+    if (send_errno)
+        fail_msg("send failed after %zu bytes: %s", sent, strerror(send_errno));
+    struct resp r[1];
+    assert_int_equal(pump(c, 1, 5.0, r, 1, NULL), 1);
+    assert_int_equal(r[0].status, 431);
+    pump(c, -1, 5.0, r, 1, NULL);
+    assert_true(c->eof); /* and then it is closed */
+    cli_free(c);
+    fx_free(f);
+}
+
+static void test_slow_client(void **state)
+{
+    struct admin_limits lim = {16 * 1024, 64 * 1024, 0.3, 64};
+    struct fx *f = fx_new(&lim, NULL, 0);
+    struct resp r[2];
+
+    /* a keep-alive connection gets a fresh period after each answer */
+    struct cli *good = cli_new(f);
+    for (int i = 0; i < 3; i++) {
+        struct resp a = ask(good, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_int_equal(a.status, 200);
+        spin(f, 0.2);
+    }
+    assert_false(good->eof);
+
+    struct cli *slow = cli_new(f), *idle = cli_new(f);
+    ev_tstamp t0 = ev_time();
+    cli_sends(slow, "GET /heal");
+    /* meanwhile the endpoint answers others */
+    struct resp a = ask(good, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_int_equal(a.status, 200);
+    spin(f, 0.1);
+    cli_sends(slow, "th HTTP/1.1\r\n"); /* trickling does not extend the deadline */
+    assert_int_equal(pump(slow, -1, 3.0, r, 2, NULL), 1);
+    double took = ev_time() - t0;
+    assert_true(slow->eof);
+    assert_int_equal(r[0].status, 408);
+    assert_true(took >= 0.25 && took < 1.5);
+
+    /* an idle connection is closed silently after the same period */
+    pump(idle, -1, 3.0, r, 2, NULL);
+    assert_true(idle->eof);
+    assert_int_equal(idle->len, 0);
+    /* and so is an idle keep-alive one */
+    pump(good, -1, 3.0, r, 2, NULL);
+    assert_true(good->eof);
+
+    cli_free(slow);
+    cli_free(idle);
+    cli_free(good);
+    fx_free(f);
+}
+
+static void test_max_conns(void **state)
+{
+    enum { MAX = 8, FLOOD = 40 };
+    struct admin_limits lim = {16 * 1024, 64 * 1024, 10.0, MAX};
+    struct fx *f = fx_new(&lim, NULL, 0);
+    struct cli *flood[FLOOD];
+
+    for (int i = 0; i < FLOOD; i++) {
+        flood[i] = cli_new(f);
+        if (i % 8 == 7)
+            spin(f, 0.01);
+    }
+    cli_sends(flood[FLOOD - 1], "GET /hea"); /* a slowloris among them */
+    spin(f, 0.1);
+
+    /* a well-behaved client still gets answers, repeatedly */
+    for (int k = 0; k < 3; k++) {
+        struct cli *c = cli_new(f);
+        struct resp a = ask(c, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_int_equal(a.status, 200);
+        cli_free(c);
+    }
+    spin(f, 0.1);
+    int closed = 0;
+    for (int i = 0; i < FLOOD; i++) {
+        if (flood[i]->eof)
+            closed++;
+        cli_free(flood[i]);
+    }
+    /* at most MAX were ever kept open: the oldest flood connections went */
+    assert_true(closed >= FLOOD - MAX);
+    assert_true(closed <= FLOOD);
+    fx_free(f);
+}
+
+static void test_drain_undrain(void **state)
+{
+    struct fx *f = fx_new(NULL, NULL, 0);
+    struct cli *c = cli_new(f);
+    struct sidecar *sc = &f->sc;
+
+    struct resp r = ask(c, "POST /drain?reason=deploy%20now&expires=60 HTTP/1.1\r\nHost: x\r\n"
+                           "Content-Length: 0\r\n\r\n");
+    assert_int_equal(r.status, 200);
+    assert_true(has(&r, "\"draining\":true"));
+    const char *w = memmem(r.body, r.body_len, "\"window_remaining_ms\":", 22);
+    assert_non_null(w);
+    long ms = strtol(w + 22, NULL, 10);
+    assert_true(ms > 29000 && ms <= 30000);
+    assert_true(sc->drain.admin);
+    assert_string_equal(sc->drain.reason, "deploy now");
+    assert_true(fabs(sc->drain.admin_expires_at - (ev_now(f->loop) + 60)) < 2);
+
+    r = ask(c, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_int_equal(r.status, 503);
+    r = ask(c, "GET /spool/svc.main/8888/status HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_int_equal(r.status, 503);
+    assert_true(has(&r, "Service svc.main in down state"));
+    r = ask(c, "GET /http/svc.canary/8889/ HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_int_equal(r.status, 503);
+
+    r = ask(c, "POST /undrain HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+    assert_int_equal(r.status, 200);
+    assert_true(has(&r, "\"draining\":false"));
+    assert_false(sc->drain.admin);
+    r = ask(c, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_int_equal(r.status, 200);
+    r = ask(c, "GET /tcp/svc.main/8888/x/y HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.body_len, 2);
+    r = ask(c, "GET /http/svc.other/8888/ HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_int_equal(r.status, 404);
+    r = ask(c, "GET /http/svc.main/notaport/ HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_int_equal(r.status, 404);
+
+    /* parameters in an x-www-form-urlencoded body, '+' and %XX decoded */
+    const char *form = "reason=a+b%21&expires=5";
+    char req[256];
+    snprintf(req, sizeof(req),
+             "POST /drain HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded"
+             "\r\nContent-Length: %zu\r\n\r\n%s",
+             strlen(form), form);
+    r = ask(c, req);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(sc->drain.reason, "a b!");
+    assert_true(fabs(sc->drain.admin_expires_at - (ev_now(f->loop) + 5)) < 2);
+    ask(c, "POST /undrain HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+    assert_false(sc->drain.admin);
+
+    /* Expect: 100-continue (curl with a larger body) */
+    c->len = 0;
+    snprintf(req, sizeof(req),
+             "POST /drain HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+             "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %zu\r\n\r\n",
+             strlen(form));
+    cli_sends(c, req);
+    struct resp rr[2];
+    assert_int_equal(pump(c, 1, 5.0, rr, 2, NULL), 1);
+    assert_int_equal(rr[0].status, 100);
+    assert_false(sc->drain.admin);
+    cli_sends(c, form);
+    assert_int_equal(pump(c, 2, 5.0, rr, 2, NULL), 2);
+    assert_int_equal(rr[1].status, 200);
+    assert_true(sc->drain.admin);
+    ask(c, "POST /undrain HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+
+    /* bad parameters: 400 and nothing changes */
+    const char *bad[] = {"/drain?expires=abc", "/drain?expires=-1",    "/drain?expires=nan",
+                         "/drain?expires=",    "/drain?expires=1e300", "/drain?reason=%zz",
+                         "/drain?reason=%0a",  "/drain?expire=60",     "/drain?reason=a%00b"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(req, sizeof(req), "POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+                 bad[i]);
+        r = ask(c, req);
+        if (r.status != 400)
+            fail_msg("%s: want 400, got %d", bad[i], r.status);
+        assert_false(sc->drain.admin);
+    }
+    snprintf(req, sizeof(req),
+             "POST /drain HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+             "Content-Length: 2\r\n\r\n{}");
+    r = ask(c, req);
+    assert_int_equal(r.status, 400);
+    assert_false(sc->drain.admin);
+
+    cli_free(c);
+    fx_free(f);
+}
+
+/* The 403 rule itself: admin_route() with an untrusted peer (a test cannot
+ * connect from a non-loopback address without leaving loopback). */
+static void test_forbidden_peer(void **state)
+{
+    struct fx *f = fx_new(NULL, NULL, 0);
+    const char *reqs[] = {"POST /drain?reason=evil HTTP/1.1\r\nHost: x\r\n\r\n",
+                          "POST /undrain HTTP/1.1\r\nHost: x\r\n\r\n"};
+    struct admin_reply out;
+    struct http1_request req;
+
+    for (size_t i = 0; i < 2; i++) {
+        long hl = http1_parse_request(reqs[i], strlen(reqs[i]), 16384, 65536, &req);
+        assert_true(hl > 0);
+        f->sc.drain.admin = i == 1; /* undrain must not undo a drain either */
+        admin_route(&f->sc, &req, reqs[i] + hl, false, "192.0.2.9:5555", &out);
+        assert_int_equal(out.status, 403);
+        assert_int_equal(f->sc.drain.admin, i == 1);
+        assert_string_equal(f->sc.drain.reason, "");
+        free(out.body);
+    }
+    /* reading routes stay open */
+    const char *get = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+    f->sc.drain.admin = false;
+    f->sc.gen++;
+    long hl = http1_parse_request(get, strlen(get), 16384, 65536, &req);
+    admin_route(&f->sc, &req, get + hl, false, "192.0.2.9:5555", &out);
+    assert_int_equal(out.status, 200);
+    free(out.body);
+    /* and a trusted peer may drain */
+    hl = http1_parse_request(reqs[0], strlen(reqs[0]), 16384, 65536, &req);
+    admin_route(&f->sc, &req, reqs[0] + hl, true, "10.1.1.1:5555", &out);
+    assert_int_equal(out.status, 200);
+    assert_true(f->sc.drain.admin);
+    assert_string_equal(f->sc.drain.reason, "evil");
+    free(out.body);
+    fx_free(f);
+}
+
+static void test_form_decode(void **state)
+{
+    char out[16];
+    assert_int_equal(admin_route_form_decode("a+b%20c%2Fd", 11, out, sizeof(out)), 7);
+    assert_string_equal(out, "a b c/d");
+    assert_int_equal(admin_route_form_decode("%4", 2, out, sizeof(out)), -1);
+    assert_int_equal(admin_route_form_decode("%g0", 3, out, sizeof(out)), -1);
+    assert_int_equal(admin_route_form_decode("%00", 3, out, sizeof(out)), -1);
+    assert_int_equal(admin_route_form_decode("0123456789abcdef", 16, out, sizeof(out)), -1);
+    assert_int_equal(admin_route_form_decode("", 0, out, sizeof(out)), 0);
+    assert_string_equal(out, "");
+}
+
+static void test_allow_list_and_errors(void **state)
+{
+    char *allow[] = {"10.0.0.0/8", "fd00::/8"};
+    struct fx *f = fx_new(NULL, allow, 2);
+    /* loopback keeps its right with an allow list */
+    struct cli *c = cli_new(f);
+    struct resp r = ask(c, "POST /drain HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+    assert_int_equal(r.status, 200);
+    assert_true(f->sc.drain.admin);
+    cli_free(c);
+
+    char err[256];
+    struct admin_limits lim = {16384, 65536, 10, 16};
+    char *bad_allow[] = {"10.0.0.1/8"};
+    assert_null(admin_new(f->loop, &f->sc, "127.0.0.1:0", bad_allow, 1, &lim, err, sizeof(err)));
+    assert_non_null(strstr(err, "10.0.0.1/8"));
+    assert_null(admin_new(f->loop, &f->sc, "127.0.0.1", NULL, 0, &lim, err, sizeof(err)));
+    assert_non_null(strstr(err, "PORT"));
+    /* the port is taken */
+    char taken[32];
+    snprintf(taken, sizeof(taken), "127.0.0.1:%d", f->port);
+    assert_null(admin_new(f->loop, &f->sc, taken, NULL, 0, &lim, err, sizeof(err)));
+    assert_non_null(strstr(err, "bind"));
+    admin_free(NULL);
+    fx_free(f);
+}
+
+static void test_ipv6(void **state)
+{
+    struct fx *f = fx_new(NULL, NULL, 0);
+    char err[256];
+    struct admin_limits lim = {16384, 65536, 10, 16};
+    struct admin *a6 = admin_new(f->loop, &f->sc, "[::1]:0", NULL, 0, &lim, err, sizeof(err));
+    if (!a6) {
+        fx_free(f);
+        skip(); /* no IPv6 loopback in this sandbox */
+    }
+    struct cli *c = cli_new_at(f, AF_INET6, admin_port(a6));
+    struct resp r = ask(c, "POST /drain HTTP/1.1\r\nHost: [::1]\r\nContent-Length: 0\r\n\r\n");
+    assert_int_equal(r.status, 200); /* ::1 is loopback */
+    cli_free(c);
+    admin_free(a6);
+    fx_free(f);
+}
+
+int main(void)
+{
+    log_setup(LOG_FORMAT_TEXT, LOG_ERROR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_keepalive_and_routes),
+        cmocka_unit_test(test_methods),
+        cmocka_unit_test(test_pipelining),
+        cmocka_unit_test(test_pipelining_backpressure),
+        cmocka_unit_test(test_http10),
+        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_431_while_sending),
+        cmocka_unit_test(test_slow_client),
+        cmocka_unit_test(test_max_conns),
+        cmocka_unit_test(test_drain_undrain),
+        cmocka_unit_test(test_forbidden_peer),
+        cmocka_unit_test(test_form_decode),
+        cmocka_unit_test(test_allow_list_and_errors),
+        cmocka_unit_test(test_ipv6),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,514 @@
+/* Effective checks: registrations vs workers, the instance config, VM mode,
+ * probe kinds, labels, `meshreg check` output and reload comparison. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "tests/test_config_util.h"
+
+static const struct check_spec *find(const struct mr_config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->nchecks; i++)
+        if (strcmp(cfg->checks[i].name, name) == 0)
+            return &cfg->checks[i];
+    fail_msg("no check %s", name);
+    return NULL;
+}
+
+static const char *label(const struct check_spec *c, const char *key)
+{
+    for (size_t i = 0; i < c->nlabels; i++)
+        if (strcmp(c->labels[i].key, key) == 0)
+            return c->labels[i].value;
+    return NULL;
+}
+
+static void no_entry_for_the_instance_is_a_worker(void **state)
+{
+    struct mr_config *cfg;
+    const char *ss = put("smartstack.yaml", "main:\n  proxy_port: 20000\n");
+    assert_loads(load(&cfg, NULL, "--service", "svc", "--instance", "batch", "--smartstack", ss,
+                      "--port", "9100", NULL));
+    assert_int_equal(cfg->nchecks, 1);
+    const struct check_spec *c = &cfg->checks[0];
+    assert_string_equal(c->name, "svc.batch");
+    assert_false(c->registered);
+    assert_null(c->ns);
+    assert_int_equal(c->probe, PROBE_TCP);
+    assert_int_equal(c->probe_port, 9100);
+    assert_int_equal(c->timeout_ms, 1000);
+    assert_int_equal(c->interval_ms, 2000);
+    assert_int_equal(c->grace_ms, 0);
+    config_free(cfg);
+}
+
+static void missing_default_smartstack_is_a_worker_but_explicit_is_an_error(void **state)
+{
+    struct mr_config *cfg;
+    char cwd[PATH_MAX];
+    assert_non_null(getcwd(cwd, sizeof(cwd)));
+    assert_int_equal(chdir(tdir), 0); /* no ./smartstack.yaml here */
+    int rc = load(&cfg, NULL, "--service", "svc", NULL);
+    assert_int_equal(chdir(cwd), 0);
+    assert_loads(rc);
+    assert_false(cfg->checks[0].registered);
+    config_free(cfg);
+    assert_int_equal(load(&cfg, NULL, "--service", "svc", "--smartstack", tpath("nope.yaml"), NULL),
+                     -1);
+    assert_err_has("nope.yaml: cannot read: No such file or directory");
+}
+
+static void explicit_registration_whose_namespace_is_missing_is_an_error(void **state)
+{
+    struct mr_config *cfg;
+    const char *ss = put("smartstack.yaml", "main:\n  proxy_port: 20000\n");
+    char want[PATH_MAX + 128];
+    assert_int_equal(load(&cfg, NULL, "--service", "svc", "--smartstack", ss, "--registration",
+                          "svc.main", "--registration", "svc.canary", NULL),
+                     -1);
+    assert_null(cfg);
+    snprintf(want, sizeof(want), "--registration: svc.canary: namespace 'canary' not found in %s",
+             ss);
+    assert_err_has(want);
+    assert_int_equal(count_lines(terr), 1);
+    /* the same from a config file points at the list item */
+    const char *file = put("m.yaml", "service: svc\nregistrations:\n  - svc.main\n  - svc.nope\n");
+    assert_int_equal(load(&cfg, NULL, "-c", file, "--smartstack", ss, NULL), -1);
+    snprintf(want, sizeof(want), "%s:4:5: svc.nope: namespace 'nope' not found", file);
+    assert_err_has(want);
+    /* malformed and duplicate registrations */
+    assert_int_equal(
+        load(&cfg, NULL, "--service", "svc", "--smartstack", ss, "--registration", "nodot", NULL),
+        -1);
+    assert_err_has("--registration: 'nodot' is not SERVICE.NAMESPACE");
+    assert_int_equal(load(&cfg, NULL, "--service", "svc", "--smartstack", ss, "--registration",
+                          "svc.main", "--registration", "svc.main", NULL),
+                     -1);
+    assert_err_has("--registration: svc.main: registration listed twice");
+}
+
+static void registration_of_another_service_reads_its_soa_dir_file(void **state)
+{
+    struct mr_config *cfg;
+    put("soa/svc/smartstack.yaml", "main:\n  proxy_port: 20000\n");
+    put("soa/other/smartstack.yaml", "api:\n  proxy_port: 20100\n  healthcheck_uri: /ping\n");
+    const char *soa = tpath("soa");
+    assert_loads(load(&cfg, NULL, "--service", "svc", "--soa-dir", soa, "--registration",
+                      "svc.main", "--registration", "other.api", NULL));
+    assert_int_equal(cfg->nchecks, 2);
+    const struct check_spec *c = find(cfg, "other.api");
+    assert_string_equal(c->ns, "api");
+    assert_string_equal(c->probe_uri, "/ping");
+    assert_true(c->registered);
+    config_free(cfg);
+    /* without soa_dir it cannot be found */
+    assert_int_equal(load(&cfg, NULL, "--service", "svc", "--smartstack",
+                          tpath("soa/svc/smartstack.yaml"), "--registration", "other.api", NULL),
+                     -1);
+    assert_err_has("--registration: other.api: a registration of another service needs "
+                   "--soa-dir");
+    /* an invalid file is reported once however many registrations use it */
+    put("soa/bad/smartstack.yaml", "a:\n  proxy_port: 1\nb:\n  proxy_port: 20000\n");
+    assert_int_equal(load(&cfg, NULL, "--service", "svc", "--soa-dir", soa, "--registration",
+                          "bad.a", "--registration", "bad.b", NULL),
+                     -1);
+    assert_err_has("soa/bad/smartstack.yaml:2:15: a.proxy_port: 1 is out of range");
+    assert_int_equal(count_lines(terr), 1);
+}
+
+static void probe_follows_the_smartstack_entry(void **state)
+{
+    struct mr_config *cfg;
+    const char *ss = "tests/fixtures/smartstack/good/modes.yaml";
+    const char *ic = put("k.yaml", "main:\n  healthcheck_cmd: /bin/true\n");
+    assert_loads(load(&cfg, NULL, "--service", "s", "--smartstack", ss, "--instance-config", ic,
+                      "--registration", "s.main", "--registration", "s.tcp", "--registration",
+                      "s.tls", "--registration", "s.grpc", "--registration", "s.cmd", NULL));
+    const struct check_spec *c = find(cfg, "s.main");
+    assert_int_equal(c->probe, PROBE_HTTP); /* mode http2 probes as http */
+    assert_int_equal(c->timeout_ms, 500);
+    assert_int_equal(c->interval_ms, 1500);
+    c = find(cfg, "s.tcp");
+    assert_int_equal(c->probe, PROBE_TCP);
+    assert_null(c->probe_uri);
+    c = find(cfg, "s.tls");
+    assert_int_equal(c->probe, PROBE_HTTPS);
+    assert_string_equal(c->probe_uri, "/health");
+    c = find(cfg, "s.grpc");
+    assert_int_equal(c->probe, PROBE_GRPC);
+    assert_string_equal(c->probe_uri, "my.pkg.Service");
+    c = find(cfg, "s.cmd");
+    assert_int_equal(c->probe, PROBE_CMD);
+    assert_string_equal(c->probe_cmd, "/bin/true");
+    config_free(cfg);
+    /* cmd without a command: error at healthcheck_mode */
+    assert_int_equal(
+        load(&cfg, NULL, "--service", "s", "--smartstack", ss, "--registration", "s.cmd", NULL),
+        -1);
+    assert_err_has("modes.yaml:22:21: cmd: healthcheck_mode cmd needs a healthcheck_cmd");
+}
+
+static void http_details_headers_and_interval_flag(void **state)
+{
+    struct mr_config *cfg;
+    assert_loads(load(&cfg, NULL, "--service", "s", "--smartstack",
+                      "tests/fixtures/smartstack/good/full.yaml", "--interval-ms", "250", "--rise",
+                      "2", "--fall", "5", NULL));
+    const struct check_spec *c = find(cfg, "s.main");
+    assert_int_equal(c->probe_port, 8889);
+    assert_string_equal(c->probe_uri, "/status?full=1&x=y");
+    assert_string_equal(c->body_expect, "OK");
+    assert_int_equal(c->nheaders, 2);
+    assert_string_equal(c->headers[1].key, "X-Source-Id");
+    assert_string_equal(c->headers[1].value, "meshreg");
+    assert_int_equal(c->timeout_ms, 2500);
+    assert_int_equal(c->interval_ms, 250);
+    assert_int_equal(c->rise, 2);
+    assert_int_equal(c->fall, 5);
+    config_free(cfg);
+}
+
+static const char *kube = "_defaults: &d\n"
+                          "  cpus: lots\n"
+                          "  lifecycle:\n"
+                          "    pre_stop_drain_seconds: 45\n"
+                          "main:\n"
+                          "  <<: *d\n"
+                          "  registrations: [svc.alt]\n"
+                          "  weight: 20\n"
+                          "  instances: 3\n"
+                          "batch:\n"
+                          "  <<: *d\n"
+                          "  healthcheck_cmd: test -f /tmp/ok\n"
+                          "  healthcheck_interval_seconds: 10\n"
+                          "  healthcheck_timeout_seconds: 5\n"
+                          "  healthcheck_max_consecutive_failures: 3\n"
+                          "  healthcheck_grace_period_seconds: 60\n"
+                          "broken:\n"
+                          "  weight: heavy\n"
+                          "  healthcheck_mode: exec\n"
+                          "  lifecycle: {pre_stop_drain_seconds: -1}\n";
+
+static const char *ss_two = "main:\n  proxy_port: 20000\nalt:\n  proxy_port: 20001\n";
+
+static void instance_config_supplies_registrations_weight_and_drain(void **state)
+{
+    struct mr_config *cfg;
+    const char *ss = put("smartstack.yaml", ss_two);
+    const char *ic = put("kubernetes-c1.yaml", kube);
+    assert_loads(
+        load(&cfg, NULL, "--service", "svc", "--smartstack", ss, "--instance-config", ic, NULL));
+    assert_int_equal(cfg->nchecks, 1);
+    assert_string_equal(cfg->checks[0].name, "svc.alt");
+    assert_int_equal(cfg->checks[0].weight, 20);
+    assert_int_equal(cfg->drain_seconds, 45);
+    config_free(cfg);
+    /* flags override it */
+    assert_loads(load(&cfg, NULL, "--service", "svc", "--smartstack", ss, "--instance-config", ic,
+                      "--weight", "5", "--drain-seconds", "7", "--registration", "svc.main", NULL));
+    assert_string_equal(cfg->checks[0].name, "svc.main");
+    assert_int_equal(cfg->checks[0].weight, 5);
+    assert_int_equal(cfg->drain_seconds, 7);
+    config_free(cfg);
+    /* and it overrides the meshreg config file */
+    const char *file = put("m.yaml", "weight: 30\ndrain_seconds: 3\nregistrations: [svc.main]\n");
+    assert_loads(load(&cfg, NULL, "-c", file, "--service", "svc", "--smartstack", ss,
+                      "--instance-config", ic, NULL));
+    assert_string_equal(cfg->checks[0].name, "svc.alt");
+    assert_int_equal(cfg->checks[0].weight, 20);
+    assert_int_equal(cfg->drain_seconds, 45);
+    config_free(cfg);
+}
+
+static void instance_config_drives_a_worker_probe(void **state)
+{
+    struct mr_config *cfg;
+    const char *ss = put("smartstack.yaml", ss_two);
+    const char *ic = put("kubernetes-c1.yaml", kube);
+    assert_loads(load(&cfg, NULL, "--service", "svc", "--instance", "batch", "--smartstack", ss,
+                      "--instance-config", ic, NULL));
+    const struct check_spec *c = find(cfg, "svc.batch");
+    assert_false(c->registered);
+    assert_int_equal(c->probe, PROBE_CMD);
+    assert_string_equal(c->probe_cmd, "test -f /tmp/ok");
+    assert_int_equal(c->interval_ms, 10000);
+    assert_int_equal(c->timeout_ms, 5000);
+    assert_int_equal(c->fall, 3);
+    assert_int_equal(c->grace_ms, 60000);
+    config_free(cfg);
+    /* --fall and --interval-ms win */
+    assert_loads(load(&cfg, NULL, "--service", "svc", "--instance", "batch", "--smartstack", ss,
+                      "--instance-config", ic, "--fall", "9", "--interval-ms", "100", NULL));
+    assert_int_equal(cfg->checks[0].fall, 9);
+    assert_int_equal(cfg->checks[0].interval_ms, 100);
+    config_free(cfg);
+}
+
+static void instance_config_keys_are_type_checked_for_our_instance_only(void **state)
+{
+    struct mr_config *cfg;
+    const char *ss = put("smartstack.yaml", ss_two);
+    const char *ic = put("kubernetes-c1.yaml", kube);
+    /* main's block is fine even though "broken" is not and cpus is a string */
+    assert_loads(
+        load(&cfg, NULL, "--service", "svc", "--smartstack", ss, "--instance-config", ic, NULL));
+    config_free(cfg);
+    assert_int_equal(load(&cfg, NULL, "--service", "svc", "--instance", "broken", "--smartstack",
+                          ss, "--instance-config", ic, NULL),
+                     -1);
+    char want[PATH_MAX + 128];
+    snprintf(want, sizeof(want), "%s:18:11: broken.weight: expected integer, got string", ic);
+    assert_err_has(want);
+    snprintf(want, sizeof(want), "%s:19:21: broken.healthcheck_mode: string \"exec\" is not one",
+             ic);
+    assert_err_has(want);
+    snprintf(want, sizeof(want),
+             "%s:20:39: broken.lifecycle.pre_stop_drain_seconds: -1 is out of range", ic);
+    assert_err_has(want);
+    assert_int_equal(count_lines(terr), 3);
+}
+
+static void instance_config_found_through_soa_dir_and_cluster(void **state)
+{
+    struct mr_config *cfg;
+    put("soa/svc/smartstack.yaml", ss_two);
+    put("soa/svc/kubernetes-norcal.yaml", kube);
+    const char *env[] = {"PAASTA_CLUSTER=norcal", "MESHREG_SOA_DIR=", NULL};
+    assert_loads(load(&cfg, env, "--service", "svc", "--soa-dir", tpath("soa"), NULL));
+    assert_string_equal(cfg->checks[0].name, "svc.alt");
+    assert_string_equal(cfg->soa_dir, tpath("soa"));
+    config_free(cfg);
+    /* another cluster has no file: no instance config, no error */
+    const char *env2[] = {"PAASTA_CLUSTER=other", NULL};
+    assert_loads(load(&cfg, env2, "--service", "svc", "--soa-dir", tpath("soa"), NULL));
+    assert_string_equal(cfg->checks[0].name, "svc.main");
+    config_free(cfg);
+    /* an explicit instance config must exist */
+    assert_int_equal(load(&cfg, NULL, "--service", "svc", "--soa-dir", tpath("soa"),
+                          "--instance-config", tpath("missing.yaml"), NULL),
+                     -1);
+    assert_err_has("missing.yaml: cannot read: No such file or directory");
+}
+
+static void vm_mode_serves_every_listed_service(void **state)
+{
+    struct mr_config *cfg;
+    put("soa/web/smartstack.yaml", "main:\n  proxy_port: 20000\n");
+    put("soa/api/smartstack.yaml", "main:\n  proxy_port: 20001\ninternal:\n  proxy_port: null\n"
+                                   "  mode: tcp\n");
+    char text[1024];
+    snprintf(text, sizeof(text),
+             "soa_dir: %s/soa\n"
+             "services:\n"
+             "  - service: web\n"
+             "    port: 8080\n"
+             "  - service: api\n"
+             "    instance: main\n"
+             "    port: 8081\n"
+             "    registrations: [api.main, api.internal]\n"
+             "    weight: 3\n"
+             "  - service: batch\n"
+             "    instance: worker\n"
+             "    port: 8082\n"
+             "    healthcheck_cmd: /bin/true\n",
+             tdir);
+    const char *file = put("vm.yaml", text);
+    assert_loads(load(&cfg, NULL, "-c", file, NULL));
+    assert_true(cfg->vm_mode);
+    assert_int_equal(cfg->nchecks, 4);
+    const struct check_spec *c = find(cfg, "web.main");
+    assert_int_equal(c->port, 8080);
+    assert_true(c->registered);
+    c = find(cfg, "api.internal");
+    assert_int_equal(c->port, 8081);
+    assert_int_equal(c->probe, PROBE_TCP);
+    assert_int_equal(c->weight, 3);
+    assert_int_equal(find(cfg, "web.main")->weight, 10);
+    c = find(cfg, "batch.worker");
+    assert_false(c->registered);
+    assert_int_equal(c->probe, PROBE_CMD);
+    assert_int_equal(c->port, 8082);
+    config_free(cfg);
+}
+
+static void vm_mode_errors(void **state)
+{
+    struct mr_config *cfg;
+    const char *file = put("vm.yaml", "services:\n"
+                                      "  - service: web\n"
+                                      "    port: 8080\n");
+    assert_int_equal(load(&cfg, NULL, "-c", file, NULL), -1);
+    char want[PATH_MAX + 200];
+    snprintf(want, sizeof(want), "%s:2:3: services: needs soa_dir", file);
+    assert_err_has(want);
+    assert_int_equal(load(&cfg, NULL, "-c", file, "--soa-dir", tdir, "--service", "x", NULL), -1);
+    assert_err_has("--service: not allowed with a services: list (VM mode)");
+    file = put("vm2.yaml", "soa_dir: /x\n"
+                           "services:\n"
+                           "  - service: web\n"
+                           "    prot: 8080\n"
+                           "  - port: 1\n"
+                           "  - service: ../etc\n"
+                           "    port: 2\n");
+    assert_int_equal(load(&cfg, NULL, "-c", file, NULL), -1);
+    snprintf(want, sizeof(want), "%s:4:5: services[0]: unknown key 'prot'", file);
+    assert_err_has(want);
+    snprintf(want, sizeof(want), "%s:3:5: services[0]: missing required key 'port'", file);
+    assert_err_has(want);
+    snprintf(want, sizeof(want), "%s:5:5: services[1]: missing required key 'service'", file);
+    assert_err_has(want);
+    file = put("vm3.yaml", "soa_dir: /x\nservices: []\n");
+    assert_int_equal(load(&cfg, NULL, "-c", file, NULL), -1);
+    assert_err_has("services: the list is empty");
+    file = put("vm4.yaml", "soa_dir: /x\nservices:\n  - service: ../etc\n    port: 2\n");
+    assert_int_equal(load(&cfg, NULL, "-c", file, NULL), -1);
+    snprintf(want, sizeof(want), "%s:3:14: services: '../etc' is not a valid service name", file);
+    assert_err_has(want);
+}
+
+static void labels_from_locations_extra_advertise_and_env(void **state)
+{
+    struct mr_config *cfg;
+    const char *ss = put("smartstack.yaml", "main:\n"
+                                            "  proxy_port: 20000\n"
+                                            "  advertise: [region, habitat]\n"
+                                            "  extra_advertise:\n"
+                                            "    region:uswest1-prod: [superregion:norcal-prod]\n"
+                                            "    region:useast1-prod: [superregion:nova-prod]\n"
+                                            "plain:\n"
+                                            "  proxy_port: 20001\n");
+    const char *file = put("m.yaml", "locations:\n  region: uswest1-prod\n  habitat: uswest1a\n");
+    const char *env[] = {"MESHREG_LOCATION_HABITAT=uswest1c", "PAASTA_DEPLOY_GROUP=prod.main",
+                         NULL};
+    assert_loads(load(&cfg, env, "-c", file, "--service", "svc", "--smartstack", ss,
+                      "--registration", "svc.main", "--registration", "svc.plain", NULL));
+    const struct check_spec *c = find(cfg, "svc.main");
+    assert_string_equal(label(c, "region:uswest1-prod"), "");
+    assert_string_equal(label(c, "habitat:uswest1c"), ""); /* env beats the file */
+    assert_null(label(c, "habitat:uswest1a"));
+    assert_string_equal(label(c, "superregion:norcal-prod"), "");
+    assert_null(label(c, "superregion:nova-prod"));
+    assert_string_equal(label(c, "deploy_group"), "prod.main");
+    assert_string_equal(label(c, "paasta_instance"), "main");
+    assert_int_equal(c->nlabels, 5);
+    c = find(cfg, "svc.plain");
+    assert_string_equal(label(c, "region:uswest1-prod"), ""); /* default advertise [region] */
+    assert_int_equal(c->nlabels, 3);
+    config_free(cfg);
+    /* nothing known: only paasta_instance */
+    assert_loads(load(&cfg, NULL, "--service", "svc", "--smartstack", ss, NULL));
+    assert_int_equal(cfg->checks[0].nlabels, 1);
+    assert_string_equal(cfg->checks[0].labels[0].key, "paasta_instance");
+    config_free(cfg);
+}
+
+static char *print_cfg(const struct mr_config *cfg)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    config_print(f, cfg);
+    fclose(f);
+    return buf;
+}
+
+static void check_output_shows_every_check(void **state)
+{
+    struct mr_config *cfg;
+    const char *ss = put("smartstack.yaml", "main:\n  proxy_port: 20000\n"
+                                            "t:\n  proxy_port: 20001\n  mode: tcp\n");
+    assert_loads(load(&cfg, NULL, "--service", "svc", "--smartstack", ss, "--host", "10.0.0.9",
+                      "--instance-id", "node1", "--registration", "svc.main", "--registration",
+                      "svc.t", NULL));
+    char *out = print_cfg(cfg);
+    assert_string_equal(out, "svc.main: http://127.0.0.1:8888/status interval 2000ms rise 1 "
+                             "fall 2 timeout 1000ms weight 10 register 10.0.0.9:8888 as node1 "
+                             "in file:./registry labels paasta_instance=main\n"
+                             "svc.t: tcp 127.0.0.1:8888 interval 2000ms rise 1 fall 2 timeout "
+                             "1000ms weight 10 register 10.0.0.9:8888 as node1 in "
+                             "file:./registry labels paasta_instance=main\n");
+    free(out);
+    config_free(cfg);
+    const char *ic = put("k.yaml", "w:\n  healthcheck_cmd: echo \"hi\"\n");
+    assert_loads(load(&cfg, NULL, "--service", "svc", "--instance", "w", "--smartstack", ss,
+                      "--instance-config", ic, NULL));
+    out = print_cfg(cfg);
+    assert_string_equal(out, "svc.w: cmd \"echo \"hi\"\" interval 2000ms rise 1 fall 2 timeout "
+                             "1000ms worker (not registered)\n");
+    free(out);
+    config_free(cfg);
+    assert_string_equal(config_probe_kind_name(PROBE_GRPC), "grpc");
+}
+
+static void reload_comparison(void **state)
+{
+    struct mr_config *a, *b;
+    const char *ss = put("smartstack.yaml", "main:\n  proxy_port: 20000\n");
+    assert_loads(
+        load(&a, NULL, "--service", "svc", "--smartstack", ss, "--host", "10.0.0.1", NULL));
+    assert_loads(
+        load(&b, NULL, "--service", "svc", "--smartstack", ss, "--host", "10.0.0.1", NULL));
+    assert_true(config_check_same(&a->checks[0], &b->checks[0]));
+    config_free(b);
+    put("smartstack.yaml", "main:\n  proxy_port: 20000\n  healthcheck_uri: /other\n");
+    assert_loads(
+        load(&b, NULL, "--service", "svc", "--smartstack", ss, "--host", "10.0.0.1", NULL));
+    assert_false(config_check_same(&a->checks[0], &b->checks[0]));
+    config_free(b);
+    assert_loads(load(&b, NULL, "--service", "svc", "--smartstack", ss, "--host", "10.0.0.1",
+                      "--weight", "11", NULL));
+    assert_false(config_check_same(&a->checks[0], &b->checks[0]));
+    config_free(b);
+    config_free(a);
+}
+
+static void example_configs_load(void **state)
+{
+    struct mr_config *cfg;
+    assert_loads(load(&cfg, NULL, "-c", "config/examples/meshreg.yaml", "--smartstack",
+                      "config/examples/smartstack.yaml", NULL));
+    assert_int_equal(cfg->nchecks, 2);
+    assert_string_equal(label(find(cfg, "example.main"), "superregion:norcal-prod"), "");
+    config_free(cfg);
+    assert_loads(load(&cfg, NULL, "--service", "example", "--instance", "worker", "--smartstack",
+                      "config/examples/smartstack.yaml", "--instance-config",
+                      "config/examples/kubernetes-cluster.yaml", NULL));
+    assert_int_equal(cfg->checks[0].probe, PROBE_CMD);
+    assert_int_equal(cfg->drain_seconds, 45);
+    config_free(cfg);
+    /* vm.yaml needs its soa_dir; point it at a scratch one */
+    put("soa/example/smartstack.yaml", "main:\n  proxy_port: 20000\n");
+    put("soa/billing/smartstack.yaml", "main:\n  proxy_port: 20001\ninternal:\n  proxy_port: "
+                                       "20002\n");
+    assert_loads(
+        load(&cfg, NULL, "-c", "config/examples/vm.yaml", "--soa-dir", tpath("soa"), NULL));
+    assert_int_equal(cfg->nchecks, 4);
+    config_free(cfg);
+}
+
+int main(int argc, char **argv)
+{
+    (void)argc;
+    find_repo_root(argv[0]);
+#define T(f) cmocka_unit_test_setup_teardown(f, tdir_setup, tdir_teardown)
+    const struct CMUnitTest tests[] = {
+        T(no_entry_for_the_instance_is_a_worker),
+        T(missing_default_smartstack_is_a_worker_but_explicit_is_an_error),
+        T(explicit_registration_whose_namespace_is_missing_is_an_error),
+        T(registration_of_another_service_reads_its_soa_dir_file),
+        T(probe_follows_the_smartstack_entry),
+        T(http_details_headers_and_interval_flag),
+        T(instance_config_supplies_registrations_weight_and_drain),
+        T(instance_config_drives_a_worker_probe),
+        T(instance_config_keys_are_type_checked_for_our_instance_only),
+        T(instance_config_found_through_soa_dir_and_cluster),
+        T(vm_mode_serves_every_listed_service),
+        T(vm_mode_errors),
+        T(labels_from_locations_extra_advertise_and_env),
+        T(check_output_shows_every_check),
+        T(reload_comparison),
+        T(example_configs_load),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
