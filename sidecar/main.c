@@ -60,9 +60,7 @@ static int cmd_run(bool check_only, int argc, char **argv)
         return 0;
     }
     log_setup(cfg->log_format, LOG_INFO);
-    int rc = sidecar_run(cfg);
-    config_free(cfg);
-    return rc;
+    return sidecar_run(cfg, argc, argv, environ);
 }
 
 int main(int argc, char **argv)

@@ -370,6 +370,12 @@ static void session_done(struct reg *r, struct etcd_call *c, const struct etcd_r
         if (x->ever_leased)
             reg_resync(r);
         x->ever_leased = true;
+        if (c->ep != x->cur) {
+            /* Meanwhile another request failed over: check the endpoint the
+             * core's operations will use before reporting connected. */
+            session_schedule(r, 0);
+            return;
+        }
         reg_set_conn(r, REG_CONNECTED, detail);
         session_schedule(r, keepalive_every(x));
         return;
@@ -385,8 +391,13 @@ static void session_done(struct reg *r, struct etcd_call *c, const struct etcd_r
         lease_lost(r, c->lease, "keepalive found no TTL");
         return;
     }
+    if (c->ep != x->cur) {
+        /* Good news about an endpoint we have since left: check the new one. */
+        session_schedule(r, 0);
+        return;
+    }
     x->backoff = 0;
-    if (r->conn != REG_CONNECTED || c->ep != x->cur) {
+    if (r->conn != REG_CONNECTED) {
         snprintf(detail, sizeof detail, "%s:%d lease %llx ttl %llds", x->ep[c->ep].host,
                  x->ep[c->ep].port, (unsigned long long)x->lease, (long long)x->ttl);
         reg_set_conn(r, REG_CONNECTED, detail);

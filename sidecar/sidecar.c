@@ -21,6 +21,12 @@
 #include "sidecar/status.h"
 
 #define TICK_SECONDS 0.05
+#define SWAP_STR(a, b)                                                                             \
+    do {                                                                                           \
+        char *t_ = (a);                                                                            \
+        (a) = (b);                                                                                 \
+        (b) = t_;                                                                                  \
+    } while (0)
 
 static void sync_check(struct sidecar *sc, struct check *c)
 {
@@ -94,6 +100,14 @@ static void probe_result(struct probe *p, bool pass, const char *detail, void *a
 {
     struct check *c = arg;
     struct sidecar *sc = c->sc;
+    if (!pass && c->spec->grace_ms > 0 && !c->health.up &&
+        (ev_now(sc->loop) - sc->started) * 1000.0 < c->spec->grace_ms) {
+        /* healthcheck_grace_period_seconds: a worker still starting up. */
+        snprintf(c->last_detail, sizeof(c->last_detail), "%s (in start-up grace period)", detail);
+        c->last_at = ev_now(sc->loop);
+        sc->gen++;
+        return;
+    }
     bool changed_pass = !c->last_at || c->last_pass != pass;
     c->last_pass = pass;
     c->last_at = ev_now(sc->loop);
@@ -201,10 +215,47 @@ static void app_exit_cb(struct supervise *s, int code, void *arg)
     tick(sc);
 }
 
+static void reload(struct sidecar *sc);
+
 static void hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
-    log_warn(NULL, "SIGHUP: configuration reload is not supported by this version; "
-             "the running configuration stays");
+    struct sidecar *sc = w->data;
+    if (drain_is_shutting_down(&sc->drain)) {
+        log_info(NULL, "SIGHUP during shutdown: ignored");
+        return;
+    }
+    log_info(NULL, "SIGHUP: reloading the configuration");
+    reload(sc);
+}
+
+/* Sets up one check for spec (record, node, probe); not started. */
+static int check_init(struct sidecar *sc, struct check *c, struct check_spec *spec, char *err,
+                      size_t errlen)
+{
+    memset(c, 0, sizeof(*c));
+    c->spec = spec;
+    c->sc = sc;
+    health_init(&c->health, spec->rise, spec->fall);
+    snprintf(c->last_detail, sizeof(c->last_detail), "not probed yet");
+    if (spec->registered) {
+        c->node = record_node(spec);
+        c->record = record_json(spec);
+        if (!c->node || !c->record) {
+            snprintf(err, errlen, "%s: cannot encode the record", spec->name);
+            return -1;
+        }
+    }
+    c->probe = probe_new(sc->loop, spec, probe_result, c, err, errlen);
+    return c->probe ? 0 : -1;
+}
+
+static void check_clear(struct check *c)
+{
+    probe_free(c->probe);
+    free(c->node);
+    free(c->record);
+    c->probe = NULL;
+    c->node = c->record = NULL;
 }
 
 static int checks_init(struct sidecar *sc, char *err, size_t errlen)
@@ -214,35 +265,128 @@ static int checks_init(struct sidecar *sc, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    sc->nchecks = sc->cfg->nchecks;
-    for (size_t i = 0; i < sc->nchecks; i++) {
-        struct check *c = &sc->checks[i];
-        c->spec = &sc->cfg->checks[i];
-        c->sc = sc;
-        health_init(&c->health, c->spec->rise, c->spec->fall);
-        snprintf(c->last_detail, sizeof(c->last_detail), "not probed yet");
-        if (c->spec->registered) {
-            c->node = record_node(c->spec);
-            c->record = record_json(c->spec);
-            if (!c->node || !c->record) {
-                snprintf(err, errlen, "%s: cannot encode the record", c->spec->name);
-                return -1;
-            }
-        }
-        c->probe = probe_new(sc->loop, c->spec, probe_result, c, err, errlen);
-        if (!c->probe)
+    for (size_t i = 0; i < sc->cfg->nchecks; i++) {
+        sc->nchecks = i + 1;
+        if (check_init(sc, &sc->checks[i], &sc->cfg->checks[i], err, errlen) != 0)
             return -1;
     }
     return 0;
 }
 
+static struct check *find_check(struct sidecar *sc, const char *name)
+{
+    for (size_t i = 0; i < sc->nchecks; i++)
+        if (strcmp(sc->checks[i].spec->name, name) == 0)
+            return &sc->checks[i];
+    return NULL;
+}
+
+/* SIGHUP: build the new configuration aside; if it is valid, carry every
+ * unchanged check across with its probe and health (no blip), start new
+ * ones, and deregister removed ones. A config that fails validation is
+ * rejected as a whole (pgbouncer, keepalived). Settings bound to open
+ * sockets or sessions need a restart and are kept. */
+static void reload(struct sidecar *sc)
+{
+    static char err[8192];
+    struct mr_config *ncfg = NULL;
+    if (config_load(sc->argc, sc->argv, sc->envp, &ncfg, err, sizeof(err)) != 0) {
+        for (char *line = strtok(err, "\n"); line; line = strtok(NULL, "\n"))
+            log_error(NULL, "reload: %s", line);
+        log_error(NULL, "reload rejected: the running configuration stays");
+        return;
+    }
+    struct mr_config *ocfg = sc->cfg;
+    const char *fixed[] = {"backend", "admin", "state_dir"};
+    const char *ov[] = {ocfg->backend, ocfg->admin_addr, ocfg->state_dir};
+    const char *nv[] = {ncfg->backend, ncfg->admin_addr, ncfg->state_dir};
+    for (size_t i = 0; i < 3; i++)
+        if ((ov[i] || nv[i]) && (!ov[i] || !nv[i] || strcmp(ov[i], nv[i]) != 0))
+            log_warn(NULL, "reload: %s changed; it takes effect at the next restart", fixed[i]);
+
+    struct check *nchecks = calloc(ncfg->nchecks ? ncfg->nchecks : 1, sizeof(*nchecks));
+    bool *taken = calloc(sc->nchecks ? sc->nchecks : 1, sizeof(*taken));
+    bool *fresh = calloc(ncfg->nchecks ? ncfg->nchecks : 1, sizeof(*fresh));
+    size_t built = 0;
+    snprintf(err, sizeof(err), "out of memory");
+    if (!nchecks || !taken || !fresh)
+        goto fail;
+    for (; built < ncfg->nchecks; built++) {
+        struct check_spec *spec = &ncfg->checks[built];
+        struct check *old = find_check(sc, spec->name);
+        if (old && config_check_same(old->spec, spec)) {
+            nchecks[built] = *old;
+            nchecks[built].spec = spec;
+            nchecks[built].probe->spec = spec;
+            nchecks[built].probe->cb_arg = &nchecks[built];
+            taken[old - sc->checks] = true;
+            continue;
+        }
+        fresh[built] = true;
+        if (check_init(sc, &nchecks[built], spec, err, sizeof(err)) != 0) {
+            built++;
+            goto fail;
+        }
+    }
+    /* Committed: nothing below can fail. */
+    size_t kept = 0, added = 0, removed = 0;
+    for (size_t i = 0; i < sc->nchecks; i++) {
+        struct check *c = &sc->checks[i];
+        if (taken[i]) {
+            kept++;
+            continue;
+        }
+        /* Removed or changed: its old record goes unless the new config
+         * states the very same node again (sync_all then overwrites it). */
+        if (c->spec->registered)
+            reg_set(sc->reg, c->spec->name, c->node, NULL);
+        check_clear(c);
+        removed++;
+    }
+    for (size_t i = 0; i < ncfg->nchecks; i++) {
+        if (fresh[i]) {
+            probe_start(nchecks[i].probe);
+            added++;
+        }
+    }
+    free(sc->checks);
+    free(taken);
+    free(fresh);
+    sc->checks = nchecks;
+    sc->nchecks = ncfg->nchecks;
+    sc->drain.drain_seconds = ncfg->drain_seconds;
+    /* Keep what cannot change without a restart. */
+    SWAP_STR(ncfg->backend, ocfg->backend);
+    SWAP_STR(ncfg->admin_addr, ocfg->admin_addr);
+    SWAP_STR(ncfg->state_dir, ocfg->state_dir);
+    ncfg->app_argv = ocfg->app_argv;
+    ocfg->app_argv = NULL;
+    sc->cfg = ncfg;
+    config_free(ocfg);
+    sync_all(sc);
+    log_info(NULL, "reloaded: %zu check(s) unchanged, %zu new or changed, %zu removed or replaced",
+             kept, added, removed);
+    return;
+fail:
+    log_error(NULL, "reload rejected: %s; the running configuration stays", err);
+    for (size_t i = 0; i < built; i++)
+        if (fresh[i])
+            check_clear(&nchecks[i]);
+    /* Carried probes point back at the running checks again. */
+    for (size_t i = 0; i < sc->nchecks; i++) {
+        sc->checks[i].probe->spec = sc->checks[i].spec;
+        sc->checks[i].probe->cb_arg = &sc->checks[i];
+    }
+    free(nchecks);
+    free(taken);
+    free(fresh);
+    config_free(ncfg);
+}
+
 static void sidecar_free(struct sidecar *sc)
 {
-    for (size_t i = 0; i < sc->nchecks; i++) {
-        probe_free(sc->checks[i].probe);
-        free(sc->checks[i].node);
-        free(sc->checks[i].record);
-    }
+    for (size_t i = 0; i < sc->nchecks; i++)
+        check_clear(&sc->checks[i]);
     free(sc->checks);
     admin_free(sc->admin);
     reg_free(sc->reg);
@@ -268,12 +412,15 @@ static void log_start(const struct sidecar *sc)
              nreg, sc->nchecks, sc->cfg->backend, sc->cfg->admin_addr);
 }
 
-int sidecar_run(struct mr_config *cfg)
+int sidecar_run(struct mr_config *cfg, int argc, char **argv, char **envp)
 {
     struct sidecar sc_, *sc = &sc_;
     char err[512];
     memset(sc, 0, sizeof(*sc));
     sc->cfg = cfg;
+    sc->argc = argc;
+    sc->argv = argv;
+    sc->envp = envp;
     sc->loop = ev_default_loop(EVFLAG_AUTO);
     if (!sc->loop) {
         log_error(NULL, "cannot initialise the event loop");
@@ -362,6 +509,7 @@ out:
     supervise_release(&sc->app);
     ev_timer_stop(sc->loop, &sc->tick);
     sidecar_free(sc);
+    config_free(sc->cfg);
     ev_loop_destroy(sc->loop);
     if (rc == 0 || sc->wrapper)
         log_info(NULL, "meshreg stopped (exit status %d)", rc);

@@ -46,9 +46,14 @@ struct sidecar {
     unsigned long gen;        /* bumped on every visible state change */
     ev_tstamp started;
     int exit_code;
+    int argc;                 /* for reloads */
+    char **argv, **envp;
 };
 
-int sidecar_run(struct mr_config *cfg);
+/* Runs until the drain is over. argc/argv/envp are what config_load got,
+ * kept for SIGHUP reloads. Takes ownership of cfg (it may be replaced by a
+ * reload and is freed before returning). Returns the exit status. */
+int sidecar_run(struct mr_config *cfg, int argc, char **argv, char **envp);
 
 /* True when the check is healthy, not drained and not shutting down
  * (for a worker: healthy and not shutting down). */

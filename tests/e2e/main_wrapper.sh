@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# §1.3 wrapper mode: `meshreg run ... -- APP`: registers the child once healthy;
+# SIGTERM drains first and stops the app only after the window; exits with the
+# app's status; an app that exits on its own is deregistered at once;
+# SIGUSR1 is forwarded; an app that ignores SIGTERM is killed after the grace.
+. "$(dirname "$0")/lib.sh"
+
+# run_wrapped ARGS... -- APP...: meshreg in wrapper mode on the file: backend.
+run_wrapped() {
+    start_meshreg run --smartstack "$FIXTURES/smartstack.yaml" --service "$SVC" \
+        --instance main --port "$APP_PORT" --host 127.0.0.1 --instance-id "$IID" \
+        --backend "file:$REG_DIR" --admin "127.0.0.1:$(free_port)" --interval-ms 200 "$@"
+    wait_meshreg
+}
+
+app_pid() { # the wrapped demo app: meshreg's child
+    pgrep -P "$MESHREG_PID" -f demoapp | head -1
+}
+
+# --- SIGTERM: drain first, then SIGTERM the app, exit with its status
+APP_PORT=$(free_port)
+run_wrapped --drain-seconds 1 -- "$DEMO" --port "$APP_PORT" --quiet
+check "wrapped app registered once healthy" wait_for 5 has_record
+child=$(app_pid)
+check "the app runs as meshreg's child" [ -n "$child" ]
+t0=$(now_ms)
+kill -TERM "$MESHREG_PID"
+check "SIGTERM: record gone" wait_for 1 no_record
+sleep 0.5
+check "app still running during the drain window" alive "${child:-0}"
+if wait_exit "$MESHREG_PID" 5; then
+    dt=$(($(now_ms) - t0))
+    check "exits only after the window (${dt} ms >= 1000)" [ "$dt" -ge 1000 ]
+    check_eq "exit status is the app's (0 after SIGTERM)" "$EXIT_CODE" 0
+else
+    fail "exits after the window" "still running"
+fi
+check "app stopped after the window" bash -c "! kill -0 ${child:-0} 2>/dev/null"
+grep -q "sending SIGTERM to the app" "$MESHREG_LOG" && ok "log says the app got SIGTERM" ||
+    fail "log says the app got SIGTERM" "$(tail -3 "$MESHREG_LOG")"
+
+# --- SIGUSR1 is forwarded (the demo app toggles unhealthy on SIGUSR1)
+APP_PORT=$(free_port)
+run_wrapped --drain-seconds 0 -- "$DEMO" --port "$APP_PORT" --quiet
+check "registered (usr1 case)" wait_for 5 has_record
+kill -USR1 "$MESHREG_PID"
+check "SIGUSR1 reached the app: it turned unhealthy, record removed" wait_for 3 no_record
+check "meshreg still running after SIGUSR1" alive "$MESHREG_PID"
+stop_pid "$MESHREG_PID"
+
+# --- the app exits on its own: deregister at once, exit with its status, no window
+APP_PORT=$(free_port)
+run_wrapped --drain-seconds 30 -- "$DEMO" --port "$APP_PORT" --quiet
+check "registered (app-exit case)" wait_for 5 has_record
+child=$(app_pid)
+t0=$(now_ms)
+kill -KILL "${child:-0}"
+if wait_exit "$MESHREG_PID" 5; then
+    dt=$(($(now_ms) - t0))
+    check "exits without waiting out the 30 s window (${dt} ms)" [ "$dt" -lt 3000 ]
+    check_eq "exit status 128+9 for a SIGKILLed app" "$EXIT_CODE" 137
+else
+    fail "exits when the app dies" "still running 5 s later"
+fi
+check "record removed when the app died" no_record
+
+# --- an app that ignores SIGTERM is SIGKILLed after --grace-seconds
+APP_PORT=$(free_port)
+# A tiny HTTP app that ignores SIGTERM (the demo app would honour it).
+run_wrapped --drain-seconds 0 --grace-seconds 1 -- python3 -c '
+import http.server as h, signal, sys
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+class H(h.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.end_headers(); self.wfile.write(b"ok")
+    def log_message(self, *a): pass
+h.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()' "$APP_PORT"
+check "registered (stubborn app)" wait_for 5 has_record
+t0=$(now_ms)
+kill -TERM "$MESHREG_PID"
+if wait_exit "$MESHREG_PID" 6; then
+    dt=$(($(now_ms) - t0))
+    check "SIGKILL after the 1 s grace (${dt} ms in 1000..3000)" \
+        [ "$dt" -ge 1000 ] && [ "$dt" -lt 3000 ]
+    check_eq "exit status 137 (app SIGKILLed)" "$EXIT_CODE" 137
+else
+    fail "stubborn app killed after grace" "meshreg still running"
+fi
+
+# --- an app that cannot be started
+APP_PORT=$(free_port)
+start_meshreg run --smartstack "$FIXTURES/smartstack.yaml" --service "$SVC" --port "$APP_PORT" \
+    --backend "file:$REG_DIR" --admin "127.0.0.1:$(free_port)" --drain-seconds 0 \
+    -- /nonexistent/app
+if wait_exit "$MESHREG_PID" 5; then
+    check_eq "missing app: exit status 127" "$EXIT_CODE" 127
+else
+    fail "missing app: meshreg exits" "still running"
+fi
+finish
