@@ -142,9 +142,18 @@ static char *id_body(int64_t id)
     return dump(o);
 }
 
-char *etcd_lease_keepalive_body(int64_t id) { return id_body(id); }
-char *etcd_lease_revoke_body(int64_t id) { return id_body(id); }
-char *etcd_lease_ttl_body(int64_t id) { return id_body(id); }
+char *etcd_lease_keepalive_body(int64_t id)
+{
+    return id_body(id);
+}
+char *etcd_lease_revoke_body(int64_t id)
+{
+    return id_body(id);
+}
+char *etcd_lease_ttl_body(int64_t id)
+{
+    return id_body(id);
+}
 
 char *etcd_put_body(const char *key, const void *value, size_t value_len, int64_t lease)
 {
@@ -197,8 +206,14 @@ fail:
     return NULL;
 }
 
-char *etcd_delete_body(const char *key, bool prefix) { return key_body(key, prefix); }
-char *etcd_range_body(const char *key, bool prefix) { return key_body(key, prefix); }
+char *etcd_delete_body(const char *key, bool prefix)
+{
+    return key_body(key, prefix);
+}
+char *etcd_range_body(const char *key, bool prefix)
+{
+    return key_body(key, prefix);
+}
 
 /* ---- replies ---- */
 
@@ -293,7 +308,8 @@ static int parse_kvs(struct etcd_resp *r, json_t *arr, char *err, size_t errlen)
             snprintf(err, errlen, "kvs[%zu]: key or value is not base64", i);
             return -1;
         }
-        if (get_i64(kv, "lease", &k->lease) || get_i64(kv, "create_revision", &k->create_revision) ||
+        if (get_i64(kv, "lease", &k->lease) ||
+            get_i64(kv, "create_revision", &k->create_revision) ||
             get_i64(kv, "mod_revision", &k->mod_revision) || get_i64(kv, "version", &k->version)) {
             snprintf(err, errlen, "kvs[%zu]: a number field is not a number", i);
             return -1;
@@ -324,8 +340,7 @@ static int parse_error(struct etcd_resp *r, json_t *obj, char *err, size_t errle
     } else {
         return 0;
     }
-    if (!json_is_integer(code) || json_integer_value(code) <= 0 ||
-        json_integer_value(code) > 16) {
+    if (!json_is_integer(code) || json_integer_value(code) <= 0 || json_integer_value(code) > 16) {
         snprintf(err, errlen, "error reply without a valid gRPC code");
         return -1;
     }
@@ -335,8 +350,8 @@ static int parse_error(struct etcd_resp *r, json_t *obj, char *err, size_t errle
     return 1;
 }
 
-int etcd_resp_parse(struct etcd_resp *r, int http_status, const char *body, size_t len,
-                    char *err, size_t errlen)
+int etcd_resp_parse(struct etcd_resp *r, int http_status, const char *body, size_t len, char *err,
+                    size_t errlen)
 {
     memset(r, 0, sizeof *r);
     json_error_t jerr;

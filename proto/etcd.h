@@ -72,8 +72,8 @@ struct etcd_resp {
     int64_t id;  /* lease grant / keepalive / timetolive: the lease ID */
     int64_t ttl; /* lease: remaining TTL in seconds; 0 or absent = lease gone */
     int64_t granted_ttl;
-    int64_t deleted; /* deleterange */
-    int64_t count;   /* range */
+    int64_t deleted;     /* deleterange */
+    int64_t count;       /* range */
     struct etcd_kv *kvs; /* range */
     size_t n_kvs;
 };
@@ -85,8 +85,8 @@ struct etcd_resp {
  * A streamed reply ({"result":...}, possibly followed by more messages) is
  * decoded from its first message. Call etcd_resp_clear() afterwards either
  * way. */
-int etcd_resp_parse(struct etcd_resp *r, int http_status, const char *body, size_t len,
-                    char *err, size_t errlen);
+int etcd_resp_parse(struct etcd_resp *r, int http_status, const char *body, size_t len, char *err,
+                    size_t errlen);
 void etcd_resp_clear(struct etcd_resp *r);
 
 /* The reply is etcd's "requested lease not found" error (from put, revoke

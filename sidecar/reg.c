@@ -106,11 +106,17 @@ static struct reg_entry *find_entry(const struct reg *r, const char *svc, const 
 
 int reg_validate_uri(const char *uri, char *err, size_t errlen)
 {
-    if (!find_backend(uri)) {
-        snprintf(err, errlen, "backend \"%s\": unknown scheme (use file:DIR, zk://... or etcd://...)",
-                 uri);
+    const struct reg_ops *ops = find_backend(uri);
+    if (!ops) {
+        snprintf(err, errlen,
+                 "backend \"%s\": unknown scheme (use file:DIR, zk://... or etcd://...)", uri);
         return -1;
     }
+    /* The backend's own parser decides; nothing is started. */
+    struct reg r = {.ops = ops, .loop = ev_default_loop(0), .ttl_seconds = 10};
+    if (ops->init(&r, uri, err, errlen) != 0)
+        return -1;
+    ops->free(&r);
     return 0;
 }
 

@@ -79,11 +79,16 @@ struct reg_etcd {
 static const char *kind_name(enum call_kind k)
 {
     switch (k) {
-    case CALL_GRANT: return "lease grant";
-    case CALL_KEEPALIVE: return "lease keepalive";
-    case CALL_PUT: return "put";
-    case CALL_DEL: return "delete";
-    case CALL_REVOKE: return "lease revoke";
+    case CALL_GRANT:
+        return "lease grant";
+    case CALL_KEEPALIVE:
+        return "lease keepalive";
+    case CALL_PUT:
+        return "put";
+    case CALL_DEL:
+        return "delete";
+    case CALL_REVOKE:
+        return "lease revoke";
     }
     return "?";
 }
@@ -309,7 +314,7 @@ static void session_doubt(struct reg *r, const char *detail)
     if (!x->session) {
         /* The first retry is immediate (usually on the next endpoint). */
         session_schedule(r, x->backoff);
-        x->backoff = x->backoff == 0        ? RETRY_MIN
+        x->backoff = x->backoff == 0              ? RETRY_MIN
                      : x->backoff * 2 > RETRY_MAX ? RETRY_MAX
                                                   : x->backoff * 2;
     }
@@ -362,9 +367,8 @@ static void session_done(struct reg *r, struct etcd_call *c, const struct etcd_r
         x->backoff = 0;
         snprintf(detail, sizeof detail, "%s:%d lease %llx ttl %llds", x->ep[c->ep].host,
                  x->ep[c->ep].port, (unsigned long long)x->lease, (long long)x->ttl);
-        log_info(NULL, "etcd lease %llx granted by %s:%d, TTL %lld s",
-                 (unsigned long long)x->lease, x->ep[c->ep].host, x->ep[c->ep].port,
-                 (long long)x->ttl);
+        log_info(NULL, "etcd lease %llx granted by %s:%d, TTL %lld s", (unsigned long long)x->lease,
+                 x->ep[c->ep].host, x->ep[c->ep].port, (long long)x->ttl);
         /* Mark records for re-creation before reconnecting, so that the
          * flush reg_set_conn() triggers puts them with the new lease. */
         if (x->ever_leased)
@@ -409,8 +413,8 @@ static void session_done(struct reg *r, struct etcd_call *c, const struct etcd_r
  * request is wrong": worth another endpoint. */
 static bool unavailable(int status, const struct etcd_resp *resp)
 {
-    return status == 0 || status == 502 || status == 503 || status == 504 ||
-           (resp && (resp->code == ETCD_UNAVAILABLE || resp->code == ETCD_DEADLINE_EXCEEDED));
+    return status == 502 || status == 503 || status == 504 || resp->code == ETCD_UNAVAILABLE ||
+           resp->code == ETCD_DEADLINE_EXCEEDED;
 }
 
 static void call_cb(void *arg, const struct httpc_result *res)
@@ -444,7 +448,9 @@ static void call_cb(void *arg, const struct httpc_result *res)
     if (c->kind == CALL_REVOKE) {
         if (!ok && !(parsed && etcd_resp_lease_not_found(&resp)))
             log_warn(NULL, "etcd lease revoke failed: %s (the lease expires by itself)", why);
-    } else if (!ok && unavailable(res->status, parsed ? &resp : NULL)) {
+    } else if (!ok && (!parsed || unavailable(res->status, &resp))) {
+        /* No usable answer (transport failure, etcd unavailable, or not
+         * etcd at all): this endpoint cannot serve us, try the next. */
         endpoint_failed(r, c->ep, kind_name(c->kind), why);
         if (e)
             reg_op_done(r, e, false, why);
@@ -455,8 +461,8 @@ static void call_cb(void *arg, const struct httpc_result *res)
             lease_lost(r, c->lease, why);
         else {
             char detail[192];
-            snprintf(detail, sizeof detail, "%s:%d: %s: %s", x->ep[c->ep].host,
-                     x->ep[c->ep].port, kind_name(c->kind), why);
+            snprintf(detail, sizeof detail, "%s:%d: %s: %s", x->ep[c->ep].host, x->ep[c->ep].port,
+                     kind_name(c->kind), why);
             session_doubt(r, detail);
         }
     } else {

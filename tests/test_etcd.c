@@ -16,8 +16,8 @@ static void test_b64_vectors(void **state)
 {
     /* RFC 4648 section 10. */
     static const char *const plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
-    static const char *const enc[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=",
-                                      "Zm9vYmFy"};
+    static const char *const enc[] = {"",         "Zg==",     "Zm8=",    "Zm9v",
+                                      "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
     for (size_t i = 0; i < 7; i++) {
         char *e = etcd_b64_encode(plain[i], strlen(plain[i]));
         assert_non_null(e);
@@ -180,8 +180,9 @@ static int parse(struct etcd_resp *r, int status, const char *body)
     return rc;
 }
 
-#define HDR "\"header\":{\"cluster_id\":\"7847202773265228829\",\"member_id\":" \
-            "\"10388018442273034171\",\"revision\":\"3\",\"raft_term\":\"2\"}"
+#define HDR                                                                                        \
+    "\"header\":{\"cluster_id\":\"7847202773265228829\",\"member_id\":"                            \
+    "\"10388018442273034171\",\"revision\":\"3\",\"raft_term\":\"2\"}"
 
 static void test_parse_replies(void **state)
 {
@@ -341,8 +342,8 @@ static void test_parse_malformed(void **state)
         {200, "{\"header\":{},\"kvs\":[{\"key\":\"Zm9v\"},{\"key\":\"Zm9v\",\"version\":\"x\"}]}"},
         {200, "{\"result\":5}"},
         {200, "{\"result\":{}}"},
-        {500, "{\"header\":{}}"},           /* non-2xx that is not an error reply */
-        {404, "404 page not found"},        /* a plain web server, not etcd */
+        {500, "{\"header\":{}}"},    /* non-2xx that is not an error reply */
+        {404, "404 page not found"}, /* a plain web server, not etcd */
         {502, "<html>bad gateway</html>"},
         {400, "{\"error\":\"x\",\"code\":\"5\"}"}, /* code must be a number */
         {400, "{\"error\":\"x\"}"},                /* and present */
@@ -369,10 +370,10 @@ static void test_parse_malformed(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_b64_vectors),     cmocka_unit_test(test_b64_roundtrip_binary),
-        cmocka_unit_test(test_b64_rejects),     cmocka_unit_test(test_bodies),
+        cmocka_unit_test(test_b64_vectors),      cmocka_unit_test(test_b64_roundtrip_binary),
+        cmocka_unit_test(test_b64_rejects),      cmocka_unit_test(test_bodies),
         cmocka_unit_test(test_prefix_range_end), cmocka_unit_test(test_parse_replies),
-        cmocka_unit_test(test_parse_range),     cmocka_unit_test(test_parse_errors),
+        cmocka_unit_test(test_parse_range),      cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_parse_malformed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -121,8 +121,8 @@ static const char *find_scripts(void)
 
 static void make_dir(char *dir, size_t len, const char *tag)
 {
-    snprintf(dir, len, "%s/meshreg-etcd-%s.XXXXXX", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp",
-             tag);
+    snprintf(dir, len, "%s/meshreg-etcd-%s.XXXXXX",
+             access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp", tag);
     assert_non_null(mkdtemp(dir));
 }
 
@@ -215,6 +215,7 @@ static bool run_until(struct ev_loop *loop, bool (*pred)(void *), void *arg, dou
                       double *max_gap)
 {
     struct waiter wt = {.pred = pred, .arg = arg, .last = ev_time()};
+    ev_now_update(loop);
     if (pred && pred(arg))
         return true;
     ev_timer_init(&wt.poll, poll_cb, 0.01, 0.01);
@@ -228,6 +229,14 @@ static bool run_until(struct ev_loop *loop, bool (*pred)(void *), void *arg, dou
     if (max_gap)
         *max_gap = wt.max_gap;
     return pred ? pred(arg) : !wt.timed_out;
+}
+
+/* The tests block the loop themselves (etcdctl, etcd-start): refresh its
+ * clock before anything arms a timer, or deadlines count from the past. */
+static void set(struct reg *r, const char *svc, const char *node, const char *data)
+{
+    ev_now_update(r->loop);
+    reg_set(r, svc, node, data);
 }
 
 static bool settled(void *arg)
@@ -280,9 +289,11 @@ static void test_uri(void **state)
     struct ev_loop *loop = ev_loop_new(0);
     char err[256];
     static const char *const bad[] = {
-        "etcd:127.0.0.1:2379/x", "etcd://", "etcd:///prefix", "etcd://127.0.0.1:0/x",
-        "etcd://127.0.0.1:99999/x", "etcd://127.0.0.1:12a/x", "etcd://127.0.0.1:1,/x",
-        "etcd://,127.0.0.1:1/x", "etcd://::1:2379/x", "etcd://[::1/x",
+        "etcd:127.0.0.1:2379/x",    "etcd://",
+        "etcd:///prefix",           "etcd://127.0.0.1:0/x",
+        "etcd://127.0.0.1:99999/x", "etcd://127.0.0.1:12a/x",
+        "etcd://127.0.0.1:1,/x",    "etcd://,127.0.0.1:1/x",
+        "etcd://::1:2379/x",        "etcd://[::1/x",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = '\0';
@@ -311,7 +322,7 @@ static void test_put_exact_value_with_lease(void **state)
 {
     struct ev_loop *loop = ev_loop_new(0);
     struct reg *r = new_reg(loop, ep_single, "", 3);
-    reg_set(r, "svc.main", "host-a_8888", REC);
+    set(r, "svc.main", "host-a_8888", REC);
     assert_true(run_until(loop, settled, r, 3, NULL));
     assert_true(reg_present(r, "svc.main", "host-a_8888"));
     assert_int_equal(r->conn, REG_CONNECTED);
@@ -328,7 +339,7 @@ static void test_put_exact_value_with_lease(void **state)
     /* A changed record overwrites the same key, same lease. */
     const char *rec2 = "{\"host\":\"10.1.2.3\",\"port\":8888,\"name\":\"host-a\",\"weight\":5,"
                        "\"labels\":{}}";
-    reg_set(r, "svc.main", "host-a_8888", rec2);
+    set(r, "svc.main", "host-a_8888", rec2);
     assert_true(run_until(loop, settled, r, 3, NULL));
     ctl_value(ep_single, key, val, sizeof val);
     assert_string_equal(val, rec2);
@@ -340,7 +351,7 @@ static void test_put_exact_value_with_lease(void **state)
     assert_string_equal(val, rec2);
     assert_int_equal(r->conn, REG_CONNECTED);
 
-    reg_set(r, "svc.main", "host-a_8888", NULL);
+    set(r, "svc.main", "host-a_8888", NULL);
     assert_true(run_until(loop, settled, r, 3, NULL));
     reg_free(r);
     ev_loop_destroy(loop);
@@ -351,7 +362,7 @@ static void test_delete_latency(void **state)
 {
     struct ev_loop *loop = ev_loop_new(0);
     struct reg *r = new_reg(loop, ep_single, "/meshreg-test/del", 5);
-    reg_set(r, "svc.main", "n_1", REC);
+    set(r, "svc.main", "n_1", REC);
     assert_true(run_until(loop, settled, r, 3, NULL));
     char val[1024];
     ctl_value(ep_single, "/meshreg-test/del/svc.main/n_1", val, sizeof val);
@@ -360,7 +371,7 @@ static void test_delete_latency(void **state)
     r->on_change_arg = r;
     settled_at = 0;
     double t0 = now_ms();
-    reg_set(r, "svc.main", "n_1", NULL);
+    set(r, "svc.main", "n_1", NULL);
     assert_true(run_until(loop, settled, r, 3, NULL));
     double ms = settled_at - t0;
     print_message("delete confirmed in %.2f ms\n", ms);
@@ -378,7 +389,7 @@ static void test_stop_revokes_after_loop(void **state)
 {
     struct ev_loop *loop = ev_loop_new(0);
     struct reg *r = new_reg(loop, ep_single, "/meshreg-test/stop1", 30);
-    reg_set(r, "svc.main", "n_1", REC);
+    set(r, "svc.main", "n_1", REC);
     assert_true(run_until(loop, settled, r, 3, NULL));
     const char *key = "/meshreg-test/stop1/svc.main/n_1";
     long long lease = ctl_lease(ep_single, key);
@@ -406,7 +417,7 @@ static void test_stop_revokes_in_loop(void **state)
 {
     struct ev_loop *loop = ev_loop_new(0);
     struct reg *r = new_reg(loop, ep_single, "/meshreg-test/stop2", 30);
-    reg_set(r, "svc.main", "n_1", REC);
+    set(r, "svc.main", "n_1", REC);
     assert_true(run_until(loop, settled, r, 3, NULL));
     long long lease = ctl_lease(ep_single, "/meshreg-test/stop2/svc.main/n_1");
     ev_timer t;
@@ -436,8 +447,8 @@ static void test_lease_lost_resync(void **state)
 {
     struct ev_loop *loop = ev_loop_new(0);
     struct reg *r = new_reg(loop, ep_single, "/meshreg-test/lost", 3);
-    reg_set(r, "svc.main", "n_1", REC);
-    reg_set(r, "svc.canary", "n_1", REC);
+    set(r, "svc.main", "n_1", REC);
+    set(r, "svc.canary", "n_1", REC);
     assert_true(run_until(loop, settled, r, 3, NULL));
     g_lease = ctl_lease(ep_single, "/meshreg-test/lost/svc.main/n_1");
     assert_int_equal(sh(NULL, 0, CTL "lease revoke %llx", ep_single, g_lease), 0);
@@ -463,7 +474,7 @@ static void test_killed_process_key_expires(void **state)
     if (pid == 0) {
         struct ev_loop *loop = ev_loop_new(0);
         struct reg *r = new_reg(loop, ep_single, "/meshreg-test/kill", 2);
-        reg_set(r, "svc.main", "n_1", REC);
+        set(r, "svc.main", "n_1", REC);
         if (run_until(loop, settled, r, 3, NULL))
             (void)!write(fds[1], "k", 1);
         run_until(loop, NULL, NULL, 30, NULL);
@@ -497,7 +508,7 @@ static void test_down_at_start(void **state)
     char eps[64];
     snprintf(eps, sizeof eps, "127.0.0.1:%d", base_late);
     struct reg *r = new_reg(loop, eps, "/meshreg-test/late", 3);
-    reg_set(r, "svc.main", "n_1", REC);
+    set(r, "svc.main", "n_1", REC);
     double gap;
     run_until(loop, NULL, NULL, 1.0, &gap);
     assert_true(gap < 0.1);
@@ -507,9 +518,8 @@ static void test_down_at_start(void **state)
     print_message("while down: %s: %s\n", reg_conn_name(r->conn), r->conn_detail);
 
     char out[128];
-    assert_int_equal(sh(out, sizeof out, "%s/etcd-start --base %d %s", scripts, base_late,
-                        dir_late),
-                     0);
+    assert_int_equal(
+        sh(out, sizeof out, "%s/etcd-start --base %d %s", scripts, base_late, dir_late), 0);
     r->on_change = note_settled;
     r->on_change_arg = r;
     settled_at = 0;
@@ -557,10 +567,69 @@ static void test_failover_dead_first(void **state)
     char eps[128];
     snprintf(eps, sizeof eps, "127.0.0.1:1,%s", ep_single);
     struct reg *r = new_reg(loop, eps, "/meshreg-test/fo", 3);
-    reg_set(r, "svc.main", "n_1", REC);
+    set(r, "svc.main", "n_1", REC);
     assert_true(run_until(loop, settled, r, 2, NULL));
     assert_non_null(strstr(r->conn_detail, ep_single));
     reg_free(r);
+    ev_loop_destroy(loop);
+}
+
+/* A web server that is not etcd: answers every request with a 404 page. */
+struct fake_http {
+    ev_io accept_w;
+    int fd, port, served;
+};
+
+static void fake_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct fake_http *f = w->data;
+    int c = accept(f->fd, NULL, NULL);
+    if (c < 0)
+        return;
+    /* Loopback and a small request: a short blocking read is fine in a test. */
+    char buf[4096];
+    (void)!read(c, buf, sizeof buf);
+    const char *resp = "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n"
+                       "Content-Length: 19\r\nConnection: close\r\n\r\n404 page not found\n";
+    (void)!write(c, resp, strlen(resp));
+    close(c);
+    f->served++;
+}
+
+static void fake_http_start(struct ev_loop *loop, struct fake_http *f)
+{
+    f->fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof sa;
+    assert_int_equal(bind(f->fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(f->fd, 16), 0);
+    assert_int_equal(getsockname(f->fd, (struct sockaddr *)&sa, &len), 0);
+    f->port = ntohs(sa.sin_port);
+    ev_io_init(&f->accept_w, fake_accept_cb, f->fd, EV_READ);
+    f->accept_w.data = f;
+    ev_io_start(loop, &f->accept_w);
+}
+
+/* An endpoint that answers, but not as etcd: skipped like a dead one. */
+static void test_failover_not_etcd(void **state)
+{
+    struct ev_loop *loop = ev_loop_new(0);
+    struct fake_http f = {0};
+    fake_http_start(loop, &f);
+    char eps[128];
+    snprintf(eps, sizeof eps, "127.0.0.1:%d,%s", f.port, ep_single);
+    struct reg *r = new_reg(loop, eps, "/meshreg-test/fo2", 3);
+    set(r, "svc.main", "n_1", REC);
+    assert_true(run_until(loop, settled, r, 2, NULL));
+    assert_true(f.served >= 1);
+    assert_non_null(strstr(r->conn_detail, ep_single));
+    char val[1024];
+    ctl_value(ep_single, "/meshreg-test/fo2/svc.main/n_1", val, sizeof val);
+    assert_string_equal(val, REC);
+    reg_free(r);
+    ev_io_stop(loop, &f.accept_w);
+    close(f.fd);
     ev_loop_destroy(loop);
 }
 
@@ -575,12 +644,12 @@ static void test_hung_etcd_never_blocks(void **state)
 {
     struct ev_loop *loop = ev_loop_new(0);
     struct reg *r = new_reg(loop, ep_single, "/meshreg-test/hung", 3);
-    reg_set(r, "svc.main", "n_1", REC);
+    set(r, "svc.main", "n_1", REC);
     assert_true(run_until(loop, settled, r, 3, NULL));
     char pid[32];
     assert_int_equal(sh(pid, sizeof pid, "cat %s/member0.pid", dir_single), 0);
     assert_int_equal(kill(atoi(pid), SIGSTOP), 0);
-    reg_set(r, "svc.main", "n_1", NULL);
+    set(r, "svc.main", "n_1", NULL);
     double gap;
     bool ok = run_until(loop, pending_and_disconnected, r, 3, &gap);
     double gap2;
@@ -608,7 +677,7 @@ static void test_free_with_inflight(void **state)
     for (int i = 0; i < 20; i++) {
         char node[16];
         snprintf(node, sizeof node, "n_%d", i);
-        reg_set(r, "svc.main", node, REC);
+        set(r, "svc.main", node, REC);
     }
     assert_true(reg_pending(r) > 0);
     reg_free(r);
@@ -627,7 +696,7 @@ static void test_cluster_failover(void **state)
                      0);
     struct ev_loop *loop = ev_loop_new(0);
     struct reg *r = new_reg(loop, eps, "/meshreg-test/cl", 3);
-    reg_set(r, "svc.main", "n_1", REC);
+    set(r, "svc.main", "n_1", REC);
     assert_true(run_until(loop, settled, r, 3, NULL));
     char used[64];
     snprintf(used, sizeof used, "127.0.0.1:%d", base_cluster);
@@ -636,13 +705,12 @@ static void test_cluster_failover(void **state)
     /* Kill the member we talk to (the first one). */
     assert_int_equal(sh(NULL, 0, "%s/etcd-stop --member 0 %s", scripts, dir_cluster), 0);
     double t0 = now_ms();
-    reg_set(r, "svc.main", "n_2", REC);
+    set(r, "svc.main", "n_2", REC);
     assert_true(run_until(loop, settled, r, 5, NULL));
     print_message("failed over in %.0f ms: %s\n", now_ms() - t0, r->conn_detail);
     assert_null(strstr(r->conn_detail, used));
     char alive[128];
-    snprintf(alive, sizeof alive, "127.0.0.1:%d,127.0.0.1:%d", base_cluster + 1,
-             base_cluster + 2);
+    snprintf(alive, sizeof alive, "127.0.0.1:%d,127.0.0.1:%d", base_cluster + 1, base_cluster + 2);
     assert_int_equal(ctl_count(alive, "/meshreg-test/cl/"), 2);
     assert_int_equal(sh(NULL, 0, "%s/etcd-start --member 0 %s", scripts, dir_cluster), 0);
 
@@ -656,7 +724,7 @@ static void test_cluster_failover(void **state)
                      alive[0] ? "," : "", base_cluster + i);
     assert_int_equal(ctl_count(alive, "/meshreg-test/cl/"), 2);
     t0 = now_ms();
-    reg_set(r, "svc.main", "n_3", REC);
+    set(r, "svc.main", "n_3", REC);
     assert_true(run_until(loop, settled, r, 6, NULL));
     print_message("put after the leader (member %d) died took %.0f ms\n", dead, now_ms() - t0);
     /* Several keepalives later, the keys are all still there, once each. */
@@ -680,6 +748,7 @@ int main(void)
         cmocka_unit_test(test_lease_lost_resync),
         cmocka_unit_test(test_killed_process_key_expires),
         cmocka_unit_test(test_failover_dead_first),
+        cmocka_unit_test(test_failover_not_etcd),
         cmocka_unit_test(test_free_with_inflight),
         cmocka_unit_test(test_hung_etcd_never_blocks),
         cmocka_unit_test(test_down_at_start),
