@@ -12,7 +12,10 @@
  *  - more than max_conns connections: the least recently active one is
  *    closed to make room (see accept_cb for why);
  *  - a client that pipelines but never reads: we stop reading it once
- *    OUT_HIGH bytes of answers wait, so its memory stays bounded. */
+ *    OUT_HIGH bytes of answers wait, so its memory stays bounded.
+ * A connection that opens with the HTTP/2 preface (h2c, prior knowledge)
+ * is handed to an admin_h2 session: same routes, limits, deadline and
+ * connection count; only the bytes in between differ. */
 #include "sidecar/admin.h"
 
 #include <errno.h>
@@ -26,6 +29,7 @@
 #include <unistd.h>
 
 #include "proto/http1.h"
+#include "sidecar/admin_h2.h"
 #include "sidecar/admin_route.h"
 #include "sidecar/log.h"
 #include "sidecar/netaddr.h"
@@ -54,6 +58,9 @@ struct admin_conn {
     bool continue_sent; /* "100 Continue" answered for the request in progress */
     bool closing;       /* the last answer is queued: read no more requests */
     bool lingering;     /* write side shut down: discarding input until EOF */
+    bool sniffed;       /* the first bytes were checked for the h2c preface */
+
+    struct admin_h2 *h2; /* the HTTP/2 session, once the preface came */
 };
 
 struct admin {
@@ -117,6 +124,7 @@ static void conn_free(struct admin_conn *c)
     close(c->fd);
     lru_unlink(a, c);
     a->nconns--;
+    admin_h2_free(c->h2);
     free(c->in);
     free(c->out);
     free(c);
@@ -260,6 +268,38 @@ static void conn_fail(struct admin_conn *c, int status)
     c->closing = true;
 }
 
+/* HTTP/2: the session takes all input and yields the output; the
+ * connection closes once the session is over. Returns -1 when the
+ * connection was freed. */
+static int conn_process_h2(struct admin_conn *c)
+{
+    struct ev_loop *loop = c->a->loop;
+    long n = 0;
+
+    if (c->in_len > 0) {
+        if (admin_h2_recv(c->h2, c->in, c->in_len) > 0)
+            c->deadline = ev_now(loop) + c->a->lim.request_timeout;
+        c->in_len = 0;
+    }
+    while (c->out_len - c->out_off < OUT_HIGH) {
+        const char *data;
+        n = admin_h2_send(c->h2, &data);
+        if (n == 0)
+            break;
+        if (n < 0 || out_append(c, data, (size_t)n) < 0) {
+            conn_free(c);
+            return -1;
+        }
+    }
+    if (n == 0 && !admin_h2_alive(c->h2))
+        c->closing = true;
+    if (c->closing || c->out_len - c->out_off >= OUT_HIGH)
+        ev_io_stop(loop, &c->rio);
+    else
+        ev_io_start(loop, &c->rio);
+    return conn_flush(c);
+}
+
 /* Answers every complete request in the input buffer, in order. Returns
  * -1 when the connection was freed. */
 static int conn_process(struct admin_conn *c)
@@ -267,6 +307,19 @@ static int conn_process(struct admin_conn *c)
     struct admin *a = c->a;
     struct ev_loop *loop = a->loop;
 
+    if (!c->sniffed && c->in_len > 0) {
+        int h2 = admin_h2_sniff(c->in, c->in_len);
+        if (h2 == 0)
+            return 0; /* so far a prefix of the preface: wait for more */
+        c->sniffed = true;
+        if (h2 > 0 && !(c->h2 = admin_h2_new(a->sc, c->trusted, c->peer_text, a->lim.max_head,
+                                             a->lim.max_body))) {
+            conn_free(c);
+            return -1;
+        }
+    }
+    if (c->h2)
+        return conn_process_h2(c);
     while (!c->closing && c->in_len > 0 && c->out_len - c->out_off < OUT_HIGH) {
         struct http1_request req;
         long hl = http1_parse_request(c->in, c->in_len, a->lim.max_head, a->lim.max_body, &req);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "sidecar/admin.h"
+#include "sidecar/agent.h"
 #include "sidecar/log.h"
 #include "sidecar/probe.h"
 #include "sidecar/record.h"
@@ -303,6 +304,10 @@ static void reload(struct sidecar *sc)
     for (size_t i = 0; i < 3; i++)
         if ((ov[i] || nv[i]) && (!ov[i] || !nv[i] || strcmp(ov[i], nv[i]) != 0))
             log_warn(NULL, "reload: %s changed; it takes effect at the next restart", fixed[i]);
+    if (ncfg->agent_port != ocfg->agent_port || ncfg->ttl_seconds != ocfg->ttl_seconds ||
+        ncfg->nadmin_allow != ocfg->nadmin_allow)
+        log_warn(NULL, "reload: agent_port, ttl_seconds and admin_allow take effect at the next "
+                 "restart");
 
     struct check *nchecks = calloc(ncfg->nchecks ? ncfg->nchecks : 1, sizeof(*nchecks));
     bool *taken = calloc(sc->nchecks ? sc->nchecks : 1, sizeof(*taken));
@@ -389,6 +394,7 @@ static void sidecar_free(struct sidecar *sc)
         check_clear(&sc->checks[i]);
     free(sc->checks);
     admin_free(sc->admin);
+    agent_free(sc->agent);
     reg_free(sc->reg);
     status_reset();
 }
@@ -451,6 +457,11 @@ int sidecar_run(struct mr_config *cfg, int argc, char **argv, char **envp)
                           &lim, err, sizeof(err));
     if (!sc->admin) {
         log_error(NULL, "admin endpoint: %s", err);
+        goto out;
+    }
+    if (cfg->agent_port > 0 && !(sc->agent = agent_new(sc->loop, sc, cfg->admin_addr,
+                                                       cfg->agent_port, err, sizeof(err)))) {
+        log_error(NULL, "agent-check: %s", err);
         goto out;
     }
     if (reg_start(sc->reg) != 0) {

@@ -15,6 +15,7 @@
 struct probe;
 struct reg;
 struct admin;
+struct agent;
 
 /* One check at run time. */
 struct check {
@@ -38,6 +39,7 @@ struct sidecar {
     size_t nchecks;
     struct reg *reg;
     struct admin *admin;
+    struct agent *agent;      /* HAProxy agent-check, NULL when off */
     struct drain drain;
     ev_timer tick;
     ev_signal sig_term, sig_int, sig_hup, sig_usr1, sig_usr2;

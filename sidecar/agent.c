@@ -1,0 +1,239 @@
+/* HAProxy agent-check: accept, write one line, half-close, then read and
+ * discard until the peer closes (or a short linger runs out) before
+ * closing. Closing at once would be simpler, but a socket closed with
+ * unread input (HAProxy's `agent-send` string) sends a reset instead of a
+ * FIN, dropping whatever of our line was not transmitted yet, and a peer
+ * may discard received data on a reset.
+ *
+ * Bounds: at most AGENT_MAX_CONNS lingering connections (the oldest is
+ * closed to make room: its line went out already), AGENT_LINGER seconds
+ * each, ACCEPT_BATCH accepts per wakeup. Nothing here waits on a peer. */
+#include "sidecar/agent.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "sidecar/log.h"
+#include "sidecar/netaddr.h"
+#include "sidecar/sidecar.h"
+
+#define AGENT_MAX_CONNS 256
+#define AGENT_LINGER 1.0 /* seconds we wait for the peer's close */
+#define ACCEPT_BATCH 64
+#define EMFILE_PAUSE 0.1
+
+struct agent_conn {
+    struct agent *a;
+    struct agent_conn *prev, *next; /* a->head is the oldest */
+    int fd;
+    ev_io rio;
+    ev_timer timer;
+};
+
+struct agent {
+    struct ev_loop *loop;
+    struct sidecar *sc;
+    int fd;
+    int port;
+    ev_io accept_w;
+    ev_timer pause;
+    struct agent_conn *head, *tail;
+    size_t nconns;
+};
+
+const char *agent_line(const struct sidecar *sc)
+{
+    /* The same order as /health: all up wins (a worker's check stays up
+     * under an admin drain), then draining, then down. */
+    bool all_up = true;
+    for (size_t i = 0; i < sc->nchecks && all_up; i++)
+        all_up = sidecar_check_up(sc, &sc->checks[i]);
+    if (all_up)
+        return "up ready 100%\n";
+    if (drain_is_draining(&sc->drain))
+        return "drain\n";
+    return "down\n";
+}
+
+static void conn_free(struct agent_conn *c)
+{
+    struct agent *a = c->a;
+    ev_io_stop(a->loop, &c->rio);
+    ev_timer_stop(a->loop, &c->timer);
+    close(c->fd);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        a->head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        a->tail = c->prev;
+    a->nconns--;
+    free(c);
+}
+
+static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct agent_conn *c = w->data;
+    char sink[512];
+    ssize_t n = recv(c->fd, sink, sizeof(sink), 0);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+        conn_free(c);
+}
+
+static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    conn_free(w->data);
+}
+
+/* Answers a fresh connection and keeps it lingering (or closes it). */
+static void answer(struct agent *a, int fd)
+{
+    const char *line = agent_line(a->sc);
+    size_t len = strlen(line);
+    /* A fresh socket's send buffer is empty and far larger than the line,
+     * so this send is complete or the connection is already dead. */
+    ssize_t n = send(fd, line, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n != (ssize_t)len) {
+        close(fd);
+        return;
+    }
+    shutdown(fd, SHUT_WR);
+    if (a->nconns >= AGENT_MAX_CONNS)
+        conn_free(a->head);
+    struct agent_conn *c = calloc(1, sizeof(*c));
+    if (!c) {
+        close(fd);
+        return;
+    }
+    c->a = a;
+    c->fd = fd;
+    ev_io_init(&c->rio, conn_read_cb, fd, EV_READ);
+    c->rio.data = c;
+    ev_timer_init(&c->timer, conn_timer_cb, AGENT_LINGER, 0.);
+    c->timer.data = c;
+    ev_io_start(a->loop, &c->rio);
+    ev_timer_start(a->loop, &c->timer);
+    c->prev = a->tail;
+    if (a->tail)
+        a->tail->next = c;
+    else
+        a->head = c;
+    a->tail = c;
+    a->nconns++;
+}
+
+static void pause_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct agent *a = w->data;
+    ev_io_start(loop, &a->accept_w);
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct agent *a = w->data;
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+        int fd = accept4(a->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* level-triggered: rest instead of spinning on the backlog */
+                log_warn(NULL, "agent: accept: %s; pausing", strerror(errno));
+                ev_io_stop(loop, &a->accept_w);
+                ev_timer_set(&a->pause, EMFILE_PAUSE, 0.);
+                ev_timer_start(loop, &a->pause);
+            } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                log_warn(NULL, "agent: accept: %s", strerror(errno));
+            }
+            return;
+        }
+        answer(a, fd);
+    }
+}
+
+struct agent *agent_new(struct ev_loop *loop, struct sidecar *sc, const char *admin_addr, int port,
+                        char *err, size_t errlen)
+{
+    struct netaddr na;
+    int one = 1;
+    char text[NETADDR_STRLEN];
+
+    if (port < 0 || port > 65535) {
+        snprintf(err, errlen, "agent port %d: want 0..65535", port);
+        return NULL;
+    }
+    if (netaddr_parse(admin_addr, &na, err, errlen) < 0)
+        return NULL;
+    if (na.ss.ss_family == AF_INET6)
+        ((struct sockaddr_in6 *)&na.ss)->sin6_port = htons((uint16_t)port);
+    else
+        ((struct sockaddr_in *)&na.ss)->sin_port = htons((uint16_t)port);
+    netaddr_format((struct sockaddr *)&na.ss, text, sizeof(text));
+
+    struct agent *a = calloc(1, sizeof(*a));
+    if (!a) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    a->loop = loop;
+    a->sc = sc;
+    a->fd = socket(na.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (a->fd < 0) {
+        snprintf(err, errlen, "%s: socket: %s", text, strerror(errno));
+        goto fail;
+    }
+    setsockopt(a->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(a->fd, (struct sockaddr *)&na.ss, na.len) < 0) {
+        snprintf(err, errlen, "%s: bind: %s", text, strerror(errno));
+        goto fail;
+    }
+    if (listen(a->fd, SOMAXCONN) < 0) {
+        snprintf(err, errlen, "%s: listen: %s", text, strerror(errno));
+        goto fail;
+    }
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof(bound);
+    if (getsockname(a->fd, (struct sockaddr *)&bound, &blen) < 0) {
+        snprintf(err, errlen, "%s: getsockname: %s", text, strerror(errno));
+        goto fail;
+    }
+    a->port = netaddr_port((struct sockaddr *)&bound);
+    ev_io_init(&a->accept_w, accept_cb, a->fd, EV_READ);
+    a->accept_w.data = a;
+    ev_timer_init(&a->pause, pause_cb, EMFILE_PAUSE, 0.);
+    a->pause.data = a;
+    ev_io_start(loop, &a->accept_w);
+    netaddr_format((struct sockaddr *)&bound, text, sizeof(text));
+    log_info(NULL, "HAProxy agent-check on %s", text);
+    return a;
+
+fail:
+    agent_free(a);
+    return NULL;
+}
+
+int agent_port(const struct agent *a)
+{
+    return a->port;
+}
+
+void agent_free(struct agent *a)
+{
+    if (!a)
+        return;
+    while (a->head)
+        conn_free(a->head);
+    if (a->fd >= 0) {
+        ev_io_stop(a->loop, &a->accept_w);
+        ev_timer_stop(a->loop, &a->pause);
+        close(a->fd);
+    }
+    free(a);
+}
