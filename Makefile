@@ -70,7 +70,9 @@ demo:
 	@$(MAKE) --no-print-directory all
 	@scripts/demo
 
-bench: deps all
+bench:
+	@scripts/install-deps bench
+	@$(MAKE) --no-print-directory all
 	@scripts/bench-all
 
 install: $(BUILD)/meshreg

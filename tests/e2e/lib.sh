@@ -16,9 +16,12 @@
 # Stable API (other e2e scripts rely on these names):
 #   variables  ROOT BIN DEMO T FAILS PASSES MESHREG_PID MESHREG_LOG MESHREG_ERR
 #              ADMIN ADMIN_URL DEMO_PID (last started)
-#   ports      free_port
+#   ports      free_port | free_port_block N | port_open PORT
 #   processes  start_bg NAME CMD... | start_demo PORT [ARGS...] | start_meshreg ARGS...
-#              stop_pid PID [SIG] | wait_exit PID TIMEOUT (sets EXIT_CODE) | alive PID
+#              wait_meshreg [TIMEOUT] | meshreg_cli ARGS... (foreground, bounded)
+#              demo_ctl PORT unhealthy|healthy|hang|garbage|close
+#              stop_pid PID [SIG] | kill_hard PID | wait_exit PID TIMEOUT (sets EXIT_CODE)
+#              alive PID
 #              on_cleanup CMD...
 #   waiting    wait_for TIMEOUT CMD... | wait_for_eval TIMEOUT 'shell expression'
 #              wait_port PORT TIMEOUT | wait_http URL CODE TIMEOUT
@@ -31,7 +34,8 @@
 #   file:      start_sidecar [ARGS] | record_path [SVC.NS] [PORT] | has_record | no_record
 #              (FIXTURES SVC IID REG_DIR APP_PORT DRAIN_S)
 #   servers    need_zk [ARGS] | need_etcd [ARGS] (see below)
-#   ports      free_port_block N
+# Environment: MESHREG_BIN, DEMOAPP_BIN (binaries), E2E_TIMEOUT (seconds),
+# E2E_KEEP=1 (keep the temp dir for a post-mortem).
 set -u
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -40,6 +44,7 @@ DEMO=${DEMOAPP_BIN:-$ROOT/build/demoapp}
 case $BIN in /*) ;; *) BIN=$ROOT/$BIN ;; esac
 case $DEMO in /*) ;; *) DEMO=$ROOT/$DEMO ;; esac
 E2E_TIMEOUT=${E2E_TIMEOUT:-90}
+PY=$(command -v python3 || echo /usr/bin/python3)
 TEST_NAME=$(basename "$0" .sh)
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/meshreg-e2e.$TEST_NAME.XXXXXX")
@@ -129,7 +134,8 @@ alive() {
 # wait_exit PID TIMEOUT_S: waits for a child started by this shell; sets
 # EXIT_CODE (empty if it did not exit in time). Returns 0 if it exited.
 wait_exit() {
-    local pid=$1 deadline=$(($(now_ms) + ${2%.*} * 1000))
+    local pid=$1 deadline
+    deadline=$(($(now_ms) + $(_sec_to_ms "$2")))
     EXIT_CODE=
     while alive "$pid"; do
         [ "$(now_ms)" -ge "$deadline" ] && return 1
@@ -141,15 +147,32 @@ wait_exit() {
 }
 
 # stop_pid PID [SIG]: signals a process group started by start_bg, then
-# SIGKILL after 3 s. Reaps it.
+# SIGKILL after 3 s. Reaps it (EXIT_CODE). bash's "Killed" job notices go to
+# /dev/null: they are noise in a test's output.
 stop_pid() {
-    local pid=$1 sig=${2:-TERM}
-    alive "$pid" || { wait "$pid" 2>/dev/null; return 0; }
-    kill -"$sig" -- "-$pid" 2>/dev/null || kill -"$sig" "$pid" 2>/dev/null
-    if ! wait_exit "$pid" 3; then
-        kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null
-        wait_exit "$pid" 2
-    fi
+    {
+        local pid=$1 sig=${2:-TERM}
+        if ! alive "$pid"; then
+            wait "$pid"
+            EXIT_CODE=$?
+            return 0
+        fi
+        kill -"$sig" -- "-$pid" || kill -"$sig" "$pid"
+        if ! wait_exit "$pid" 3; then
+            kill -KILL -- "-$pid" || kill -KILL "$pid"
+            wait_exit "$pid" 2
+        fi
+    } 2>/dev/null
+    return 0
+}
+
+# kill_hard PID: SIGKILL (a crash) and reap, quietly. Sets EXIT_CODE.
+kill_hard() {
+    {
+        kill -KILL "$1"
+        wait "$1"
+        EXIT_CODE=$?
+    } 2>/dev/null
     return 0
 }
 
@@ -178,7 +201,7 @@ start_bg() {
 # free_port: a loopback TCP port nobody listens on now (bound then released
 # by the kernel's ephemeral allocator, so parallel tests do not collide).
 free_port() {
-    python3 -c 'import socket
+    "$PY" -c 'import socket
 s = socket.socket()
 s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])'
@@ -186,7 +209,7 @@ print(s.getsockname()[1])'
 
 # free_port_block N: a port P such that P..P+N-1 are all free now.
 free_port_block() {
-    python3 -c 'import random, socket, sys
+    "$PY" -c 'import random, socket, sys
 n = int(sys.argv[1])
 for _ in range(200):
     base = random.randrange(20000, 32000)
@@ -277,7 +300,7 @@ wait_http() {
 # json_get FILE PY_EXPR: prints eval(PY_EXPR) with j = the parsed JSON (FILE
 # "-" reads stdin); strings print bare, others as JSON. Fails on bad JSON.
 json_get() {
-    python3 -c 'import json, sys
+    "$PY" -c 'import json, sys
 src = sys.argv[1]
 j = json.load(sys.stdin if src == "-" else open(src))
 v = eval(sys.argv[2])
@@ -286,7 +309,7 @@ print(v if isinstance(v, str) else json.dumps(v, sort_keys=True))' "$1" "$2"
 
 # json_true FILE PY_EXPR: exit 0 when eval(PY_EXPR) is truthy (j = the JSON).
 json_true() {
-    python3 -c 'import json, sys
+    "$PY" -c 'import json, sys
 src = sys.argv[1]
 j = json.load(sys.stdin if src == "-" else open(src))
 sys.exit(0 if eval(sys.argv[2]) else 1)' "$1" "$2" 2>/dev/null
@@ -453,15 +476,26 @@ _e2e_cleanup() {
     local rc=$? pid c l
     trap - EXIT INT TERM
     [ -n "$_E2E_WATCHDOG" ] && kill "$_E2E_WATCHDOG" 2>/dev/null
-    for pid in "${_E2E_PIDS[@]}"; do
-        alive "$pid" && kill -KILL -- "-$pid" 2>/dev/null
-        alive "$pid" && kill -KILL "$pid" 2>/dev/null
-    done
-    for pid in "${_E2E_PIDS[@]}"; do
-        wait "$pid" 2>/dev/null
-    done
+    {
+        for pid in "${_E2E_PIDS[@]}"; do
+            alive "$pid" && kill -KILL -- "-$pid"
+            alive "$pid" && kill -KILL "$pid"
+        done
+        for pid in "${_E2E_PIDS[@]}"; do
+            wait "$pid"
+        done
+    } 2>/dev/null
     for c in "${_E2E_CLEANUPS[@]}"; do
         eval "$c"
+    done
+    # A sanitizer report in any background process's stderr is a failure,
+    # even when the test did not look at that process's exit status.
+    for l in "${_E2E_LOGS[@]}"; do
+        if [ -f "$l" ] && grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$l"; then
+            echo "not ok - sanitizer report in ${l#"$T"/}"
+            FAILS=$((FAILS + 1))
+            grep -m 5 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:|^    #[0-9]' "$l" | sed 's/^/#   /'
+        fi
     done
     if [ "$_E2E_FINISHED" != 1 ]; then
         echo "not ok - $TEST_NAME ended early (status $rc)"
