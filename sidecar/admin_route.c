@@ -86,6 +86,8 @@ static void route_health(struct sidecar *sc, const struct route_ctx *x, struct a
     char *body = NULL;
     size_t len = 0;
     int st = status_health(sc, NULL, 0, &body, &len);
+    if (sc->cfg->adaptive_drain)
+        sidecar_note_poll(sc, x->peer, st == 503 && drain_is_draining(&sc->drain));
     reply_body(out, st, CT_JSON, body, len);
 }
 

@@ -93,9 +93,14 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 /* Answers a fresh connection and keeps it lingering (or closes it). */
-static void answer(struct agent *a, int fd)
+static void answer(struct agent *a, int fd, const struct sockaddr_storage *peer)
 {
     const char *line = agent_line(a->sc);
+    if (a->sc->cfg->adaptive_drain) {
+        char text[NETADDR_STRLEN];
+        netaddr_format((const struct sockaddr *)peer, text, sizeof(text));
+        sidecar_note_poll(a->sc, text, line[0] == 'd' && line[1] == 'r');
+    }
     size_t len = strlen(line);
     /* A fresh socket's send buffer is empty and far larger than the line,
      * so this send is complete or the connection is already dead. */
@@ -139,7 +144,9 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct agent *a = w->data;
     for (int i = 0; i < ACCEPT_BATCH; i++) {
-        int fd = accept4(a->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof(peer);
+        int fd = accept4(a->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
@@ -154,7 +161,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
             }
             return;
         }
-        answer(a, fd);
+        answer(a, fd, &peer);
     }
 }
 

@@ -37,6 +37,11 @@ void drain_request_undrain(struct drain *d)
     d->reason[0] = '\0';
 }
 
+void drain_request_window_end(struct drain *d)
+{
+    d->window_cut = true;
+}
+
 void drain_app_exited(struct drain *d, double now)
 {
     d->app_gone = true;
@@ -66,7 +71,7 @@ enum drain_phase drain_tick(struct drain *d, double now, size_t pending)
             }
             break;
         case DRAIN_WINDOW:
-            if (d->signals > 1 || now >= d->shutdown_at + d->drain_seconds)
+            if (d->signals > 1 || d->window_cut || now >= d->shutdown_at + d->drain_seconds)
                 d->phase = d->wrapper && !d->app_gone ? DRAIN_STOPPING_APP : DRAIN_EXIT;
             break;
         case DRAIN_STOPPING_APP:
@@ -95,7 +100,8 @@ double drain_window_remaining(const struct drain *d, double now)
 {
     double end;
     if (drain_is_shutting_down(d)) {
-        if (d->signals > 1 || d->phase == DRAIN_STOPPING_APP || d->phase == DRAIN_EXIT)
+        if (d->signals > 1 || d->window_cut || d->phase == DRAIN_STOPPING_APP ||
+            d->phase == DRAIN_EXIT)
             return 0;
         end = d->shutdown_at + d->drain_seconds;
     } else if (d->admin) {

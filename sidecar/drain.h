@@ -42,6 +42,7 @@ struct drain {
     double dereg_done_at;   /* when DEREGISTERING ended (0 = not yet) */
     bool dereg_timed_out;
     bool app_gone;          /* wrapper: the child has exited */
+    bool window_cut;        /* adaptive drain: every poller has seen the drain */
 
     /* admin drain */
     bool admin;             /* drained by request */
@@ -56,6 +57,9 @@ void drain_init(struct drain *d, double drain_seconds, double dereg_timeout, boo
 void drain_request_shutdown(struct drain *d, double now);
 void drain_request_admin(struct drain *d, double now, const char *reason, double expires_s);
 void drain_request_undrain(struct drain *d);
+/* --adaptive-drain: every load balancer that polls us has seen the drain;
+ * the window may end now (deregistration still comes first). */
+void drain_request_window_end(struct drain *d);
 /* Wrapper mode: the app exited on its own; deregister and exit without a window. */
 void drain_app_exited(struct drain *d, double now);
 

@@ -72,6 +72,17 @@ double sidecar_window_remaining(const struct sidecar *sc)
 
 static void tick(struct sidecar *sc);
 
+/* --adaptive-drain: how many consecutive "draining" answers count as seen
+ * (HAProxy's default fall is 3), and how recent a poll must be for its
+ * load balancer to count as still polling. */
+#define ADAPTIVE_MIN_ANSWERS 3
+#define ADAPTIVE_RECENT_S 10.0
+
+void sidecar_note_poll(struct sidecar *sc, const char *peer, bool draining)
+{
+    lbwatch_note(&sc->lbwatch, peer, ev_now(sc->loop), draining);
+}
+
 void sidecar_request_drain(struct sidecar *sc, const char *reason, double expires_s)
 {
     bool was = sc->drain.admin;
@@ -138,6 +149,16 @@ static void tick(struct sidecar *sc)
         log_info(NULL, "drain expired: registering healthy registrations again");
         state_save(sc->cfg->state_dir, &sc->drain, now);
         sync_all(sc);
+    }
+    size_t npeers;
+    if (ph == DRAIN_WINDOW && sc->cfg->adaptive_drain && !sc->drain.window_cut &&
+        lbwatch_all_informed(&sc->lbwatch, now, ADAPTIVE_RECENT_S, ADAPTIVE_MIN_ANSWERS,
+                             &npeers)) {
+        log_info(NULL, "adaptive drain: all %zu polling load balancer(s) answered draining "
+                 "%d times; ending the window %.1f s early", npeers, ADAPTIVE_MIN_ANSWERS,
+                 drain_window_remaining(&sc->drain, now));
+        drain_request_window_end(&sc->drain);
+        ph = drain_tick(&sc->drain, now, reg_pending(sc->reg));
     }
     if (ph == before)
         return;

@@ -10,6 +10,7 @@
 #include "config/config.h"
 #include "sidecar/drain.h"
 #include "sidecar/health.h"
+#include "sidecar/lbwatch.h"
 #include "sidecar/supervise.h"
 
 struct probe;
@@ -41,6 +42,7 @@ struct sidecar {
     struct admin *admin;
     struct agent *agent;      /* HAProxy agent-check, NULL when off */
     struct drain drain;
+    struct lbwatch lbwatch;   /* --adaptive-drain: who polls us */
     ev_timer tick;
     ev_signal sig_term, sig_int, sig_hup, sig_usr1, sig_usr2;
     struct supervise app;     /* wrapper mode only */
@@ -68,5 +70,8 @@ const struct check *sidecar_find(const struct sidecar *sc, const char *name, siz
 void sidecar_request_drain(struct sidecar *sc, const char *reason, double expires_s);
 void sidecar_request_undrain(struct sidecar *sc);
 double sidecar_window_remaining(const struct sidecar *sc);
+/* A load balancer polled /health or the agent port and was answered
+ * draining or not (only called with --adaptive-drain). */
+void sidecar_note_poll(struct sidecar *sc, const char *peer, bool draining);
 
 #endif

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# §7 --adaptive-drain: the window ends early once every load balancer that
+# polls /health has been answered "draining" enough times; a poller that has
+# not seen it yet holds the window; without the flag the window is served in full.
+. "$(dirname "$0")/lib.sh"
+
+# poller: a load balancer polling /health every 100 ms until killed.
+start_poller() {
+    ( while :; do curl -s -o /dev/null --max-time 0.5 "$ADMIN_URL/health"; sleep 0.1; done ) &
+    POLLER=$!
+    on_cleanup kill "$POLLER"
+}
+
+DRAIN_S=20 start_sidecar --adaptive-drain
+check "registered" wait_for 3 has_record
+start_poller
+sleep 0.5
+t0=$(now_ms)
+kill -TERM "$MESHREG_PID"
+check "record gone" wait_for 1 no_record
+if wait_exit "$MESHREG_PID" 10; then
+    dt=$(($(now_ms) - t0))
+    check "window ended early once the poller saw 3 draining answers (${dt} ms < 3000)" \
+        [ "$dt" -lt 3000 ]
+    check "not before the poller could see it (${dt} ms >= 200)" [ "$dt" -ge 200 ]
+    check_eq "exit status 0" "$EXIT_CODE" 0
+else
+    fail "adaptive drain ends the window early" "still running 10 s into a 20 s window"
+fi
+grep -q "adaptive drain: all 1 polling load balancer" "$MESHREG_LOG" &&
+    ok "log names the adaptive ending" || fail "log names the adaptive ending" "$(tail -3 "$MESHREG_LOG")"
+kill "$POLLER" 2>/dev/null; wait "$POLLER" 2>/dev/null
+
+# A recent poller that stops polling at SIGTERM has not seen the drain: full window.
+APP_PORT=
+DRAIN_S=2 start_sidecar --adaptive-drain
+check "registered (2)" wait_for 3 has_record
+http_get "$ADMIN_URL/health" >/dev/null
+t0=$(now_ms)
+kill -TERM "$MESHREG_PID"
+if wait_exit "$MESHREG_PID" 5; then
+    dt=$(($(now_ms) - t0))
+    check "a poller that has not seen the drain holds the full window (${dt} ms >= 2000)" \
+        [ "$dt" -ge 2000 ]
+else
+    fail "exits after the window" "still running"
+fi
+
+# Without the flag the window is always served in full, polled or not.
+APP_PORT=
+DRAIN_S=2 start_sidecar
+check "registered (3)" wait_for 3 has_record
+start_poller
+sleep 0.3
+t0=$(now_ms)
+kill -TERM "$MESHREG_PID"
+if wait_exit "$MESHREG_PID" 5; then
+    dt=$(($(now_ms) - t0))
+    check "without --adaptive-drain the full window is served (${dt} ms >= 2000)" [ "$dt" -ge 2000 ]
+else
+    fail "exits after the window" "still running"
+fi
+finish
