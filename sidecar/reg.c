@@ -194,6 +194,10 @@ void reg_set(struct reg *r, const char *svc, const char *node, const char *data)
         e->data = NULL;
     }
     e->want = want;
+    /* A leftover's have = true only meant "a delete is owed"; nothing of
+     * ours is confirmed in the backend yet. */
+    if (e->leftover)
+        e->have = false;
     e->leftover = false;
     e->dirty = true;
     flush(r);

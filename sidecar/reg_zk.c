@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <zookeeper/zookeeper.h>
 
 #include "sidecar/log.h"
@@ -36,6 +37,7 @@
 #define ZK_DEFAULT_ROOT "/smartstack/global"
 #define REOPEN_MIN 0.1
 #define REOPEN_MAX 5.0
+#define HANDSHAKE_MIN 0.5
 
 struct reg_zk;
 
@@ -70,6 +72,8 @@ struct reg_zk {
     ev_timer tick;   /* the library's timeout, or 0 to re-arm after a request */
     ev_timer reopen; /* backoff before opening a new handle */
     double reopen_backoff;
+    double hs_since; /* when the current connection attempt started, 0 = none */
+    double hs_limit; /* how long it may take to become a session */
     struct zk_op *ops;
 };
 
@@ -98,17 +102,20 @@ static void lib_log(const char *message)
         const char *open = strstr(text, "errno=");
         open = open ? strchr(open, '(') : NULL;
         const char *close = open ? strchr(open, ')') : NULL;
-        if (strncmp(text, "Socket ", 7) == 0 && close &&
-            sscanf(text + 7, "%*s%n", &hlen) >= 0 && hlen > 0)
-            snprintf(lib_last_error, sizeof(lib_last_error), "%.*s: %.*s", hlen, text + 7,
-                     (int)(close - open - 1), open + 1);
-        /* The library reports a connection the server closed as EHOSTDOWN. */
-        char *down = strstr(lib_last_error, strerror(EHOSTDOWN));
-        if (down)
-            snprintf(down, sizeof(lib_last_error) - (size_t)(down - lib_last_error),
-                     "connection closed by the server");
-        else
+        if (strncmp(text, "Socket ", 7) == 0 && close && sscanf(text + 7, "%*s%n", &hlen) >= 0 &&
+            hlen > 0) {
+            /* The library reports a connection the server closed as EHOSTDOWN. */
+            const char *why = open + 1;
+            int whylen = (int)(close - open - 1);
+            if (strncmp(why, strerror(EHOSTDOWN), (size_t)whylen) == 0) {
+                why = "connection closed by the server";
+                whylen = (int)strlen(why);
+            }
+            snprintf(lib_last_error, sizeof(lib_last_error), "%.*s: %.*s", hlen, text + 7, whylen,
+                     why);
+        } else {
             snprintf(lib_last_error, sizeof(lib_last_error), "%s", text);
+        }
     }
     log_debug(NULL, "zookeeper client: %s", text);
 }
@@ -286,7 +293,8 @@ static void put_get_done(int rc, const char *value, int value_len, const struct 
     }
     int64_t mine = zoo_client_id(zk->zh)->client_id;
     if (stat->ephemeralOwner == mine) {
-        if ((size_t)value_len == op->len && (op->len == 0 || memcmp(value, op->data, op->len) == 0)) {
+        if ((size_t)value_len == op->len &&
+            (op->len == 0 || memcmp(value, op->data, op->len) == 0)) {
             op_finish(op, true, NULL);
             return;
         }
@@ -434,10 +442,10 @@ static void session_watcher(zhandle_t *zh, int type, int state, const char *path
         zk->connected = true;
         zk->session = zoo_client_id(zh)->client_id;
         zk->reopen_backoff = REOPEN_MIN;
+        zk->hs_limit = HANDSHAKE_MIN;
         lib_last_error[0] = '\0';
         snprintf(detail, sizeof(detail), "%s, session 0x%llx, timeout %d ms",
-                 zoo_get_current_server(zh), (unsigned long long)zk->session,
-                 zoo_recv_timeout(zh));
+                 zoo_get_current_server(zh), (unsigned long long)zk->session, zoo_recv_timeout(zh));
         log_info(NULL, "zk: session 0x%llx %s on %s", (unsigned long long)zk->session,
                  fresh ? "established" : "resumed", zoo_get_current_server(zh));
         /* A new session owns none of our nodes: have the core put them all. */
@@ -494,8 +502,7 @@ static void zk_reopen_later(struct reg_zk *zk)
     ev_timer_stop(zk->r->loop, &zk->reopen);
     ev_timer_set(&zk->reopen, zk->reopen_backoff, 0.);
     ev_timer_start(zk->r->loop, &zk->reopen);
-    zk->reopen_backoff =
-        zk->reopen_backoff * 2 > REOPEN_MAX ? REOPEN_MAX : zk->reopen_backoff * 2;
+    zk->reopen_backoff = zk->reopen_backoff * 2 > REOPEN_MAX ? REOPEN_MAX : zk->reopen_backoff * 2;
 }
 
 static void zk_expired(struct reg_zk *zk)
@@ -512,6 +519,36 @@ static void zk_expired(struct reg_zk *zk)
         zk_open(zk);
     else
         zk_reopen_later(zk);
+}
+
+/* A connection attempt (TCP connect plus session handshake) that takes too
+ * long is cut short so the client tries again (or the next host). The
+ * library's own limit is 2/3 of the session timeout, and ZooKeeper 3.8 can
+ * leave a connection it received while starting up open but never answered
+ * (its close fails), which would hold our first registration back ~7 s. We
+ * shut the socket down (not close: it stays the library's) and the library
+ * sees a connection loss. The limit starts at 0.5 s and doubles on each cut,
+ * so a slow but live server still gets through; it resets once connected.
+ * Returns how long until the current attempt must be cut. */
+static double zk_handshake_left(struct reg_zk *zk, int rc, int fd)
+{
+    if (zk->connected || fd < 0 || rc != ZOK) {
+        zk->hs_since = 0;
+        return 1e9;
+    }
+    double now = ev_time();
+    if (zk->hs_since == 0)
+        zk->hs_since = now;
+    double cap = zoo_recv_timeout(zk->zh) * 2.0 / 3000.0;
+    double limit = zk->hs_limit < cap ? zk->hs_limit : cap;
+    if (now - zk->hs_since < limit)
+        return zk->hs_since + limit - now;
+    log_debug(NULL, "zk: no session after %.1f s on %s: trying again", now - zk->hs_since,
+              zoo_get_current_server(zk->zh));
+    shutdown(fd, SHUT_RDWR);
+    zk->hs_since = 0;
+    zk->hs_limit *= 2;
+    return 0.;
 }
 
 /* Asks the library what it waits for and arms the watchers to match. */
@@ -554,6 +591,9 @@ static void zk_pump(struct reg_zk *zk)
         double after = (double)tv.tv_sec + tv.tv_usec / 1e6;
         if (rc != ZOK && after < 0.01)
             after = 0.01; /* a failed connect asks for an immediate retry: never spin */
+        double left = zk_handshake_left(zk, rc, fd);
+        if (left < after)
+            after = left;
         ev_timer_stop(zk->r->loop, &zk->tick);
         ev_timer_set(&zk->tick, after, 0.);
         ev_timer_start(zk->r->loop, &zk->tick);
@@ -575,9 +615,12 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
     if (revents & EV_WRITE)
         events |= ZOOKEEPER_WRITE;
     zk->in_lib = true;
-    /* Errors come back as session events and failed completions. */
-    (void)zookeeper_process(zk->zh, events);
+    /* Errors come back as session events and failed completions; any error
+     * also means the connection attempt in progress, if any, is over. */
+    int rc = zookeeper_process(zk->zh, events);
     zk->in_lib = false;
+    if (rc != ZOK && rc != ZNOTHING)
+        zk->hs_since = 0;
     zk_pump(zk);
 }
 
@@ -601,17 +644,17 @@ static void zk_open(struct reg_zk *zk)
     zk->expired = false;
     zk->io_fd = -1;
     zk->io_events = 0;
+    zk->hs_since = 0;
     errno = 0;
     /* Resolves the host names (getaddrinfo: instant for addresses and
      * /etc/hosts names; a DNS name can make this wait on the resolver). */
-    zk->zh = zookeeper_init2(zk->hosts, session_watcher, ttl * 1000, NULL, zk,
-                             ZOO_NO_LOG_CLIENTENV, lib_log);
+    zk->zh = zookeeper_init2(zk->hosts, session_watcher, ttl * 1000, NULL, zk, ZOO_NO_LOG_CLIENTENV,
+                             lib_log);
     if (!zk->zh) {
         char detail[192];
         snprintf(detail, sizeof(detail), "cannot start a client for %s: %s; retrying in %.1f s",
                  zk->hosts, strerror(errno ? errno : EINVAL), zk->reopen_backoff);
-        reg_set_conn(zk->r, zk->r->conn == REG_CONNECTED ? REG_DISCONNECTED : zk->r->conn,
-                     detail);
+        reg_set_conn(zk->r, zk->r->conn == REG_CONNECTED ? REG_DISCONNECTED : zk->r->conn, detail);
         zk_reopen_later(zk);
         return;
     }
@@ -717,6 +760,7 @@ static int zk_init(struct reg *r, const char *uri, char *err, size_t errlen)
     zk->r = r;
     zk->io_fd = -1;
     zk->reopen_backoff = REOPEN_MIN;
+    zk->hs_limit = HANDSHAKE_MIN;
     ev_io_init(&zk->io, io_cb, 0, EV_READ);
     zk->io.data = zk;
     ev_timer_init(&zk->tick, tick_cb, 0., 0.);

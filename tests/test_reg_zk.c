@@ -89,8 +89,8 @@ static void find_scripts(void)
 
 static void make_dir(char *dir, size_t len, const char *tag)
 {
-    snprintf(dir, len, "%s/meshreg-zk-%s.XXXXXX", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp",
-             tag);
+    snprintf(dir, len, "%s/meshreg-zk-%s.XXXXXX",
+             access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp", tag);
     assert_non_null(mkdtemp(dir));
 }
 
@@ -278,7 +278,9 @@ static void register_one(struct ev_loop *loop, struct reg *r, const char *svc, c
     assert_true(reg_present(r, svc, node));
 }
 
-#define REC(port) "{\"host\":\"10.1.2.3\",\"port\":" #port ",\"name\":\"h1\",\"weight\":10,\"labels\":{\"region:r1\":\"\"}}"
+#define REC(port)                                                                                  \
+    "{\"host\":\"10.1.2.3\",\"port\":" #port                                                       \
+    ",\"name\":\"h1\",\"weight\":10,\"labels\":{\"region:r1\":\"\"}}"
 
 /* ---- tests ---- */
 
@@ -286,10 +288,12 @@ static void test_uri(void **state)
 {
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
     const char *bad[] = {
-        "zk:127.0.0.1:2181",       "zk://",           "zk:///root",
-        "zk://127.0.0.1",          "zk://127.0.0.1:0", "zk://127.0.0.1:65536",
-        "zk://h:1,h/x",            "zk://h:1/a//b",    "zk://h:1/a/../b",
-        "zk://h:1/a/./b",          "zk://h:1:x/a",     "zk://h:123456/a",
+        "zk:127.0.0.1:2181", "zk://",
+        "zk:///root",        "zk://127.0.0.1",
+        "zk://127.0.0.1:0",  "zk://127.0.0.1:65536",
+        "zk://h:1,h/x",      "zk://h:1/a//b",
+        "zk://h:1/a/../b",   "zk://h:1/a/./b",
+        "zk://h:1:x/a",      "zk://h:123456/a",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char err[256] = "";
@@ -362,12 +366,13 @@ static void test_existing_node(void **state)
     /* Another session holds a node with our name (and old data). */
     char pidfile[128];
     snprintf(pidfile, sizeof pidfile, "%s/hold.pid", dir_single);
-    assert_int_equal(sh(out, sizeof out,
-                        "%s --hosts %s hold '%s' old >%s/hold.out 2>&1 & echo $! >%s; "
-                        "for i in $(seq 100); do grep -q 0x %s/hold.out && break; sleep 0.05; done; "
-                        "cat %s/hold.out",
-                        zkwatch, hosts_single, path, dir_single, pidfile, dir_single, dir_single),
-                     0);
+    assert_int_equal(
+        sh(out, sizeof out,
+           "%s --hosts %s hold '%s' old >%s/hold.out 2>&1 & echo $! >%s; "
+           "for i in $(seq 100); do grep -q 0x %s/hold.out && break; sleep 0.05; done; "
+           "cat %s/hold.out",
+           zkwatch, hosts_single, path, dir_single, pidfile, dir_single, dir_single),
+        0);
     assert_non_null(strstr(out, "0x"));
     struct znode z;
     zk_get(hosts_single, path, &z);
@@ -476,11 +481,12 @@ static void test_restart_within_timeout(void **state)
     struct znode z0, z1;
     zk_get(hosts_single, path, &z0);
 
-    assert_int_equal(sh(NULL, 0,
-                        "%s --hosts %s watch '%s' >%s/restart.watch 2>&1 & echo $! >%s/watch.pid; "
-                        "for i in $(seq 100); do grep -q present %s/restart.watch && break; sleep 0.05; done",
-                        zkwatch, hosts_single, path, dir_single, dir_single, dir_single),
-                     0);
+    assert_int_equal(
+        sh(NULL, 0,
+           "%s --hosts %s watch '%s' >%s/restart.watch 2>&1 & echo $! >%s/watch.pid; "
+           "for i in $(seq 100); do grep -q present %s/restart.watch && break; sleep 0.05; done",
+           zkwatch, hosts_single, path, dir_single, dir_single, dir_single),
+        0);
     assert_int_equal(sh(NULL, 0, "%s/zk-stop %s", scripts, dir_single), 0);
     double gap = 0;
     assert_true(run_until(loop, is_not_connected, r, 5, NULL));
@@ -498,7 +504,8 @@ static void test_restart_within_timeout(void **state)
     assert_string_equal(z1.owner, z0.owner);
     assert_int_equal(zk_children(hosts_single, "/meshreg-test/restart/svc.main"), 1);
     sh(out, sizeof out,
-       "sleep 0.5; kill $(cat %s/watch.pid); sleep 0.2; grep -c -E ' (deleted|recreated|created|absent) ' %s/restart.watch",
+       "sleep 0.5; kill $(cat %s/watch.pid); sleep 0.2; grep -c -E ' "
+       "(deleted|recreated|created|absent) ' %s/restart.watch",
        dir_single, dir_single);
     assert_string_equal(out, "0");
     reg_free(r);
@@ -666,9 +673,9 @@ static void test_killed_process_node_expires(void **state)
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     char out[64];
-    assert_int_equal(
-        sh(out, sizeof out, "%s --hosts %s wait '%s' gone --timeout 8", zkwatch, hosts_single, path),
-        0);
+    assert_int_equal(sh(out, sizeof out, "%s --hosts %s wait '%s' gone --timeout 8", zkwatch,
+                        hosts_single, path),
+                     0);
     double s = mono() - t0;
     print_message("# node gone %.2f s after SIGKILL (session timeout 2 s)\n", s);
     assert_true(s > 1.5 && s < 6);
@@ -680,7 +687,8 @@ static void test_ensemble_member_loss(void **state)
 {
     char hosts[128], out[256];
     assert_int_equal(
-        sh(hosts, sizeof hosts, "%s/zk-start --ensemble --port %d %s", scripts, base_ens, dir_ens), 0);
+        sh(hosts, sizeof hosts, "%s/zk-start --ensemble --port %d %s", scripts, base_ens, dir_ens),
+        0);
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
     char uri[256];
     snprintf(uri, sizeof uri, "zk://%s/meshreg-test/ensemble", hosts);
@@ -708,7 +716,8 @@ static void test_ensemble_member_loss(void **state)
     assert_string_equal(z.owner, z0.owner);
 
     assert_int_equal(sh(NULL, 0, "%s/zk-start --member %d %s", scripts, member, dir_ens), 0);
-    assert_int_equal(sh(out, sizeof out, "%s/zk-stop --kill --member leader %s", scripts, dir_ens), 0);
+    assert_int_equal(sh(out, sizeof out, "%s/zk-stop --kill --member leader %s", scripts, dir_ens),
+                     0);
     print_message("# killed leader: member %s\n", out);
     run_until(loop, NULL, NULL, 1.0, NULL);
     assert_true(run_until(loop, is_connected, r, 10, NULL));
