@@ -1,8 +1,12 @@
 /* A minimal asynchronous HTTP/1.1 client: one request, one fresh connection,
  * one deadline. The exchange is a small state machine driven by one ev_io
- * (connect -> send -> receive head -> receive body) and one ev_timer that is
- * both the deadline and, set to 0, the way immediate errors are reported
- * without calling back from inside httpc_start(). */
+ * (connect -> [TLS handshake ->] send -> receive head -> receive body) and
+ * one ev_timer that is both the deadline and, set to 0, the way immediate
+ * errors are reported without calling back from inside httpc_start().
+ *
+ * Bytes move through xsend/xrecv: plain send/recv, or proto/tls. With TLS
+ * the direction to wait for is what OpenSSL asks (a read may need the
+ * socket writable and the reverse), so those set the io's events. */
 #include "proto/httpc.h"
 
 #include <arpa/inet.h>
@@ -17,6 +21,7 @@
 #include <unistd.h>
 
 #include "proto/http1.h"
+#include "proto/tls.h"
 
 /* Largest response head accepted; health and etcd answers are far smaller. */
 #define HTTPC_MAX_HEAD (32 * 1024)
@@ -24,7 +29,10 @@
 #define HTTPC_MAX_CHUNK_META (8 * 1024)
 #define HTTPC_READS_PER_WAKEUP 16
 
-enum httpc_phase { PH_CONNECT, PH_SEND, PH_HEAD, PH_BODY };
+enum httpc_phase { PH_CONNECT, PH_HANDSHAKE, PH_SEND, PH_HEAD, PH_BODY };
+
+/* xsend/xrecv: nothing can move now; io is armed for what will unblock it */
+#define XFER_AGAIN (-2)
 
 enum httpc_body_mode { BODY_NONE, BODY_LENGTH, BODY_CHUNKED, BODY_CLOSE };
 
@@ -43,6 +51,10 @@ struct httpc {
     ev_io io;
     ev_timer timer;
     int fd;
+    int io_events;        /* what io is armed for */
+    struct tls_conn *tls; /* once connected, for an https request */
+    bool want_tls;
+    char sni[256]; /* "" for none */
     enum httpc_phase phase;
     bool pending_error; /* timer set to 0 to report errbuf */
     int timeout_ms;
@@ -75,14 +87,32 @@ struct httpc {
 static void io_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
-static void httpc_release(struct httpc *c)
+static void conn_close(struct httpc *c)
 {
-    ev_io_stop(c->loop, &c->io);
-    ev_timer_stop(c->loop, &c->timer);
+    tls_conn_free(c->tls);
+    c->tls = NULL;
     if (c->fd >= 0) {
         close(c->fd);
         c->fd = -1;
     }
+}
+
+/* Arms io for events (EV_READ and/or EV_WRITE) if it is not already. */
+static void arm(struct httpc *c, int events)
+{
+    if (events == c->io_events && ev_is_active(&c->io))
+        return;
+    ev_io_stop(c->loop, &c->io);
+    c->io_events = events;
+    ev_io_set(&c->io, c->fd, events);
+    ev_io_start(c->loop, &c->io);
+}
+
+static void httpc_release(struct httpc *c)
+{
+    ev_io_stop(c->loop, &c->io);
+    ev_timer_stop(c->loop, &c->timer);
+    conn_close(c);
     free(c->out);
     free(c->head);
     free(c->body);
@@ -106,10 +136,7 @@ static void finish(struct httpc *c, int status, const char *fmt, ...)
     }
     ev_io_stop(c->loop, &c->io);
     ev_timer_stop(c->loop, &c->timer);
-    if (c->fd >= 0) {
-        close(c->fd);
-        c->fd = -1;
-    }
+    conn_close(c);
     res.status = status;
     res.error = status == 0 ? c->errbuf : NULL;
     res.body = (status != 0 && c->body) ? c->body : "";
@@ -421,6 +448,78 @@ static void on_eof(struct httpc *c)
     finish(c, 0, "connection closed mid-body");
 }
 
+/* Sets io for what TLS asked; returns XFER_AGAIN, or -1 on error. */
+static ssize_t tls_wait(struct httpc *c, ssize_t rc)
+{
+    if (rc == TLS_WANT_READ) {
+        arm(c, EV_READ);
+        return XFER_AGAIN;
+    }
+    if (rc == TLS_WANT_WRITE) {
+        arm(c, EV_WRITE);
+        return XFER_AGAIN;
+    }
+    return -1;
+}
+
+/* > 0 bytes sent, XFER_AGAIN, or -1 with the reason in errbuf. */
+static ssize_t xsend(struct httpc *c, const char *p, size_t n)
+{
+    char why[128];
+    ssize_t rc;
+
+    if (c->tls) {
+        rc = tls_conn_write(c->tls, p, n, why, sizeof(why));
+        if (rc > 0)
+            return rc;
+        if (rc == TLS_ERROR)
+            snprintf(c->errbuf, sizeof(c->errbuf), "TLS send: %s", why);
+        return tls_wait(c, rc);
+    }
+    for (;;) {
+        rc = send(c->fd, p, n, MSG_NOSIGNAL);
+        if (rc >= 0)
+            return rc;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            arm(c, EV_WRITE);
+            return XFER_AGAIN;
+        }
+        snprintf(c->errbuf, sizeof(c->errbuf), "send: %s", strerror(errno));
+        return -1;
+    }
+}
+
+/* > 0 bytes received, 0 end of stream, XFER_AGAIN, or -1 (errbuf). */
+static ssize_t xrecv(struct httpc *c, char *p, size_t n)
+{
+    char why[128];
+    ssize_t rc;
+
+    if (c->tls) {
+        rc = tls_conn_read(c->tls, p, n, why, sizeof(why));
+        if (rc >= 0)
+            return rc;
+        if (rc == TLS_ERROR)
+            snprintf(c->errbuf, sizeof(c->errbuf), "TLS recv: %s", why);
+        return tls_wait(c, rc);
+    }
+    for (;;) {
+        rc = recv(c->fd, p, n, 0);
+        if (rc >= 0)
+            return rc;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            arm(c, EV_READ);
+            return XFER_AGAIN;
+        }
+        snprintf(c->errbuf, sizeof(c->errbuf), "recv: %s", strerror(errno));
+        return -1;
+    }
+}
+
 static void do_read(struct httpc *c)
 {
     char buf[16384];
@@ -428,19 +527,17 @@ static void do_read(struct httpc *c)
     /* A bounded number of reads per wakeup: a peer streaming without end
      * must not keep us in here, away from the loop and our own deadline. */
     for (int i = 0; i < HTTPC_READS_PER_WAKEUP; i++) {
-        ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+        ssize_t n = xrecv(c, buf, sizeof(buf));
         int rc;
 
         if (n == 0) {
             on_eof(c);
             return;
         }
+        if (n == XFER_AGAIN)
+            return;
         if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                return;
-            finish(c, 0, "recv: %s", strerror(errno));
+            finish(c, 0, NULL);
             return;
         }
         c->received += (size_t)n;
@@ -454,27 +551,42 @@ static void do_read(struct httpc *c)
             return;
         }
     }
+    /* Out of turns. Decrypted bytes already inside TLS would not wake the
+     * socket's io: come back for them on the next loop iteration. */
+    if (c->tls && tls_conn_pending(c->tls))
+        ev_feed_event(c->loop, &c->io, EV_READ);
 }
 
 static void do_send(struct httpc *c)
 {
     while (c->out_off < c->out_len) {
-        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+        ssize_t n = xsend(c, c->out + c->out_off, c->out_len - c->out_off);
 
+        if (n == XFER_AGAIN)
+            return;
         if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                return;
-            finish(c, 0, "send: %s", strerror(errno));
+            finish(c, 0, NULL);
             return;
         }
         c->out_off += (size_t)n;
     }
     c->phase = PH_HEAD;
-    ev_io_stop(c->loop, &c->io);
-    ev_io_set(&c->io, c->fd, EV_READ);
-    ev_io_start(c->loop, &c->io);
+    arm(c, EV_READ);
+}
+
+static void do_handshake(struct httpc *c)
+{
+    char why[128];
+    int rc = tls_conn_handshake(c->tls, why, sizeof(why));
+
+    if (rc == 0) {
+        c->phase = PH_SEND;
+        do_send(c);
+        return;
+    }
+    if (tls_wait(c, rc) == XFER_AGAIN)
+        return;
+    finish(c, 0, "TLS handshake: %s", why);
 }
 
 static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -491,7 +603,20 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
             finish(c, 0, "connect: %s", strerror(soerr));
             return;
         }
-        c->phase = PH_SEND;
+        c->phase = c->want_tls ? PH_HANDSHAKE : PH_SEND;
+        if (c->want_tls) {
+            char why[128];
+
+            c->tls = tls_conn_new(c->fd, c->sni[0] ? c->sni : NULL, why, sizeof(why));
+            if (!c->tls) {
+                finish(c, 0, "TLS: %s", why);
+                return;
+            }
+        }
+    }
+    if (c->phase == PH_HANDSHAKE) {
+        do_handshake(c);
+        return;
     }
     if (c->phase == PH_SEND) {
         do_send(c);
@@ -544,6 +669,28 @@ static int build_request(struct httpc *c, const struct httpc_request *req, bool 
     return 0;
 }
 
+/* SNI: the Host header's host when it is a name. An IP literal must not
+ * be sent (RFC 6066 §3), and without a Host header there is only the
+ * numeric address we connect to. */
+static void tls_sni(const char *host_header, char *out, size_t outlen)
+{
+    const char *h = host_header, *end;
+    struct in6_addr a6;
+    size_t n;
+
+    out[0] = '\0';
+    if (!h || !h[0] || h[0] == '[')
+        return; /* none, or a bracketed IPv6 literal */
+    end = strchr(h, ':');
+    n = end ? (size_t)(end - h) : strlen(h);
+    if (n == 0 || n >= outlen)
+        return;
+    memcpy(out, h, n);
+    out[n] = '\0';
+    if (inet_pton(AF_INET, out, &a6) == 1)
+        out[0] = '\0';
+}
+
 struct httpc *httpc_start(struct ev_loop *loop, const struct httpc_request *req, httpc_cb cb,
                           void *arg)
 {
@@ -590,6 +737,16 @@ struct httpc *httpc_start(struct ev_loop *loop, const struct httpc_request *req,
         return NULL;
     }
     ev_timer_start(loop, &c->timer);
+    if (req->tls) {
+        char why[160];
+
+        c->want_tls = true;
+        tls_sni(req->host_header, c->sni, sizeof(c->sni));
+        if (tls_load(why, sizeof(why)) < 0) {
+            defer_error(c, "%s", why);
+            return c;
+        }
+    }
     if (sslen == 0) {
         defer_error(c, "bad address \"%s\"", req->host ? req->host : "(null)");
         return c;
@@ -603,15 +760,13 @@ struct httpc *httpc_start(struct ev_loop *loop, const struct httpc_request *req,
         defer_error(c, "socket: %s", strerror(errno));
         return c;
     }
-    if (connect(c->fd, (struct sockaddr *)&ss, sslen) == 0) {
-        c->phase = PH_SEND;
-    } else if (errno != EINPROGRESS) {
+    if (connect(c->fd, (struct sockaddr *)&ss, sslen) != 0 && errno != EINPROGRESS) {
         defer_error(c, "connect: %s", strerror(errno));
         return c;
     }
-    /* Connected or not, wait for writability: never send or call back here. */
-    ev_io_set(&c->io, c->fd, EV_WRITE);
-    ev_io_start(loop, &c->io);
+    /* Connected or not, wait for writability (the PH_CONNECT check then
+     * passes at once): never send or call back from here. */
+    arm(c, EV_WRITE);
     return c;
 }
 

@@ -1,10 +1,12 @@
 /* A minimal asynchronous HTTP/1.1 client on libev: one request on one fresh
- * connection, with one deadline covering connect, send and receive. Used by
- * the http probe and by the etcd backend (JSON gateway). No policy. */
+ * connection, with one deadline covering connect, (TLS handshake,) send and
+ * receive. Used by the http and https probes and by the etcd backend (JSON
+ * gateway). No policy. */
 #ifndef MESHREG_HTTPC_H
 #define MESHREG_HTTPC_H
 
 #include <ev.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 struct httpc_result {
@@ -30,12 +32,17 @@ struct httpc_request {
     size_t body_len;
     int timeout_ms;
     size_t max_body; /* bytes of body kept; the rest is read and dropped */
+    /* HTTPS: TLS over the connection (proto/tls: OpenSSL loaded on first
+     * use, peer certificate not verified). SNI is the host_header's host
+     * when that is a name, else none. The process must ignore SIGPIPE. */
+    bool tls;
 };
 
 /* Starts a request. The callback runs exactly once, never from inside
  * httpc_start, unless httpc_cancel() was called first; once it has run the
  * handle is freed (do not cancel it then). Every failure (bad address,
- * refused, reset, early close, malformed head or chunking, deadline) is a
+ * refused, reset, early close, TLS failure (including "cannot load
+ * libssl.so.3: ..."), malformed head or chunking, deadline) is a
  * callback with status 0 and the reason in error. The body is delimited by
  * Content-Length, chunked encoding (decoded) or the connection's close.
  * timeout_ms < 1 counts as 1. Returns NULL only on allocation failure. */

@@ -22,8 +22,8 @@
 /* The kinds built so far; NULL: the kind exists in config but its probe
  * does not yet. */
 static const struct probe_ops *const probe_kinds[] = {
-    [PROBE_HTTP] = &probe_http_ops, [PROBE_HTTPS] = NULL, [PROBE_TCP] = &probe_tcp_ops,
-    [PROBE_CMD] = &probe_cmd_ops,   [PROBE_GRPC] = NULL,
+    [PROBE_HTTP] = &probe_http_ops, [PROBE_HTTPS] = &probe_https_ops, [PROBE_TCP] = &probe_tcp_ops,
+    [PROBE_CMD] = &probe_cmd_ops,   [PROBE_GRPC] = &probe_grpc_ops,
 };
 
 static const char *const probe_kind_names[] = {

@@ -70,7 +70,9 @@ void probe_finish(struct probe *p, bool pass, const char *fmt, ...)
 double probe_elapsed_ms(const struct probe *p);
 
 extern const struct probe_ops probe_http_ops;
+extern const struct probe_ops probe_https_ops;
 extern const struct probe_ops probe_tcp_ops;
 extern const struct probe_ops probe_cmd_ops;
+extern const struct probe_ops probe_grpc_ops;
 
 #endif

@@ -18,7 +18,7 @@
 struct probe_http {
     struct httpc *req; /* in flight, or NULL */
     char *extra;       /* "Name: value\r\n" lines from spec->headers */
-    char *host_header; /* a Host given in spec->headers, or NULL */
+    char *host_header; /* a copy of a Host given in spec->headers, or NULL */
 };
 
 static bool header_safe(const char *s)
@@ -51,7 +51,13 @@ static struct probe_http *http_state_new(const struct check_spec *spec)
         if (!header_safe(h->key) || !header_safe(h->value))
             continue;
         if (strcasecmp(h->key, "Host") == 0) {
-            st->host_header = h->value;
+            /* A copy: a reload swaps the spec under a running probe. */
+            free(st->host_header);
+            if (!(st->host_header = strdup(h->value))) {
+                free(st->extra);
+                free(st);
+                return NULL;
+            }
             continue;
         }
         off += (size_t)snprintf(st->extra + off, len - off, "%s: %s\r\n", h->key, h->value);
@@ -104,6 +110,7 @@ static int http_start(struct probe *p)
     r.extra_headers = st->extra;
     r.timeout_ms = spec->timeout_ms + PROBE_HTTP_BACKSTOP_MS;
     r.max_body = PROBE_HTTP_MAX_BODY;
+    r.tls = spec->probe == PROBE_HTTPS; /* the https probe is this one over TLS */
     st->req = httpc_start(p->loop, &r, http_done, p);
     if (!st->req) {
         probe_finish(p, false, "out of memory");
@@ -130,6 +137,7 @@ static void http_free(struct probe *p)
         return;
     httpc_cancel(st->req);
     free(st->extra);
+    free(st->host_header);
     free(st);
     p->state = NULL;
 }

@@ -721,14 +721,14 @@ static void test_stop_then_restart(void **state)
 static void test_new_errors(void **state)
 {
     struct ev_loop *loop = ev_default_loop(0);
-    struct check_spec s = spec_of(PROBE_HTTPS, 1);
+    struct check_spec s = spec_of(PROBE_TCP, 1);
     char err[128];
 
+    /* every kind config knows has a probe (https, grpc: test_probe_https,
+     * test_probe_grpc); a value outside the enum is refused */
+    s.probe = (enum probe_kind)(PROBE_GRPC + 1);
     assert_null(probe_new(loop, &s, on_result, NULL, err, sizeof(err)));
-    assert_non_null(strstr(err, "https probes not supported yet"));
-    s.probe = PROBE_GRPC;
-    assert_null(probe_new(loop, &s, on_result, NULL, err, sizeof(err)));
-    assert_non_null(strstr(err, "grpc probes not supported yet"));
+    assert_non_null(strstr(err, "unknown probe kind"));
     s.probe = PROBE_TCP;
     s.timeout_ms = 0;
     assert_null(probe_new(loop, &s, on_result, NULL, err, sizeof(err)));

@@ -1,0 +1,619 @@
+/* The grpc probe against a REAL gRPC server (python3-grpcio, an independent
+ * implementation: tests/fixtures/grpc/health_server.py) for everything the
+ * gRPC layer can say, and against a raw socket writing canned HTTP/2 frames
+ * for what a well-behaved server never does (GOAWAY, RST_STREAM, garbage,
+ * closing, hanging). Also: the request the probe sends, cancel safety, and
+ * no fds left behind. */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <ev.h>
+
+#include "sidecar/probe.h"
+
+static pid_t server_pid;
+static int server_port;
+
+/* ---- a raw HTTP/2 peer: canned bytes after the client's first bytes ------ */
+
+struct raw {
+    struct ev_loop *loop;
+    int lfd, port;
+    ev_io accept_w;
+    const unsigned char *resp; /* NULL: never answer */
+    size_t resp_len;
+    bool shut_after; /* half-close (FIN) after the answer */
+    int accepted, open_conns;
+    unsigned char req[8192]; /* what the client sent first */
+    size_t req_len;
+    struct raw_conn *conns;
+};
+
+struct raw_conn {
+    struct raw *r;
+    int fd;
+    ev_io io;
+    bool answered;
+    struct raw_conn *next;
+};
+
+static void raw_conn_close(struct raw_conn *c)
+{
+    ev_io_stop(c->r->loop, &c->io);
+    if (c->fd >= 0) {
+        close(c->fd);
+        c->r->open_conns--;
+    }
+    c->fd = -1;
+}
+
+static void raw_conn_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct raw_conn *c = w->data;
+    struct raw *r = c->r;
+    unsigned char buf[4096];
+    ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+
+    if (n <= 0) {
+        if (n < 0 && errno == EAGAIN)
+            return;
+        raw_conn_close(c); /* the client went away */
+        return;
+    }
+    if (r->req_len + (size_t)n <= sizeof(r->req)) {
+        memcpy(r->req + r->req_len, buf, (size_t)n);
+        r->req_len += (size_t)n;
+    }
+    if (c->answered || !r->resp)
+        return;
+    c->answered = true;
+    assert_int_equal(send(c->fd, r->resp, r->resp_len, MSG_NOSIGNAL), (ssize_t)r->resp_len);
+    /* FIN, not close: closing with unread request bytes would send RST
+     * and could destroy the answer before the client reads it. */
+    if (r->shut_after)
+        shutdown(c->fd, SHUT_WR);
+}
+
+static void raw_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct raw *r = w->data;
+    int fd = accept4(r->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    struct raw_conn *c;
+
+    if (fd < 0)
+        return;
+    r->accepted++;
+    r->open_conns++;
+    c = calloc(1, sizeof(*c));
+    assert_non_null(c);
+    c->r = r;
+    c->fd = fd;
+    c->next = r->conns;
+    r->conns = c;
+    ev_io_init(&c->io, raw_conn_cb, fd, EV_READ);
+    c->io.data = c;
+    ev_io_start(loop, &c->io);
+}
+
+static int listen_any(int *port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, len), 0);
+    assert_int_equal(listen(fd, 128), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
+static void raw_init(struct raw *r, struct ev_loop *loop, const void *resp, size_t resp_len)
+{
+    memset(r, 0, sizeof(*r));
+    r->loop = loop;
+    r->resp = resp;
+    r->resp_len = resp_len;
+    r->lfd = listen_any(&r->port);
+    ev_io_init(&r->accept_w, raw_accept_cb, r->lfd, EV_READ);
+    r->accept_w.data = r;
+    ev_io_start(loop, &r->accept_w);
+}
+
+static void raw_free(struct raw *r)
+{
+    ev_io_stop(r->loop, &r->accept_w);
+    close(r->lfd);
+    while (r->conns) {
+        struct raw_conn *c = r->conns;
+        r->conns = c->next;
+        raw_conn_close(c);
+        free(c);
+    }
+}
+
+static int dead_port(void)
+{
+    int port;
+    int fd = listen_any(&port);
+    close(fd);
+    return port;
+}
+
+/* ---- recording results ---------------------------------------------------- */
+
+#define MAXRES 16
+
+struct rec {
+    struct ev_loop *loop;
+    int n, want;
+    bool pass[MAXRES];
+    char detail[MAXRES][256];
+    double at[MAXRES];
+    double t0;
+};
+
+static void on_result(struct probe *p, bool pass, const char *detail, void *arg)
+{
+    struct rec *r = arg;
+
+    assert_false(p->running);
+    if (r->n < MAXRES) {
+        r->pass[r->n] = pass;
+        snprintf(r->detail[r->n], sizeof(r->detail[0]), "%s", detail);
+        r->at[r->n] = ev_time() - r->t0;
+    }
+    r->n++;
+    if (r->n >= r->want)
+        ev_break(r->loop, EVBREAK_ALL);
+}
+
+static void guard_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    ev_break(loop, EVBREAK_ALL);
+}
+
+static void run_for(struct ev_loop *loop, double seconds)
+{
+    ev_timer guard;
+
+    ev_timer_init(&guard, guard_cb, seconds, 0.);
+    ev_timer_start(loop, &guard);
+    ev_run(loop, 0);
+    ev_timer_stop(loop, &guard);
+}
+
+static struct check_spec spec_of(int port, const char *service)
+{
+    struct check_spec s = {
+        .name = "svc.main",
+        .probe = PROBE_GRPC,
+        .probe_host = "127.0.0.1",
+        .probe_port = port,
+        .probe_uri = (char *)service,
+        .timeout_ms = 2000,
+        .interval_ms = 100, /* first attempt within 100 ms */
+        .rise = 1,
+        .fall = 1,
+    };
+    return s;
+}
+
+/* Starts a probe, runs until `want` results (or `guard` s), frees it. */
+static void probe_once(const struct check_spec *s, struct rec *r, int want, double guard)
+{
+    struct ev_loop *loop = ev_default_loop(0);
+    char err[256] = "";
+    struct probe *p;
+
+    memset(r, 0, sizeof(*r));
+    r->loop = loop;
+    r->want = want;
+    ev_now_update(loop);
+    r->t0 = ev_time();
+    p = probe_new(loop, s, on_result, r, err, sizeof(err));
+    if (!p)
+        print_error("probe_new: %s\n", err);
+    assert_non_null(p);
+    probe_start(p);
+    run_for(loop, guard);
+    probe_free(p);
+}
+
+static void expect_one(const struct check_spec *s, bool pass, const char *detail_prefix)
+{
+    struct rec r;
+
+    probe_once(s, &r, 1, 5.0);
+    assert_int_equal(r.n, 1);
+    if (r.pass[0] != pass || strncmp(r.detail[0], detail_prefix, strlen(detail_prefix)) != 0)
+        print_error("got %s \"%s\", want %s \"%s...\"\n", r.pass[0] ? "pass" : "fail", r.detail[0],
+                    pass ? "pass" : "fail", detail_prefix);
+    assert_int_equal(r.pass[0], pass);
+    assert_true(strncmp(r.detail[0], detail_prefix, strlen(detail_prefix)) == 0);
+}
+
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+
+    assert_non_null(d);
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+/* ---- against the real gRPC server ----------------------------------------- */
+
+static void test_serving_passes(void **state)
+{
+    struct check_spec s = spec_of(server_port, "");
+
+    expect_one(&s, true, "grpc SERVING in ");
+    s = spec_of(server_port, "svc.ok");
+    expect_one(&s, true, "grpc SERVING in ");
+}
+
+static void test_not_serving_fails(void **state)
+{
+    struct check_spec s = spec_of(server_port, "svc.down");
+
+    expect_one(&s, false, "grpc NOT_SERVING");
+    s = spec_of(server_port, "svc.service-unknown");
+    expect_one(&s, false, "grpc SERVICE_UNKNOWN");
+}
+
+static void test_unknown_service_fails(void **state)
+{
+    struct check_spec s = spec_of(server_port, "svc.nosuch");
+
+    expect_one(&s, false, "grpc-status 5 (NOT_FOUND): unknown service");
+}
+
+/* grpc-message comes percent-encoded ("%" itself is "%25"). */
+static void test_grpc_error_message(void **state)
+{
+    struct check_spec s = spec_of(server_port, "svc.unavailable");
+
+    expect_one(&s, false, "grpc-status 14 (UNAVAILABLE): warming up: 50% done");
+}
+
+static void test_garbage_message_fails(void **state)
+{
+    struct check_spec s = spec_of(server_port, "svc.garbage");
+
+    expect_one(&s, false, "grpc: bad HealthCheckResponse: malformed HealthCheckResponse");
+}
+
+/* A handler that never answers fails at the probe's deadline, and the
+ * next attempt starts only after it; the loop is not held meanwhile. */
+static void test_hang_fails_at_deadline(void **state)
+{
+    struct check_spec s = spec_of(server_port, "svc.hang");
+    struct rec r;
+
+    s.timeout_ms = 300;
+    probe_once(&s, &r, 2, 3.0);
+    assert_int_equal(r.n, 2);
+    for (int i = 0; i < 2; i++) {
+        assert_false(r.pass[i]);
+        assert_string_equal(r.detail[i], "timeout after 300 ms");
+    }
+    assert_true(r.at[0] >= 0.295 && r.at[0] < 0.5);
+    assert_true(r.at[1] - r.at[0] >= 0.3);
+}
+
+/* extra_healthcheck_headers travel as metadata (lower-cased). */
+static void test_metadata_sent(void **state)
+{
+    struct kv headers[] = {{"X-Mesh-Probe", "yes"}, {"Connection", "close"}, {"TE", "gzip"}};
+    struct check_spec s = spec_of(server_port, "svc.metadata");
+
+    expect_one(&s, false, "grpc NOT_SERVING"); /* without the header */
+    s.headers = headers;
+    s.nheaders = 3; /* the two forbidden ones are dropped, not sent */
+    expect_one(&s, true, "grpc SERVING");
+}
+
+static void test_refused(void **state)
+{
+    struct check_spec s = spec_of(dead_port(), "");
+
+    expect_one(&s, false, "connect: Connection refused");
+}
+
+/* Many attempts leave no fd behind (session, socket). */
+static void test_no_fd_leak(void **state)
+{
+    struct check_spec s = spec_of(server_port, "svc.ok");
+    struct rec r;
+    int before = count_fds();
+
+    s.interval_ms = 20;
+    probe_once(&s, &r, 10, 5.0);
+    assert_int_equal(r.n, 10);
+    for (int i = 0; i < 10; i++)
+        assert_true(r.pass[i]);
+    s = spec_of(server_port, "svc.nosuch");
+    s.interval_ms = 20;
+    probe_once(&s, &r, 5, 5.0);
+    assert_int_equal(r.n, 5);
+    assert_int_equal(count_fds(), before);
+}
+
+/* ---- against canned HTTP/2 ------------------------------------------------ */
+
+/* An empty SETTINGS frame: the server's connection preface. */
+#define H2_SETTINGS "\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+
+static void expect_raw(const void *resp, size_t len, bool shut_after, const char *detail_prefix)
+{
+    struct ev_loop *loop = ev_default_loop(0);
+    struct raw r;
+
+    raw_init(&r, loop, resp, len);
+    r.shut_after = shut_after;
+    struct check_spec s = spec_of(r.port, "svc.x");
+    s.timeout_ms = 500;
+    expect_one(&s, false, detail_prefix);
+    run_for(loop, 0.05);
+    assert_int_equal(r.accepted, 1);
+    assert_int_equal(r.open_conns, 0); /* the probe closed its connection */
+    raw_free(&r);
+}
+
+/* What the probe sends: the client preface, and (HPACK aside) the path and
+ * the framed request naming the service at the end. */
+static void test_request_bytes(void **state)
+{
+    struct ev_loop *loop = ev_default_loop(0);
+    struct raw r;
+    static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    static const unsigned char msg[] = {0, 0, 0, 0, 7, 0x0a, 5, 's', 'v', 'c', '.', 'x'};
+
+    raw_init(&r, loop, NULL, 0);
+    struct check_spec s = spec_of(r.port, "svc.x");
+    s.timeout_ms = 300;
+    struct rec rc;
+    probe_once(&s, &rc, 1, 2.0);
+    assert_int_equal(rc.n, 1);
+    assert_string_equal(rc.detail[0], "timeout after 300 ms");
+    assert_true(r.req_len > sizeof(preface) + sizeof(msg));
+    assert_memory_equal(r.req, preface, sizeof(preface) - 1);
+    assert_memory_equal(r.req + r.req_len - sizeof(msg), msg, sizeof(msg));
+    run_for(loop, 0.05);
+    assert_int_equal(r.open_conns, 0);
+    raw_free(&r);
+}
+
+static void test_goaway_fails(void **state)
+{
+    /* GOAWAY last-stream-id 0, NO_ERROR, debug "bye": our stream 1 was
+     * never processed. */
+    static const char resp[] = H2_SETTINGS "\x00\x00\x0b\x07\x00\x00\x00\x00\x00"
+                                           "\x00\x00\x00\x00"
+                                           "\x00\x00\x00\x00"
+                                           "bye";
+    expect_raw(resp, sizeof(resp) - 1, false, "GOAWAY from server: NO_ERROR: bye");
+}
+
+static void test_rst_stream_fails(void **state)
+{
+    static const char resp[] = H2_SETTINGS "\x00\x00\x04\x03\x00\x00\x00\x00\x01"
+                                           "\x00\x00\x00\x07";
+    expect_raw(resp, sizeof(resp) - 1, false, "RST_STREAM from server: REFUSED_STREAM");
+}
+
+static void test_http1_answer_fails(void **state)
+{
+    static const char resp[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
+    expect_raw(resp, sizeof(resp) - 1, false, "bad HTTP/2 from server: PROTOCOL_ERROR");
+}
+
+static void test_close_without_answer_fails(void **state)
+{
+    expect_raw("", 0, true, "connection closed without response");
+    expect_raw(H2_SETTINGS, sizeof(H2_SETTINGS) - 1, true, "connection closed without response");
+}
+
+static void test_non_grpc_answers_fail(void **state)
+{
+    /* HEADERS on stream 1, END_STREAM|END_HEADERS, ":status: 404" (HPACK
+     * static index 13) */
+    static const char r404[] = H2_SETTINGS "\x00\x00\x01\x01\x05\x00\x00\x00\x01\x8d";
+    /* ":status: 200" (index 8) and no grpc-status at all */
+    static const char r200[] = H2_SETTINGS "\x00\x00\x01\x01\x05\x00\x00\x00\x01\x88";
+    /* 200 + "grpc-status: x" as a literal without indexing */
+    static const char rbad[] = H2_SETTINGS "\x00\x00\x10\x01\x05\x00\x00\x00\x01\x88"
+                                           "\x00\x0bgrpc-status\x01x";
+
+    expect_raw(r404, sizeof(r404) - 1, false, "HTTP/2 status 404, not a gRPC answer");
+    expect_raw(r200, sizeof(r200) - 1, false, "no grpc-status in the answer");
+    expect_raw(rbad, sizeof(rbad) - 1, false, "bad grpc-status \"x\"");
+}
+
+/* A complete, valid answer in canned bytes: headers, one DATA frame with
+ * SERVING, trailers with grpc-status 0. Pins the trailers path. */
+static void test_canned_serving(void **state)
+{
+    struct ev_loop *loop = ev_default_loop(0);
+    struct raw r;
+    static const char resp[] =
+        H2_SETTINGS "\x00\x00\x01\x01\x04\x00\x00\x00\x01\x88" /* HEADERS 200 */
+                    "\x00\x00\x07\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00\x02\x08\x01" /* DATA */
+                    "\x00\x00\x0f\x01\x05\x00\x00\x00\x01\x00\x0bgrpc-status\x01"
+                    "0"; /* trailers, END_STREAM */
+
+    raw_init(&r, loop, resp, sizeof(resp) - 1);
+    struct check_spec s = spec_of(r.port, "svc.x");
+    expect_one(&s, true, "grpc SERVING in ");
+    run_for(loop, 0.05);
+    assert_int_equal(r.open_conns, 0);
+    raw_free(&r);
+}
+
+/* probe_stop mid-attempt frees the session and closes the socket, with no
+ * callback; the probe then restarts cleanly. */
+static void test_stop_mid_attempt(void **state)
+{
+    struct ev_loop *loop = ev_default_loop(0);
+    struct raw r;
+    struct rec rc = {0};
+    char err[128];
+
+    raw_init(&r, loop, NULL, 0);
+    struct check_spec s = spec_of(r.port, "svc.ok");
+    rc.loop = loop;
+    rc.want = 1;
+    struct probe *p = probe_new(loop, &s, on_result, &rc, err, sizeof(err));
+    assert_non_null(p);
+    probe_start(p);
+    run_for(loop, 0.2);
+    assert_true(p->running);
+    assert_int_equal(r.accepted, 1);
+    probe_stop(p);
+    run_for(loop, 0.1);
+    assert_int_equal(rc.n, 0);
+    assert_int_equal(r.open_conns, 0);
+    raw_free(&r);
+
+    /* restart, now against the real server */
+    s.probe_port = server_port;
+    probe_start(p);
+    run_for(loop, 3.0);
+    assert_int_equal(rc.n, 1);
+    assert_true(rc.pass[0]);
+    probe_free(p);
+}
+
+/* ---- the real server ------------------------------------------------------- */
+
+static int find_fixture(char *out, size_t len)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+    if (n <= 0)
+        return -1;
+    exe[n] = '\0';
+    for (char *slash; (slash = strrchr(exe, '/')) != NULL;) {
+        *slash = '\0';
+        snprintf(out, len, "%s/tests/fixtures/grpc/health_server.py", exe);
+        if (access(out, R_OK) == 0)
+            return 0;
+    }
+    return -1;
+}
+
+static int group_setup(void **state)
+{
+    char script[PATH_MAX + 64], line[64];
+    int pfd[2];
+    size_t got = 0;
+
+    if (find_fixture(script, sizeof(script)) < 0) {
+        fprintf(stderr, "test_probe_grpc: tests/fixtures/grpc/health_server.py not found\n");
+        return -1;
+    }
+    if (access("/usr/bin/python3", X_OK) != 0 ||
+        system("/usr/bin/python3 -c 'import grpc' 2>/dev/null") != 0) {
+        fprintf(stderr, "test_probe_grpc needs /usr/bin/python3 with grpc (python3-grpcio)\n");
+        return -1;
+    }
+    assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+    server_pid = fork();
+    assert_true(server_pid >= 0);
+    if (server_pid == 0) {
+        dup2(pfd[1], 1);
+        execl("/usr/bin/python3", "python3", script, "0", (char *)NULL);
+        _exit(127);
+    }
+    close(pfd[1]);
+    /* grpcio takes a moment to import and bind */
+    while (got < sizeof(line) - 1) {
+        struct pollfd pf = {.fd = pfd[0], .events = POLLIN};
+        ssize_t n;
+
+        if (poll(&pf, 1, 20000) <= 0)
+            break;
+        n = read(pfd[0], line + got, sizeof(line) - 1 - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        line[got] = '\0';
+        if (strchr(line, '\n'))
+            break;
+    }
+    close(pfd[0]);
+    line[got] = '\0';
+    if (sscanf(line, "PORT %d", &server_port) != 1) {
+        fprintf(stderr, "test_probe_grpc: the gRPC server did not start (\"%s\")\n", line);
+        kill(server_pid, SIGKILL);
+        waitpid(server_pid, NULL, 0);
+        return -1;
+    }
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    if (server_pid > 0) {
+        kill(server_pid, SIGTERM);
+        /* a server that does not stop within 3 s is killed */
+        for (int i = 0; i < 300 && waitpid(server_pid, NULL, WNOHANG) == 0; i++)
+            usleep(10000);
+        if (kill(server_pid, 0) == 0) {
+            kill(server_pid, SIGKILL);
+            waitpid(server_pid, NULL, 0);
+        }
+    }
+    return 0;
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    ev_default_loop(0);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_serving_passes),
+        cmocka_unit_test(test_not_serving_fails),
+        cmocka_unit_test(test_unknown_service_fails),
+        cmocka_unit_test(test_grpc_error_message),
+        cmocka_unit_test(test_garbage_message_fails),
+        cmocka_unit_test(test_hang_fails_at_deadline),
+        cmocka_unit_test(test_metadata_sent),
+        cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_no_fd_leak),
+        cmocka_unit_test(test_request_bytes),
+        cmocka_unit_test(test_goaway_fails),
+        cmocka_unit_test(test_rst_stream_fails),
+        cmocka_unit_test(test_http1_answer_fails),
+        cmocka_unit_test(test_close_without_answer_fails),
+        cmocka_unit_test(test_non_grpc_answers_fail),
+        cmocka_unit_test(test_canned_serving),
+        cmocka_unit_test(test_stop_mid_attempt),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

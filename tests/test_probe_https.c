@@ -1,0 +1,586 @@
+/* The https probe against a REAL TLS server (Python's ssl + http.server:
+ * tests/fixtures/tls/https_server.py) with a throwaway self-signed
+ * certificate made at test time by the openssl CLI, plus raw sockets for
+ * what no TLS server does (plain HTTP on the port, never handshaking).
+ *
+ * Order matters: the first tests check that http probes, and an https
+ * probe whose libssl cannot be loaded, leave libssl unmapped in this
+ * process (/proc/self/maps); only then is OpenSSL loaded for real. */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <ev.h>
+
+#include "proto/tls.h"
+#include "sidecar/probe.h"
+
+static pid_t server_pid;
+static int server_port;
+static char tmpdir[] = "/tmp/meshreg-tls-XXXXXX";
+
+/* ---- a raw TCP peer: canned bytes after the client's first bytes -------- */
+
+struct raw {
+    struct ev_loop *loop;
+    int lfd, port;
+    ev_io accept_w;
+    const char *resp; /* NULL: never answer */
+    int accepted, open_conns;
+    struct raw_conn *conns;
+};
+
+struct raw_conn {
+    struct raw *r;
+    int fd;
+    ev_io io;
+    bool answered;
+    struct raw_conn *next;
+};
+
+static void raw_conn_close(struct raw_conn *c)
+{
+    ev_io_stop(c->r->loop, &c->io);
+    if (c->fd >= 0) {
+        close(c->fd);
+        c->r->open_conns--;
+    }
+    c->fd = -1;
+}
+
+static void raw_conn_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct raw_conn *c = w->data;
+    char buf[4096];
+    ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+
+    if (n <= 0) {
+        if (n < 0 && errno == EAGAIN)
+            return;
+        raw_conn_close(c);
+        return;
+    }
+    if (c->answered || !c->r->resp)
+        return;
+    c->answered = true;
+    send(c->fd, c->r->resp, strlen(c->r->resp), MSG_NOSIGNAL);
+    shutdown(c->fd, SHUT_WR);
+}
+
+static void raw_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct raw *r = w->data;
+    int fd = accept4(r->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    struct raw_conn *c;
+
+    if (fd < 0)
+        return;
+    r->accepted++;
+    r->open_conns++;
+    c = calloc(1, sizeof(*c));
+    assert_non_null(c);
+    c->r = r;
+    c->fd = fd;
+    c->next = r->conns;
+    r->conns = c;
+    ev_io_init(&c->io, raw_conn_cb, fd, EV_READ);
+    c->io.data = c;
+    ev_io_start(loop, &c->io);
+}
+
+static void raw_init(struct raw *r, struct ev_loop *loop, const char *resp)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    socklen_t len = sizeof(sa);
+
+    memset(r, 0, sizeof(*r));
+    r->loop = loop;
+    r->resp = resp;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    r->lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    assert_true(r->lfd >= 0);
+    assert_int_equal(bind(r->lfd, (struct sockaddr *)&sa, len), 0);
+    assert_int_equal(listen(r->lfd, 16), 0);
+    assert_int_equal(getsockname(r->lfd, (struct sockaddr *)&sa, &len), 0);
+    r->port = ntohs(sa.sin_port);
+    ev_io_init(&r->accept_w, raw_accept_cb, r->lfd, EV_READ);
+    r->accept_w.data = r;
+    ev_io_start(loop, &r->accept_w);
+}
+
+static void raw_free(struct raw *r)
+{
+    ev_io_stop(r->loop, &r->accept_w);
+    close(r->lfd);
+    while (r->conns) {
+        struct raw_conn *c = r->conns;
+        r->conns = c->next;
+        raw_conn_close(c);
+        free(c);
+    }
+}
+
+/* ---- running probes --------------------------------------------------------- */
+
+#define MAXRES 16
+
+struct rec {
+    struct ev_loop *loop;
+    int n, want;
+    bool pass[MAXRES];
+    char detail[MAXRES][256];
+    double at[MAXRES];
+    double t0;
+};
+
+static void on_result(struct probe *p, bool pass, const char *detail, void *arg)
+{
+    struct rec *r = arg;
+
+    assert_false(p->running);
+    if (r->n < MAXRES) {
+        r->pass[r->n] = pass;
+        snprintf(r->detail[r->n], sizeof(r->detail[0]), "%s", detail);
+        r->at[r->n] = ev_time() - r->t0;
+    }
+    r->n++;
+    if (r->n >= r->want)
+        ev_break(r->loop, EVBREAK_ALL);
+}
+
+static void guard_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    ev_break(loop, EVBREAK_ALL);
+}
+
+static void run_for(struct ev_loop *loop, double seconds)
+{
+    ev_timer guard;
+
+    ev_timer_init(&guard, guard_cb, seconds, 0.);
+    ev_timer_start(loop, &guard);
+    ev_run(loop, 0);
+    ev_timer_stop(loop, &guard);
+}
+
+static struct check_spec spec_of(enum probe_kind kind, int port, const char *uri)
+{
+    struct check_spec s = {
+        .name = "svc.main",
+        .probe = kind,
+        .probe_host = "127.0.0.1",
+        .probe_port = port,
+        .probe_uri = (char *)uri,
+        .timeout_ms = 2000,
+        .interval_ms = 100,
+        .rise = 1,
+        .fall = 1,
+    };
+    return s;
+}
+
+static void probe_once(const struct check_spec *s, struct rec *r, int want, double guard)
+{
+    struct ev_loop *loop = ev_default_loop(0);
+    char err[256] = "";
+    struct probe *p;
+
+    memset(r, 0, sizeof(*r));
+    r->loop = loop;
+    r->want = want;
+    ev_now_update(loop);
+    r->t0 = ev_time();
+    p = probe_new(loop, s, on_result, r, err, sizeof(err));
+    if (!p)
+        print_error("probe_new: %s\n", err);
+    assert_non_null(p);
+    probe_start(p);
+    run_for(loop, guard);
+    probe_free(p);
+}
+
+static void expect_one(const struct check_spec *s, bool pass, const char *detail_prefix)
+{
+    struct rec r;
+
+    probe_once(s, &r, 1, 5.0);
+    assert_int_equal(r.n, 1);
+    if (r.pass[0] != pass || strncmp(r.detail[0], detail_prefix, strlen(detail_prefix)) != 0)
+        print_error("got %s \"%s\", want %s \"%s...\"\n", r.pass[0] ? "pass" : "fail", r.detail[0],
+                    pass ? "pass" : "fail", detail_prefix);
+    assert_int_equal(r.pass[0], pass);
+    assert_true(strncmp(r.detail[0], detail_prefix, strlen(detail_prefix)) == 0);
+}
+
+/* Whether a library whose file name contains `name` is mapped here. */
+static bool mapped(const char *name)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[1024];
+    bool found = false;
+
+    assert_non_null(f);
+    while (!found && fgets(line, sizeof(line), f))
+        found = strstr(line, name) != NULL;
+    fclose(f);
+    return found;
+}
+
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+
+    assert_non_null(d);
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+/* ---- before OpenSSL is loaded ----------------------------------------------- */
+
+/* http probes never load OpenSSL: no https probe, no libssl in memory. */
+static void test_http_only_no_libssl(void **state)
+{
+    struct ev_loop *loop = ev_default_loop(0);
+    struct raw r;
+
+    raw_init(&r, loop, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    struct check_spec s = spec_of(PROBE_HTTP, r.port, "/ok");
+    expect_one(&s, true, "HTTP 200 in ");
+    raw_free(&r);
+    /* and an http probe against the real TLS port fails, still without TLS */
+    s = spec_of(PROBE_HTTP, server_port, "/ok");
+    s.timeout_ms = 500;
+    struct rec rc;
+    probe_once(&s, &rc, 1, 3.0);
+    assert_int_equal(rc.n, 1);
+    assert_false(rc.pass[0]);
+    assert_false(tls_loaded());
+    assert_false(mapped("libssl"));
+    assert_false(mapped("libcrypto"));
+}
+
+/* A libssl that cannot be loaded fails the attempt with the reason; the
+ * next attempt tries again (and here fails the same way). */
+static void test_cannot_load_libssl(void **state)
+{
+    struct rec r;
+
+    tls_set_sonames("libssl-meshreg-test-missing.so.3", NULL);
+    struct check_spec s = spec_of(PROBE_HTTPS, server_port, "/ok");
+    s.interval_ms = 50;
+    probe_once(&s, &r, 2, 3.0);
+    tls_set_sonames(NULL, NULL);
+    assert_int_equal(r.n, 2);
+    for (int i = 0; i < 2; i++) {
+        assert_false(r.pass[i]);
+        assert_string_equal(r.detail[i],
+                            "https probe: cannot load libssl-meshreg-test-missing.so.3: "
+                            "cannot open shared object file: No such file or directory");
+    }
+    assert_false(tls_loaded());
+    assert_false(mapped("libssl"));
+}
+
+/* ---- against the real TLS server --------------------------------------------- */
+
+static void test_200_passes_and_loads_libssl(void **state)
+{
+    struct check_spec s = spec_of(PROBE_HTTPS, server_port, "/ok");
+    struct rec r;
+
+    /* The first attempt also loads OpenSSL: generous time for slow runs
+     * (valgrind takes seconds over OpenSSL's initialisation). */
+    s.timeout_ms = 20000;
+    probe_once(&s, &r, 1, 25.0);
+    assert_int_equal(r.n, 1);
+    assert_true(r.pass[0]);
+    assert_true(strncmp(r.detail[0], "HTTP 200 in ", 12) == 0);
+    assert_true(tls_loaded());
+    assert_true(mapped("libssl.so.3"));
+}
+
+static void test_503_fails(void **state)
+{
+    struct check_spec s = spec_of(PROBE_HTTPS, server_port, "/down");
+
+    expect_one(&s, false, "HTTP 503");
+}
+
+static void test_3xx_passes_404_fails(void **state)
+{
+    struct check_spec s = spec_of(PROBE_HTTPS, server_port, "/redirect");
+
+    expect_one(&s, true, "HTTP 302 in ");
+    s = spec_of(PROBE_HTTPS, server_port, "/nosuch");
+    expect_one(&s, false, "HTTP 404");
+}
+
+static void test_body_expect(void **state)
+{
+    struct check_spec s = spec_of(PROBE_HTTPS, server_port, "/body");
+
+    s.body_expect = "healthy";
+    expect_one(&s, true, "HTTP 200 in ");
+    s.body_expect = "\"ok\"";
+    expect_one(&s, false, "HTTP 200, body does not contain \"\"ok\"\"");
+}
+
+/* A Host among the extra headers is sent as Host and as the TLS server
+ * name, so an app serving several names by SNI answers for the right one. */
+static void test_host_header_is_sni(void **state)
+{
+    struct kv headers[] = {{"Host", "app.example"}};
+    struct check_spec s = spec_of(PROBE_HTTPS, server_port, "/sni");
+
+    expect_one(&s, false, "HTTP 421"); /* no SNI for 127.0.0.1 */
+    s.headers = headers;
+    s.nheaders = 1;
+    expect_one(&s, true, "HTTP 200 in ");
+}
+
+/* The handshake completes, then the app never answers: deadline. */
+static void test_hang_after_handshake(void **state)
+{
+    struct check_spec s = spec_of(PROBE_HTTPS, server_port, "/hang");
+    struct rec r;
+
+    s.timeout_ms = 300;
+    probe_once(&s, &r, 2, 3.0);
+    assert_int_equal(r.n, 2);
+    for (int i = 0; i < 2; i++) {
+        assert_false(r.pass[i]);
+        assert_string_equal(r.detail[i], "timeout after 300 ms");
+    }
+    assert_true(r.at[0] >= 0.295 && r.at[0] < 0.5);
+}
+
+/* ---- against raw sockets ----------------------------------------------------- */
+
+/* A plain HTTP app on the port an https probe checks. */
+static void test_plain_http_on_tls_port_fails(void **state)
+{
+    struct ev_loop *loop = ev_default_loop(0);
+    struct raw r;
+
+    raw_init(&r, loop, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+    struct check_spec s = spec_of(PROBE_HTTPS, r.port, "/ok");
+    expect_one(&s, false, "TLS handshake: ");
+    run_for(loop, 0.05);
+    assert_int_equal(r.open_conns, 0);
+    raw_free(&r);
+}
+
+/* Accepts and never says a word: the handshake hangs until the deadline,
+ * and the socket is closed then. */
+static void test_handshake_hang_fails(void **state)
+{
+    struct ev_loop *loop = ev_default_loop(0);
+    struct raw r;
+    struct rec rc;
+
+    raw_init(&r, loop, NULL);
+    struct check_spec s = spec_of(PROBE_HTTPS, r.port, "/ok");
+    s.timeout_ms = 300;
+    probe_once(&s, &rc, 1, 3.0);
+    assert_int_equal(rc.n, 1);
+    assert_false(rc.pass[0]);
+    assert_string_equal(rc.detail[0], "timeout after 300 ms");
+    run_for(loop, 0.05);
+    assert_int_equal(r.accepted, 1);
+    assert_int_equal(r.open_conns, 0);
+    raw_free(&r);
+}
+
+/* Closing right after accept: the handshake sees the end of the stream. */
+static void test_close_during_handshake_fails(void **state)
+{
+    struct ev_loop *loop = ev_default_loop(0);
+    struct raw r;
+
+    raw_init(&r, loop, "");
+    struct check_spec s = spec_of(PROBE_HTTPS, r.port, "/ok");
+    expect_one(&s, false, "TLS handshake: connection closed by peer");
+    raw_free(&r);
+}
+
+/* probe_stop mid-handshake frees the TLS connection and closes the socket,
+ * with no callback. */
+static void test_stop_mid_handshake(void **state)
+{
+    struct ev_loop *loop = ev_default_loop(0);
+    struct raw r;
+    struct rec rc = {0};
+    char err[128];
+
+    raw_init(&r, loop, NULL);
+    struct check_spec s = spec_of(PROBE_HTTPS, r.port, "/ok");
+    rc.loop = loop;
+    rc.want = 1;
+    struct probe *p = probe_new(loop, &s, on_result, &rc, err, sizeof(err));
+    assert_non_null(p);
+    probe_start(p);
+    run_for(loop, 0.2);
+    assert_true(p->running);
+    assert_int_equal(r.accepted, 1);
+    probe_stop(p);
+    run_for(loop, 0.05);
+    assert_int_equal(rc.n, 0);
+    assert_int_equal(r.open_conns, 0);
+    probe_free(p);
+    raw_free(&r);
+}
+
+static void test_no_fd_leak(void **state)
+{
+    struct check_spec s = spec_of(PROBE_HTTPS, server_port, "/ok");
+    struct rec r;
+    int before = count_fds();
+
+    s.interval_ms = 20;
+    probe_once(&s, &r, 10, 5.0);
+    assert_int_equal(r.n, 10);
+    for (int i = 0; i < 10; i++)
+        assert_true(r.pass[i]);
+    assert_int_equal(count_fds(), before);
+}
+
+/* ---- the server ---------------------------------------------------------------- */
+
+static int find_fixture(char *out, size_t len)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+    if (n <= 0)
+        return -1;
+    exe[n] = '\0';
+    for (char *slash; (slash = strrchr(exe, '/')) != NULL;) {
+        *slash = '\0';
+        snprintf(out, len, "%s/tests/fixtures/tls/https_server.py", exe);
+        if (access(out, R_OK) == 0)
+            return 0;
+    }
+    return -1;
+}
+
+static int group_setup(void **state)
+{
+    char script[PATH_MAX + 64], cmd[512], cert[64], key[64], port_arg[] = "0", line[64];
+    int pfd[2];
+    size_t got = 0;
+
+    if (find_fixture(script, sizeof(script)) < 0) {
+        fprintf(stderr, "test_probe_https: tests/fixtures/tls/https_server.py not found\n");
+        return -1;
+    }
+    if (!mkdtemp(tmpdir))
+        return -1;
+    snprintf(cert, sizeof(cert), "%s/cert.pem", tmpdir);
+    snprintf(key, sizeof(key), "%s/key.pem", tmpdir);
+    /* A throwaway self-signed certificate, valid for a day. */
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+             "-keyout %s -out %s -days 1 -subj /CN=localhost >/dev/null 2>&1",
+             key, cert);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "test_probe_https needs the openssl CLI (package openssl)\n");
+        return -1;
+    }
+    if (access("/usr/bin/python3", X_OK) != 0) {
+        fprintf(stderr, "test_probe_https needs /usr/bin/python3\n");
+        return -1;
+    }
+    assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+    server_pid = fork();
+    assert_true(server_pid >= 0);
+    if (server_pid == 0) {
+        dup2(pfd[1], 1);
+        execl("/usr/bin/python3", "python3", script, cert, key, port_arg, (char *)NULL);
+        _exit(127);
+    }
+    close(pfd[1]);
+    while (got < sizeof(line) - 1) {
+        struct pollfd pf = {.fd = pfd[0], .events = POLLIN};
+        ssize_t n;
+
+        if (poll(&pf, 1, 20000) <= 0)
+            break;
+        n = read(pfd[0], line + got, sizeof(line) - 1 - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        line[got] = '\0';
+        if (strchr(line, '\n'))
+            break;
+    }
+    close(pfd[0]);
+    line[got] = '\0';
+    if (sscanf(line, "PORT %d", &server_port) != 1) {
+        fprintf(stderr, "test_probe_https: the TLS server did not start (\"%s\")\n", line);
+        kill(server_pid, SIGKILL);
+        waitpid(server_pid, NULL, 0);
+        return -1;
+    }
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    char cmd[128];
+
+    if (server_pid > 0) {
+        kill(server_pid, SIGTERM);
+        for (int i = 0; i < 300 && waitpid(server_pid, NULL, WNOHANG) == 0; i++)
+            usleep(10000);
+        if (kill(server_pid, 0) == 0) {
+            kill(server_pid, SIGKILL);
+            waitpid(server_pid, NULL, 0);
+        }
+    }
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+    /* OpenSSL writes with write(2): a peer gone must not kill us (the
+     * sidecar ignores SIGPIPE the same way) */
+    signal(SIGPIPE, SIG_IGN);
+    ev_default_loop(0);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_http_only_no_libssl),
+        cmocka_unit_test(test_cannot_load_libssl),
+        cmocka_unit_test(test_200_passes_and_loads_libssl),
+        cmocka_unit_test(test_503_fails),
+        cmocka_unit_test(test_3xx_passes_404_fails),
+        cmocka_unit_test(test_body_expect),
+        cmocka_unit_test(test_host_header_is_sni),
+        cmocka_unit_test(test_hang_after_handshake),
+        cmocka_unit_test(test_plain_http_on_tls_port_fails),
+        cmocka_unit_test(test_handshake_hang_fails),
+        cmocka_unit_test(test_close_during_handshake_fails),
+        cmocka_unit_test(test_stop_mid_handshake),
+        cmocka_unit_test(test_no_fd_leak),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
