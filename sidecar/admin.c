@@ -564,7 +564,6 @@ struct admin *admin_new(struct ev_loop *loop, struct sidecar *sc, const char *ad
 {
     struct netaddr na;
     struct admin *a = NULL;
-    int one = 1;
 
     if (netaddr_parse(addr, &na, err, errlen) < 0)
         return NULL;
@@ -594,30 +593,8 @@ struct admin *admin_new(struct ev_loop *loop, struct sidecar *sc, const char *ad
     }
     a->nallow = nallow;
 
-    a->fd = socket(na.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (a->fd < 0) {
-        snprintf(err, errlen, "%s: socket: %s", addr, strerror(errno));
+    if ((a->fd = netaddr_listen(&na, addr, &a->port, err, errlen)) < 0)
         goto fail;
-    }
-    /* A restarted sidecar must rebind while old connections sit in
-     * TIME_WAIT. On "[::]:PORT" we keep Linux's dual-stack default, so IPv4
-     * peers arrive as ::ffff:a.b.c.d (netaddr treats those as IPv4). */
-    setsockopt(a->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(a->fd, (struct sockaddr *)&na.ss, na.len) < 0) {
-        snprintf(err, errlen, "%s: bind: %s", addr, strerror(errno));
-        goto fail;
-    }
-    if (listen(a->fd, SOMAXCONN) < 0) {
-        snprintf(err, errlen, "%s: listen: %s", addr, strerror(errno));
-        goto fail;
-    }
-    struct sockaddr_storage bound;
-    socklen_t blen = sizeof(bound);
-    if (getsockname(a->fd, (struct sockaddr *)&bound, &blen) < 0) {
-        snprintf(err, errlen, "%s: getsockname: %s", addr, strerror(errno));
-        goto fail;
-    }
-    a->port = netaddr_port((struct sockaddr *)&bound);
 
     ev_io_init(&a->accept_w, accept_cb, a->fd, EV_READ);
     a->accept_w.data = a;

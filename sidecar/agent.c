@@ -169,7 +169,6 @@ struct agent *agent_new(struct ev_loop *loop, struct sidecar *sc, const char *ad
                         char *err, size_t errlen)
 {
     struct netaddr na;
-    int one = 1;
     char text[NETADDR_STRLEN];
 
     if (port < 0 || port > 65535) {
@@ -191,33 +190,13 @@ struct agent *agent_new(struct ev_loop *loop, struct sidecar *sc, const char *ad
     }
     a->loop = loop;
     a->sc = sc;
-    a->fd = socket(na.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (a->fd < 0) {
-        snprintf(err, errlen, "%s: socket: %s", text, strerror(errno));
+    if ((a->fd = netaddr_listen(&na, text, &a->port, err, errlen)) < 0)
         goto fail;
-    }
-    setsockopt(a->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(a->fd, (struct sockaddr *)&na.ss, na.len) < 0) {
-        snprintf(err, errlen, "%s: bind: %s", text, strerror(errno));
-        goto fail;
-    }
-    if (listen(a->fd, SOMAXCONN) < 0) {
-        snprintf(err, errlen, "%s: listen: %s", text, strerror(errno));
-        goto fail;
-    }
-    struct sockaddr_storage bound;
-    socklen_t blen = sizeof(bound);
-    if (getsockname(a->fd, (struct sockaddr *)&bound, &blen) < 0) {
-        snprintf(err, errlen, "%s: getsockname: %s", text, strerror(errno));
-        goto fail;
-    }
-    a->port = netaddr_port((struct sockaddr *)&bound);
     ev_io_init(&a->accept_w, accept_cb, a->fd, EV_READ);
     a->accept_w.data = a;
     ev_timer_init(&a->pause, pause_cb, EMFILE_PAUSE, 0.);
     a->pause.data = a;
     ev_io_start(loop, &a->accept_w);
-    netaddr_format((struct sockaddr *)&bound, text, sizeof(text));
     log_info(NULL, "HAProxy agent-check on %s", text);
     return a;
 

@@ -3,9 +3,12 @@
 #include "sidecar/netaddr.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 static const unsigned char v4mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
@@ -265,4 +268,33 @@ bool netaddr_peer_trusted(const struct sockaddr *sa, const struct netaddr_cidr *
         if (netaddr_cidr_match(&allow[i], sa))
             return true;
     return false;
+}
+
+int netaddr_listen(const struct netaddr *na, const char *label, int *port, char *err,
+                   size_t errlen)
+{
+    int one = 1;
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof(bound);
+    const char *step = "socket";
+    int fd = socket(na->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        goto fail;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    step = "bind";
+    if (bind(fd, (const struct sockaddr *)&na->ss, na->len) < 0)
+        goto fail;
+    step = "listen";
+    if (listen(fd, SOMAXCONN) < 0)
+        goto fail;
+    step = "getsockname";
+    if (getsockname(fd, (struct sockaddr *)&bound, &blen) < 0)
+        goto fail;
+    *port = netaddr_port((const struct sockaddr *)&bound);
+    return fd;
+fail:
+    snprintf(err, errlen, "%s: %s: %s", label, step, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return -1;
 }

@@ -36,6 +36,14 @@ char *netaddr_format(const struct sockaddr *sa, char *out, size_t cap);
 
 int netaddr_port(const struct sockaddr *sa);
 
+/* Opens a non-blocking listening TCP socket on na (SO_REUSEADDR, so a
+ * restarted sidecar rebinds while old connections sit in TIME_WAIT; on
+ * "[::]" Linux's dual-stack default stays, so IPv4 peers arrive as
+ * ::ffff:a.b.c.d). Returns the fd and the port actually bound in *port, or
+ * -1 with err prefixed by `label`. */
+int netaddr_listen(const struct netaddr *na, const char *label, int *port, char *err,
+                   size_t errlen);
+
 /* True for 0.0.0.0 and :: (a listener on every address). */
 bool netaddr_is_any(const struct sockaddr *sa);
 
