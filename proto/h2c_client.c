@@ -9,6 +9,7 @@
  * is taken after nghttp2_session_recv/send have returned, so the session is
  * never freed from inside one of its own callbacks. */
 #include "proto/h2c_client.h"
+#include "proto/tcpconn.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -524,21 +525,10 @@ struct h2c_client *h2c_client_start(struct ev_loop *loop, const struct h2c_clien
     ev_timer_init(&c->timer, timer_cb, c->timeout_ms / 1000.0, 0.);
     c->timer.data = c;
 
-    memset(&ss, 0, sizeof(ss));
-    if (req->host && inet_pton(AF_INET, req->host, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
-        struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons((unsigned short)req->port);
-        sslen = sizeof(*sin);
-        snprintf(authority, sizeof(authority), "%s:%d", req->host, req->port);
-    } else if (req->host &&
-               inet_pton(AF_INET6, req->host, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons((unsigned short)req->port);
-        sslen = sizeof(*sin6);
-        snprintf(authority, sizeof(authority), "[%s]:%d", req->host, req->port);
-    }
+    sslen = tcpconn_addr(req->host, req->port, &ss);
+    if (sslen)
+        snprintf(authority, sizeof(authority), ss.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d",
+                 req->host, req->port);
     if (req->body) {
         c->out = malloc(req->body_len ? req->body_len : 1);
         if (!c->out) {
@@ -554,20 +544,15 @@ struct h2c_client *h2c_client_start(struct ev_loop *loop, const struct h2c_clien
     }
     ev_timer_start(loop, &c->timer);
     if (sslen == 0) {
-        defer_error(c, "bad address \"%s\"", req->host ? req->host : "(null)");
+        if (req->port <= 0 || req->port > 65535)
+            defer_error(c, "bad port %d", req->port);
+        else
+            defer_error(c, "bad address \"%s\"", req->host ? req->host : "(null)");
         return c;
     }
-    if (req->port <= 0 || req->port > 65535) {
-        defer_error(c, "bad port %d", req->port);
-        return c;
-    }
-    c->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (c->fd < 0) {
-        defer_error(c, "socket: %s", strerror(errno));
-        return c;
-    }
-    if (connect(c->fd, (struct sockaddr *)&ss, sslen) != 0 && errno != EINPROGRESS) {
-        defer_error(c, "connect: %s", strerror(errno));
+    char why[160];
+    if ((c->fd = tcpconn_start(&ss, sslen, why, sizeof(why))) < 0) {
+        defer_error(c, "%s", why);
         return c;
     }
     /* Connected or not, wait for writability: never send or call back here. */

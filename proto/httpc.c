@@ -8,6 +8,7 @@
  * the direction to wait for is what OpenSSL asks (a read may need the
  * socket writable and the reverse), so those set the io's events. */
 #include "proto/httpc.h"
+#include "proto/tcpconn.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -715,20 +716,8 @@ struct httpc *httpc_start(struct ev_loop *loop, const struct httpc_request *req,
     ev_timer_init(&c->timer, timer_cb, c->timeout_ms / 1000.0, 0.);
     c->timer.data = c;
 
-    memset(&ss, 0, sizeof(ss));
-    if (req->host && inet_pton(AF_INET, req->host, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
-        struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons((unsigned short)req->port);
-        sslen = sizeof(*sin);
-    } else if (req->host &&
-               inet_pton(AF_INET6, req->host, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons((unsigned short)req->port);
-        sslen = sizeof(*sin6);
-        v6 = true;
-    }
+    sslen = tcpconn_addr(req->host, req->port, &ss);
+    v6 = sslen && ss.ss_family == AF_INET6;
     c->head = malloc(HTTPC_MAX_HEAD);
     if (!c->head || build_request(c, req, v6) < 0) {
         free(c->head);
@@ -748,20 +737,15 @@ struct httpc *httpc_start(struct ev_loop *loop, const struct httpc_request *req,
         }
     }
     if (sslen == 0) {
-        defer_error(c, "bad address \"%s\"", req->host ? req->host : "(null)");
+        if (req->port <= 0 || req->port > 65535)
+            defer_error(c, "bad port %d", req->port);
+        else
+            defer_error(c, "bad address \"%s\"", req->host ? req->host : "(null)");
         return c;
     }
-    if (req->port <= 0 || req->port > 65535) {
-        defer_error(c, "bad port %d", req->port);
-        return c;
-    }
-    c->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (c->fd < 0) {
-        defer_error(c, "socket: %s", strerror(errno));
-        return c;
-    }
-    if (connect(c->fd, (struct sockaddr *)&ss, sslen) != 0 && errno != EINPROGRESS) {
-        defer_error(c, "connect: %s", strerror(errno));
+    char why[160];
+    if ((c->fd = tcpconn_start(&ss, sslen, why, sizeof(why))) < 0) {
+        defer_error(c, "%s", why);
         return c;
     }
     /* Connected or not, wait for writability (the PH_CONNECT check then

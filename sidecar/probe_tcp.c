@@ -1,5 +1,6 @@
 /* The tcp probe (§4): a non-blocking connect to the health port; success
  * passes, and the connection is closed at once without sending anything. */
+#include "proto/tcpconn.h"
 #include "sidecar/probe.h"
 
 #include <arpa/inet.h>
@@ -40,28 +41,6 @@ static void tcp_io_cb(struct ev_loop *loop, ev_io *w, int revents)
         probe_finish(st->p, true, "connected in %.0f ms", probe_elapsed_ms(st->p));
 }
 
-/* Fills ss from a numeric IPv4/IPv6 address; returns its length or 0. */
-static socklen_t tcp_addr(const char *host, int port, struct sockaddr_storage *ss)
-{
-    struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-    memset(ss, 0, sizeof(*ss));
-    if (port <= 0 || port > 65535)
-        return 0;
-    if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons((unsigned short)port);
-        return sizeof(*sin);
-    }
-    if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons((unsigned short)port);
-        return sizeof(*sin6);
-    }
-    return 0;
-}
-
 static int tcp_start(struct probe *p)
 {
     struct probe_tcp *st = p->state;
@@ -81,27 +60,17 @@ static int tcp_start(struct probe *p)
         st->io.data = st;
         p->state = st;
     }
-    sslen = tcp_addr(host, p->spec->probe_port, &ss);
+    sslen = tcpconn_addr(host, p->spec->probe_port, &ss);
     if (sslen == 0) {
         probe_finish(p, false, "bad address %s:%d", host, p->spec->probe_port);
         return -1;
     }
-    st->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (st->fd < 0) {
-        probe_finish(p, false, "socket: %s", strerror(errno));
-        return -1;
-    }
-    if (connect(st->fd, (struct sockaddr *)&ss, sslen) == 0) {
-        tcp_close(st, p->loop);
-        probe_finish(p, true, "connected in %.0f ms", probe_elapsed_ms(p));
+    char why[160];
+    if ((st->fd = tcpconn_start(&ss, sslen, why, sizeof(why))) < 0) {
+        probe_finish(p, false, "%s", why);
         return 0;
     }
-    if (errno != EINPROGRESS) {
-        int e = errno;
-        tcp_close(st, p->loop);
-        probe_finish(p, false, "connect: %s", strerror(e));
-        return 0;
-    }
+    /* Even a connect that completed at once is reported from the loop. */
     ev_io_set(&st->io, st->fd, EV_WRITE);
     ev_io_start(p->loop, &st->io);
     return 0;
