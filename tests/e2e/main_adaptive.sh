@@ -8,7 +8,7 @@
 start_poller() {
     ( while :; do curl -s -o /dev/null --max-time 0.5 "$ADMIN_URL/health"; sleep 0.1; done ) &
     POLLER=$!
-    on_cleanup kill "$POLLER"
+    on_cleanup "kill $POLLER 2>/dev/null"
 }
 
 DRAIN_S=20 start_sidecar --adaptive-drain
