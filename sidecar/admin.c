@@ -35,8 +35,7 @@
 #include "sidecar/netaddr.h"
 
 #define ACCEPT_BATCH 64 /* accepts per wakeup, so a flood cannot starve the loop */
-#define IN_INITIAL 4096
-#define OUT_KEEP (64 * 1024)  /* output buffer kept between answers */
+#define IN_INITIAL 1024 /* a health check is ~100 bytes; fits malloc's per-thread cache */
 #define OUT_HIGH (256 * 1024) /* pending answers beyond which we stop reading */
 #define LINGER_MAX 2.0        /* seconds we keep discarding input before a close */
 #define EMFILE_PAUSE 0.1      /* seconds the listener rests when out of descriptors */
@@ -58,6 +57,7 @@ struct admin_conn {
     bool continue_sent; /* "100 Continue" answered for the request in progress */
     bool closing;       /* the last answer is queued: read no more requests */
     bool lingering;     /* write side shut down: discarding input until EOF */
+    bool graceful;      /* closing because the client asked (HTTP/1.0, Connection: close) */
     bool sniffed;       /* the first bytes were checked for the h2c preface */
 
     struct admin_h2 *h2; /* the HTTP/2 session, once the preface came */
@@ -199,7 +199,7 @@ static int queue_answer(struct admin_conn *c, int status, const char *ctype, con
     return 0;
 }
 
-static void conn_after_write(struct admin_conn *c);
+static int conn_after_write(struct admin_conn *c);
 
 /* Writes what is pending; returns -1 when the connection was freed. */
 static int conn_flush(struct admin_conn *c)
@@ -220,25 +220,30 @@ static int conn_flush(struct admin_conn *c)
         c->out_off += (size_t)n;
     }
     c->out_off = c->out_len = 0;
-    if (c->out_cap > OUT_KEEP) {
-        /* a big /status went out: an idle keep-alive connection keeps little */
-        free(c->out);
-        c->out = NULL;
-        c->out_cap = 0;
-    }
+    /* An idle keep-alive connection holds no buffer: with thousands of
+     * load-balancer connections that is most of our memory (BENCHMARKS.md). */
+    free(c->out);
+    c->out = NULL;
+    c->out_cap = 0;
     ev_io_stop(loop, &c->wio);
-    conn_after_write(c);
-    return 0;
+    return conn_after_write(c);
 }
 
-/* Everything written. After a final answer, shut the write side (the
+/* Everything written. A client that asked to close and sent nothing more
+ * is closed at once (HAProxy's httpchk: one request per connection, so
+ * this is the hot path). After an error answer, shut the write side (the
  * client sees EOF at once) and keep reading and discarding for a short
  * while before closing: a closed socket answers further input with a
  * reset, so a client still sending (a huge head, an upload) would see its
- * send fail and might never read the 431/413 waiting for it. */
-static void conn_after_write(struct admin_conn *c)
+ * send fail and might never read the 431/413 waiting for it. Returns -1
+ * when the connection was freed. */
+static int conn_after_write(struct admin_conn *c)
 {
     struct ev_loop *loop = c->a->loop;
+    if (c->closing && c->graceful && !c->lingering && c->in_len == 0) {
+        conn_free(c);
+        return -1;
+    }
     if (c->closing && !c->lingering) {
         c->lingering = true;
         c->in_len = 0;
@@ -248,6 +253,7 @@ static void conn_after_write(struct admin_conn *c)
         conn_deadline_sooner(c, ev_now(loop) + linger);
         ev_io_start(loop, &c->rio);
     }
+    return 0;
 }
 
 /* ---- requests ---- */
@@ -367,10 +373,10 @@ static int conn_process(struct admin_conn *c)
         /* The next request (or the write of this answer) gets a full period. */
         c->deadline = ev_now(loop) + a->lim.request_timeout;
         if (!req.keep_alive)
-            c->closing = true;
+            c->closing = c->graceful = true;
     }
-    if (c->in_len == 0 && c->in_cap > 4 * IN_INITIAL) {
-        /* a big request is done: do not keep its buffer for an idle connection */
+    if (c->in_len == 0 && c->in) {
+        /* every request is answered: an idle connection keeps no buffer */
         free(c->in);
         c->in = NULL;
         c->in_cap = 0;
@@ -500,10 +506,6 @@ static void conn_new(struct admin *a, int fd, const struct sockaddr_storage *pee
     c->peer = *peer;
     netaddr_format((const struct sockaddr *)peer, c->peer_text, sizeof(c->peer_text));
     c->trusted = netaddr_peer_trusted((const struct sockaddr *)peer, a->allow, a->nallow);
-    int one = 1;
-    /* Each answer goes out in one send(); with Nagle a second pipelined
-     * answer would wait for the client's delayed ACK. */
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
     ev_io_init(&c->rio, conn_read_cb, fd, EV_READ);
     ev_io_init(&c->wio, conn_write_cb, fd, EV_WRITE);
@@ -595,6 +597,12 @@ struct admin *admin_new(struct ev_loop *loop, struct sidecar *sc, const char *ad
 
     if ((a->fd = netaddr_listen(&na, addr, &a->port, err, errlen)) < 0)
         goto fail;
+    /* Each answer goes out in one send(); with Nagle a second pipelined
+     * answer would wait for the client's delayed ACK. Accepted sockets
+     * inherit the option from the listener: one syscall, not one per
+     * connection. */
+    int one = 1;
+    setsockopt(a->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
     ev_io_init(&a->accept_w, accept_cb, a->fd, EV_READ);
     a->accept_w.data = a;

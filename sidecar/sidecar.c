@@ -139,7 +139,33 @@ static void probe_result(struct probe *p, bool pass, const char *detail, void *a
 }
 
 /* Drives the drain machine; runs periodically and right after any request. */
+/* The periodic tick runs only while something is time-based: a shutdown
+ * in progress, or an admin drain with an expiry. An idle sidecar sleeps
+ * until a probe, a request or a signal (every one of which calls tick()). */
+static void tick_schedule(struct sidecar *sc)
+{
+    ev_tstamp now = ev_now(sc->loop), after = 0;
+    if (drain_is_shutting_down(&sc->drain))
+        after = TICK_SECONDS;
+    else if (sc->drain.admin && sc->drain.admin_expires_at > 0)
+        after = sc->drain.admin_expires_at > now ? sc->drain.admin_expires_at - now : 0.001;
+    if (after <= 0) {
+        ev_timer_stop(sc->loop, &sc->tick);
+        return;
+    }
+    sc->tick.repeat = after; /* ev_timer_again (re)starts it `after` from now */
+    ev_timer_again(sc->loop, &sc->tick);
+}
+
+static void tick_advance(struct sidecar *sc);
+
 static void tick(struct sidecar *sc)
+{
+    tick_advance(sc);
+    tick_schedule(sc);
+}
+
+static void tick_advance(struct sidecar *sc)
 {
     ev_tstamp now = ev_now(sc->loop);
     bool admin_before = sc->drain.admin;
@@ -514,9 +540,9 @@ int sidecar_run(struct mr_config *cfg, int argc, char **argv, char **envp)
             goto out;
         }
     }
-    ev_timer_init(&sc->tick, tick_cb, TICK_SECONDS, TICK_SECONDS);
+    ev_timer_init(&sc->tick, tick_cb, TICK_SECONDS, 0.);
     sc->tick.data = sc;
-    ev_timer_start(sc->loop, &sc->tick);
+    tick(sc); /* a drain restored from --state-dir may carry an expiry */
 
     log_start(sc);
     if (sc->drain.admin)

@@ -15,9 +15,11 @@ kill -KILL "$MESHREG_PID"
 wait_exit "$MESHREG_PID" 2
 sleep 1
 check "1 s after SIGKILL: znode still there (session alive)" zk_present
+# ZooKeeper counts the timeout from the session's last contact, and the
+# client pings every timeout/3: expiry lands 2-3 s (plus a tick) after the kill.
 if ms=$(zk_wait_event "$t0" deleted 8); then
     check "SIGKILL: znode gone by itself after ${ms} ms (session timeout 3000 ms)" \
-        [ "$ms" -ge 2500 -a "$ms" -le 6000 ]
+        [ "$ms" -ge 1800 -a "$ms" -le 6000 ]
 else
     fail "SIGKILL: znode gone after the session timeout" "still there 8 s later"
 fi
