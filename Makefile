@@ -73,7 +73,17 @@ demo:
 bench:
 	@scripts/install-deps bench
 	@$(MAKE) --no-print-directory all
-	@scripts/bench-all
+	@MESHREG_BIN=$(BUILD)/meshreg DEMOAPP_BIN=$(DEMO) scripts/bench-all
+
+# Coverage-guided fuzzing of the untrusted-input parsers (clang, libFuzzer,
+# ASan+UBSan, objects in build/fuzz/): FUZZ_SECONDS per target (default 60;
+# 0 only replays the corpus), FUZZ_TARGETS to pick some (default all).
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+.PHONY: fuzz
+fuzz:
+	@scripts/install-deps fuzz
+	@scripts/fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 install: $(BUILD)/meshreg
 	install -d $(DESTDIR)$(PREFIX)/bin
