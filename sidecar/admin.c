@@ -517,6 +517,9 @@ static void conn_new(struct admin *a, int fd, const struct sockaddr_storage *pee
     ev_timer_start(a->loop, &c->timer);
     lru_push(a, c);
     a->nconns++;
+    /* A health checker's request has usually arrived with its handshake:
+     * read it now rather than after one more trip through the loop. */
+    conn_read_cb(a->loop, &c->rio, EV_READ);
 }
 
 static void pause_cb(struct ev_loop *loop, ev_timer *w, int revents)

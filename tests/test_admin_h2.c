@@ -789,6 +789,9 @@ static void test_shared_connection_limit(void **state)
     struct h2resp *r = h2_get(a, "/health");
     assert_int_equal(r->status, 200);
     h2resp_free(r);
+    /* Let a's SETTINGS ACK arrive now: it is activity, and b must be the
+     * more recently active connection. */
+    spin(f, 0.05);
     struct h2cli *b = h2cli_new(f);
     r = h2_get(b, "/health");
     assert_int_equal(r->status, 200);
