@@ -220,14 +220,18 @@ static void shutdown_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
     struct sidecar *sc = w->data;
     ev_tstamp now = ev_now(loop);
+    const char *sig = w->signum == SIGINT ? "SIGINT" : "SIGTERM";
+    bool first = !drain_is_shutting_down(&sc->drain);
     drain_request_shutdown(&sc->drain, now);
-    if (sc->drain.signals == 1) {
-        log_info(NULL, "%s: draining for %.0f s, deregistering first",
-                 w->signum == SIGINT ? "SIGINT" : "SIGTERM", sc->drain.drain_seconds);
+    if (first) {
+        log_info(NULL, "%s: draining for %.0f s, deregistering first", sig,
+                 sc->drain.drain_seconds);
         sync_all(sc); /* every check stops being up: delete every record now */
+    } else if (sc->drain.app_gone) {
+        log_info(NULL, "%s: already stopping (the app exited)", sig);
     } else {
         log_info(NULL, "%s again: skipping the rest of the window (deregistration still "
-                 "completes first)", w->signum == SIGINT ? "SIGINT" : "SIGTERM");
+                 "completes first)", sig);
     }
     tick(sc);
 }

@@ -58,6 +58,10 @@ int supervise_start(struct supervise *s, struct ev_loop *loop, char *const *argv
         return -1;
     }
     if (pid == 0) {
+        /* Its own process group: a Ctrl-C or `kill -- -PGID` aimed at meshreg
+         * must reach meshreg only, or the app would stop before the drain
+         * (meshreg forwards what the app should see). */
+        setpgid(0, 0);
         /* The app gets default signal dispositions and an empty mask, not the
          * ones libev set up for us. */
         sigset_t none;
@@ -69,6 +73,7 @@ int supervise_start(struct supervise *s, struct ev_loop *loop, char *const *argv
         fprintf(stderr, "meshreg: cannot run %s: %s\n", argv[0], strerror(errno));
         _exit(127);
     }
+    setpgid(pid, pid); /* also here: no race with the first forwarded signal */
     s->pid = pid;
     s->running = true;
     log_info(NULL, "started app %s (pid %d)", argv[0], (int)pid);

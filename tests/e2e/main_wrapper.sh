@@ -39,6 +39,22 @@ check "app stopped after the window" bash -c "! kill -0 ${child:-0} 2>/dev/null"
 grep -q "sending SIGTERM to the app" "$MESHREG_LOG" && ok "log says the app got SIGTERM" ||
     fail "log says the app got SIGTERM" "$(tail -3 "$MESHREG_LOG")"
 
+# --- a SIGTERM to meshreg's whole process group (Ctrl-C, kill -- -PGID) still
+# drains first: the app has its own group and hears only what meshreg forwards.
+APP_PORT=$(free_port)
+run_wrapped --drain-seconds 1 -- "$DEMO" --port "$APP_PORT" --quiet
+check "registered (group signal case)" wait_for 5 has_record
+child=$(app_pid)
+kill -TERM -- "-$MESHREG_PID"
+check "group SIGTERM: record gone" wait_for 1 no_record
+sleep 0.5
+check "group SIGTERM: app still running inside the window" alive "${child:-0}"
+if wait_exit "$MESHREG_PID" 5; then
+    check_eq "group SIGTERM: exit status 0 after the window" "$EXIT_CODE" 0
+else
+    fail "group SIGTERM: exits after the window" "still running"
+fi
+
 # --- SIGUSR1 is forwarded (the demo app toggles unhealthy on SIGUSR1)
 APP_PORT=$(free_port)
 run_wrapped --drain-seconds 0 -- "$DEMO" --port "$APP_PORT" --quiet
