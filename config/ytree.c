@@ -439,7 +439,14 @@ static struct ytree_node *parse_node(struct parse *p, yaml_event_t *ev, int dept
             fatal(p, line, col, msg);
             return NULL;
         }
-        return copy_node(p, target);
+        struct ytree_node *c = copy_node(p, target);
+        if (p->failed) {
+            /* A copy cut short by the node cap holds NULL children: never
+             * hand it to a caller that would look inside. */
+            node_free(c);
+            return NULL;
+        }
+        return c;
     }
     default:
         fatal(p, line, col, "unexpected YAML event");

@@ -186,6 +186,29 @@ static void alias_bomb_is_refused(void **state)
     diag_free(&d);
 }
 
+/* Found by reading ytree.c while writing the fuzz harness: the node cap hit
+ * exactly inside a merge-key alias copy left NULL children that the '<<'
+ * check then read (a segfault instead of an error). */
+static void node_cap_inside_a_merge_alias_is_an_error(void **state)
+{
+    struct diag d;
+    const char *text =
+        "a: &a [1,1,1,1,1,1,1,1,1,1]\n"
+        "b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
+        "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
+        "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
+        "e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\n"
+        "f: [*d,*d,*d,*d,*d,*d,*c,*c,*c,*c,*c,*c,*c,*c,*b,*b,*b,*b,*b,*b,*b,*b,*a,*a,0,0,0,0]\n"
+        "ms: &ms [{k: 1},{k: 1},{k: 1},{k: 1},{k: 1},{k: 1},{k: 1},{k: 1},{k: 1},{k: 1},"
+        "{k: 1},{k: 1},{k: 1},{k: 1},{k: 1},{k: 1},{k: 1},{k: 1},{k: 1},{k: 1}]\n"
+        "m: {<<: *ms}\n";
+    struct ytree_doc *doc = parse(text, &d);
+    assert_null(doc);
+    assert_non_null(strstr(d.buf, "t.yaml:7:"));
+    assert_non_null(strstr(d.buf, "too many nodes"));
+    diag_free(&d);
+}
+
 static void deep_nesting_is_refused(void **state)
 {
     char text[400];
@@ -248,6 +271,7 @@ int main(void)
         cmocka_unit_test(anchors_inside_merge_values_stay_usable),
         cmocka_unit_test(bad_merge_and_unknown_alias_fail),
         cmocka_unit_test(alias_bomb_is_refused),
+        cmocka_unit_test(node_cap_inside_a_merge_alias_is_an_error),
         cmocka_unit_test(deep_nesting_is_refused),
         cmocka_unit_test(one_document_only_and_empty_is_null),
         cmocka_unit_test(non_scalar_keys_are_refused),
