@@ -26,6 +26,12 @@ static void append_line(struct diag *d, const char *prefix, const char *fmt, va_
     char *msg = NULL;
     if (vasprintf(&msg, fmt, ap) < 0)
         abort();
+    /* One problem per line: a key or value quoted into the message may hold
+     * a line break (YAML allows it in quoted keys), which would split the
+     * line or forge a "FILE:LINE:COL:" of its own. */
+    for (char *c = msg; *c; c++)
+        if (*c == '\n' || *c == '\r')
+            *c = ' ';
     size_t need = (prefix ? strlen(prefix) : 0) + strlen(msg) + 2;
     if (d->len + need + 1 > d->cap) {
         d->cap = (d->len + need + 1) * 2;

@@ -23,6 +23,8 @@ static const struct {
      "2:15: main.proxy_port: expected integer or null, got string \"20000\""},
     {"proxy_port_range.yaml", "2:15: main.proxy_port: 30000 is out of range 19000..21000"},
     {"proxy_port_missing.yaml", "1:1: main: missing required key 'proxy_port'"},
+    /* a quoted key's line break must not split the error (or forge a second one) */
+    {"key_with_line_break.yaml", "3:3: main: unknown key 'bad x.yaml:1:1: fake'"},
     {"uri_no_slash.yaml",
      "3:20: main.healthcheck_uri: \"status\" does not match ^/[-_0-9a-zA-Z/\\?&\\.=]*$"},
     {"uri_space.yaml", "3:20: main.healthcheck_uri: \"/sta tus\" does not match"},
