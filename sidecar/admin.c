@@ -31,14 +31,13 @@
 #include "proto/http1.h"
 #include "sidecar/admin_h2.h"
 #include "sidecar/admin_route.h"
+#include "sidecar/listener.h"
 #include "sidecar/log.h"
 #include "sidecar/netaddr.h"
 
-#define ACCEPT_BATCH 64 /* accepts per wakeup, so a flood cannot starve the loop */
 #define IN_INITIAL 1024 /* a health check is ~100 bytes; fits malloc's per-thread cache */
 #define OUT_HIGH (256 * 1024) /* pending answers beyond which we stop reading */
 #define LINGER_MAX 2.0        /* seconds we keep discarding input before a close */
-#define EMFILE_PAUSE 0.1      /* seconds the listener rests when out of descriptors */
 
 struct admin_conn {
     struct admin *a;
@@ -66,10 +65,7 @@ struct admin_conn {
 struct admin {
     struct ev_loop *loop;
     struct sidecar *sc;
-    int fd;
-    int port;
-    ev_io accept_w;
-    ev_timer pause;
+    struct listener listener;
     struct admin_limits lim;
     struct netaddr_cidr *allow;
     size_t nallow;
@@ -522,45 +518,18 @@ static void conn_new(struct admin *a, int fd, const struct sockaddr_storage *pee
     conn_read_cb(a->loop, &c->rio, EV_READ);
 }
 
-static void pause_cb(struct ev_loop *loop, ev_timer *w, int revents)
+static void on_accept(void *arg, int fd, const struct sockaddr_storage *peer)
 {
-    struct admin *a = w->data;
-    ev_io_start(loop, &a->accept_w);
-}
-
-static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-    struct admin *a = w->data;
-
-    for (int i = 0; i < ACCEPT_BATCH; i++) {
-        struct sockaddr_storage peer;
-        socklen_t plen = sizeof(peer);
-        int fd = accept4(a->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                /* Level-triggered: the pending connection would wake us at
-                 * once, forever. Rest a moment; timeouts free descriptors. */
-                log_warn(NULL, "admin: accept: %s; pausing", strerror(errno));
-                ev_io_stop(loop, &a->accept_w);
-                ev_timer_set(&a->pause, EMFILE_PAUSE, 0.);
-                ev_timer_start(loop, &a->pause);
-            } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
-                log_warn(NULL, "admin: accept: %s", strerror(errno));
-            }
-            return;
-        }
-        /* Full: close the least recently active connection rather than
-         * refusing the new one or pausing accept. Either of those lets a
-         * client that holds max_conns idle sockets (renewing them as they
-         * time out) lock the load balancers out; evicting the quietest
-         * one keeps a client that sends its request right away served, and
-         * a conforming client can always retry. */
-        if (a->nconns >= a->lim.max_conns && a->head)
-            conn_free(a->head);
-        conn_new(a, fd, &peer);
-    }
+    struct admin *a = arg;
+    /* Full: close the least recently active connection rather than
+     * refusing the new one or pausing accept. Either of those lets a client
+     * that holds max_conns idle sockets (renewing them as they time out)
+     * lock the load balancers out; evicting the quietest one keeps a client
+     * that sends its request right away served, and a conforming client can
+     * always retry. */
+    if (a->nconns >= a->lim.max_conns && a->head)
+        conn_free(a->head);
+    conn_new(a, fd, peer);
 }
 
 struct admin *admin_new(struct ev_loop *loop, struct sidecar *sc, const char *addr,
@@ -579,7 +548,7 @@ struct admin *admin_new(struct ev_loop *loop, struct sidecar *sc, const char *ad
     }
     a->loop = loop;
     a->sc = sc;
-    a->fd = -1;
+    a->listener.fd = -1;
     a->lim = *limits;
     if (a->lim.max_conns == 0)
         a->lim.max_conns = 1;
@@ -598,20 +567,14 @@ struct admin *admin_new(struct ev_loop *loop, struct sidecar *sc, const char *ad
     }
     a->nallow = nallow;
 
-    if ((a->fd = netaddr_listen(&na, addr, &a->port, err, errlen)) < 0)
+    if (listener_open(&a->listener, loop, &na, "admin", addr, on_accept, a, err, errlen) < 0)
         goto fail;
     /* Each answer goes out in one send(); with Nagle a second pipelined
      * answer would wait for the client's delayed ACK. Accepted sockets
      * inherit the option from the listener: one syscall, not one per
      * connection. */
     int one = 1;
-    setsockopt(a->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-
-    ev_io_init(&a->accept_w, accept_cb, a->fd, EV_READ);
-    a->accept_w.data = a;
-    ev_timer_init(&a->pause, pause_cb, EMFILE_PAUSE, 0.);
-    a->pause.data = a;
-    ev_io_start(loop, &a->accept_w);
+    setsockopt(a->listener.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     return a;
 
 fail:
@@ -621,7 +584,7 @@ fail:
 
 int admin_port(const struct admin *a)
 {
-    return a->port;
+    return a->listener.port;
 }
 
 void admin_free(struct admin *a)
@@ -630,11 +593,7 @@ void admin_free(struct admin *a)
         return;
     while (a->head)
         conn_free(a->head);
-    if (a->fd >= 0) {
-        ev_io_stop(a->loop, &a->accept_w);
-        ev_timer_stop(a->loop, &a->pause);
-        close(a->fd);
-    }
+    listener_close(&a->listener);
     free(a->allow);
     free(a);
 }

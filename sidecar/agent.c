@@ -7,7 +7,7 @@
  *
  * Bounds: at most AGENT_MAX_CONNS lingering connections (the oldest is
  * closed to make room: its line went out already), AGENT_LINGER seconds
- * each, ACCEPT_BATCH accepts per wakeup. Nothing here waits on a peer. */
+ * each. Nothing here waits on a peer. */
 #include "sidecar/agent.h"
 
 #include <errno.h>
@@ -19,13 +19,12 @@
 #include <unistd.h>
 
 #include "sidecar/log.h"
+#include "sidecar/listener.h"
 #include "sidecar/netaddr.h"
 #include "sidecar/sidecar.h"
 
 #define AGENT_MAX_CONNS 256
 #define AGENT_LINGER 1.0 /* seconds we wait for the peer's close */
-#define ACCEPT_BATCH 64
-#define EMFILE_PAUSE 0.1
 
 struct agent_conn {
     struct agent *a;
@@ -38,10 +37,7 @@ struct agent_conn {
 struct agent {
     struct ev_loop *loop;
     struct sidecar *sc;
-    int fd;
-    int port;
-    ev_io accept_w;
-    ev_timer pause;
+    struct listener listener;
     struct agent_conn *head, *tail;
     size_t nconns;
 };
@@ -134,35 +130,9 @@ static void answer(struct agent *a, int fd, const struct sockaddr_storage *peer)
     a->nconns++;
 }
 
-static void pause_cb(struct ev_loop *loop, ev_timer *w, int revents)
+static void on_accept(void *arg, int fd, const struct sockaddr_storage *peer)
 {
-    struct agent *a = w->data;
-    ev_io_start(loop, &a->accept_w);
-}
-
-static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-    struct agent *a = w->data;
-    for (int i = 0; i < ACCEPT_BATCH; i++) {
-        struct sockaddr_storage peer;
-        socklen_t plen = sizeof(peer);
-        int fd = accept4(a->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                /* level-triggered: rest instead of spinning on the backlog */
-                log_warn(NULL, "agent: accept: %s; pausing", strerror(errno));
-                ev_io_stop(loop, &a->accept_w);
-                ev_timer_set(&a->pause, EMFILE_PAUSE, 0.);
-                ev_timer_start(loop, &a->pause);
-            } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
-                log_warn(NULL, "agent: accept: %s", strerror(errno));
-            }
-            return;
-        }
-        answer(a, fd, &peer);
-    }
+    answer(arg, fd, peer);
 }
 
 struct agent *agent_new(struct ev_loop *loop, struct sidecar *sc, const char *admin_addr, int port,
@@ -190,13 +160,8 @@ struct agent *agent_new(struct ev_loop *loop, struct sidecar *sc, const char *ad
     }
     a->loop = loop;
     a->sc = sc;
-    if ((a->fd = netaddr_listen(&na, text, &a->port, err, errlen)) < 0)
+    if (listener_open(&a->listener, loop, &na, "agent", text, on_accept, a, err, errlen) < 0)
         goto fail;
-    ev_io_init(&a->accept_w, accept_cb, a->fd, EV_READ);
-    a->accept_w.data = a;
-    ev_timer_init(&a->pause, pause_cb, EMFILE_PAUSE, 0.);
-    a->pause.data = a;
-    ev_io_start(loop, &a->accept_w);
     log_info(NULL, "HAProxy agent-check on %s", text);
     return a;
 
@@ -207,7 +172,7 @@ fail:
 
 int agent_port(const struct agent *a)
 {
-    return a->port;
+    return a->listener.port;
 }
 
 void agent_free(struct agent *a)
@@ -216,10 +181,6 @@ void agent_free(struct agent *a)
         return;
     while (a->head)
         conn_free(a->head);
-    if (a->fd >= 0) {
-        ev_io_stop(a->loop, &a->accept_w);
-        ev_timer_stop(a->loop, &a->pause);
-        close(a->fd);
-    }
+    listener_close(&a->listener);
     free(a);
 }

@@ -1,0 +1,71 @@
+#include "sidecar/listener.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sidecar/log.h"
+
+#define ACCEPT_BATCH 64  /* accepts per wakeup, so a flood cannot starve the loop */
+#define EMFILE_PAUSE 0.1 /* seconds the listener rests when out of descriptors */
+
+static void pause_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct listener *l = w->data;
+    ev_io_start(loop, &l->accept_w);
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct listener *l = w->data;
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof(peer);
+        int fd = accept4(l->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* Level-triggered: the pending connection would wake us at
+                 * once, forever. Rest a moment; timeouts free descriptors. */
+                log_warn(NULL, "%s: accept: %s; pausing", l->name, strerror(errno));
+                ev_io_stop(loop, &l->accept_w);
+                ev_timer_set(&l->pause, EMFILE_PAUSE, 0.);
+                ev_timer_start(loop, &l->pause);
+            } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                log_warn(NULL, "%s: accept: %s", l->name, strerror(errno));
+            }
+            return;
+        }
+        l->cb(l->arg, fd, &peer);
+    }
+}
+
+int listener_open(struct listener *l, struct ev_loop *loop, const struct netaddr *na,
+                  const char *name, const char *label, listener_accept_cb cb, void *arg,
+                  char *err, size_t errlen)
+{
+    memset(l, 0, sizeof(*l));
+    l->loop = loop;
+    l->name = name;
+    l->cb = cb;
+    l->arg = arg;
+    if ((l->fd = netaddr_listen(na, label, &l->port, err, errlen)) < 0)
+        return -1;
+    ev_io_init(&l->accept_w, accept_cb, l->fd, EV_READ);
+    l->accept_w.data = l;
+    ev_timer_init(&l->pause, pause_cb, EMFILE_PAUSE, 0.);
+    l->pause.data = l;
+    ev_io_start(loop, &l->accept_w);
+    return 0;
+}
+
+void listener_close(struct listener *l)
+{
+    if (!l->loop || l->fd < 0)
+        return;
+    ev_io_stop(l->loop, &l->accept_w);
+    ev_timer_stop(l->loop, &l->pause);
+    close(l->fd);
+    l->fd = -1;
+}

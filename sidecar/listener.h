@@ -1,0 +1,37 @@
+/* A listening TCP socket on the loop: bounded accepts per wakeup, and a
+ * short rest when out of descriptors instead of spinning on a
+ * level-triggered backlog. Shared by the admin endpoint and the agent port;
+ * what to do with an accepted socket is the owner's callback. */
+#ifndef MESHREG_LISTENER_H
+#define MESHREG_LISTENER_H
+
+#include <ev.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "sidecar/netaddr.h"
+
+/* Owns fd from here on (close it when done). */
+typedef void (*listener_accept_cb)(void *arg, int fd, const struct sockaddr_storage *peer);
+
+struct listener {
+    struct ev_loop *loop;
+    int fd;                 /* -1 when closed */
+    int port;               /* the port actually bound */
+    const char *name;       /* for log lines ("admin", "agent") */
+    ev_io accept_w;
+    ev_timer pause;
+    listener_accept_cb cb;
+    void *arg;
+};
+
+/* Binds and listens on na (see netaddr_listen) and starts accepting.
+ * label prefixes error messages. Returns 0, or -1 with err. */
+int listener_open(struct listener *l, struct ev_loop *loop, const struct netaddr *na,
+                  const char *name, const char *label, listener_accept_cb cb, void *arg,
+                  char *err, size_t errlen);
+
+/* Stops accepting and closes the socket; a no-op when not open. */
+void listener_close(struct listener *l);
+
+#endif
