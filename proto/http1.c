@@ -85,8 +85,8 @@ static int parse_version(const char *p, size_t n, int *minor)
 
 /* Parses header lines from p to end (the head after the start line). */
 static int parse_headers(const char *p, const char *end, struct http1_header *h, size_t *nh,
-                         long long *content_length, bool *chunked, int *conn_close,
-                         int *conn_keep, bool *has_host)
+                         long long *content_length, bool *chunked, int *conn_close, int *conn_keep,
+                         bool *has_host)
 {
     *nh = 0;
     *content_length = -1;
@@ -239,8 +239,7 @@ long http1_parse_request(const char *buf, size_t len, size_t max_head, size_t ma
     return (long)hl;
 }
 
-long http1_parse_response(const char *buf, size_t len, size_t max_head,
-                          struct http1_response *res)
+long http1_parse_response(const char *buf, size_t len, size_t max_head, struct http1_response *res)
 {
     memset(res, 0, sizeof(*res));
     res->content_length = -1;
@@ -273,8 +272,8 @@ long http1_parse_response(const char *buf, size_t len, size_t max_head,
     res->status = st;
     int conn_close, conn_keep;
     bool has_host;
-    if (parse_headers(next, end, res->headers, &res->nheaders, &res->content_length,
-                      &res->chunked, &conn_close, &conn_keep, &has_host) != 0)
+    if (parse_headers(next, end, res->headers, &res->nheaders, &res->content_length, &res->chunked,
+                      &conn_close, &conn_keep, &has_host) != 0)
         return -1;
     res->keep_alive = res->minor >= 1 ? !conn_close : conn_keep && !conn_close;
     return (long)hl;
@@ -292,30 +291,44 @@ const struct http1_header *http1_find_header(const struct http1_header *h, size_
 const char *http1_reason(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Content Too Large";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
+    case 200:
+        return "OK";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 413:
+        return "Content Too Large";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 503:
+        return "Service Unavailable";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Unknown";
     }
 }
 
 size_t http1_write_head(char *out, size_t cap, int status, const char *content_type,
                         size_t body_len, bool keep_alive)
 {
-    int n = snprintf(out, cap,
-                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s\r\n",
-                     status, http1_reason(status), content_type ? content_type : "text/plain",
-                     body_len, keep_alive ? "" : "Connection: close\r\n");
+    int n =
+        snprintf(out, cap, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s\r\n",
+                 status, http1_reason(status), content_type ? content_type : "text/plain", body_len,
+                 keep_alive ? "" : "Connection: close\r\n");
     if (n < 0 || (size_t)n >= cap)
         return 0;
     return (size_t)n;

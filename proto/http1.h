@@ -23,14 +23,14 @@ struct http1_request {
     size_t method_len;
     const char *target;
     size_t target_len;
-    int minor;             /* HTTP/1.<minor> */
+    int minor; /* HTTP/1.<minor> */
     struct http1_header headers[HTTP1_MAX_HEADERS];
     size_t nheaders;
     long long content_length; /* -1 when absent */
     bool chunked;
-    bool keep_alive;       /* after this request, per version and Connection */
+    bool keep_alive; /* after this request, per version and Connection */
     bool has_host;
-    int error_status;      /* 400, 413, 431, 501, 505 on -1 */
+    int error_status; /* 400, 413, 431, 501, 505 on -1 */
 };
 
 /* max_head: limit of the head (else 431); max_body: limit of a declared
@@ -51,8 +51,7 @@ struct http1_response {
 
 /* Same outcomes as http1_parse_request; -1 for anything that is not a valid
  * HTTP/1.x status line and headers within max_head. */
-long http1_parse_response(const char *buf, size_t len, size_t max_head,
-                          struct http1_response *res);
+long http1_parse_response(const char *buf, size_t len, size_t max_head, struct http1_response *res);
 
 /* Case-insensitive header lookup; NULL if absent. */
 const struct http1_header *http1_find_header(const struct http1_header *h, size_t n,

@@ -35,7 +35,7 @@
 #include "sidecar/log.h"
 #include "sidecar/netaddr.h"
 
-#define IN_INITIAL 1024 /* a health check is ~100 bytes; fits malloc's per-thread cache */
+#define IN_INITIAL 1024       /* a health check is ~100 bytes; fits malloc's per-thread cache */
 #define OUT_HIGH (256 * 1024) /* pending answers beyond which we stop reading */
 #define LINGER_MAX 2.0        /* seconds we keep discarding input before a close */
 

@@ -115,11 +115,16 @@ double drain_window_remaining(const struct drain *d, double now)
 const char *drain_phase_name(enum drain_phase p)
 {
     switch (p) {
-    case DRAIN_RUNNING: return "running";
-    case DRAIN_DEREGISTERING: return "deregistering";
-    case DRAIN_WINDOW: return "draining";
-    case DRAIN_STOPPING_APP: return "stopping-app";
-    case DRAIN_EXIT: return "exiting";
+    case DRAIN_RUNNING:
+        return "running";
+    case DRAIN_DEREGISTERING:
+        return "deregistering";
+    case DRAIN_WINDOW:
+        return "draining";
+    case DRAIN_STOPPING_APP:
+        return "stopping-app";
+    case DRAIN_EXIT:
+        return "exiting";
     }
     return "?";
 }

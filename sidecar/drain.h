@@ -32,20 +32,20 @@ enum drain_phase {
 
 struct drain {
     enum drain_phase phase;
-    double drain_seconds;   /* the window */
-    double dereg_timeout;   /* bound on DEREGISTERING */
-    bool wrapper;           /* an app child to stop after the window */
+    double drain_seconds; /* the window */
+    double dereg_timeout; /* bound on DEREGISTERING */
+    bool wrapper;         /* an app child to stop after the window */
 
     /* shutdown */
-    int signals;            /* shutdown requests seen */
-    double shutdown_at;     /* time of the first one */
-    double dereg_done_at;   /* when DEREGISTERING ended (0 = not yet) */
+    int signals;          /* shutdown requests seen */
+    double shutdown_at;   /* time of the first one */
+    double dereg_done_at; /* when DEREGISTERING ended (0 = not yet) */
     bool dereg_timed_out;
-    bool app_gone;          /* wrapper: the child has exited */
-    bool window_cut;        /* adaptive drain: every poller has seen the drain */
+    bool app_gone;   /* wrapper: the child has exited */
+    bool window_cut; /* adaptive drain: every poller has seen the drain */
 
     /* admin drain */
-    bool admin;             /* drained by request */
+    bool admin; /* drained by request */
     double admin_at;
     double admin_expires_at; /* 0 = never */
     char reason[128];

@@ -11,7 +11,7 @@ struct health {
     int passes;   /* consecutive passes while down */
     int failures; /* consecutive failures while up */
     bool up;
-    bool probed;  /* at least one result seen */
+    bool probed; /* at least one result seen */
 };
 
 void health_init(struct health *h, int rise, int fall);

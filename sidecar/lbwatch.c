@@ -38,8 +38,8 @@ void lbwatch_note(struct lbwatch *w, const char *peer, double now, bool draining
     p->draining = draining ? p->draining + 1 : 0;
 }
 
-bool lbwatch_all_informed(const struct lbwatch *w, double now, double recent,
-                          unsigned min_answers, size_t *npeers)
+bool lbwatch_all_informed(const struct lbwatch *w, double now, double recent, unsigned min_answers,
+                          size_t *npeers)
 {
     size_t n = 0;
     bool all = true;

@@ -11,9 +11,9 @@
 #define LBWATCH_MAX 64
 
 struct lbwatch_peer {
-    char addr[64];          /* address without port: LBs reconnect per check */
-    double last;            /* last poll */
-    unsigned draining;      /* consecutive "draining" answers */
+    char addr[64];     /* address without port: LBs reconnect per check */
+    double last;       /* last poll */
+    unsigned draining; /* consecutive "draining" answers */
 };
 
 struct lbwatch {
@@ -29,7 +29,7 @@ void lbwatch_note(struct lbwatch *w, const char *peer, double now, bool draining
 /* True when at least one peer polled within `recent` seconds and every such
  * peer has had at least `min_answers` consecutive draining answers.
  * *npeers gets the number of recent peers. */
-bool lbwatch_all_informed(const struct lbwatch *w, double now, double recent,
-                          unsigned min_answers, size_t *npeers);
+bool lbwatch_all_informed(const struct lbwatch *w, double now, double recent, unsigned min_answers,
+                          size_t *npeers);
 
 #endif

@@ -42,8 +42,8 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 int listener_open(struct listener *l, struct ev_loop *loop, const struct netaddr *na,
-                  const char *name, const char *label, listener_accept_cb cb, void *arg,
-                  char *err, size_t errlen)
+                  const char *name, const char *label, listener_accept_cb cb, void *arg, char *err,
+                  size_t errlen)
 {
     memset(l, 0, sizeof(*l));
     l->loop = loop;

@@ -16,9 +16,9 @@ typedef void (*listener_accept_cb)(void *arg, int fd, const struct sockaddr_stor
 
 struct listener {
     struct ev_loop *loop;
-    int fd;                 /* -1 when closed */
-    int port;               /* the port actually bound */
-    const char *name;       /* for log lines ("admin", "agent") */
+    int fd;           /* -1 when closed */
+    int port;         /* the port actually bound */
+    const char *name; /* for log lines ("admin", "agent") */
     ev_io accept_w;
     ev_timer pause;
     listener_accept_cb cb;
@@ -28,8 +28,8 @@ struct listener {
 /* Binds and listens on na (see netaddr_listen) and starts accepting.
  * label prefixes error messages. Returns 0, or -1 with err. */
 int listener_open(struct listener *l, struct ev_loop *loop, const struct netaddr *na,
-                  const char *name, const char *label, listener_accept_cb cb, void *arg,
-                  char *err, size_t errlen);
+                  const char *name, const char *label, listener_accept_cb cb, void *arg, char *err,
+                  size_t errlen);
 
 /* Stops accepting and closes the socket; a no-op when not open. */
 void listener_close(struct listener *l);

@@ -270,8 +270,7 @@ bool netaddr_peer_trusted(const struct sockaddr *sa, const struct netaddr_cidr *
     return false;
 }
 
-int netaddr_listen(const struct netaddr *na, const char *label, int *port, char *err,
-                   size_t errlen)
+int netaddr_listen(const struct netaddr *na, const char *label, int *port, char *err, size_t errlen)
 {
     int one = 1;
     struct sockaddr_storage bound;

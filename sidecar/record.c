@@ -9,8 +9,8 @@
 char *record_json(const struct check_spec *spec)
 {
     json_t *labels = json_object();
-    json_t *o = json_pack("{s:s, s:i, s:s, s:i}", "host", spec->host, "port", spec->port,
-                          "name", spec->instance_id, "weight", spec->weight);
+    json_t *o = json_pack("{s:s, s:i, s:s, s:i}", "host", spec->host, "port", spec->port, "name",
+                          spec->instance_id, "weight", spec->weight);
     char *out = NULL;
     if (!o || !labels)
         goto done;

@@ -241,9 +241,12 @@ bool reg_present(const struct reg *r, const char *svc, const char *node)
 const char *reg_conn_name(enum reg_conn c)
 {
     switch (c) {
-    case REG_CONNECTING: return "connecting";
-    case REG_CONNECTED: return "connected";
-    case REG_DISCONNECTED: return "disconnected";
+    case REG_CONNECTING:
+        return "connecting";
+    case REG_CONNECTED:
+        return "connected";
+    case REG_DISCONNECTED:
+        return "disconnected";
     }
     return "?";
 }
@@ -265,8 +268,8 @@ void reg_op_done(struct reg *r, struct reg_entry *e, bool ok, const char *errmsg
         e->dirty = true;
         snprintf(r->last_error, sizeof(r->last_error), "%s", errmsg ? errmsg : "failed");
         log_warn(e->svc, "%s %s in %s failed: %s (retry in %.1f s)",
-                 e->issued_want ? "register" : "deregister", e->node, r->ops->name,
-                 r->last_error, r->backoff);
+                 e->issued_want ? "register" : "deregister", e->node, r->ops->name, r->last_error,
+                 r->backoff);
         if (!ev_is_active(&r->retry)) {
             ev_timer_set(&r->retry, r->backoff, 0);
             ev_timer_start(r->loop, &r->retry);

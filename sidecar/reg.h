@@ -34,7 +34,7 @@ struct reg_entry {
 enum reg_conn { REG_CONNECTING, REG_CONNECTED, REG_DISCONNECTED };
 
 struct reg_ops {
-    const char *name;   /* URI scheme: "file", "zk", "etcd" */
+    const char *name; /* URI scheme: "file", "zk", "etcd" */
     /* Parses the URI (whole, e.g. "zk://h:p/root") and sets r->impl. No I/O
      * that can block. */
     int (*init)(struct reg *r, const char *uri, char *err, size_t errlen);

@@ -44,8 +44,7 @@ static int mkdirs(const char *path, char *err, size_t errlen)
     }
 }
 
-static int record_path(const struct reg_file *f, const struct reg_entry *e, char *out,
-                       size_t len)
+static int record_path(const struct reg_file *f, const struct reg_entry *e, char *out, size_t len)
 {
     return snprintf(out, len, "%s/%s/%s.json", f->dir, e->svc, e->node) < (int)len ? 0 : -1;
 }

@@ -88,8 +88,8 @@ void sidecar_request_drain(struct sidecar *sc, const char *reason, double expire
     bool was = sc->drain.admin;
     drain_request_admin(&sc->drain, ev_now(sc->loop), reason, expires_s);
     if (!was)
-        log_info(NULL, "drain requested%s%s%s: deregistering every registration", reason &&
-                 *reason ? " (reason: " : "", reason && *reason ? reason : "",
+        log_info(NULL, "drain requested%s%s%s: deregistering every registration",
+                 reason && *reason ? " (reason: " : "", reason && *reason ? reason : "",
                  reason && *reason ? ")" : "");
     if (expires_s > 0)
         log_info(NULL, "drain expires in %.0f s", expires_s);
@@ -178,11 +178,11 @@ static void tick_advance(struct sidecar *sc)
     }
     size_t npeers;
     if (ph == DRAIN_WINDOW && sc->cfg->adaptive_drain && !sc->drain.window_cut &&
-        lbwatch_all_informed(&sc->lbwatch, now, ADAPTIVE_RECENT_S, ADAPTIVE_MIN_ANSWERS,
-                             &npeers)) {
-        log_info(NULL, "adaptive drain: all %zu polling load balancer(s) answered draining "
-                 "%d times; ending the window %.1f s early", npeers, ADAPTIVE_MIN_ANSWERS,
-                 drain_window_remaining(&sc->drain, now));
+        lbwatch_all_informed(&sc->lbwatch, now, ADAPTIVE_RECENT_S, ADAPTIVE_MIN_ANSWERS, &npeers)) {
+        log_info(NULL,
+                 "adaptive drain: all %zu polling load balancer(s) answered draining "
+                 "%d times; ending the window %.1f s early",
+                 npeers, ADAPTIVE_MIN_ANSWERS, drain_window_remaining(&sc->drain, now));
         drain_request_window_end(&sc->drain);
         ph = drain_tick(&sc->drain, now, reg_pending(sc->reg));
     }
@@ -192,7 +192,8 @@ static void tick_advance(struct sidecar *sc)
     if (ph == DRAIN_WINDOW || ph == DRAIN_EXIT || ph == DRAIN_STOPPING_APP) {
         if (before == DRAIN_DEREGISTERING || before == DRAIN_RUNNING) {
             if (sc->drain.dereg_timed_out)
-                log_error(NULL, "deregistration not confirmed after %.1f s (%zu pending): "
+                log_error(NULL,
+                          "deregistration not confirmed after %.1f s (%zu pending): "
                           "records expire with the backend session/TTL",
                           sc->drain.dereg_timeout, reg_pending(sc->reg));
             else
@@ -230,8 +231,10 @@ static void shutdown_cb(struct ev_loop *loop, ev_signal *w, int revents)
     } else if (sc->drain.app_gone) {
         log_info(NULL, "%s: already stopping (the app exited)", sig);
     } else {
-        log_info(NULL, "%s again: skipping the rest of the window (deregistration still "
-                 "completes first)", sig);
+        log_info(NULL,
+                 "%s again: skipping the rest of the window (deregistration still "
+                 "completes first)",
+                 sig);
     }
     tick(sc);
 }
@@ -358,7 +361,7 @@ static void reload(struct sidecar *sc)
     if (ncfg->agent_port != ocfg->agent_port || ncfg->ttl_seconds != ocfg->ttl_seconds ||
         ncfg->nadmin_allow != ocfg->nadmin_allow)
         log_warn(NULL, "reload: agent_port, ttl_seconds and admin_allow take effect at the next "
-                 "restart");
+                       "restart");
 
     struct check *nchecks = calloc(ncfg->nchecks ? ncfg->nchecks : 1, sizeof(*nchecks));
     bool *taken = calloc(sc->nchecks ? sc->nchecks : 1, sizeof(*taken));
@@ -460,13 +463,14 @@ static void log_start(const struct sidecar *sc)
             log_info(s->name, "registration %s:%d as %s, probe %s every %d ms", s->host, s->port,
                      sc->checks[i].node, config_probe_kind_name(s->probe), s->interval_ms);
         } else {
-            log_info(s->name, "no smartstack registration for this instance: worker mode, "
+            log_info(s->name,
+                     "no smartstack registration for this instance: worker mode, "
                      "nothing is registered; probing %s every %d ms for /health",
                      config_probe_kind_name(s->probe), s->interval_ms);
         }
     }
-    log_info(NULL, "meshreg started: %zu registration(s), %zu check(s), backend %s, admin %s",
-             nreg, sc->nchecks, sc->cfg->backend, sc->cfg->admin_addr);
+    log_info(NULL, "meshreg started: %zu registration(s), %zu check(s), backend %s, admin %s", nreg,
+             sc->nchecks, sc->cfg->backend, sc->cfg->admin_addr);
 }
 
 int sidecar_run(struct mr_config *cfg, int argc, char **argv, char **envp)
@@ -504,8 +508,8 @@ int sidecar_run(struct mr_config *cfg, int argc, char **argv, char **envp)
         goto out;
     }
     struct admin_limits lim = {16 * 1024, 64 * 1024, 10.0, 4096};
-    sc->admin = admin_new(sc->loop, sc, cfg->admin_addr, cfg->admin_allow, cfg->nadmin_allow,
-                          &lim, err, sizeof(err));
+    sc->admin = admin_new(sc->loop, sc, cfg->admin_addr, cfg->admin_allow, cfg->nadmin_allow, &lim,
+                          err, sizeof(err));
     if (!sc->admin) {
         log_error(NULL, "admin endpoint: %s", err);
         goto out;
@@ -538,8 +542,8 @@ int sidecar_run(struct mr_config *cfg, int argc, char **argv, char **envp)
         sc->sig_usr1.data = sc->sig_usr2.data = sc;
         ev_signal_start(sc->loop, &sc->sig_usr1);
         ev_signal_start(sc->loop, &sc->sig_usr2);
-        if (supervise_start(&sc->app, sc->loop, cfg->app_argv, cfg->grace_seconds, app_exit_cb,
-                            sc, err, sizeof(err)) != 0) {
+        if (supervise_start(&sc->app, sc->loop, cfg->app_argv, cfg->grace_seconds, app_exit_cb, sc,
+                            err, sizeof(err)) != 0) {
             log_error(NULL, "cannot start the app: %s", err);
             goto out;
         }

@@ -20,15 +20,15 @@ struct agent;
 
 /* One check at run time. */
 struct check {
-    struct check_spec *spec;  /* points into sc->cfg */
+    struct check_spec *spec; /* points into sc->cfg */
     struct health health;
     struct probe *probe;
-    char *node;               /* "<instance_id>_<port>" */
-    char *record;             /* record JSON (registrations only) */
-    char last_detail[128];    /* last probe outcome */
+    char *node;            /* "<instance_id>_<port>" */
+    char *record;          /* record JSON (registrations only) */
+    char last_detail[128]; /* last probe outcome */
     bool last_pass;
-    ev_tstamp last_at;        /* when the last probe finished (0 = never) */
-    ev_tstamp since;          /* when the health state last flipped */
+    ev_tstamp last_at; /* when the last probe finished (0 = never) */
+    ev_tstamp since;   /* when the health state last flipped */
     unsigned long passes, failures;
     struct sidecar *sc;
 };
@@ -40,17 +40,17 @@ struct sidecar {
     size_t nchecks;
     struct reg *reg;
     struct admin *admin;
-    struct agent *agent;      /* HAProxy agent-check, NULL when off */
+    struct agent *agent; /* HAProxy agent-check, NULL when off */
     struct drain drain;
-    struct lbwatch lbwatch;   /* --adaptive-drain: who polls us */
+    struct lbwatch lbwatch; /* --adaptive-drain: who polls us */
     ev_timer tick;
     ev_signal sig_term, sig_int, sig_hup, sig_usr1, sig_usr2;
-    struct supervise app;     /* wrapper mode only */
+    struct supervise app; /* wrapper mode only */
     bool wrapper;
-    unsigned long gen;        /* bumped on every visible state change */
+    unsigned long gen; /* bumped on every visible state change */
     ev_tstamp started;
     int exit_code;
-    int argc;                 /* for reloads */
+    int argc; /* for reloads */
     char **argv, **envp;
 };
 

@@ -30,8 +30,8 @@ int state_save(const char *dir, const struct drain *d, double now)
         return 0;
     }
     double expires = d->admin_expires_at > 0 ? wall_now() + (d->admin_expires_at - now) : 0;
-    json_t *o = json_pack("{s:b, s:s, s:f}", "drained", 1, "reason", d->reason, "expires_at",
-                          expires);
+    json_t *o =
+        json_pack("{s:b, s:s, s:f}", "drained", 1, "reason", d->reason, "expires_at", expires);
     snprintf(tmp, sizeof(tmp), "%s/.drain.json.tmp", dir);
     int rc = o ? json_dump_file(o, tmp, JSON_COMPACT) : -1;
     json_decref(o);
@@ -56,8 +56,8 @@ void state_load(const char *dir, struct drain *d, double now)
     int drained = 0;
     const char *reason = "";
     double expires = 0;
-    if (!o || json_unpack_ex(o, &jerr, 0, "{s:b, s?s, s?F}", "drained", &drained, "reason",
-                             &reason, "expires_at", &expires) != 0) {
+    if (!o || json_unpack_ex(o, &jerr, 0, "{s:b, s?s, s?F}", "drained", &drained, "reason", &reason,
+                             "expires_at", &expires) != 0) {
         log_error(NULL, "state: ignoring %s: %s (line %d)", path, jerr.text, jerr.line);
         json_decref(o);
         return;

@@ -143,14 +143,14 @@ static json_t *check_object(const struct sidecar *sc, const struct check *c, dou
         snprintf(target, sizeof(target), "%s:%d", s->probe_host, s->probe_port);
     }
     json_t *o = json_pack(
-        "{s:s, s:s, s:b, s:s, s:s, s:b, s:b, s:b, s:s, s:b, s:I, s:I, s:I, s:i, s:i, s:i}",
-        "name", s->name, "state", check_state(sc, c), "registration", s->registered, "probe",
+        "{s:s, s:s, s:b, s:s, s:s, s:b, s:b, s:b, s:s, s:b, s:I, s:I, s:I, s:i, s:i, s:i}", "name",
+        s->name, "state", check_state(sc, c), "registration", s->registered, "probe",
         config_probe_kind_name(s->probe), "target", target, "healthy", c->health.up, "up",
         sidecar_check_up(sc, c), "registered", sidecar_check_registered(sc, c), "last_result",
         c->last_detail, "last_pass", c->last_pass, "last_ago_ms",
         (json_int_t)(c->last_at > 0 ? (now - c->last_at) * 1000 : -1), "passes",
-        (json_int_t)c->passes, "failures", (json_int_t)c->failures, "interval_ms",
-        s->interval_ms, "rise", s->rise, "fall", s->fall);
+        (json_int_t)c->passes, "failures", (json_int_t)c->failures, "interval_ms", s->interval_ms,
+        "rise", s->rise, "fall", s->fall);
     if (o && s->registered) {
         json_object_set_new(o, "host", json_string(s->host));
         json_object_set_new(o, "port", json_integer(s->port));
@@ -167,19 +167,19 @@ int status_full(const struct sidecar *sc, char **body, size_t *len)
     for (size_t i = 0; i < sc->nchecks; i++)
         json_array_append_new(checks, check_object(sc, &sc->checks[i], now));
     json_t *drain = json_pack(
-        "{s:s, s:b, s:b, s:b, s:s, s:I, s:I, s:i}", "phase", drain_phase_name(d->phase),
-        "draining", drain_is_draining(d), "shutting_down", drain_is_shutting_down(d), "admin",
-        d->admin, "reason", d->reason, "expires_in_ms",
+        "{s:s, s:b, s:b, s:b, s:s, s:I, s:I, s:i}", "phase", drain_phase_name(d->phase), "draining",
+        drain_is_draining(d), "shutting_down", drain_is_shutting_down(d), "admin", d->admin,
+        "reason", d->reason, "expires_in_ms",
         (json_int_t)(d->admin && d->admin_expires_at > now ? (d->admin_expires_at - now) * 1000
-                                                             : 0),
-        "window_remaining_ms", (json_int_t)(drain_window_remaining(d, now) * 1000),
-        "drain_seconds", (int)d->drain_seconds);
+                                                           : 0),
+        "window_remaining_ms", (json_int_t)(drain_window_remaining(d, now) * 1000), "drain_seconds",
+        (int)d->drain_seconds);
     const struct reg *r = sc->reg;
-    json_t *backend = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "uri", r->uri, "type",
-                                r->ops->name, "state", reg_conn_name(r->conn), "detail",
-                                r->conn_detail, "last_error", r->last_error, "pending",
-                                (json_int_t)reg_pending(r), "ops_ok", (json_int_t)r->ops_ok,
-                                "ops_failed", (json_int_t)r->ops_failed);
+    json_t *backend =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "uri", r->uri, "type", r->ops->name,
+                  "state", reg_conn_name(r->conn), "detail", r->conn_detail, "last_error",
+                  r->last_error, "pending", (json_int_t)reg_pending(r), "ops_ok",
+                  (json_int_t)r->ops_ok, "ops_failed", (json_int_t)r->ops_failed);
     json_t *o = json_pack("{s:s, s:I, s:o, s:o, s:o}", "version", MESHREG_VERSION, "uptime_ms",
                           (json_int_t)((now - sc->started) * 1000), "drain", drain, "backend",
                           backend, "checks", checks);

@@ -90,8 +90,7 @@ void supervise_stop(struct supervise *s)
 {
     if (!s->running || ev_is_active(&s->kill_timer))
         return;
-    log_info(NULL, "sending SIGTERM to the app (pid %d), SIGKILL in %.0f s", (int)s->pid,
-             s->grace);
+    log_info(NULL, "sending SIGTERM to the app (pid %d), SIGKILL in %.0f s", (int)s->pid, s->grace);
     kill(s->pid, SIGTERM);
     ev_timer_start(s->loop, &s->kill_timer);
 }

@@ -17,8 +17,8 @@ struct supervise {
     struct ev_loop *loop;
     pid_t pid;
     bool running;
-    int exit_code;        /* the app's status, 128+signal if signalled */
-    ev_child child;       /* pid 0: every child, so orphans are reaped too */
+    int exit_code;  /* the app's status, 128+signal if signalled */
+    ev_child child; /* pid 0: every child, so orphans are reaped too */
     ev_timer kill_timer;
     double grace;
     supervise_exit_cb cb;

@@ -58,23 +58,28 @@ struct conn {
     ev_timer delay;
     char in[IN_CAP];
     size_t in_len;
-    size_t skip_body;   /* body bytes of the current request still to drop */
+    size_t skip_body; /* body bytes of the current request still to drop */
     char *out;
     size_t out_len, out_off;
-    bool parked;        /* a status request waits for the app to be healthy */
-    bool delaying;      /* a response waits for its delay timer */
-    bool close_after;   /* close once the output is flushed */
+    bool parked;      /* a status request waits for the app to be healthy */
+    bool delaying;    /* a response waits for its delay timer */
+    bool close_after; /* close once the output is flushed */
     struct conn *prev, *next;
 };
 
 static const char *mode_name(enum mode m)
 {
     switch (m) {
-    case MODE_OK: return "ok";
-    case MODE_UNHEALTHY: return "unhealthy";
-    case MODE_HANG: return "hang";
-    case MODE_GARBAGE: return "garbage";
-    case MODE_CLOSE: return "close";
+    case MODE_OK:
+        return "ok";
+    case MODE_UNHEALTHY:
+        return "unhealthy";
+    case MODE_HANG:
+        return "hang";
+    case MODE_GARBAGE:
+        return "garbage";
+    case MODE_CLOSE:
+        return "close";
     }
     return "?";
 }
@@ -192,8 +197,8 @@ static bool handle_control(struct conn *c, const struct http1_request *r, const 
                  "{\"port\":%d,\"mode\":\"%s\",\"slow_ms\":%d,\"requests\":%lu,"
                  "\"status_ok\":%lu,\"status_fail\":%lu,\"traffic\":%lu,\"control\":%lu,"
                  "\"parked\":%lu,\"connections\":%lu}\n",
-                 a->port, mode_name(a->mode), a->slow_ms, a->requests, a->status_ok,
-                 a->status_fail, a->traffic, a->control, a->parked_total, a->conns_total);
+                 a->port, mode_name(a->mode), a->slow_ms, a->requests, a->status_ok, a->status_fail,
+                 a->traffic, a->control, a->parked_total, a->conns_total);
         log_req(a, r, plen, "stats");
         respond(c, 200, "application/json", body, r->keep_alive);
         return true;
@@ -307,8 +312,7 @@ static void conn_process(struct conn *c)
         if (hl == 0)
             break;
         if (hl < 0) {
-            respond(c, r.error_status ? r.error_status : 400, "text/plain", "bad request\n",
-                    false);
+            respond(c, r.error_status ? r.error_status : 400, "text/plain", "bad request\n", false);
             conn_flush(c);
             return;
         }
@@ -460,8 +464,7 @@ int main(int argc, char **argv)
     ev_signal_start(a.loop, &a.sig_int);
     ev_signal_start(a.loop, &a.sig_usr1);
     if (!a.quiet)
-        fprintf(stderr, "demoapp: listening on 127.0.0.1:%d, status %s\n", a.port,
-                a.status_path);
+        fprintf(stderr, "demoapp: listening on 127.0.0.1:%d, status %s\n", a.port, a.status_path);
     ev_run(a.loop, 0);
     while (a.conns)
         conn_close(a.conns);

@@ -95,13 +95,13 @@ static void malformed_requests_are_400(void **state)
     expect_status(" GET / HTTP/1.1\r\nHost: a\r\n\r\n", 400);
     expect_status("G(T / HTTP/1.1\r\nHost: a\r\n\r\n", 400);
     expect_status("GET / HTTX/1.1\r\nHost: a\r\n\r\n", 400);
-    expect_status("GET / HTTP/1.1\r\n\r\n", 400);                    /* 1.1 needs Host */
+    expect_status("GET / HTTP/1.1\r\n\r\n", 400);                       /* 1.1 needs Host */
     expect_status("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400); /* two Hosts */
     expect_status("GET / HTTP/1.1\r\nHost: a\r\nNoColon\r\n\r\n", 400);
     expect_status("GET / HTTP/1.1\r\nHost: a\r\n: empty\r\n\r\n", 400);
     expect_status("GET / HTTP/1.1\r\nHost: a\r\nBad Name: x\r\n\r\n", 400);
     expect_status("GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", 400); /* obs-fold */
-    expect_status("GET / HTTP/1.1\r\nHost: a\rb\r\n\r\n", 400);        /* bare CR */
+    expect_status("GET / HTTP/1.1\r\nHost: a\rb\r\n\r\n", 400);         /* bare CR */
     expect_status("GET /a\x01 HTTP/1.1\r\nHost: a\r\n\r\n", 400);
     expect_status("GET / HTTP/1.1\r\nHost: a\r\nX: a\x01b\r\n\r\n", 400);
 }

@@ -10,8 +10,12 @@
 static void exact_json_with_labels(void **state)
 {
     struct kv labels[] = {{"region:uswest1-prod", ""}, {"paasta_instance", "main"}};
-    struct check_spec s = {.host = "10.1.2.3", .port = 8888, .instance_id = "host-1",
-                           .weight = 10, .labels = labels, .nlabels = 2};
+    struct check_spec s = {.host = "10.1.2.3",
+                           .port = 8888,
+                           .instance_id = "host-1",
+                           .weight = 10,
+                           .labels = labels,
+                           .nlabels = 2};
     char *j = record_json(&s);
     assert_non_null(j);
     assert_string_equal(j, "{\"host\":\"10.1.2.3\",\"port\":8888,\"name\":\"host-1\","
@@ -32,8 +36,12 @@ static void empty_labels_is_an_empty_object(void **state)
 static void strings_are_escaped(void **state)
 {
     struct kv labels[] = {{"we\"ird", "x\\y"}};
-    struct check_spec s = {.host = "h", .port = 2, .instance_id = "id\"1", .weight = 3,
-                           .labels = labels, .nlabels = 1};
+    struct check_spec s = {.host = "h",
+                           .port = 2,
+                           .instance_id = "id\"1",
+                           .weight = 3,
+                           .labels = labels,
+                           .nlabels = 1};
     char *j = record_json(&s);
     assert_string_equal(j, "{\"host\":\"h\",\"port\":2,\"name\":\"id\\\"1\",\"weight\":3,"
                            "\"labels\":{\"we\\\"ird\":\"x\\\\y\"}}");

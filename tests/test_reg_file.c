@@ -188,8 +188,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(resync_rewrites_every_wanted_record, setup, teardown),
         cmocka_unit_test_setup_teardown(unknown_scheme_is_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(unsafe_names_never_escape_the_directory, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(unsafe_names_never_escape_the_directory, setup, teardown),
     };
     return cmocka_run_group_tests_name("reg_file", tests, NULL, NULL);
 }
