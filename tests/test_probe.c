@@ -21,6 +21,8 @@
 #include <ev.h>
 
 #include "sidecar/probe.h"
+#define PROBE_TEST_OWN_REC
+#include "tests/test_probe_util.h"
 
 /* ---- an app: answers every request with one canned response, or hangs -- */
 
@@ -101,21 +103,6 @@ static void app_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
     ev_io_start(loop, &c->io);
 }
 
-static int listen_any(int *port)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    socklen_t len = sizeof(sa);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_true(fd >= 0);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, len), 0);
-    assert_int_equal(listen(fd, 128), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    *port = ntohs(sa.sin_port);
-    return fd;
-}
-
 static void app_init(struct app *a, struct ev_loop *loop, const char *resp)
 {
     memset(a, 0, sizeof(*a));
@@ -137,14 +124,6 @@ static void app_free(struct app *a)
         app_conn_close(c);
         free(c);
     }
-}
-
-static int dead_port(void)
-{
-    int port;
-    int fd = listen_any(&port);
-    close(fd);
-    return port;
 }
 
 /* ---- recording results ---------------------------------------------------- */
@@ -179,21 +158,6 @@ static void on_result(struct probe *p, bool pass, const char *detail, void *arg)
         probe_free(p);
     if (r->n >= r->want)
         ev_break(r->loop, EVBREAK_ALL);
-}
-
-static void guard_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    ev_break(loop, EVBREAK_ALL);
-}
-
-static void run_for(struct ev_loop *loop, double seconds)
-{
-    ev_timer guard;
-
-    ev_timer_init(&guard, guard_cb, seconds, 0.);
-    ev_timer_start(loop, &guard);
-    ev_run(loop, 0);
-    ev_timer_stop(loop, &guard);
 }
 
 static void rec_init(struct rec *r, struct ev_loop *loop, int want)

@@ -28,6 +28,7 @@
 #include <ev.h>
 
 #include "sidecar/probe.h"
+#include "tests/test_probe_util.h"
 
 static pid_t server_pid;
 static int server_port;
@@ -113,21 +114,6 @@ static void raw_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
     ev_io_start(loop, &c->io);
 }
 
-static int listen_any(int *port)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    socklen_t len = sizeof(sa);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_true(fd >= 0);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, len), 0);
-    assert_int_equal(listen(fd, 128), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    *port = ntohs(sa.sin_port);
-    return fd;
-}
-
 static void raw_init(struct raw *r, struct ev_loop *loop, const void *resp, size_t resp_len)
 {
     memset(r, 0, sizeof(*r));
@@ -152,57 +138,6 @@ static void raw_free(struct raw *r)
     }
 }
 
-static int dead_port(void)
-{
-    int port;
-    int fd = listen_any(&port);
-    close(fd);
-    return port;
-}
-
-/* ---- recording results ---------------------------------------------------- */
-
-#define MAXRES 16
-
-struct rec {
-    struct ev_loop *loop;
-    int n, want;
-    bool pass[MAXRES];
-    char detail[MAXRES][256];
-    double at[MAXRES];
-    double t0;
-};
-
-static void on_result(struct probe *p, bool pass, const char *detail, void *arg)
-{
-    struct rec *r = arg;
-
-    assert_false(p->running);
-    if (r->n < MAXRES) {
-        r->pass[r->n] = pass;
-        snprintf(r->detail[r->n], sizeof(r->detail[0]), "%s", detail);
-        r->at[r->n] = ev_time() - r->t0;
-    }
-    r->n++;
-    if (r->n >= r->want)
-        ev_break(r->loop, EVBREAK_ALL);
-}
-
-static void guard_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    ev_break(loop, EVBREAK_ALL);
-}
-
-static void run_for(struct ev_loop *loop, double seconds)
-{
-    ev_timer guard;
-
-    ev_timer_init(&guard, guard_cb, seconds, 0.);
-    ev_timer_start(loop, &guard);
-    ev_run(loop, 0);
-    ev_timer_stop(loop, &guard);
-}
-
 static struct check_spec spec_of(int port, const char *service)
 {
     struct check_spec s = {
@@ -217,52 +152,6 @@ static struct check_spec spec_of(int port, const char *service)
         .fall = 1,
     };
     return s;
-}
-
-/* Starts a probe, runs until `want` results (or `guard` s), frees it. */
-static void probe_once(const struct check_spec *s, struct rec *r, int want, double guard)
-{
-    struct ev_loop *loop = ev_default_loop(0);
-    char err[256] = "";
-    struct probe *p;
-
-    memset(r, 0, sizeof(*r));
-    r->loop = loop;
-    r->want = want;
-    ev_now_update(loop);
-    r->t0 = ev_time();
-    p = probe_new(loop, s, on_result, r, err, sizeof(err));
-    if (!p)
-        print_error("probe_new: %s\n", err);
-    assert_non_null(p);
-    probe_start(p);
-    run_for(loop, guard);
-    probe_free(p);
-}
-
-static void expect_one(const struct check_spec *s, bool pass, const char *detail_prefix)
-{
-    struct rec r;
-
-    probe_once(s, &r, 1, 5.0);
-    assert_int_equal(r.n, 1);
-    if (r.pass[0] != pass || strncmp(r.detail[0], detail_prefix, strlen(detail_prefix)) != 0)
-        print_error("got %s \"%s\", want %s \"%s...\"\n", r.pass[0] ? "pass" : "fail", r.detail[0],
-                    pass ? "pass" : "fail", detail_prefix);
-    assert_int_equal(r.pass[0], pass);
-    assert_true(strncmp(r.detail[0], detail_prefix, strlen(detail_prefix)) == 0);
-}
-
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    int n = 0;
-
-    assert_non_null(d);
-    while (readdir(d))
-        n++;
-    closedir(d);
-    return n;
 }
 
 /* ---- against the real gRPC server ----------------------------------------- */

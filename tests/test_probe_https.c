@@ -31,6 +31,7 @@
 
 #include "proto/tls.h"
 #include "sidecar/probe.h"
+#include "tests/test_probe_util.h"
 
 static pid_t server_pid;
 static int server_port;
@@ -139,47 +140,6 @@ static void raw_free(struct raw *r)
 
 /* ---- running probes --------------------------------------------------------- */
 
-#define MAXRES 16
-
-struct rec {
-    struct ev_loop *loop;
-    int n, want;
-    bool pass[MAXRES];
-    char detail[MAXRES][256];
-    double at[MAXRES];
-    double t0;
-};
-
-static void on_result(struct probe *p, bool pass, const char *detail, void *arg)
-{
-    struct rec *r = arg;
-
-    assert_false(p->running);
-    if (r->n < MAXRES) {
-        r->pass[r->n] = pass;
-        snprintf(r->detail[r->n], sizeof(r->detail[0]), "%s", detail);
-        r->at[r->n] = ev_time() - r->t0;
-    }
-    r->n++;
-    if (r->n >= r->want)
-        ev_break(r->loop, EVBREAK_ALL);
-}
-
-static void guard_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    ev_break(loop, EVBREAK_ALL);
-}
-
-static void run_for(struct ev_loop *loop, double seconds)
-{
-    ev_timer guard;
-
-    ev_timer_init(&guard, guard_cb, seconds, 0.);
-    ev_timer_start(loop, &guard);
-    ev_run(loop, 0);
-    ev_timer_stop(loop, &guard);
-}
-
 static struct check_spec spec_of(enum probe_kind kind, int port, const char *uri)
 {
     struct check_spec s = {
@@ -196,39 +156,6 @@ static struct check_spec spec_of(enum probe_kind kind, int port, const char *uri
     return s;
 }
 
-static void probe_once(const struct check_spec *s, struct rec *r, int want, double guard)
-{
-    struct ev_loop *loop = ev_default_loop(0);
-    char err[256] = "";
-    struct probe *p;
-
-    memset(r, 0, sizeof(*r));
-    r->loop = loop;
-    r->want = want;
-    ev_now_update(loop);
-    r->t0 = ev_time();
-    p = probe_new(loop, s, on_result, r, err, sizeof(err));
-    if (!p)
-        print_error("probe_new: %s\n", err);
-    assert_non_null(p);
-    probe_start(p);
-    run_for(loop, guard);
-    probe_free(p);
-}
-
-static void expect_one(const struct check_spec *s, bool pass, const char *detail_prefix)
-{
-    struct rec r;
-
-    probe_once(s, &r, 1, 5.0);
-    assert_int_equal(r.n, 1);
-    if (r.pass[0] != pass || strncmp(r.detail[0], detail_prefix, strlen(detail_prefix)) != 0)
-        print_error("got %s \"%s\", want %s \"%s...\"\n", r.pass[0] ? "pass" : "fail", r.detail[0],
-                    pass ? "pass" : "fail", detail_prefix);
-    assert_int_equal(r.pass[0], pass);
-    assert_true(strncmp(r.detail[0], detail_prefix, strlen(detail_prefix)) == 0);
-}
-
 /* Whether a library whose file name contains `name` is mapped here. */
 static bool mapped(const char *name)
 {
@@ -241,18 +168,6 @@ static bool mapped(const char *name)
         found = strstr(line, name) != NULL;
     fclose(f);
     return found;
-}
-
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    int n = 0;
-
-    assert_non_null(d);
-    while (readdir(d))
-        n++;
-    closedir(d);
-    return n;
 }
 
 /* ---- before OpenSSL is loaded ----------------------------------------------- */
