@@ -21,6 +21,10 @@ WARN     := -Wall -Wextra -Wpedantic -Werror -Wshadow -Wno-unused-parameter -Wno
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -D_GNU_SOURCE $(WARN) -I. $(PKG_CFLAGS) -MMD -MP
 LDLIBS   := $(PKG_LIBS) $(EXT_LIBS)
+ifeq ($(COVERAGE),1)
+CFLAGS   += --coverage -O0
+LDFLAGS  += --coverage
+endif
 ifeq ($(SANITIZE),1)
 CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS  += -fsanitize=address,undefined
@@ -32,7 +36,7 @@ TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 DEMO     := $(BUILD)/demoapp
 
-.PHONY: all test unit demo bench install clean deps format
+.PHONY: all test unit demo bench install clean deps format coverage
 all: $(BUILD)/meshreg $(DEMO)
 
 $(BUILD)/%.o: %.c
@@ -64,6 +68,13 @@ deps:
 # The whole suite: plain build, then the same tests under ASan + UBSan.
 test: deps
 	@scripts/run-tests
+
+# The plain pass under gcov (objects in build/cov), then a per-file line and
+# branch table over config/ proto/ sidecar/. Fails below the floors.
+COV_LINES    ?= 90
+COV_BRANCHES ?= 80
+coverage: deps
+	@scripts/coverage $(COV_LINES) $(COV_BRANCHES)
 
 demo:
 	@scripts/install-deps build

@@ -18,7 +18,7 @@
 #              ADMIN ADMIN_URL DEMO_PID (last started)
 #   ports      free_port | free_port_block N | port_open PORT
 #   processes  start_bg NAME CMD... | start_demo PORT [ARGS...] | start_meshreg ARGS...
-#              wait_meshreg [TIMEOUT] | meshreg_cli ARGS... (foreground, bounded)
+#              wait_meshreg [TIMEOUT] | wait_up [TIMEOUT] | meshreg_cli ARGS... (foreground, bounded)
 #              demo_ctl PORT unhealthy|healthy|hang|garbage|close
 #              stop_pid PID [SIG] | kill_hard PID | wait_exit PID TIMEOUT (sets EXIT_CODE)
 #              alive PID
@@ -28,12 +28,14 @@
 #   http       http_code URL [CURL ARGS...] | http_get URL | http_post URL
 #   time       now_ms
 #   checks     ok NAME | fail NAME MESSAGE | check NAME CMD... | check_eq NAME GOT WANT
+#              check_between NAME GOT MIN MAX (integers, MIN <= GOT <= MAX)
 #              skip NAME REASON | skip_all REASON | finish
 #   json       json_get FILE_OR_- PY_EXPR | json_true FILE_OR_- PY_EXPR  (`j` = the JSON)
 #   logs       show_log FILE [N]
 #   file:      start_sidecar [ARGS] | record_path [SVC.NS] [PORT] | has_record | no_record
 #              (FIXTURES SVC IID REG_DIR APP_PORT DRAIN_S)
 #   servers    need_zk [ARGS] | need_etcd [ARGS] (see below)
+#   privilege  need_netns NS (a network namespace with a veth pair, or SKIP)
 # Environment: MESHREG_BIN, DEMOAPP_BIN (binaries), E2E_TIMEOUT (seconds),
 # E2E_KEEP=1 (keep the temp dir for a post-mortem).
 set -u
@@ -95,6 +97,16 @@ check() {
 # check_eq NAME GOT WANT
 check_eq() {
     if [ "$2" = "$3" ]; then ok "$1"; else fail "$1" "got '$2', want '$3'"; fi
+}
+
+# check_between NAME GOT MIN MAX: integers, ok when MIN <= GOT <= MAX. Both
+# bounds are asserted (`check N [ a ] && [ b ]` would run `[ b ]` outside check).
+check_between() {
+    if [[ $2 =~ ^-?[0-9]+$ ]] && [ "$2" -ge "$3" ] && [ "$2" -le "$4" ]; then
+        ok "$1"
+    else
+        fail "$1" "got '$2', want $3..$4"
+    fi
 }
 
 # skip_all REASON: the whole test cannot run here (prints one SKIP line, exits 0).
@@ -366,6 +378,24 @@ wait_meshreg() {
     fi
 }
 
+# wait_up [TIMEOUT_S]: until /health answers 200 and /status shows every
+# registration registered: the state a test that starts from "healthy and in
+# the mesh" is about to assert. Answering at all is not enough: the first
+# probe may not have passed yet on a busy machine.
+wait_up() {
+    if ! wait_for "${1:-10}" _meshreg_up; then
+        fail "meshreg up and registered" "$(http_get "$ADMIN_URL/status" | head -c 600)"
+        show_log "$MESHREG_LOG"
+        return 1
+    fi
+}
+
+_meshreg_up() {
+    _http_is "$ADMIN_URL/health" 200 &&
+        http_get "$ADMIN_URL/status" | json_true - \
+            'all(c["registered"] for c in j["checks"] if c.get("registration"))'
+}
+
 _http_answers() {
     [ "$(http_code "$1")" != 000 ]
 }
@@ -382,7 +412,8 @@ meshreg_cli() {
 # fixture smartstack.yaml (tests/fixtures/e2e/smartstack.yaml), service
 # $SVC (default e2esvc), instance main, host 127.0.0.1, instance id e2e-host,
 # probe every 200 ms, drain window $DRAIN_S (default 2) s. ARGS are appended
-# (a later flag overrides an earlier one). Waits until /health answers.
+# (a later flag overrides an earlier one). Waits until the app is healthy in
+# meshreg's eyes and every registration is registered (wait_up), or fails.
 FIXTURES=$ROOT/tests/fixtures/e2e
 SVC=${SVC:-e2esvc}
 IID=e2e-host
@@ -396,7 +427,7 @@ start_sidecar() {
         --instance main --port "$APP_PORT" --host 127.0.0.1 --instance-id "$IID" \
         --backend "file:$REG_DIR" --admin "127.0.0.1:$(free_port)" --interval-ms 200 \
         --drain-seconds "${DRAIN_S:-2}" "$@"
-    wait_meshreg
+    wait_meshreg && wait_up
 }
 
 # record_path [SVC.NS] [PORT]: where the file: backend keeps a record.
@@ -468,6 +499,38 @@ _server_dir() {
     else
         mkdir -p "$T/$1" && echo "$T/$1"
     fi
+}
+
+# ---------------------------------------------------------------- privilege
+#
+# need_netns NS: a network namespace NS with a veth pair to it: host side
+# $NETNS_HOST_IF with $NETNS_NET.1/30, namespace side $NETNS_NS_IF with
+# $NETNS_NET.2/30, loopback up. Every step the test relies on is tried here,
+# `ip netns exec` included (it needs a mount namespace and /sys remounts,
+# which containers and chroots often refuse); any failure skips the whole
+# test with the step and what it said. Cleaned up at exit.
+need_netns() {
+    local ns=$1
+    command -v ip >/dev/null || skip_all "no ip command (Debian package iproute2)"
+    NETNS_HOST_IF=mrh$$ NETNS_NS_IF=mrn$$
+    NETNS_NET=10.213.$(($$ % 200 + 20))
+    _netns_try "$ns" "ip netns add" ip netns add "$ns"
+    on_cleanup "ip netns del '$ns' 2>/dev/null; ip link del '$NETNS_HOST_IF' 2>/dev/null"
+    _netns_try "$ns" "veth pair" ip link add "$NETNS_HOST_IF" type veth peer name "$NETNS_NS_IF"
+    _netns_try "$ns" "veth into the namespace" ip link set "$NETNS_NS_IF" netns "$ns"
+    _netns_try "$ns" "host address" ip addr add "$NETNS_NET.1/30" dev "$NETNS_HOST_IF"
+    _netns_try "$ns" "host link up" ip link set "$NETNS_HOST_IF" up
+    _netns_try "$ns" "namespace address" ip -n "$ns" addr add "$NETNS_NET.2/30" dev "$NETNS_NS_IF"
+    _netns_try "$ns" "namespace link up" ip -n "$ns" link set "$NETNS_NS_IF" up
+    _netns_try "$ns" "namespace loopback up" ip -n "$ns" link set lo up
+    _netns_try "$ns" "ip netns exec" ip netns exec "$ns" true
+}
+
+_netns_try() {
+    local ns=$1 step=$2 out
+    shift 2
+    out=$("$@" 2>&1) && return 0
+    skip_all "network namespace not usable here: $step failed: $(printf '%s' "$out" | head -c 200 | tr '\n' ' ')"
 }
 
 # ---------------------------------------------------------------- cleanup

@@ -6,22 +6,28 @@
 
 # --- one SIGTERM, 2 s window
 DRAIN_S=2 start_sidecar
-check "registered" wait_for 3 has_record
+check "registered" has_record
 check_eq "/health 200 before" "$(http_code "$ADMIN_URL/health")" 200
 
+# "At once" (§7 step 1), measured so a busy machine cannot fake a pass or a
+# failure: every /health request *sent* more than 100 ms after the signal
+# must already see 503 (a slow curl start only makes the polling coarser).
 t0=$(now_ms)
 kill -TERM "$MESHREG_PID"
-first503=
+first503= late200=
 while :; do
+    sent=$(now_ms)
     code=$(http_code "$ADMIN_URL/health" --max-time 0.5)
     now=$(now_ms)
     if [ "$code" = 503 ]; then first503=$((now - t0)); break; fi
-    [ $((now - t0)) -gt 1000 ] && break
+    [ "$code" = 200 ] && [ $((sent - t0)) -gt 100 ] && late200=$((sent - t0))
+    [ $((now - t0)) -gt 2000 ] && break
 done
 if [ -n "$first503" ]; then
-    check "SIGTERM: /health 503 within 100 ms (${first503} ms)" [ "$first503" -le 100 ]
+    check_eq "SIGTERM: no 200 for a request sent > 100 ms after the signal (first 503 seen at ${first503} ms)" \
+        "${late200:-none}" none
 else
-    fail "SIGTERM: /health 503" "last answer $code after 1 s"
+    fail "SIGTERM: /health 503" "last answer $code after 2 s"
 fi
 # The record must vanish while meshreg is still alive.
 gone_alive=0
@@ -39,8 +45,7 @@ check_eq "still answering /health (503) 1.5 s into the 2 s window" \
 check "still alive 1.5 s into the window" alive "$MESHREG_PID"
 if wait_exit "$MESHREG_PID" 3; then
     dt=$(($(now_ms) - t0))
-    check "exits after the full window (${dt} ms >= 2000)" [ "$dt" -ge 2000 ]
-    check "exits promptly after the window (${dt} ms < 3000)" [ "$dt" -lt 3000 ]
+    check_between "exits after the full window, promptly (${dt} ms)" "$dt" 2000 3000
     check_eq "exit status 0" "$EXIT_CODE" 0
 else
     fail "exits after the window" "still running 4.5 s after SIGTERM"
@@ -53,11 +58,10 @@ stop_pid "$DEMO_PID"
 # --- second SIGTERM during a long window: exits promptly, record gone
 APP_PORT=
 DRAIN_S=20 start_sidecar
-check "registered (2)" wait_for 3 has_record
+check "registered (2)" has_record
 t0=$(now_ms)
 kill -TERM "$MESHREG_PID"
-check "first SIGTERM: record gone" wait_for 1 no_record
-sleep 0.2
+check "first SIGTERM: record gone" wait_for 5 no_record
 check "first SIGTERM: still in the window" alive "$MESHREG_PID"
 t1=$(now_ms)
 kill -TERM "$MESHREG_PID"
@@ -74,7 +78,7 @@ stop_pid "$DEMO_PID"
 # --- two signals back to back (SIGTERM then SIGINT): deregistration is never skipped
 APP_PORT=
 DRAIN_S=20 start_sidecar
-check "registered (3)" wait_for 3 has_record
+check "registered (3)" has_record
 kill -TERM "$MESHREG_PID"
 kill -INT "$MESHREG_PID"
 if wait_exit "$MESHREG_PID" 3; then
@@ -88,10 +92,10 @@ stop_pid "$DEMO_PID"
 # --- SIGINT alone is treated like SIGTERM
 APP_PORT=
 DRAIN_S=1 start_sidecar
-check "registered (4)" wait_for 3 has_record
+check "registered (4)" has_record
 kill -INT "$MESHREG_PID"
-check_eq "SIGINT: /health 503" "$(sleep 0.05; http_code "$ADMIN_URL/health")" 503
-check "SIGINT: record gone" wait_for 1 no_record
+check "SIGINT: /health 503" wait_http "$ADMIN_URL/health" 503 2
+check "SIGINT: record gone" wait_for 5 no_record
 wait_exit "$MESHREG_PID" 3
 check_eq "SIGINT: exit status 0 after the window" "$EXIT_CODE" 0
 finish
