@@ -413,7 +413,8 @@ meshreg_cli() {
 # $SVC (default e2esvc), instance main, host 127.0.0.1, instance id e2e-host,
 # probe every 200 ms, drain window $DRAIN_S (default 2) s. ARGS are appended
 # (a later flag overrides an earlier one). Waits until the app is healthy in
-# meshreg's eyes and every registration is registered (wait_up), or fails.
+# meshreg's eyes and every registration is registered (wait_up), or fails;
+# START_WAIT=healthy waits for /health 200 only (a backend down on purpose).
 FIXTURES=$ROOT/tests/fixtures/e2e
 SVC=${SVC:-e2esvc}
 IID=e2e-host
@@ -427,7 +428,15 @@ start_sidecar() {
         --instance main --port "$APP_PORT" --host 127.0.0.1 --instance-id "$IID" \
         --backend "file:$REG_DIR" --admin "127.0.0.1:$(free_port)" --interval-ms 200 \
         --drain-seconds "${DRAIN_S:-2}" "$@"
-    wait_meshreg && wait_up
+    wait_meshreg || return 1
+    case ${START_WAIT:-up} in
+    up) wait_up ;;
+    healthy) # the backend is down on purpose: only the probe can pass
+        wait_http "$ADMIN_URL/health" 200 10 || {
+            fail "meshreg healthy" "/health not 200 within 10 s"
+            return 1
+        } ;;
+    esac
 }
 
 # record_path [SVC.NS] [PORT]: where the file: backend keeps a record.
