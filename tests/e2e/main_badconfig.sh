@@ -3,23 +3,20 @@
 # started (no admin listener, no registry directory).
 . "$(dirname "$0")/lib.sh"
 
+command -v strace >/dev/null || skip_all "no strace (Debian package strace)"
+
 # run_bad NAME WANT_PATTERN ARGS...: runs meshreg (bounded), expects exit 2,
-# WANT_PATTERN (grep -E) on stderr, and nothing started.
+# WANT_PATTERN (grep -E) on stderr, and nothing started. "Nothing started"
+# is read from the system calls (strace), not from polling a port that a
+# quick process could open and close between two polls.
 run_bad() {
     local name=$1 want=$2 port reg
     shift 2
     port=$(free_port)
     reg=$T/reg-$name
-    timeout -k 1 5 "$BIN" "$@" --admin "127.0.0.1:$port" --backend "file:$reg" \
-        >"$T/$name.out" 2>"$T/$name.err" &
-    local pid=$!
-    local listened=0
-    # Watch the admin port while it runs: it must never listen.
-    while alive "$pid"; do
-        port_open "$port" && listened=1
-        sleep 0.01
-    done
-    wait "$pid"
+    timeout -k 1 10 strace -f -qq -e trace=listen,mkdir,mkdirat -o "$T/$name.strace" \
+        "$BIN" "$@" --admin "127.0.0.1:$port" --backend "file:$reg" \
+        >"$T/$name.out" 2>"$T/$name.err"
     local rc=$?
     check_eq "$name: exit 2" "$rc" 2
     if grep -qE -- "$want" "$T/$name.err"; then
@@ -27,9 +24,24 @@ run_bad() {
     else
         fail "$name: stderr says $want" "stderr: $(head -c 300 "$T/$name.err" | tr '\n' '|')"
     fi
-    check "$name: admin port never listened" [ "$listened" = 0 ]
-    check "$name: no registry dir created" [ ! -e "$reg" ]
+    check "$name: never called listen()" bash -c '! grep -q "listen(" "$1"' _ "$T/$name.strace"
+    check "$name: never created the registry dir" bash -c '! grep -qF "$2" "$1" && [ ! -e "$2" ]' \
+        _ "$T/$name.strace" "$reg"
 }
+
+# The observer can see what it looks for: a good config, same trace, does
+# listen and create its registry directory.
+good_port=$(free_port)
+timeout -k 1 10 strace -f -qq -e trace=listen,mkdir,mkdirat -o "$T/good.strace" \
+    "$BIN" run --smartstack "$FIXTURES/smartstack.yaml" --service e2esvc --instance main \
+    --port 1234 --host 127.0.0.1 --admin "127.0.0.1:$good_port" --backend "file:$T/reg-good" --drain-seconds 0 \
+    >"$T/good.out" 2>&1 &
+good=$!
+check "control: a good config listens" wait_for 10 port_open "$good_port"
+kill -TERM "$good" 2>/dev/null
+wait "$good" 2>/dev/null
+check "control: strace saw its listen()" grep -q "listen(" "$T/good.strace"
+check "control: strace saw its registry dir created" grep -qF "$T/reg-good" "$T/good.strace"
 
 common=(--service e2esvc --instance main --port 1234 --host 127.0.0.1)
 F=$FIXTURES
