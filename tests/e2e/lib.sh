@@ -25,7 +25,7 @@
 #              on_cleanup CMD...
 #   waiting    wait_for TIMEOUT CMD... | wait_for_eval TIMEOUT 'shell expression'
 #              wait_port PORT TIMEOUT | wait_http URL CODE TIMEOUT
-#   http       http_code URL [CURL ARGS...] | http_get URL | http_post URL
+#   http       http_code URL [CURL ARGS...] | http_get URL | http_post URL | http_ms URL
 #   time       now_ms
 #   checks     ok NAME | fail NAME MESSAGE | check NAME CMD... | check_eq NAME GOT WANT
 #              check_between NAME GOT MIN MAX (integers, MIN <= GOT <= MAX)
@@ -298,6 +298,13 @@ http_get() {
 
 http_post() {
     curl -s --max-time 2 -X POST "$1" 2>/dev/null
+}
+
+# http_ms URL: milliseconds the request took by curl's own clock (its
+# process start-up, slow on a busy machine, left out); 9999 if no answer.
+http_ms() {
+    curl -s -o /dev/null -w '%{time_total}' --max-time 2 "$1" 2>/dev/null |
+        awk '{ printf "%d", $1 * 1000 } END { if (NR == 0) print 9999 }'
 }
 
 _http_is() {

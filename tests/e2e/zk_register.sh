@@ -6,7 +6,7 @@
 . "$(dirname "$0")/zk_lib.sh"
 
 zk_setup
-start_zk_sidecar
+DRAIN_S=3 start_zk_sidecar
 check "registered in ZooKeeper" wait_for 5 zk_present
 want="{\"host\":\"127.0.0.1\",\"port\":$APP_PORT,\"name\":\"$IID\",\"weight\":10,\"labels\":{\"paasta_instance\":\"main\"}}"
 check_eq "znode data is the record, byte for byte" "$(zk_node_field data)" "$want"
