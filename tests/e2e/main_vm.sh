@@ -24,33 +24,33 @@ start_meshreg run -c "$T/vm.yaml"
 ADMIN=127.0.0.1:$aport
 ADMIN_URL=http://$ADMIN
 wait_meshreg
-check "vm: alpha registered" wait_for 3 test -f "$ra"
-check "vm: beta registered (probed on its own healthcheck_uri)" wait_for 3 test -f "$rb"
+check "vm: alpha registered" wait_for 5 test -f "$ra"
+check "vm: beta registered (probed on its own healthcheck_uri)" wait_for 5 test -f "$rb"
 [ -f "$ra" ] && check_eq "vm: alpha record port" "$(json_get "$ra" 'j["port"]')" "$pa"
 [ -f "$rb" ] && check_eq "vm: beta record port" "$(json_get "$rb" 'j["port"]')" "$pb"
 [ -f "$rb" ] && check_eq "vm: beta record name" "$(json_get "$rb" 'j["name"]')" vm-host
-check_eq "vm: /health 200" "$(http_code "$ADMIN_URL/health")" 200
+check "vm: /health 200" wait_http "$ADMIN_URL/health" 200 5
 
 demo_ctl "$pa" unhealthy
-check "vm: alpha unhealthy -> alpha deregistered" wait_for 3 test ! -e "$ra"
+check "vm: alpha unhealthy -> alpha deregistered" wait_for 5 test ! -e "$ra"
 check "vm: beta unaffected" test -f "$rb"
 check_eq "vm: /health 503 (one registration down)" "$(http_code "$ADMIN_URL/health")" 503
 check_eq "vm: /health/beta.main 200" "$(http_code "$ADMIN_URL/health/beta.main")" 200
 check_eq "vm: /health/alpha.main 503" "$(http_code "$ADMIN_URL/health/alpha.main")" 503
 demo_ctl "$pa" healthy
-check "vm: alpha back" wait_for 3 test -f "$ra"
+check "vm: alpha back" wait_for 5 test -f "$ra"
 
 # beta's probe uses beta's healthcheck_uri (/health-beta): failing it there
 # deregisters beta (the demo app's other paths keep answering 200).
 demo_ctl "$pb" unhealthy
-check "vm: beta failing /health-beta -> beta deregistered" wait_for 3 test ! -e "$rb"
+check "vm: beta failing /health-beta -> beta deregistered" wait_for 5 test ! -e "$rb"
 check "vm: alpha unaffected" test -f "$ra"
 demo_ctl "$pb" healthy
-check "vm: beta back" wait_for 3 test -f "$rb"
+check "vm: beta back" wait_for 5 test -f "$rb"
 
 kill -TERM "$MESHREG_PID"
-check "vm: SIGTERM -> both deregistered" wait_for 1 bash -c "[ ! -e '$ra' ] && [ ! -e '$rb' ]"
-wait_exit "$MESHREG_PID" 3
+check "vm: SIGTERM -> both deregistered" wait_for 5 bash -c "[ ! -e '$ra' ] && [ ! -e '$rb' ]"
+wait_exit "$MESHREG_PID" 5
 check_eq "vm: exit 0" "$EXIT_CODE" 0
 stop_pid "$demo_a"
 finish
