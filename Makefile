@@ -57,8 +57,14 @@ $(BUILD)/tests/test_%.o: tests/test_%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(CMOCKA_CFLAGS) -c -o $@ $<
 
-$(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(BUILD)/libmeshreg.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)
+# Unit tests can make meshreg's own allocations fail (tests/failalloc.h).
+WRAP_ALLOC := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup
+$(BUILD)/tests/failalloc.o: tests/failalloc.c tests/failalloc.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(BUILD)/tests/failalloc.o $(BUILD)/libmeshreg.a
+	$(CC) $(LDFLAGS) $(WRAP_ALLOC) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)
 
 unit: $(TEST_BIN) $(BUILD)/meshreg $(DEMO)
 

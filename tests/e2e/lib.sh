@@ -555,6 +555,20 @@ _e2e_cleanup() {
     local rc=$? pid c l
     trap - EXIT INT TERM
     [ -n "$_E2E_WATCHDOG" ] && kill "$_E2E_WATCHDOG" 2>/dev/null
+    # Under `make coverage` a process must exit to write its gcov counters:
+    # two SIGTERMs (the second skips meshreg's window, never its
+    # deregistration), up to 2 s, before SIGKILL.
+    if [ -n "${MESHREG_COVERAGE:-}" ]; then
+        local left=0
+        for pid in "${_E2E_PIDS[@]}"; do
+            alive "$pid" && kill -TERM -- "-$pid" 2>/dev/null
+        done
+        sleep 0.05
+        for pid in "${_E2E_PIDS[@]}"; do
+            alive "$pid" && kill -TERM -- "-$pid" 2>/dev/null && left=1
+        done
+        [ "$left" = 1 ] && wait_for 2 _e2e_none_alive
+    fi
     {
         for pid in "${_E2E_PIDS[@]}"; do
             alive "$pid" && kill -KILL -- "-$pid"
@@ -592,6 +606,12 @@ _e2e_cleanup() {
         rm -rf "$T"
     fi
     exit "$rc"
+}
+
+_e2e_none_alive() {
+    local pid
+    for pid in "${_E2E_PIDS[@]}"; do alive "$pid" && return 1; done
+    return 0
 }
 
 _e2e_timeout() {
