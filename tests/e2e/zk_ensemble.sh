@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# meshreg-test: plain-pass-only (several servers; the sanitizer pass runs the single-server tests)
 # §5 zk:// on a 3-member ensemble with every member in the URI. The leader
 # crashes (SIGKILL): the znode stays, one copy, same session. Then the member
 # meshreg is connected to crashes: the client moves the session to another
