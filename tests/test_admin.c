@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -428,29 +429,117 @@ static void test_pipelining(void **state)
     fx_free(f);
 }
 
-/* A client that pipelines far more answers than OUT_HIGH without reading:
- * the server stops reading it, memory stays bounded, and once it reads,
- * every answer arrives, in order. */
+/* The server's end of client c's connection (both ends live in this
+ * process): found by matching addresses, once the server has accepted. */
+static int server_fd_of(struct cli *c)
+{
+    struct sockaddr_in me, peer, a, b;
+    socklen_t l = sizeof(me);
+    assert_int_equal(getsockname(c->fd, (struct sockaddr *)&me, &l), 0);
+    l = sizeof(peer);
+    assert_int_equal(getpeername(c->fd, (struct sockaddr *)&peer, &l), 0);
+    for (int t = 0; t < 200; t++) {
+        for (int fd = 3; fd < 1024; fd++) {
+            socklen_t la = sizeof(a), lb = sizeof(b);
+            if (fd == c->fd || getsockname(fd, (struct sockaddr *)&a, &la) != 0 ||
+                getpeername(fd, (struct sockaddr *)&b, &lb) != 0 || la != sizeof(a) ||
+                a.sin_family != AF_INET)
+                continue;
+            if (a.sin_port == peer.sin_port && a.sin_addr.s_addr == peer.sin_addr.s_addr &&
+                b.sin_port == me.sin_port && b.sin_addr.s_addr == me.sin_addr.s_addr)
+                return fd;
+        }
+        spin(c->f, 0.05); /* not accepted yet */
+    }
+    fail_msg("the server never accepted the connection");
+    return -1;
+}
+
+static int inq(int fd)
+{
+    int n = -1;
+    assert_int_equal(ioctl(fd, FIONREAD, &n), 0);
+    return n;
+}
+
+/* A client that pipelines far more answers than OUT_HIGH (256 KiB) and
+ * does not read them: once the kernel buffers are full the server's send
+ * would block, so it must keep the answers itself, and past OUT_HIGH stop
+ * reading the client (its input stays in the kernel), so that its memory
+ * stays bounded. Once the client reads, every answer arrives, in order.
+ * Small socket buffers at both ends make "the kernel buffers are full"
+ * come after a few KiB instead of megabytes of loopback autotuning. */
 static void test_pipelining_backpressure(void **state)
 {
     struct fx *f = fx_new(NULL, NULL, 0);
-    struct cli *c = cli_new(f);
-    enum { N = 400 };
+    enum { N = 3000 };
     static struct resp r[N];
-    char req[64];
+    struct cli *c = calloc(1, sizeof(*c));
+    assert_non_null(c);
+    c->f = f;
+    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(c->fd >= 0);
+    int small = 4096;
+    assert_int_equal(setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->port)};
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(c->fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    ev_io_init(&c->w, cli_cb, c->fd, EV_READ); /* not started: do not read yet */
+    c->w.data = c;
+    int sfd = server_fd_of(c);
+    assert_int_equal(setsockopt(sfd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
 
-    ev_io_stop(f->loop, &c->w); /* do not read yet */
-    for (int i = 0; i < N; i++) {
-        int n = snprintf(req, sizeof(req), "GET /status?%d HTTP/1.1\r\nHost: x\r\n\r\n", i);
-        cli_send(c, req, (size_t)n);
-        if (i % 50 == 0)
-            spin(f, 0.01);
-    }
-    spin(f, 0.1);
-    ev_io_start(f->loop, &c->w);
-    assert_int_equal(pump(c, N, 10.0, r, N, NULL), N);
+    /* N requests, every fifth a 404, so that the order of answers shows */
+    size_t cap = (size_t)N * 48, len = 0;
+    char *reqs = malloc(cap);
+    assert_non_null(reqs);
     for (int i = 0; i < N; i++)
-        assert_int_equal(r[i].status, 200);
+        len += (size_t)snprintf(reqs + len, cap - len, "GET /%s?%d HTTP/1.1\r\nHost: x\r\n\r\n",
+                                i % 5 == 4 ? "nope" : "status", i);
+    size_t sent = 0;
+    ev_tstamp deadline = ev_time() + 30;
+    while (sent < len) {
+        ssize_t n = send(c->fd, reqs + sent, len - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0)
+            sent += (size_t)n;
+        else if (errno != EAGAIN)
+            fail_msg("send: %s", strerror(errno));
+        else if (ev_time() > deadline)
+            fail_msg("only %zu of %zu request bytes could be sent", sent, len);
+        ev_run(f->loop, EVRUN_NOWAIT);
+    }
+    free(reqs);
+
+    /* Let the server do all it will: loop until its input queue stops
+     * changing. A server that kept reading would have emptied it. */
+    int last = -1, same = 0;
+    while (same < 50 && ev_time() < deadline) {
+        ev_run(f->loop, EVRUN_NOWAIT);
+        int q = inq(sfd);
+        same = q == last ? same + 1 : 0;
+        last = q;
+    }
+    assert_int_equal(same, 50);
+    int unread = inq(sfd), arrived = inq(c->fd);
+    print_message("# backpressure: server left %d request bytes unread, client has %d answer "
+                  "bytes waiting\n",
+                  unread, arrived);
+    assert_true(unread > 0);    /* the server stopped reading */
+    assert_true(arrived > 0);   /* after sending what the kernel took */
+    parse_resps(c, r, N, NULL); /* nothing read yet */
+    assert_int_equal(c->len, 0);
+
+    /* The client reads: everything arrives, in order, on the same connection. */
+    ev_io_start(f->loop, &c->w);
+    assert_int_equal(pump(c, N, 60.0, r, N, NULL), N);
+    for (int i = 0; i < N; i++) {
+        if (r[i].status != (i % 5 == 4 ? 404 : 200))
+            fail_msg("answer %d: status %d", i, r[i].status);
+    }
+    assert_false(c->eof);
+    assert_int_equal(inq(sfd), 0);
+    struct resp a = ask(c, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_int_equal(a.status, 200);
 
     cli_free(c);
     fx_free(f);
@@ -633,10 +722,14 @@ static void test_slow_client(void **state)
     fx_free(f);
 }
 
+/* More connections than max_conns: each newcomer evicts the least recently
+ * active one. Which connections survived is checked by asking on each (an
+ * open one answers, an evicted one is at EOF), not by waiting for EOFs. */
 static void test_max_conns(void **state)
 {
-    enum { MAX = 8, FLOOD = 40 };
-    struct admin_limits lim = {16 * 1024, 64 * 1024, 10.0, MAX};
+    enum { MAX = 8, FLOOD = 40, GOOD = 3 };
+    /* a long request_timeout: no connection may go by timeout instead */
+    struct admin_limits lim = {16 * 1024, 64 * 1024, 120.0, MAX};
     struct fx *f = fx_new(&lim, NULL, 0);
     struct cli *flood[FLOOD];
 
@@ -646,25 +739,48 @@ static void test_max_conns(void **state)
             spin(f, 0.01);
     }
     cli_sends(flood[FLOOD - 1], "GET /hea"); /* a slowloris among them */
-    spin(f, 0.1);
 
     /* a well-behaved client still gets answers, repeatedly */
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < GOOD; k++) {
         struct cli *c = cli_new(f);
         struct resp a = ask(c, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
         assert_int_equal(a.status, 200);
         cli_free(c);
     }
-    spin(f, 0.1);
+
+    /* Every accept beyond MAX evicted one: FLOOD - MAX while flooding, up
+     * to one more per good client. The evicted ones are the oldest: the
+     * survivors are the newest, including the slowloris, which was active
+     * last. */
+    bool open[FLOOD];
     int closed = 0;
-    for (int i = 0; i < FLOOD; i++) {
-        if (flood[i]->eof)
-            closed++;
-        cli_free(flood[i]);
+    for (int i = FLOOD - 1; i >= 0; i--) {
+        struct cli *c = flood[i];
+        struct resp r[1];
+        c->len = 0;
+        if (!c->eof) {
+            const char *req = i == FLOOD - 1 ? "lth HTTP/1.1\r\nHost: x\r\n\r\n"
+                                             : "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+            /* an evicted connection may refuse the bytes (EPIPE, reset) */
+            send(c->fd, req, strlen(req), MSG_NOSIGNAL);
+            pump(c, 1, 10.0, r, 1, NULL);
+        }
+        open[i] = c->len > 0;
+        if (open[i])
+            assert_int_equal(parse_resps(c, r, 1, NULL) == 1 ? r[0].status : 0, 200);
+        else if (!c->eof)
+            fail_msg("connection %d: neither an answer nor EOF", i);
+        closed += !open[i];
     }
-    /* at most MAX were ever kept open: the oldest flood connections went */
+    for (int i = 1; i < FLOOD; i++)
+        if (open[i - 1] && !open[i])
+            fail_msg("connection %d evicted while older %d stayed", i, i - 1);
+    print_message("# max_conns %d: %d of %d flood connections evicted\n", MAX, closed, FLOOD);
     assert_true(closed >= FLOOD - MAX);
-    assert_true(closed <= FLOOD);
+    assert_true(closed <= FLOOD - MAX + GOOD);
+    assert_true(open[FLOOD - 1]);
+    for (int i = 0; i < FLOOD; i++)
+        cli_free(flood[i]);
     fx_free(f);
 }
 

@@ -3,6 +3,7 @@
  * dir), admin_new() on 127.0.0.1:0, and an nghttp2 client session in this
  * process, all driven by pumping the one libev loop. */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <netinet/in.h>
@@ -812,21 +813,69 @@ static void test_shared_connection_limit(void **state)
     fx_free(f);
 }
 
-/* The client going away mid-stream frees everything (ASan/valgrind). */
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+    assert_non_null(d);
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+/* Runs the loop until the process holds `want` descriptors (or timeout s). */
+static bool wait_fds(struct fx *f, int want, double timeout)
+{
+    ev_tstamp end = ev_time() + timeout;
+    while (count_fds() != want && ev_time() < end)
+        spin(f, 0.01);
+    return count_fds() == want;
+}
+
+/* The client going away mid-stream: in the middle of a request (its last
+ * DATA bytes never come) or with its answer unread. The server notices at
+ * once, long before request_timeout, and closes its end (the process is
+ * back to its descriptors: client and server ends both live here); the
+ * unfinished drain request is never acted on; the endpoint still answers.
+ * (Under ASan this also shows that freeing the session mid-stream touches
+ * nothing freed.) */
 static void test_client_vanishes(void **state)
 {
-    struct fx *f = fx_new(NULL);
-    for (int i = 0; i < 5; i++) {
+    struct admin_limits lim = {16 * 1024, 64 * 1024, 600.0, 4096};
+    struct fx *f = fx_new(&lim);
+    static const char form[] = "reason=vanished";
+    int fds0 = count_fds();
+    for (int i = 0; i < 6; i++) {
         struct h2cli *c = h2cli_new(f);
-        static char body[40000];
-        struct h2resp *r = h2_submit(c, "POST", "/drain", body, sizeof(body), NULL, 0);
-        cli_flush(c);
-        spin(f, 0.01);
+        struct h2resp *r;
+        if (i % 2 == 0) {
+            r = h2_submit(c, "POST", "/drain", form, sizeof(form) - 1, NULL, 0);
+            c->trickle = 1;
+            cli_flush(c); /* serializes it all, sends one byte */
+            c->trickle = c->pend_len - 3;
+            cli_flush(c); /* all but the last 3 bytes of the body */
+            assert_int_equal(c->pend_len, 3);
+        } else {
+            r = h2_submit(c, "GET", "/status", NULL, 0, NULL, 0);
+            cli_flush(c);
+            assert_int_equal(c->pend_len, 0);
+        }
+        ev_io_stop(f->loop, &c->rw); /* the client reads nothing */
+        /* accepted, and the server has read what came */
+        if (!wait_fds(f, fds0 + 2, 10.0))
+            fail_msg("round %d: %d descriptors, want %d", i, count_fds(), fds0 + 2);
+        spin(f, 0.02);
         h2cli_free(c);
         h2resp_free(r);
+        if (!wait_fds(f, fds0, 20.0))
+            fail_msg("round %d: the server kept the connection of a vanished client", i);
     }
-    spin(f, 0.05);
     assert_false(f->sc.drain.admin);
+    int st;
+    char *body = h1_body(f, "GET", "/health", &st);
+    assert_int_equal(st, 200);
+    free(body);
     fx_free(f);
 }
 

@@ -4,6 +4,7 @@
  * do not collide; or B = $MESHREG_TEST_ETCD_BASE): a single member on B
  * (peer B+10), a member that starts late on B+1 (peer B+11), a 3-member
  * cluster on B+2..B+4 (peers B+12..B+14). */
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -669,22 +670,54 @@ static void test_hung_etcd_never_blocks(void **state)
     ev_loop_destroy(loop);
 }
 
-/* Freeing with requests in flight cancels them: no callback afterwards
- * (ASan would see one touching freed memory). */
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+    assert_non_null(d);
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+/* Keys under prefix, by etcdctl; fails the test if etcdctl fails (a
+ * failing etcdctl must not pass for "no keys"). */
+static int ctl_count_strict(const char *eps, const char *prefix)
+{
+    char out[64];
+    assert_int_equal(sh(out, sizeof out,
+                        CTL "get --prefix --keys-only '%s' >%s/keys.out || exit 9; "
+                            "grep -c . %s/keys.out || true",
+                        eps, prefix, dir_single, dir_single),
+                     0);
+    return atoi(out);
+}
+
+/* Freeing with requests in flight cancels them: afterwards no watcher of
+ * ours is left on the loop (none could call back into freed memory), no
+ * socket is left open, and nothing of ours stays in etcd (the lease is
+ * revoked; a put etcd handles late finds its lease gone). */
 static void test_free_with_inflight(void **state)
 {
     struct ev_loop *loop = ev_loop_new(0);
+    int fds0 = count_fds();
     struct reg *r = new_reg(loop, ep_single, "/meshreg-test/inflight", 3);
-    assert_true(run_until(loop, connected, r, 3, NULL));
-    for (int i = 0; i < 20; i++) {
+    assert_true(run_until(loop, connected, r, 10, NULL));
+    set(r, "svc.main", "n_0", REC);
+    assert_true(run_until(loop, settled, r, 10, NULL));
+    assert_int_equal(ctl_count_strict(ep_single, "/meshreg-test/inflight/"), 1);
+    for (int i = 1; i <= 20; i++) {
         char node[16];
         snprintf(node, sizeof node, "n_%d", i);
         set(r, "svc.main", node, REC);
     }
     assert_true(reg_pending(r) > 0);
+    assert_true(ev_run(loop, EVRUN_NOWAIT) != 0); /* requests are on the loop */
     reg_free(r);
-    run_until(loop, NULL, NULL, 0.3, NULL);
-    assert_int_equal(ev_pending_count(loop), 0);
+    assert_int_equal(ev_run(loop, EVRUN_NOWAIT), 0); /* no active watcher left */
+    assert_int_equal(count_fds(), fds0);
+    assert_int_equal(ctl_count_strict(ep_single, "/meshreg-test/inflight/"), 0);
     ev_loop_destroy(loop);
 }
 
