@@ -23,7 +23,7 @@ bounce_init agent
 inst_start a "$DRAIN"
 inst_start b "$DRAIN"
 bounce_haproxy_start
-check "HAProxy: a's agent answered (L7OK)" wait_for 3 hap_field_is app a agent_status L7OK
+check "HAProxy: a's agent answered (L7OK)" wait_for 8 hap_field_is app a agent_status L7OK
 
 load_start
 check "before: a serves traffic" wait_for 5 _traffic_gt a 0

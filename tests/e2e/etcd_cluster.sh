@@ -34,9 +34,9 @@ sleep 1.5 # a keepalive or two through the election
 check "leader killed: key still there after keepalives" has_key
 check "leader killed: connected" wait_for 5 status_has '"connected'
 demo_ctl "$APP_PORT" unhealthy
-check "leader killed: delete works" wait_for 4 no_key
+check "leader killed: delete works" wait_for 8 no_key
 demo_ctl "$APP_PORT" healthy
-check "leader killed: put works" wait_for 4 has_key
+check "leader killed: put works" wait_for 8 has_key
 check_eq "leader killed: one copy" "$(count)" 1
 "$ROOT/scripts/etcd-start" --member "$leader" "$ETCD_DIR" >/dev/null 2>&1
 check "old leader back" wait_for 5 bash -c "ETCDCTL_API=3 etcdctl --endpoints=127.0.0.1:$((base + leader)) endpoint health"
@@ -48,7 +48,7 @@ echo "# meshreg talks to $used (member $idx); killing it"
 "$ROOT/scripts/etcd-stop" --member "$idx" "$ETCD_DIR"
 t0=$(now_ms)
 demo_ctl "$APP_PORT" unhealthy
-if wait_for 4 no_key; then
+if wait_for 8 no_key; then
     check "endpoint killed: delete done through another member ($(($(now_ms) - t0)) ms)" true
 else
     fail "endpoint killed: fails over" "key still there 4 s later"
@@ -57,7 +57,7 @@ check "endpoint killed: /status names another endpoint" \
     bash -c "! grep -q '$used lease' <<<\"\$(curl -s --max-time 2 '$ADMIN_URL/status')\""
 check "endpoint killed: connected" wait_for 5 status_has '"connected'
 demo_ctl "$APP_PORT" healthy
-check "endpoint killed: put works" wait_for 4 has_key
+check "endpoint killed: put works" wait_for 8 has_key
 check "log says it failed over" grep -q "trying 127.0.0.1:" "$MESHREG_LOG"
 sleep 1.5
 check_eq "one copy after all that" "$(count)" 1

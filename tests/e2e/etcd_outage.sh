@@ -37,7 +37,7 @@ if wait_for 5 has_key; then
 else
     fail "registered once etcd is up" "no key 5 s later"
 fi
-check "/status says connected" wait_for 2 status_has '"connected'
+check "/status says connected" wait_for 8 status_has '"connected'
 
 # --- restart with the data kept: lease and key survive
 "$ROOT/scripts/etcd-stop" --member 0 "$ETCD_DIR"
@@ -45,15 +45,15 @@ check "/status says connected" wait_for 2 status_has '"connected'
 check "etcd killed: /status disconnected" wait_for 5 status_has disconnected
 check_eq "etcd killed: /health still 200" "$(http_code "$ADMIN_URL/health")" 200
 "$ROOT/scripts/etcd-start" --member 0 "$ETCD_DIR" >/dev/null 2>&1
-check "etcd back (data kept): key present" wait_for 3 has_key
-check "etcd back (data kept): connected again" wait_for 3 status_has '"connected'
+check "etcd back (data kept): key present" wait_for 8 has_key
+check "etcd back (data kept): connected again" wait_for 8 status_has '"connected'
 check_eq "etcd back (data kept): one copy" "$(count)" 1
 
 # --- wiped: new cluster, new lease, key back once
 "$ROOT/scripts/etcd-stop" "$ETCD_DIR"
 "$ROOT/scripts/etcd-start" "$ETCD_DIR" >/dev/null 2>&1
 t0=$(now_ms)
-if wait_for 4 has_key; then
+if wait_for 8 has_key; then
     dt=$(($(now_ms) - t0))
     check "etcd wiped: key back (${dt} ms, keepalive every TTL/3 = 1 s)" [ "$dt" -lt 2500 ]
 else
@@ -78,7 +78,7 @@ for i in $(seq 1 30); do
     sleep 0.1
 done
 check_eq "hung etcd: /health always answered within 250 ms (worst ${worst} ms)" "$slow" 0
-check "hung etcd: /status disconnected (request deadline)" wait_for 3 status_has disconnected
+check "hung etcd: /status disconnected (request deadline)" wait_for 8 status_has disconnected
 check_eq "hung etcd: /health 503 (app unhealthy)" "$(http_code "$ADMIN_URL/health")" 503
 kill -CONT "$pid"
 check "etcd resumed: key deleted" wait_for 6 no_key

@@ -51,7 +51,7 @@ dt=$(latency "$t0" no_key)
 check "unhealthy: key deleted (${dt} ms after the app turned unhealthy)" [ "$dt" != timeout ]
 check_eq "unhealthy: /health 503" "$(http_code "$ADMIN_URL/health")" 503
 demo_ctl "$APP_PORT" healthy
-check "healthy again: key back" wait_for 3 has_key
+check "healthy again: key back" wait_for 8 has_key
 
 # Drain deletes it; undrain puts it back.
 t0=$(now_ms)
@@ -59,7 +59,7 @@ http_post "$ADMIN_URL/drain" >/dev/null
 dt=$(latency "$t0" no_key)
 check_between "drain: key deleted (${dt} ms after POST /drain)" "$dt" 0 500
 http_post "$ADMIN_URL/undrain" >/dev/null
-check "undrain: key back" wait_for 3 has_key
+check "undrain: key back" wait_for 8 has_key
 lease=$(lease_of)
 hex=$(printf '%x' "${lease:-0}")
 
@@ -78,7 +78,7 @@ stop_pid "$DEMO_PID"
 # SIGKILL: nobody deletes anything; the lease expires after the TTL.
 APP_PORT=
 DRAIN_S=1 start_sidecar --backend "etcd://$ETCD_ADDR$PREFIX" --ttl-seconds 2
-check "registered again" wait_for 3 has_key
+check "registered again" wait_for 8 has_key
 kill -KILL "$MESHREG_PID"
 t0=$(now_ms)
 check "SIGKILL: key still there at first" has_key

@@ -7,7 +7,7 @@
 curl --version | grep -qi 'HTTP2' || skip_all "this curl has no HTTP/2 support"
 
 DRAIN_S=2 start_sidecar
-check "registered" wait_for 3 has_record
+check "registered" wait_for 8 has_record
 
 # h2 URL [CURL ARGS]: "CODE VERSION" of one request over h2c (one URL per
 # curl run: curl 7.88 fails the second request of a reused prior-knowledge
@@ -40,13 +40,13 @@ check_eq "drain: /health 503 over h2c" "$(h2 "$ADMIN_URL/health")" "503 2"
 check_eq "drain: /health 503 over HTTP/1.1 too" "$(http_code "$ADMIN_URL/health")" 503
 check "drain: /status shows the reason" grep -q '"reason":"h2c"' <<<"$(http_get "$ADMIN_URL/status")"
 check_eq "POST /undrain over h2c" "$(h2 "$ADMIN_URL/undrain" -X POST)" "200 2"
-check "undrain over h2c: record back" wait_for 1.5 has_record
+check "undrain over h2c: record back" wait_for 8 has_record
 check_eq "undrain: /health 200 over h2c" "$(h2 "$ADMIN_URL/health")" "200 2"
 check_eq "POST /drain with a form body (curl -d) over h2c" \
     "$(h2 "$ADMIN_URL/drain" -d 'reason=form+body&expires=1')" "200 2"
 check "form drain: reason taken from the body" \
     grep -q '"reason":"form body"' <<<"$(http_get "$ADMIN_URL/status")"
-check "form drain: expires by itself" wait_for 3 has_record
+check "form drain: expires by itself" wait_for 8 has_record
 
 # --- limits as over HTTP/1.1
 head -c 70000 /dev/zero | tr '\0' a >"$T/big"

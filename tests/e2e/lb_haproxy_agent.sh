@@ -36,7 +36,7 @@ frontend fe
 "
 out=$(hap_wait app app 'UP' 5)
 check "HAProxy: server UP ($out)" [ $? = 0 ]
-check "HAProxy: the agent answered (L7OK)" wait_for 2 hap_field_is app app agent_status L7OK
+check "HAProxy: the agent answered (L7OK)" wait_for 8 hap_field_is app app agent_status L7OK
 check_eq "traffic through HAProxy reaches the app" "$(fe_code "http://127.0.0.1:$FE_PORT/")" 200
 hap_watch_start app app
 

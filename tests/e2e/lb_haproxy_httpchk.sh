@@ -40,7 +40,7 @@ frontend fe
 "
 out=$(hap_wait app app 'UP' 5)
 check "HAProxy: server UP from meshreg's /health ($out)" [ $? = 0 ]
-check "HAProxy: its HTTP check got a 200" wait_for 2 hap_field_is app app check_code 200
+check "HAProxy: its HTTP check got a 200" wait_for 8 hap_field_is app app check_code 200
 check_eq "traffic through HAProxy reaches the app" "$(fe_code "http://127.0.0.1:$FE_PORT/")" 200
 hap_watch_start app app
 
@@ -49,7 +49,7 @@ t0=$(now_ms)
 meshreg_cli drain --admin "$ADMIN" --reason lb-e2e >"$T/cli.out" 2>&1
 check_eq "meshreg drain exits 0" "$?" 0
 check_hap_within "drain: HAProxy marks the server DOWN" 'DOWN|MAINT.*' "$REACT_MS" "$t0"
-check "drain: HAProxy's check got a 503" wait_for 2 hap_field_is app app check_code 503
+check "drain: HAProxy's check got a 503" wait_for 8 hap_field_is app app check_code 503
 check_eq "drain: no traffic to the app through HAProxy (503 from HAProxy)" \
     "$(fe_code "http://127.0.0.1:$FE_PORT/")" 503
 

@@ -16,9 +16,9 @@ demo_ctl "$p" healthy
 check_eq "status 200 again" "$(http_code "$u/status")" 200
 
 kill -USR1 "$DEMO_PID"
-check "SIGUSR1 makes it unhealthy" wait_http "$u/status" 503 2
+check "SIGUSR1 makes it unhealthy" wait_http "$u/status" 503 8
 kill -USR1 "$DEMO_PID"
-check "SIGUSR1 again makes it healthy" wait_http "$u/status" 200 2
+check "SIGUSR1 again makes it healthy" wait_http "$u/status" 200 8
 
 demo_ctl "$p" hang
 t0=$(now_ms)

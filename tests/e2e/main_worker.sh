@@ -24,7 +24,7 @@ start_meshreg run --smartstack "$FIXTURES/smartstack.yaml" --service "$SVC" \
     --host 127.0.0.1 --instance-id "$IID" --backend "file:$REG_DIR" \
     --admin "127.0.0.1:$(free_port)" --interval-ms 200 --drain-seconds 1
 wait_meshreg
-check "worker: healthy cmd probe -> /health 200" wait_http "$ADMIN_URL/health" 200 3
+check "worker: healthy cmd probe -> /health 200" wait_http "$ADMIN_URL/health" 200 8
 # Nothing registered after several passing probes (each would register).
 passes() { http_get "$ADMIN_URL/status" | json_get - 'j["checks"][0]["passes"]'; }
 check "worker: probes keep passing" wait_for 10 eval '[ "$(passes)" -ge 3 ]'
@@ -33,9 +33,9 @@ check "worker: nothing registered" \
 n=$(grep -ciE 'worker mode|registers nothing|no smartstack' "$MESHREG_LOG")
 check_eq "worker: the log says so exactly once" "$n" 1
 rm -f "$T/healthy"
-check "worker: failing cmd -> /health 503" wait_http "$ADMIN_URL/health" 503 3
+check "worker: failing cmd -> /health 503" wait_http "$ADMIN_URL/health" 503 8
 touch "$T/healthy"
-check "worker: passing again -> /health 200" wait_http "$ADMIN_URL/health" 200 3
+check "worker: passing again -> /health 200" wait_http "$ADMIN_URL/health" 200 8
 check "worker: still nothing registered" \
     bash -c "[ -z \"\$(find '$REG_DIR' -name '*.json' 2>/dev/null)\" ]"
 out=$(meshreg_cli status --admin "$ADMIN" 2>&1)

@@ -35,23 +35,23 @@ start_meshreg run --smartstack "$T/smartstack.yaml" --service "$SVC" --instance 
     --port "$gport" --host 127.0.0.1 --instance-id "$IID" --backend "file:$REG_DIR" \
     --admin "127.0.0.1:$(free_port)" --interval-ms 200 --drain-seconds 0
 wait_meshreg
-check "grpc SERVING: /health/$SVC.main 200" wait_http "$ADMIN_URL/health/$SVC.main" 200 3
-check "grpc SERVING: registered" wait_for 3 has_record "$SVC.main" "$gport"
-check "grpc NOT_SERVING: /health/$SVC.down 503" wait_http "$ADMIN_URL/health/$SVC.down" 503 3
+check "grpc SERVING: /health/$SVC.main 200" wait_http "$ADMIN_URL/health/$SVC.main" 200 8
+check "grpc SERVING: registered" wait_for 8 has_record "$SVC.main" "$gport"
+check "grpc NOT_SERVING: /health/$SVC.down 503" wait_http "$ADMIN_URL/health/$SVC.down" 503 8
 check "grpc unknown service: /health/$SVC.nosuch 503" \
-    wait_http "$ADMIN_URL/health/$SVC.nosuch" 503 3
+    wait_http "$ADMIN_URL/health/$SVC.nosuch" 503 8
 status_has() {
     curl -s --max-time 2 "$ADMIN_URL/status" | grep -qF "$1"
 }
-check "status says grpc NOT_SERVING" wait_for 3 status_has 'grpc NOT_SERVING'
+check "status says grpc NOT_SERVING" wait_for 8 status_has 'grpc NOT_SERVING'
 check "status says grpc-status 5" \
-    wait_for 3 status_has 'grpc-status 5 (NOT_FOUND): unknown service'
+    wait_for 8 status_has 'grpc-status 5 (NOT_FOUND): unknown service'
 check "NOT_SERVING: not registered" no_record "$SVC.down" "$gport"
 
 # The app going away fails the probe and deregisters.
 stop_pid "$GRPC_PID"
 check "app gone: /health/$SVC.main 503" wait_http "$ADMIN_URL/health/$SVC.main" 503 4
-check "app gone: deregistered" wait_for 3 no_record "$SVC.main" "$gport"
+check "app gone: deregistered" wait_for 8 no_record "$SVC.main" "$gport"
 stop_pid "$MESHREG_PID"
 check_eq "grpc probes: meshreg exits 0 (clean under ASan too)" "$EXIT_CODE" 0
 finish

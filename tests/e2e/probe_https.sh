@@ -13,7 +13,7 @@ check_eq "meshreg does not link libssl" "$(ldd "$BIN" | grep -c ssl)" 0
 
 # An http-only sidecar never maps libssl.
 DRAIN_S=0 start_sidecar
-check "http probe: /health 200" wait_http "$ADMIN_URL/health" 200 3
+check "http probe: /health 200" wait_http "$ADMIN_URL/health" 200 8
 sleep 0.5
 check_eq "http probe only: no libssl mapped" "$(grep -c 'libssl' "/proc/$MESHREG_PID/maps")" 0
 stop_pid "$MESHREG_PID"
@@ -43,14 +43,14 @@ start_meshreg run --smartstack "$T/smartstack.yaml" --service "$SVC" --instance 
     --host 127.0.0.1 --instance-id "$IID" --backend "file:$REG_DIR" \
     --admin "127.0.0.1:$(free_port)" --interval-ms 200 --drain-seconds 0
 wait_meshreg
-check "https 200: /health/$SVC.main 200" wait_http "$ADMIN_URL/health/$SVC.main" 200 3
-check "https 200: registered" wait_for 3 has_record "$SVC.main" "$tls_port"
-check "https 503: /health/$SVC.down 503" wait_http "$ADMIN_URL/health/$SVC.down" 503 3
+check "https 200: /health/$SVC.main 200" wait_http "$ADMIN_URL/health/$SVC.main" 200 8
+check "https 200: registered" wait_for 8 has_record "$SVC.main" "$tls_port"
+check "https 503: /health/$SVC.down 503" wait_http "$ADMIN_URL/health/$SVC.down" 503 8
 check "https 503: not registered" no_record "$SVC.down" "$tls_port"
 status_has() {
     curl -s --max-time 2 "$ADMIN_URL/status" | grep -qF "$1"
 }
-check "https 503: status says HTTP 503" wait_for 3 status_has 'HTTP 503'
+check "https 503: status says HTTP 503" wait_for 8 status_has 'HTTP 503'
 
 check "https probe: libssl mapped" grep -q 'libssl.so.3' "/proc/$MESHREG_PID/maps"
 stop_pid "$MESHREG_PID"

@@ -17,7 +17,7 @@ zk_watch_start
 "$ROOT/scripts/zk-stop" "$ZK_DIR" >/dev/null
 t_down=$(now_ms)
 _backend_down() { [ "$(backend_field state)" = disconnected ]; }
-check "/status: backend disconnected while ZooKeeper is down" wait_for 3 _backend_down
+check "/status: backend disconnected while ZooKeeper is down" wait_for 8 _backend_down
 check_eq "/health still 200 while ZooKeeper is down" "$(http_code "$ADMIN_URL/health")" 200
 dt=$(http_ms "$ADMIN_URL/health")
 check_between "/health answered in ${dt} ms (< 200)" "$dt" 0 199
