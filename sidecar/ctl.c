@@ -219,19 +219,19 @@ static enum ctl_fail call(const struct netaddr *na, const char *method, const ch
             goto out;
         }
         len += (size_t)r;
-        if (rhl == 0) {
+        while (rhl == 0) {
             rhl = http1_parse_response(buf, len, 64 * 1024, &res);
             if (rhl < 0) {
                 snprintf(err, errlen, "%s: not an HTTP answer", hostport);
                 goto out;
             }
-            if (rhl > 0 && res.status == 100) {
-                /* an interim answer: drop it, the real one follows */
-                memmove(buf, buf + rhl, len - (size_t)rhl);
-                len -= (size_t)rhl;
-                rhl = 0;
-                continue;
-            }
+            if (rhl == 0 || res.status != 100)
+                break;
+            /* an interim answer: drop it; the real one follows, and may
+             * already be in the buffer (the server need not send more) */
+            memmove(buf, buf + rhl, len - (size_t)rhl);
+            len -= (size_t)rhl;
+            rhl = 0;
         }
         if (rhl > 0 && res.content_length >= 0 && len >= (size_t)rhl + (size_t)res.content_length) {
             len = (size_t)rhl + (size_t)res.content_length;
