@@ -3,6 +3,7 @@
  * scheduler's jitter and its one-attempt-at-a-time rule. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -135,7 +136,9 @@ struct rec {
     int n, want;
     bool pass[MAXRES];
     char detail[MAXRES][256];
-    double at[MAXRES]; /* seconds since t0 */
+    double at[MAXRES];      /* seconds since t0 */
+    double started[MAXRES]; /* when that attempt started, seconds since t0 */
+    double wait[MAXRES];    /* the delay the scheduler chose for the next attempt, -1: none */
     double t0;
     struct app *app;
     int accepted_at[MAXRES]; /* app connections accepted when the result came */
@@ -151,6 +154,11 @@ static void on_result(struct probe *p, bool pass, const char *detail, void *arg)
         r->pass[r->n] = pass;
         snprintf(r->detail[r->n], sizeof(r->detail[0]), "%s", detail);
         r->at[r->n] = ev_time() - r->t0;
+        r->started[r->n] = p->started - r->t0;
+        /* probe_finish scheduled the next attempt before calling us, in
+         * this same loop iteration: the timer's remaining time is exactly
+         * the delay it chose, whatever the machine's load. */
+        r->wait[r->n] = ev_is_active(&p->schedule) ? ev_timer_remaining(r->loop, &p->schedule) : -1;
         r->accepted_at[r->n] = r->app ? r->app->accepted : 0;
     }
     r->n++;
@@ -185,6 +193,35 @@ static struct check_spec spec_of(enum probe_kind kind, int port)
     return s;
 }
 
+/* How long a test waits for something that should come within a second:
+ * it stops waiting as soon as it came, so only a failing test waits this
+ * long. Generous for a loaded machine and the sanitizer build. */
+#define GUARD 20.0
+
+/* Runs the loop until pred(arg) holds or `timeout` seconds passed; returns
+ * whether it holds. */
+static bool wait_until(struct ev_loop *loop, bool (*pred)(void *), void *arg, double timeout)
+{
+    ev_tstamp end = ev_time() + timeout;
+    while (!pred(arg)) {
+        if (ev_time() > end)
+            return false;
+        run_for(loop, 0.01);
+    }
+    return true;
+}
+
+static bool app_no_open_conns(void *arg)
+{
+    return ((struct app *)arg)->open_conns == 0;
+}
+
+static bool app_accepted_and_closed(void *arg)
+{
+    struct app *a = arg;
+    return a->accepted > 0 && a->open_conns == 0;
+}
+
 /* Starts a probe and runs the loop until `want` results (or `guard` s). */
 static struct probe *run_probe(struct ev_loop *loop, const struct check_spec *s, struct rec *r,
                                int want, double guard)
@@ -216,7 +253,7 @@ static void test_http_pass_and_headers(void **state)
     struct check_spec s = spec_of(PROBE_HTTP, a.port);
     s.headers = headers;
     s.nheaders = 2;
-    struct probe *p = run_probe(loop, &s, &r, 1, 2.0);
+    struct probe *p = run_probe(loop, &s, &r, 1, GUARD);
     assert_int_equal(r.n, 1);
     assert_true(r.pass[0]);
     assert_true(strncmp(r.detail[0], "HTTP 200 in ", 12) == 0);
@@ -240,7 +277,7 @@ static void test_http_host_header_override(void **state)
     struct check_spec s = spec_of(PROBE_HTTP, a.port);
     s.headers = headers;
     s.nheaders = 2;
-    struct probe *p = run_probe(loop, &s, &r, 1, 2.0);
+    struct probe *p = run_probe(loop, &s, &r, 1, GUARD);
     assert_int_equal(r.n, 1);
     assert_true(r.pass[0]);
     assert_non_null(strstr(a.req, "\r\nHost: app.example\r\n"));
@@ -258,7 +295,7 @@ static void test_http_503_fails(void **state)
 
     app_init(&a, loop, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n");
     struct check_spec s = spec_of(PROBE_HTTP, a.port);
-    struct probe *p = run_probe(loop, &s, &r, 1, 2.0);
+    struct probe *p = run_probe(loop, &s, &r, 1, GUARD);
     assert_int_equal(r.n, 1);
     assert_false(r.pass[0]);
     assert_string_equal(r.detail[0], "HTTP 503");
@@ -274,7 +311,7 @@ static void test_http_3xx_passes_4xx_fails(void **state)
 
     app_init(&a, loop, "HTTP/1.1 302 Found\r\nLocation: /x\r\nContent-Length: 0\r\n\r\n");
     struct check_spec s = spec_of(PROBE_HTTP, a.port);
-    struct probe *p = run_probe(loop, &s, &r, 1, 2.0);
+    struct probe *p = run_probe(loop, &s, &r, 1, GUARD);
     assert_int_equal(r.n, 1);
     assert_true(r.pass[0]);
     assert_true(strncmp(r.detail[0], "HTTP 302 in ", 12) == 0);
@@ -283,7 +320,7 @@ static void test_http_3xx_passes_4xx_fails(void **state)
 
     app_init(&a, loop, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
     s = spec_of(PROBE_HTTP, a.port);
-    p = run_probe(loop, &s, &r, 1, 2.0);
+    p = run_probe(loop, &s, &r, 1, GUARD);
     assert_int_equal(r.n, 1);
     assert_false(r.pass[0]);
     assert_string_equal(r.detail[0], "HTTP 404");
@@ -300,13 +337,13 @@ static void test_http_body_expect(void **state)
     app_init(&a, loop, "HTTP/1.1 200 OK\r\nContent-Length: 17\r\n\r\n{\"status\": \"ok\"}\n");
     struct check_spec s = spec_of(PROBE_HTTP, a.port);
     s.body_expect = "\"ok\"";
-    struct probe *p = run_probe(loop, &s, &r, 1, 2.0);
+    struct probe *p = run_probe(loop, &s, &r, 1, GUARD);
     assert_int_equal(r.n, 1);
     assert_true(r.pass[0]);
     probe_free(p);
 
     s.body_expect = "healthy";
-    p = run_probe(loop, &s, &r, 1, 2.0);
+    p = run_probe(loop, &s, &r, 1, GUARD);
     assert_int_equal(r.n, 1);
     assert_false(r.pass[0]);
     assert_string_equal(r.detail[0], "HTTP 200, body does not contain \"healthy\"");
@@ -319,7 +356,7 @@ static void test_http_refused(void **state)
     struct ev_loop *loop = ev_default_loop(0);
     struct rec r;
     struct check_spec s = spec_of(PROBE_HTTP, dead_port());
-    struct probe *p = run_probe(loop, &s, &r, 1, 2.0);
+    struct probe *p = run_probe(loop, &s, &r, 1, GUARD);
 
     assert_int_equal(r.n, 1);
     assert_false(r.pass[0]);
@@ -330,21 +367,30 @@ static void test_http_refused(void **state)
 struct ticker {
     ev_timer w;
     int ticks;
+    double last, max_gap; /* ev_time() of the last tick, longest time between two */
 };
 
 static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    ((struct ticker *)w->data)->ticks++;
+    struct ticker *t = w->data;
+    double now = ev_time();
+
+    if (t->ticks++ > 0 && now - t->last > t->max_gap)
+        t->max_gap = now - t->last;
+    t->last = now;
 }
 
 /* A hung app fails at the deadline, and the loop keeps serving other
- * timers meanwhile; the next attempt does not start while one hangs. */
+ * timers meanwhile; the next attempt does not start while one hangs.
+ * Durations are measured from each attempt's own start (p->started), and
+ * bounded by multiples of the timeout, not by what a quiet machine does. */
 static void test_http_hung_app_deadline(void **state)
 {
     struct ev_loop *loop = ev_default_loop(0);
     struct app a;
     struct rec r;
     struct ticker t = {.ticks = 0};
+    const double T = 0.3; /* the timeout */
 
     app_init(&a, loop, NULL);
     a.resp = NULL;
@@ -360,26 +406,34 @@ static void test_http_hung_app_deadline(void **state)
     struct probe *p = probe_new(loop, &s, on_result, &r, err, sizeof(err));
     assert_non_null(p);
     probe_start(p);
-    run_for(loop, 2.0);
+    run_for(loop, GUARD);
     ev_timer_stop(loop, &t.w);
 
     assert_int_equal(r.n, 2);
+    /* The loop was never blocked by the hung attempts: the ticker never
+     * waited anywhere near a timeout (a blocking probe would make it wait
+     * a whole T at least). */
+    print_message("# %d ticks, longest gap %.0f ms\n", t.ticks, t.max_gap * 1000);
+    assert_true(t.ticks >= 3);
+    assert_true(t.max_gap < T);
     for (int i = 0; i < 2; i++) {
         assert_false(r.pass[i]);
         assert_string_equal(r.detail[i], "timeout after 300 ms");
         /* one connection per attempt, the next only after this one ended */
         assert_int_equal(r.accepted_at[i], i + 1);
+        /* it failed at its deadline: not sooner (the deadline timer counts
+         * from the loop's clock, which may lag p->started by a moment), and
+         * not at some later time (2 T: slack for a loaded machine) */
+        double took = r.at[i] - r.started[i];
+        if (took < T - 0.05 || took >= 2 * T)
+            fail_msg("attempt %d failed after %.3f s, timeout %.1f s", i, took, T);
     }
-    /* first attempt starts within 100 ms, fails 300 ms later */
-    assert_true(r.at[0] >= 0.295 && r.at[0] < 0.45);
-    /* second: at least the 10% floor after the first ended, plus 300 ms */
-    assert_true(r.at[1] - r.at[0] >= 0.305 && r.at[1] - r.at[0] < 0.45);
-    /* ~30 ticks happened while the probe hung */
-    assert_true(t.ticks >= 20);
-    /* the probe closed its connections: the app saw EOF on each */
+    /* The hang outlasted the interval: the next attempt waits only the
+     * floor of a tenth of an interval after the failure. */
+    assert_true(fabs(r.wait[0] - 0.1 * s.interval_ms / 1000.0) < 1e-6);
+    /* the probe closed its connections: the app sees EOF on each */
     probe_stop(p);
-    run_for(loop, 0.05);
-    assert_int_equal(a.open_conns, 0);
+    assert_true(wait_until(loop, app_no_open_conns, &a, GUARD));
     probe_free(p);
     app_free(&a);
 }
@@ -394,18 +448,18 @@ static void test_tcp_pass_and_refused(void **state)
 
     app_init(&a, loop, NULL);
     struct check_spec s = spec_of(PROBE_TCP, a.port);
-    struct probe *p = run_probe(loop, &s, &r, 1, 2.0);
+    struct probe *p = run_probe(loop, &s, &r, 1, GUARD);
     assert_int_equal(r.n, 1);
     assert_true(r.pass[0]);
     assert_true(strncmp(r.detail[0], "connected in ", 13) == 0);
-    run_for(loop, 0.05);
+    /* closed right after connecting */
+    assert_true(wait_until(loop, app_accepted_and_closed, &a, GUARD));
     assert_int_equal(a.accepted, 1);
-    assert_int_equal(a.open_conns, 0); /* closed right after connecting */
     probe_free(p);
     app_free(&a);
 
     s = spec_of(PROBE_TCP, dead_port());
-    p = run_probe(loop, &s, &r, 1, 2.0);
+    p = run_probe(loop, &s, &r, 1, GUARD);
     assert_int_equal(r.n, 1);
     assert_false(r.pass[0]);
     assert_string_equal(r.detail[0], "connect: Connection refused");
@@ -421,21 +475,21 @@ static void test_cmd_exit_codes(void **state)
     struct check_spec s = spec_of(PROBE_CMD, 0);
 
     s.probe_cmd = "exit 0";
-    struct probe *p = run_probe(loop, &s, &r, 1, 2.0);
+    struct probe *p = run_probe(loop, &s, &r, 1, GUARD);
     assert_int_equal(r.n, 1);
     assert_true(r.pass[0]);
     assert_string_equal(r.detail[0], "exit 0");
     probe_free(p);
 
     s.probe_cmd = "echo starting; echo 'db unreachable' >&2; exit 3";
-    p = run_probe(loop, &s, &r, 1, 2.0);
+    p = run_probe(loop, &s, &r, 1, GUARD);
     assert_int_equal(r.n, 1);
     assert_false(r.pass[0]);
     assert_string_equal(r.detail[0], "exit 3: db unreachable");
     probe_free(p);
 
     s.probe_cmd = "kill -TERM $$";
-    p = run_probe(loop, &s, &r, 1, 2.0);
+    p = run_probe(loop, &s, &r, 1, GUARD);
     assert_int_equal(r.n, 1);
     assert_false(r.pass[0]);
     assert_true(strncmp(r.detail[0], "killed by signal 15", 19) == 0);
@@ -443,7 +497,7 @@ static void test_cmd_exit_codes(void **state)
 
     /* stdin is /dev/null: a command reading it does not hang */
     s.probe_cmd = "cat";
-    p = run_probe(loop, &s, &r, 1, 2.0);
+    p = run_probe(loop, &s, &r, 1, GUARD);
     assert_int_equal(r.n, 1);
     assert_true(r.pass[0]);
     probe_free(p);
@@ -465,6 +519,16 @@ static bool group_gone(pid_t pgid)
     return kill(-pgid, 0) < 0 && errno == ESRCH;
 }
 
+static bool group_gone_pred(void *arg)
+{
+    return group_gone(*(pid_t *)arg);
+}
+
+static bool process_gone(void *arg)
+{
+    return kill(*(pid_t *)arg, 0) < 0 && errno == ESRCH;
+}
+
 /* `sleep 30` behind a shell is killed at the deadline, shell and sleep
  * both (the whole group), and nothing is left unreaped. */
 static void test_cmd_killed_at_deadline(void **state)
@@ -481,19 +545,17 @@ static void test_cmd_killed_at_deadline(void **state)
     /* `; true` keeps sh from exec'ing sleep: sleep is a grandchild */
     snprintf(cmd, sizeof(cmd), "echo $$ > %s; sleep 30; true", path);
     s.probe_cmd = cmd;
-    s.timeout_ms = 300;
+    s.timeout_ms = 1000;    /* time enough for the shell to write its pid, even when loaded */
     s.interval_ms = 100000; /* first attempt within 1 s (capped), no second */
-    struct probe *p = run_probe(loop, &s, &r, 1, 3.0);
+    struct probe *p = run_probe(loop, &s, &r, 1, GUARD);
     assert_int_equal(r.n, 1);
     assert_false(r.pass[0]);
-    assert_string_equal(r.detail[0], "timeout after 300 ms");
+    assert_string_equal(r.detail[0], "timeout after 1000 ms");
     pid_t pgid = read_pid(path);
     assert_true(pgid > 1);
     /* let SIGCHLD be handled: libev reaps the shell, and, as the probe made
      * us a subreaper, the orphaned sleep */
-    for (int i = 0; i < 50 && !group_gone(pgid); i++)
-        run_for(loop, 0.01);
-    assert_true(group_gone(pgid));
+    assert_true(wait_until(loop, group_gone_pred, &pgid, GUARD));
     probe_free(p);
     unlink(path);
 }
@@ -512,13 +574,11 @@ static void test_cmd_background_child_killed(void **state)
     close(fd);
     snprintf(cmd, sizeof(cmd), "sleep 30 & echo $! > %s; exit 0", path);
     s.probe_cmd = cmd;
-    struct probe *p = run_probe(loop, &s, &r, 1, 2.0);
+    struct probe *p = run_probe(loop, &s, &r, 1, GUARD);
     assert_int_equal(r.n, 1);
     assert_true(r.pass[0]);
     pid_t bg = read_pid(path);
-    for (int i = 0; i < 50 && !(kill(bg, 0) < 0 && errno == ESRCH); i++)
-        run_for(loop, 0.01);
-    assert_true(kill(bg, 0) < 0 && errno == ESRCH);
+    assert_true(wait_until(loop, process_gone, &bg, GUARD));
     probe_free(p);
     unlink(path);
 }
@@ -544,7 +604,7 @@ static void test_cmd_stop_kills(void **state)
     assert_non_null(p);
     probe_start(p);
     pid_t pgid = 0;
-    for (int i = 0; i < 100 && pgid == 0; i++) {
+    for (int i = 0; i < 1000 && pgid == 0; i++) {
         run_for(loop, 0.02);
         FILE *f = fopen(path, "r");
         long v = 0;
@@ -556,15 +616,27 @@ static void test_cmd_stop_kills(void **state)
     assert_true(pgid > 1);
     assert_true(p->running);
     probe_free(p);
-    for (int i = 0; i < 50 && !group_gone(pgid); i++)
-        run_for(loop, 0.01);
-    assert_true(group_gone(pgid));
+    assert_true(wait_until(loop, group_gone_pred, &pgid, GUARD));
     assert_int_equal(r.n, 0);
     unlink(path);
 }
 
 /* ---- scheduler ------------------------------------------------------------ */
 
+static bool all_have_a_result(void *arg)
+{
+    struct rec *r = arg;
+    for (int i = 0; i < 40; i++)
+        if (r[i].n < 1)
+            return false;
+    return true;
+}
+
+/* First attempts are spread over the first interval (capped at 1 s), not
+ * all at once. The spread is read from the delays the scheduler chose (the
+ * schedule timer's remaining time right after probe_start), which a loaded
+ * machine cannot blur; then every probe must actually attempt, no sooner
+ * than its delay. */
 static void test_jitter_spreads_first_attempts(void **state)
 {
     struct ev_loop *loop = ev_default_loop(0);
@@ -572,6 +644,7 @@ static void test_jitter_spreads_first_attempts(void **state)
     struct app a;
     struct rec r[N];
     struct probe *p[N];
+    double delay[N];
     char err[128];
     int buckets[10] = {0}, used = 0;
     double lo = 10, hi = 0;
@@ -585,48 +658,75 @@ static void test_jitter_spreads_first_attempts(void **state)
         p[i] = probe_new(loop, &s, on_result, &r[i], err, sizeof(err));
         assert_non_null(p[i]);
         probe_start(p[i]);
-    }
-    run_for(loop, 1.1);
-    for (int i = 0; i < N; i++) {
-        assert_int_equal(r[i].n, 1);
-        assert_true(r[i].pass[0]);
-        if (r[i].at[0] < lo)
-            lo = r[i].at[0];
-        if (r[i].at[0] > hi)
-            hi = r[i].at[0];
-        int b = (int)(r[i].at[0] * 10);
+        assert_true(ev_is_active(&p[i]->schedule));
+        delay[i] = ev_timer_remaining(loop, &p[i]->schedule);
+        assert_true(delay[i] >= 0 && delay[i] <= 1.0); /* capped */
+        if (delay[i] < lo)
+            lo = delay[i];
+        if (delay[i] > hi)
+            hi = delay[i];
+        int b = (int)(delay[i] * 10);
         buckets[b > 9 ? 9 : b]++;
-        probe_free(p[i]);
     }
     for (int b = 0; b < 10; b++)
         used += buckets[b] > 0;
-    assert_true(hi <= 1.05);     /* capped */
     assert_true(hi - lo >= 0.5); /* spread, not lockstep */
     assert_true(used >= 6);      /* over most of the second */
+
+    assert_true(wait_until(loop, all_have_a_result, r, GUARD));
+    for (int i = 0; i < N; i++) {
+        assert_true(r[i].pass[0]);
+        /* not before its delay (less the lag of the loop's clock behind
+         * ev_time(), which a timer counts from) */
+        assert_true(r[i].started[0] >= delay[i] - 0.05);
+        probe_free(p[i]);
+    }
     app_free(&a);
 }
 
-/* Later attempts come every interval +-10%, not all at the same period. */
+/* Later attempts come every interval +-10%, not all at the same period.
+ * The period is read from what the scheduler chose (time since the
+ * attempt's start when it scheduled the next, plus the delay it set), so
+ * load on the machine cannot push it out of bounds; that the attempts
+ * really come that far apart is checked with a tolerance for the loop's
+ * clock. */
 static void test_interval_jitter(void **state)
 {
     struct ev_loop *loop = ev_default_loop(0);
     struct app a;
     struct rec r;
     double mn = 1, mx = 0;
+    int periods = 0;
 
     app_init(&a, loop, NULL);
     struct check_spec s = spec_of(PROBE_TCP, a.port);
     s.interval_ms = 100;
-    struct probe *p = run_probe(loop, &s, &r, 12, 3.0);
+    const double iv = 0.1;
+    struct probe *p = run_probe(loop, &s, &r, 12, GUARD);
     assert_int_equal(r.n, 12);
-    for (int i = 1; i < 12; i++) {
-        double gap = r.at[i] - r.at[i - 1];
-        assert_true(gap >= 0.085 && gap <= 0.125);
-        if (gap < mn)
-            mn = gap;
-        if (gap > mx)
-            mx = gap;
+    for (int i = 0; i < 12; i++) {
+        assert_true(r.pass[i]);
+        assert_true(r.wait[i] >= 0.1 * iv - 1e-6); /* never sooner than the floor */
+        if (r.wait[i] < 0.1 * iv + 1e-6)
+            continue; /* the attempt itself took most of a period (a loaded
+                       * machine): the floor applied, not the period */
+        periods++;
+        double period = (r.at[i] - r.started[i]) + r.wait[i];
+        /* period - the real one = the moment between probe_finish reading
+         * the clock and on_result reading it */
+        if (period < 0.9 * iv - 1e-6 || period > 1.1 * iv + 0.005)
+            fail_msg("attempt %d: period %.4f s, interval %.1f s +-10%%", i, period, iv);
+        if (period < mn)
+            mn = period;
+        if (period > mx)
+            mx = period;
     }
+    /* the next attempt came no sooner than planned (less the loop clock's
+     * lag behind ev_time(), from which its timer counted) */
+    for (int i = 1; i < 12; i++)
+        assert_true(r.started[i] >= r.at[i - 1] + r.wait[i - 1] - 0.05);
+    print_message("# %d periods between %.1f and %.1f ms\n", periods, mn * 1000, mx * 1000);
+    assert_true(periods >= 6);
     assert_true(mx - mn >= 0.004); /* jittered */
     probe_free(p);
     app_free(&a);
@@ -644,10 +744,21 @@ static void test_free_from_callback(void **state)
     struct probe *p = probe_new(loop, &s, on_result, &r, err, sizeof(err));
     assert_non_null(p);
     probe_start(p);
-    run_for(loop, 0.5);
+    run_for(loop, GUARD); /* until the result */
     assert_int_equal(r.n, 1);
     run_for(loop, 0.3); /* nothing fires on the freed probe */
     assert_int_equal(r.n, 1);
+}
+
+struct inflight {
+    struct probe *p;
+    struct app *a;
+};
+
+static bool attempt_in_flight(void *arg)
+{
+    struct inflight *f = arg;
+    return f->p->running && f->a->accepted == 1;
 }
 
 static void test_stop_then_restart(void **state)
@@ -659,22 +770,23 @@ static void test_stop_then_restart(void **state)
 
     app_init(&a, loop, NULL);
     struct check_spec s = spec_of(PROBE_HTTP, a.port);
-    s.timeout_ms = 300;
+    s.timeout_ms = 10000; /* the attempt hangs until stopped */
     rec_init(&r, loop, 1);
     struct probe *p = probe_new(loop, &s, on_result, &r, err, sizeof(err));
     assert_non_null(p);
     probe_start(p);
-    run_for(loop, 0.15); /* attempt in flight against the hung app */
-    assert_true(p->running);
+    struct inflight fl = {p, &a};
+    /* attempt in flight against the hung app */
+    assert_true(wait_until(loop, attempt_in_flight, &fl, GUARD));
     probe_stop(p);
     assert_false(p->running);
-    run_for(loop, 0.5);
+    assert_true(wait_until(loop, app_no_open_conns, &a, GUARD)); /* it hung up */
+    run_for(loop, 0.5);                                          /* five intervals */
     assert_int_equal(r.n, 0); /* cancelled: no result, no further attempt */
     assert_int_equal(a.accepted, 1);
-    assert_int_equal(a.open_conns, 0);
     a.resp = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
     probe_start(p);
-    run_for(loop, 1.0);
+    run_for(loop, GUARD); /* until the result */
     assert_int_equal(r.n, 1);
     assert_true(r.pass[0]);
     probe_free(p);
