@@ -2,7 +2,8 @@
 # §1.3 wrapper mode: `meshreg run ... -- APP`: registers the child once healthy;
 # SIGTERM drains first and stops the app only after the window; exits with the
 # app's status; an app that exits on its own is deregistered at once;
-# SIGUSR1 is forwarded; an app that ignores SIGTERM is killed after the grace.
+# SIGUSR1 and SIGUSR2 are forwarded, SIGHUP is not; an app that ignores SIGTERM
+# is killed after the grace.
 . "$(dirname "$0")/lib.sh"
 
 # run_wrapped ARGS... -- APP...: meshreg in wrapper mode on the file: backend.
@@ -36,8 +37,7 @@ else
     fail "exits after the window" "still running"
 fi
 check "app stopped after the window" bash -c "! kill -0 ${child:-0} 2>/dev/null"
-grep -q "sending SIGTERM to the app" "$MESHREG_LOG" && ok "log says the app got SIGTERM" ||
-    fail "log says the app got SIGTERM" "$(tail -3 "$MESHREG_LOG")"
+check "log says the app got SIGTERM" grep -q "sending SIGTERM to the app" "$MESHREG_LOG"
 
 # --- a SIGTERM to meshreg's whole process group (Ctrl-C, kill -- -PGID) still
 # drains first: the app has its own group and hears only what meshreg forwards.
@@ -62,6 +62,39 @@ check "registered (usr1 case)" wait_for 5 has_record
 kill -USR1 "$MESHREG_PID"
 check "SIGUSR1 reached the app: it turned unhealthy, record removed" wait_for 3 no_record
 check "meshreg still running after SIGUSR1" alive "$MESHREG_PID"
+stop_pid "$MESHREG_PID"
+
+# --- SIGUSR2 is forwarded, SIGHUP is not (meshreg reloads instead). The app
+# is a shell that records every USR2 and HUP it gets, so it can tell.
+APP_PORT=$(free_port)
+cat >"$T/sigapp.sh" <<'EOF'
+out=$1
+trap 'echo USR2 >>"$out"' USR2
+trap 'echo HUP >>"$out"' HUP
+echo ready >>"$out"
+while :; do sleep 0.1 & wait $!; done
+EOF
+sigs=$T/sigapp.out
+run_wrapped --drain-seconds 0 --grace-seconds 2 -- bash "$T/sigapp.sh" "$sigs"
+check "signal app started, its traps set" wait_for 5 grep -qx ready "$sigs"
+child=$(pgrep -P "$MESHREG_PID" -x bash | head -1)
+check "signal app runs as meshreg's child" [ -n "$child" ]
+count_of() { grep -cx "$1" "$sigs" || true; }
+kill -USR2 "$MESHREG_PID"
+check "SIGUSR2 reached the app" wait_for 3 grep -qx USR2 "$sigs"
+check "meshreg still running after SIGUSR2" alive "$MESHREG_PID"
+kill -HUP "$MESHREG_PID"
+check "SIGHUP: meshreg reloaded" wait_for 3 grep -q "reloaded: " "$MESHREG_LOG"
+# A SIGHUP meshreg forwarded would have been sent before the reload log line,
+# so before this second USR2: once the app has recorded that one, it has
+# recorded any HUP too.
+kill -USR2 "$MESHREG_PID"
+check "second SIGUSR2 reached the app" wait_for_eval 3 '[ "$(count_of USR2)" -ge 2 ]'
+check_eq "SIGHUP not forwarded: the app saw no HUP" "$(count_of HUP)" 0
+check "the app is still running after SIGHUP" alive "${child:-0}"
+# The app would have recorded a HUP: shown by sending it one directly.
+kill -HUP "${child:-0}"
+check "the app records a HUP it does get" wait_for 3 grep -qx HUP "$sigs"
 stop_pid "$MESHREG_PID"
 
 # --- the app exits on its own: deregister at once, exit with its status, no window
@@ -97,7 +130,7 @@ kill -TERM "$MESHREG_PID"
 if wait_exit "$MESHREG_PID" 6; then
     dt=$(($(now_ms) - t0))
     check "SIGKILL after the 1 s grace (${dt} ms in 1000..3000)" \
-        [ "$dt" -ge 1000 ] && [ "$dt" -lt 3000 ]
+        test "$dt" -ge 1000 -a "$dt" -lt 3000
     check_eq "exit status 137 (app SIGKILLed)" "$EXIT_CODE" 137
 else
     fail "stubborn app killed after grace" "meshreg still running"
