@@ -527,13 +527,26 @@ static void test_expiry_recreates(void **state)
     zk_get(hosts_single, path, &z0);
     assert_true(z0.exists);
 
-    usleep(2500 * 1000); /* no pings for 2.5 session timeouts */
-    zk_get(hosts_single, path, &z);
+    /* Stall: the loop does not run, so nothing pings, until the server
+     * has expired the session and dropped the node. ZooKeeper does that
+     * one session timeout (plus a tick) after our last ping; the deadline
+     * is 30 timeouts, for a JVM on a loaded machine. */
+    const char *tp = strstr(r->conn_detail, "timeout ");
+    assert_non_null(tp);
+    double timeout_s = atoi(tp + 8) / 1000.0;
+    assert_true(timeout_s > 0);
+    double stall0 = mono();
+    do {
+        usleep(100 * 1000);
+        zk_get(hosts_single, path, &z);
+    } while (z.exists && mono() - stall0 < 30 * timeout_s);
     assert_false(z.exists);
+    print_message("# zk dropped the node %.0f ms into the stall (session timeout %.0f ms)\n",
+                  (mono() - stall0) * 1000, timeout_s * 1000);
 
     double t0 = mono();
     struct resession rs = {.r = r, .from = sess0};
-    assert_true(run_until(loop, is_settled_on_new_session, &rs, 5, NULL));
+    assert_true(run_until(loop, is_settled_on_new_session, &rs, 30, NULL));
     print_message("# zk re-registered %.0f ms after the loop resumed\n", (mono() - t0) * 1000);
     our_session(r, sess1, sizeof sess1);
     assert_string_not_equal(sess0, sess1);
