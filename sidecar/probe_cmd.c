@@ -188,10 +188,14 @@ static int cmd_start(struct probe *p)
     }
     st->partial_len = 0;
     st->last[0] = '\0';
-    if (pipe2(pfd, O_CLOEXEC | O_NONBLOCK) < 0) {
+    if (pipe2(pfd, O_CLOEXEC) < 0) {
         probe_finish(p, false, "pipe: %s", strerror(errno));
         return -1;
     }
+    /* Only our end is non-blocking: O_NONBLOCK belongs to the open pipe end,
+     * which dup2 shares, and the command's stdout must block when the pipe
+     * is full (the loop may be busy) instead of failing with EAGAIN. */
+    fcntl(pfd[0], F_SETFL, O_NONBLOCK);
     pid = fork();
     if (pid < 0) {
         int e = errno;
