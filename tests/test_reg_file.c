@@ -145,6 +145,227 @@ static void failures_stay_pending_and_retry_with_backoff(void **state)
     assert_true(reg_present(f->r, "svc.ro", "h_1"));
 }
 
+/* ---- the backend's own failures: an obstacle in the file system makes
+ * a write, rename or unlink fail. The tests may run as root, where chmod
+ * stops nothing, so the obstacles are ones the kernel refuses to anyone:
+ * a directory where a file must go, a regular file where a directory
+ * must be, a name too long, a full device. Each time the failure is
+ * reported (last_error, ops_failed), the record stays pending with the
+ * retry timer armed and reg_present() false, no temp file is left, and
+ * once the obstacle is gone the retry lands it without another reg_set. */
+
+static void guard_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    *(bool *)w->data = true;
+    ev_break(loop, EVBREAK_ONE);
+}
+
+/* Runs the loop until nothing is pending, or `timeout` seconds passed.
+ * The retry backoff starts at 0.1 s. */
+static bool wait_settled(struct fixture *f, double timeout)
+{
+    bool timed_out = false;
+    ev_timer t;
+    ev_timer_init(&t, guard_cb, timeout, 0.);
+    t.data = &timed_out;
+    ev_timer_start(f->loop, &t);
+    while (reg_pending(f->r) > 0 && !timed_out)
+        ev_run(f->loop, EVRUN_ONCE);
+    ev_timer_stop(f->loop, &t);
+    return reg_pending(f->r) == 0;
+}
+
+/* Entries of dir other than `except` (temp files, leftovers). */
+static int others_in(const char *dir, const char *except)
+{
+    char cmd[512], out[16] = "";
+    snprintf(cmd, sizeof(cmd), "ls -A '%s' | grep -v -x -F '%s' | wc -l", dir, except);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    assert_non_null(fgets(out, sizeof(out), p));
+    pclose(p);
+    return atoi(out);
+}
+
+static void assert_failed_pending(struct fixture *f, const char *svc, const char *node,
+                                  unsigned long failed_before, const char *what)
+{
+    assert_false(reg_present(f->r, svc, node));
+    assert_int_equal(reg_pending(f->r), 1);
+    assert_true(ev_is_active(&f->r->retry));
+    assert_true(f->r->ops_failed > failed_before);
+    if (!strstr(f->r->last_error, what))
+        fail_msg("last_error \"%s\", want it to mention \"%s\"", f->r->last_error, what);
+}
+
+static void mkdir_with_a_file(const char *dir)
+{
+    char inside[320];
+    assert_int_equal(mkdir(dir, 0755), 0);
+    snprintf(inside, sizeof(inside), "%s/x", dir);
+    FILE *fp = fopen(inside, "w");
+    assert_non_null(fp);
+    fclose(fp);
+}
+
+static void rm_rf(const char *path)
+{
+    char cmd[320];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* open() of the temp file fails: a directory holds its name. */
+static void temp_file_open_fails(void **state)
+{
+    struct fixture *f = *state;
+    char dir[256], tmp[300], path[300];
+    snprintf(dir, sizeof(dir), "%s/registry/svc.main", f->dir);
+    snprintf(tmp, sizeof(tmp), "%s/.h_1.json.tmp", dir);
+    snprintf(path, sizeof(path), "%s/h_1.json", dir);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    assert_int_equal(mkdir(tmp, 0755), 0);
+    unsigned long failed = f->r->ops_failed;
+    reg_set(f->r, "svc.main", "h_1", "{\"v\":1}");
+    assert_failed_pending(f, "svc.main", "h_1", failed, "Is a directory");
+    assert_non_null(strstr(f->r->last_error, "open"));
+    assert_int_equal(access(path, F_OK), -1);
+    /* still failing while the obstacle stays, with growing backoff */
+    failed = f->r->ops_failed;
+    ev_run(f->loop, EVRUN_ONCE);
+    ev_run(f->loop, EVRUN_ONCE);
+    assert_failed_pending(f, "svc.main", "h_1", failed, "Is a directory");
+    assert_true(f->r->backoff > 0.1);
+
+    assert_int_equal(rmdir(tmp), 0);
+    assert_true(wait_settled(f, 20.0));
+    assert_true(reg_present(f->r, "svc.main", "h_1"));
+    assert_string_equal(slurp(path), "{\"v\":1}");
+    assert_int_equal(others_in(dir, "h_1.json"), 0);
+}
+
+/* write() fails: the temp name is a symlink to /dev/full (open follows
+ * it, every write is ENOSPC). The temp name is unlinked after the failure,
+ * which removes the obstacle: the retry lands the record. */
+static void temp_file_write_fails(void **state)
+{
+    struct fixture *f = *state;
+    char dir[256], tmp[300], path[300];
+    if (access("/dev/full", W_OK) != 0)
+        skip();
+    snprintf(dir, sizeof(dir), "%s/registry/svc.main", f->dir);
+    snprintf(tmp, sizeof(tmp), "%s/.h_1.json.tmp", dir);
+    snprintf(path, sizeof(path), "%s/h_1.json", dir);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    assert_int_equal(symlink("/dev/full", tmp), 0);
+    unsigned long failed = f->r->ops_failed;
+    reg_set(f->r, "svc.main", "h_1", "{\"v\":2}");
+    assert_failed_pending(f, "svc.main", "h_1", failed, "No space left on device");
+    assert_non_null(strstr(f->r->last_error, "write"));
+    assert_int_equal(others_in(dir, ""), 0); /* the temp name is gone, nothing landed */
+    assert_int_equal(access("/dev/full", F_OK), 0);
+    assert_true(wait_settled(f, 20.0));
+    assert_string_equal(slurp(path), "{\"v\":2}");
+    assert_int_equal(others_in(dir, "h_1.json"), 0);
+}
+
+/* rename() fails: a non-empty directory holds the record's name. The temp
+ * file is removed; an update that comes meanwhile is the one that lands. */
+static void rename_fails(void **state)
+{
+    struct fixture *f = *state;
+    char dir[256], path[300];
+    snprintf(dir, sizeof(dir), "%s/registry/svc.main", f->dir);
+    snprintf(path, sizeof(path), "%s/h_1.json", dir);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    mkdir_with_a_file(path);
+    unsigned long failed = f->r->ops_failed;
+    reg_set(f->r, "svc.main", "h_1", "{\"v\":1}");
+    assert_failed_pending(f, "svc.main", "h_1", failed, "rename");
+    assert_int_equal(others_in(dir, "h_1.json"), 0); /* no temp file */
+    reg_set(f->r, "svc.main", "h_1", "{\"v\":3}");
+    assert_int_equal(reg_pending(f->r), 1);
+    rm_rf(path);
+    assert_true(wait_settled(f, 20.0));
+    assert_true(reg_present(f->r, "svc.main", "h_1"));
+    assert_string_equal(slurp(path), "{\"v\":3}");
+    assert_int_equal(others_in(dir, "h_1.json"), 0);
+}
+
+/* unlink() fails: the record became a non-empty directory. The record is
+ * not reported gone while the delete fails; once it can be, it is. */
+static void unlink_fails(void **state)
+{
+    struct fixture *f = *state;
+    char path[300];
+    snprintf(path, sizeof(path), "%s/registry/svc.main/h_1.json", f->dir);
+    reg_set(f->r, "svc.main", "h_1", "{}");
+    assert_true(reg_present(f->r, "svc.main", "h_1"));
+    assert_int_equal(unlink(path), 0);
+    mkdir_with_a_file(path);
+    unsigned long failed = f->r->ops_failed;
+    reg_set(f->r, "svc.main", "h_1", NULL);
+    assert_true(reg_present(f->r, "svc.main", "h_1")); /* not confirmed gone */
+    assert_int_equal(reg_pending(f->r), 1);
+    assert_true(ev_is_active(&f->r->retry));
+    assert_true(f->r->ops_failed > failed);
+    assert_non_null(strstr(f->r->last_error, "unlink"));
+    rm_rf(path);
+    assert_true(wait_settled(f, 20.0));
+    assert_false(reg_present(f->r, "svc.main", "h_1"));
+    assert_null(f->r->entries);
+}
+
+/* The registry directory itself is replaced by a regular file (someone
+ * cleaned up): puts fail at mkdir until it is a directory again. */
+static void registry_dir_replaced_by_a_file(void **state)
+{
+    struct fixture *f = *state;
+    char reg_dir[200], path[300];
+    snprintf(reg_dir, sizeof(reg_dir), "%s/registry", f->dir);
+    snprintf(path, sizeof(path), "%s/svc.main/h_1.json", reg_dir);
+    rm_rf(reg_dir);
+    FILE *fp = fopen(reg_dir, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    unsigned long failed = f->r->ops_failed;
+    reg_set(f->r, "svc.main", "h_1", "{\"v\":4}");
+    assert_failed_pending(f, "svc.main", "h_1", failed, "Not a directory");
+    assert_non_null(strstr(f->r->last_error, "mkdir"));
+    assert_int_equal(unlink(reg_dir), 0);
+    assert_true(wait_settled(f, 20.0));
+    assert_string_equal(slurp(path), "{\"v\":4}");
+}
+
+/* A node name the file system refuses (over NAME_MAX): reported, kept
+ * pending (the retry costs one failing syscall per backoff period, at
+ * most every 5 s). */
+static void name_too_long(void **state)
+{
+    struct fixture *f = *state;
+    char node[300];
+    memset(node, 'n', sizeof(node) - 1);
+    node[sizeof(node) - 1] = '\0';
+    unsigned long failed = f->r->ops_failed;
+    reg_set(f->r, "svc.main", node, "{}");
+    /* (last_error holds 191 bytes: with this path the reason is cut off) */
+    assert_failed_pending(f, "svc.main", node, failed, "open ");
+}
+
+/* A path over PATH_MAX is refused before any syscall. */
+static void path_too_long(void **state)
+{
+    struct fixture *f = *state;
+    char *svc = malloc(5000);
+    assert_non_null(svc);
+    memset(svc, 's', 4999);
+    svc[4999] = '\0';
+    unsigned long failed = f->r->ops_failed;
+    reg_set(f->r, svc, "h_1", "{}");
+    assert_failed_pending(f, svc, "h_1", failed, "path too long");
+    free(svc);
+}
+
 static void resync_rewrites_every_wanted_record(void **state)
 {
     struct fixture *f = *state;
@@ -186,6 +407,13 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(failures_stay_pending_and_retry_with_backoff, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(temp_file_open_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(temp_file_write_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(rename_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(unlink_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(registry_dir_replaced_by_a_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(name_too_long, setup, teardown),
+        cmocka_unit_test_setup_teardown(path_too_long, setup, teardown),
         cmocka_unit_test_setup_teardown(resync_rewrites_every_wanted_record, setup, teardown),
         cmocka_unit_test_setup_teardown(unknown_scheme_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(unsafe_names_never_escape_the_directory, setup, teardown),
