@@ -26,8 +26,10 @@
 
 #include <cmocka.h>
 #include <ev.h>
+#include <nghttp2/nghttp2.h>
 
 #include "sidecar/probe.h"
+#include "tests/failalloc.h"
 #include "tests/test_probe_util.h"
 
 static pid_t server_pid;
@@ -210,7 +212,7 @@ static void test_hang_fails_at_deadline(void **state)
         assert_false(r.pass[i]);
         assert_string_equal(r.detail[i], "timeout after 300 ms");
     }
-    assert_true(r.at[0] >= 0.295 && r.at[0] < 0.5);
+    assert_true(r.at[0] >= 0.295 && r.at[0] < 2.8); /* before the 3 s guard */
     assert_true(r.at[1] - r.at[0] >= 0.3);
 }
 
@@ -397,6 +399,251 @@ static void test_stop_mid_attempt(void **state)
     probe_free(p);
 }
 
+/* ---- the request's header block, decoded ---------------------------------- */
+
+struct hfield {
+    char name[64], value[128];
+};
+
+/* Decodes the HEADERS (+ CONTINUATION) block of stream 1 in what a client
+ * sent (preface, then frames) with nghttp2's own HPACK decoder. */
+static size_t request_fields(const unsigned char *req, size_t len, struct hfield *out, size_t max)
+{
+    static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    unsigned char block[8192];
+    size_t blen = 0, pos = sizeof(preface) - 1, n = 0;
+
+    assert_true(len > pos);
+    assert_memory_equal(req, preface, pos);
+    while (pos + 9 <= len) {
+        size_t flen = (size_t)req[pos] << 16 | (size_t)req[pos + 1] << 8 | req[pos + 2];
+        unsigned type = req[pos + 3], flags = req[pos + 4];
+        const unsigned char *f = req + pos + 9;
+        assert_true(pos + 9 + flen <= len);
+        pos += 9 + flen;
+        if (type != 1 && type != 9) /* HEADERS, CONTINUATION */
+            continue;
+        size_t skip = 0, pad = 0;
+        if (type == 1 && (flags & 0x08)) { /* PADDED */
+            pad = f[0];
+            skip = 1;
+        }
+        if (type == 1 && (flags & 0x20)) /* PRIORITY */
+            skip += 5;
+        assert_true(blen + flen - skip - pad <= sizeof(block));
+        memcpy(block + blen, f + skip, flen - skip - pad);
+        blen += flen - skip - pad;
+        if (flags & 0x04) /* END_HEADERS */
+            break;
+    }
+    assert_true(blen > 0);
+
+    nghttp2_hd_inflater *inf;
+    assert_int_equal(nghttp2_hd_inflate_new(&inf), 0);
+    const unsigned char *in = block;
+    size_t inlen = blen;
+    for (;;) {
+        nghttp2_nv nv;
+        int iflags = 0;
+        ssize_t rv = nghttp2_hd_inflate_hd2(inf, &nv, &iflags, in, inlen, 1);
+        assert_true(rv >= 0);
+        in += rv;
+        inlen -= (size_t)rv;
+        if ((iflags & NGHTTP2_HD_INFLATE_EMIT) && n < max) {
+            snprintf(out[n].name, sizeof(out[n].name), "%.*s", (int)nv.namelen, nv.name);
+            snprintf(out[n].value, sizeof(out[n].value), "%.*s", (int)nv.valuelen, nv.value);
+            n++;
+        }
+        if (iflags & NGHTTP2_HD_INFLATE_FINAL) {
+            nghttp2_hd_inflate_end_headers(inf);
+            break;
+        }
+        if ((iflags & NGHTTP2_HD_INFLATE_EMIT) == 0 && inlen == 0)
+            break;
+    }
+    nghttp2_hd_inflate_del(inf);
+    return n;
+}
+
+static const char *field(const struct hfield *f, size_t n, const char *name, int *count)
+{
+    const char *v = NULL;
+    *count = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(f[i].name, name) == 0) {
+            v = f[i].value;
+            (*count)++;
+        }
+    return v;
+}
+
+/* extra_healthcheck_headers as they go out: names lower-cased; Host as
+ * :authority (the last one given); grpc-*, connection-specific, fixed and
+ * malformed ones dropped, never sent twice or injected. */
+static void test_metadata_on_the_wire(void **state)
+{
+    struct ev_loop *loop = ev_default_loop(0);
+    struct raw r;
+    struct kv headers[] = {
+        {"X-Mixed-Case", "Value Kept"},
+        {"Host", "first.example"},
+        {"host", "svc.example:8443"},
+        {"grpc-timeout", "1S"},
+        {"Grpc-Encoding", "gzip"},
+        {"Content-Type", "text/plain"},
+        {"User-Agent", "spoof"},
+        {"Keep-Alive", "1"},
+        {"bad name", "x"},
+        {"", "empty name"},
+        {"x-crlf", "a\r\nx-injected: 1"},
+        {"x-null", NULL},
+        {"x-token_ok!", "1"},
+    };
+
+    raw_init(&r, loop, NULL, 0);
+    struct check_spec s = spec_of(r.port, "svc.x");
+    s.timeout_ms = 300;
+    s.headers = headers;
+    s.nheaders = sizeof(headers) / sizeof(headers[0]);
+    struct rec rc;
+    probe_once(&s, &rc, 1, 2.0);
+    assert_int_equal(rc.n, 1);
+    assert_string_equal(rc.detail[0], "timeout after 300 ms");
+
+    struct hfield f[32];
+    size_t n = request_fields(r.req, r.req_len, f, 32);
+    int k;
+    assert_string_equal(field(f, n, ":method", &k), "POST");
+    assert_string_equal(field(f, n, ":path", &k), "/grpc.health.v1.Health/Check");
+    assert_string_equal(field(f, n, ":authority", &k), "svc.example:8443");
+    assert_int_equal(k, 1);
+    assert_string_equal(field(f, n, "content-type", &k), "application/grpc");
+    assert_int_equal(k, 1);
+    assert_string_equal(field(f, n, "user-agent", &k), "meshreg-probe");
+    assert_int_equal(k, 1);
+    assert_string_equal(field(f, n, "te", &k), "trailers");
+    assert_string_equal(field(f, n, "grpc-timeout", &k), "300m");
+    assert_int_equal(k, 1);
+    assert_string_equal(field(f, n, "x-mixed-case", &k), "Value Kept");
+    assert_string_equal(field(f, n, "x-token_ok!", &k), "1");
+    assert_null(field(f, n, "grpc-encoding", &k));
+    assert_null(field(f, n, "keep-alive", &k));
+    assert_null(field(f, n, "host", &k));
+    assert_null(field(f, n, "bad name", &k));
+    assert_null(field(f, n, "x-crlf", &k));
+    assert_null(field(f, n, "x-null", &k));
+    assert_null(field(f, n, "x-injected", &k));
+    assert_int_equal(n, 10); /* 4 pseudo-headers (:scheme too), 4 fixed, 2 extra */
+    run_for(loop, 0.05);
+    raw_free(&r);
+
+    /* without a Host, :authority is host:port */
+    raw_init(&r, loop, NULL, 0);
+    s = spec_of(r.port, "");
+    s.timeout_ms = 300;
+    probe_once(&s, &rc, 1, 2.0);
+    n = request_fields(r.req, r.req_len, f, 32);
+    char want[64];
+    snprintf(want, sizeof(want), "127.0.0.1:%d", r.port);
+    assert_string_equal(field(f, n, ":authority", &k), want);
+    run_for(loop, 0.05);
+    raw_free(&r);
+}
+
+/* A SERVING answer (grpc-status 0) whose message is over the 4 kB a health
+ * answer can need, and one with a status the health proto does not name. */
+static void test_oversized_and_unknown_status(void **state)
+{
+    struct ev_loop *loop = ev_default_loop(0);
+    static unsigned char big[6000];
+    size_t o = 0;
+    static const unsigned char settings[] = H2_SETTINGS;
+    static const unsigned char head200[] = "\x00\x00\x01\x01\x04\x00\x00\x00\x01\x88";
+    static const unsigned char trailers[] =
+        "\x00\x00\x0f\x01\x05\x00\x00\x00\x01\x00\x0bgrpc-status"
+        "\x01"
+        "0";
+
+    memcpy(big + o, settings, 9), o += 9;
+    memcpy(big + o, head200, 10), o += 10;
+    /* DATA, 5000 bytes: a 4995-byte gRPC message of field 2 (bytes) */
+    const unsigned char data_head[] = {0x00, 0x13, 0x88, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01};
+    memcpy(big + o, data_head, 9), o += 9;
+    big[o++] = 0;
+    big[o++] = 0, big[o++] = 0, big[o++] = 0x13, big[o++] = 0x83; /* length 4995 */
+    memset(big + o, 0, 4995), o += 4995;
+    memcpy(big + o, trailers, sizeof(trailers) - 1), o += sizeof(trailers) - 1;
+
+    struct raw r;
+    raw_init(&r, loop, big, o);
+    struct check_spec s = spec_of(r.port, "svc.x");
+    expect_one(&s, false, "grpc: answer larger than 4096 bytes");
+    run_for(loop, 0.05);
+    assert_int_equal(r.open_conns, 0);
+    raw_free(&r);
+
+    /* HealthCheckResponse{status: 99} */
+    static const char resp99[] =
+        H2_SETTINGS "\x00\x00\x01\x01\x04\x00\x00\x00\x01\x88"
+                    "\x00\x00\x07\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00\x02\x08\x63"
+                    "\x00\x00\x0f\x01\x05\x00\x00\x00\x01\x00\x0bgrpc-status\x01"
+                    "0";
+    raw_init(&r, loop, resp99, sizeof(resp99) - 1);
+    s = spec_of(r.port, "svc.x");
+    expect_one(&s, false, "grpc status 99");
+    run_for(loop, 0.05);
+    raw_free(&r);
+}
+
+/* Every allocation of an attempt can fail: that attempt fails cleanly
+ * (ASan: nothing leaked, nothing touched after free) and the next one,
+ * with allocations back, passes against the real server. */
+static void test_out_of_memory_everywhere(void **state)
+{
+    struct ev_loop *loop = ev_default_loop(0);
+    struct kv headers[] = {{"Host", "svc.example"}, {"X-Mesh-Probe", "yes"}};
+    struct check_spec s = spec_of(server_port, "svc.metadata");
+    int oom = 0;
+    unsigned n;
+    char err[128];
+
+    s.headers = headers;
+    s.nheaders = 2;
+    s.interval_ms = 20;
+    /* never started: nothing allocated, nothing to free */
+    probe_free(probe_new(loop, &s, on_result, NULL, err, sizeof(err)));
+    for (n = 1; n < 200; n++) {
+        struct rec r;
+        memset(&r, 0, sizeof(r));
+        r.loop = loop;
+        r.want = 1;
+        struct probe *p = probe_new(loop, &s, on_result, &r, err, sizeof(err));
+        assert_non_null(p);
+        failalloc_arm(n, false);
+        probe_start(p);
+        run_for(loop, 5.0);
+        unsigned failed = failalloc_failed();
+        failalloc_off();
+        r.want = 2;
+        if (r.n == 1)
+            run_for(loop, 5.0);
+        probe_free(p);
+        if (r.n != 2)
+            fail_msg("allocation %u failing: %d results", n, r.n);
+        if (!r.pass[1])
+            fail_msg("allocation %u failing: the next attempt failed: %s", n, r.detail[1]);
+        if (failed == 0) {
+            assert_true(r.pass[0]);
+            break;
+        }
+        if (r.pass[0])
+            fail_msg("allocation %u failed, yet the attempt passed: %s", n, r.detail[0]);
+        oom += strcmp(r.detail[0], "out of memory") == 0;
+    }
+    assert_true(n < 200);
+    assert_true(oom >= 5); /* state, message, headers, copies, the client */
+}
+
 /* ---- the real server ------------------------------------------------------- */
 
 static int find_fixture(char *out, size_t len)
@@ -503,6 +750,9 @@ int main(void)
         cmocka_unit_test(test_non_grpc_answers_fail),
         cmocka_unit_test(test_canned_serving),
         cmocka_unit_test(test_stop_mid_attempt),
+        cmocka_unit_test(test_metadata_on_the_wire),
+        cmocka_unit_test(test_oversized_and_unknown_status),
+        cmocka_unit_test(test_out_of_memory_everywhere),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
