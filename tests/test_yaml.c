@@ -4,10 +4,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config/diag.h"
+#include "config/smartstack.h"
 #include "config/ytree.h"
 
 /* Parses text; returns the doc (NULL on error) and leaves errors in *d. */
@@ -260,6 +263,335 @@ static void missing_file_is_reported(void **state)
     ytree_doc_free(NULL);
 }
 
+/* ---- files over 4 KiB ----
+ * ytree_load_file reads into a buffer that starts at 4 KiB and doubles, so
+ * its reads end at 4096, 8192 and 16384 bytes; libyaml decodes its input
+ * 16 KiB at a time. A token cut by one of those boundaries must come out
+ * whole, at the right line and column. The texts are generated so that a
+ * key, a multi-byte character, and an erroneous value each straddle one. */
+
+struct gen {
+    char *buf;
+    size_t len, cap;
+    int line; /* 1-based line of the next byte */
+};
+
+static void gen_add(struct gen *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void gen_add(struct gen *g, const char *fmt, ...)
+{
+    char tmp[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    assert_true(n >= 0 && (size_t)n < sizeof(tmp));
+    if (g->len + (size_t)n + 1 > g->cap) {
+        g->cap = (g->len + (size_t)n + 1) * 2;
+        g->buf = realloc(g->buf, g->cap);
+        assert_non_null(g->buf);
+    }
+    memcpy(g->buf + g->len, tmp, (size_t)n + 1);
+    g->len += (size_t)n;
+    for (int i = 0; i < n; i++)
+        g->line += tmp[i] == '\n';
+}
+
+/* Pads with a comment line (or an empty line) so that the next byte is at
+ * offset `at`. */
+static void gen_pad_to(struct gen *g, size_t at)
+{
+    static const char x[] =
+        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"; /* 198 */
+    assert_true(at >= g->len);
+    while (at - g->len > 200)
+        gen_add(g, "#%s\n", x);
+    size_t gap = at - g->len;
+    if (gap == 1)
+        gen_add(g, "\n");
+    else if (gap > 1)
+        gen_add(g, "#%.*s\n", (int)(gap - 2), x);
+    assert_int_equal(g->len, at);
+}
+
+/* Before the next piece: if it could reach `point`, pad so that the piece
+ * starts `before` bytes ahead of it (its first byte at point - before).
+ * Pieces are under 200 bytes. Returns whether it padded. */
+static bool gen_place(struct gen *g, size_t point, size_t before)
+{
+    size_t at = point - before;
+    if (g->len > at || g->len + 200 <= at)
+        return false;
+    gen_pad_to(g, at);
+    return true;
+}
+
+static char *write_temp(const struct gen *g)
+{
+    static char path[64];
+    snprintf(path, sizeof(path), "/tmp/meshreg-test-yaml-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, g->buf, g->len), (ssize_t)g->len);
+    close(fd);
+    return path;
+}
+
+static const size_t bounds[] = {4096, 8192, 16384};
+
+static void big_file_tokens_across_read_boundaries(void **state)
+{
+    struct gen g = {.line = 1};
+    int key_line[3] = {0}, flow_line = 0;
+    size_t keys = 0;
+    bool flow_done = false;
+    for (int i = 0; g.len < 20 * 1024; i++) {
+        /* a key whose 3rd byte is the first after 4096 and after 16384 */
+        for (int b = 0; b < 3; b += 2)
+            if (!key_line[b] && gen_place(&g, bounds[b], 2))
+                key_line[b] = g.line;
+        /* a flow map whose 3-byte character straddles 8192 */
+        if (!flow_done && gen_place(&g, bounds[1], 7 + 1)) {
+            flow_line = g.line;
+            gen_add(&g, "f: {a: \xe2\x82\xac\xe2\x82\xac\xe2\x82\xac, b: 1}\n");
+            flow_done = true;
+            continue;
+        }
+        gen_add(&g, "key_%05d: value_%05d\n", i, i);
+        keys++;
+    }
+    assert_true(key_line[0] && key_line[2] && flow_done);
+    assert_int_equal(g.buf[bounds[0] - 2], 'k');
+    /* the euro sign's first byte ends one read, the rest begins the next */
+    assert_int_equal((unsigned char)g.buf[bounds[1] - 1], 0xe2);
+    assert_int_equal((unsigned char)g.buf[bounds[1]], 0x82);
+
+    struct diag d;
+    struct ytree_doc *doc = NULL;
+    diag_init(&d);
+    char *path = write_temp(&g);
+    if (ytree_load_file(path, &doc, &d) != 0)
+        fail_msg("%s", d.buf);
+    const struct ytree_node *root = doc->root;
+    assert_int_equal(root->npairs, keys + 1);
+    size_t k = 0;
+    for (size_t i = 0; i < root->npairs; i++) {
+        const struct ytree_pair *pr = &root->pairs[i];
+        if (strcmp(pr->key->str, "f") == 0)
+            continue;
+        char want_key[32], want_val[32];
+        int n;
+        assert_int_equal(sscanf(pr->key->str, "key_%d", &n), 1);
+        snprintf(want_key, sizeof(want_key), "key_%05d", n);
+        snprintf(want_val, sizeof(want_val), "value_%05d", n);
+        assert_string_equal(pr->key->str, want_key);
+        assert_string_equal(pr->value->str, want_val);
+        assert_int_equal(pr->key->col, 1);
+        assert_int_equal(pr->value->col, 12);
+        k++;
+    }
+    assert_int_equal(k, keys);
+    /* the straddling keys, where they were written */
+    for (int b = 0; b < 3; b += 2) {
+        const struct ytree_pair *hit = NULL;
+        for (size_t i = 0; i < root->npairs; i++)
+            if (root->pairs[i].key->line == key_line[b])
+                hit = &root->pairs[i];
+        assert_non_null(hit);
+        assert_int_equal(hit->key->col, 1);
+        assert_int_equal(hit->value->line, key_line[b]);
+    }
+    /* columns count characters: the euro signs are one column each */
+    const struct ytree_node *fm = ytree_map_get(root, "f");
+    assert_non_null(fm);
+    assert_int_equal(fm->line, flow_line);
+    assert_string_equal(ytree_map_get(fm, "a")->str, "\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac");
+    assert_int_equal(fm->pairs[1].key->line, flow_line);
+    assert_int_equal(fm->pairs[1].key->col, 13);
+    assert_int_equal(ytree_map_get(fm, "b")->col, 16);
+    assert_int_equal(ytree_map_get(fm, "b")->ival, 1);
+    ytree_doc_free(doc);
+    diag_free(&d);
+    unlink(path);
+    free(g.buf);
+}
+
+static void ns_block(struct gen *g, int i, int port, bool bogus)
+{
+    gen_add(g, "ns_%04d:\n%s  proxy_port: %d\n  mode: http\n  healthcheck_uri: /status/%04d\n", i,
+            bogus ? "  bogus: 1\n" : "", port, i);
+}
+
+/* A 20 KiB smartstack.yaml: namespace keys straddling 4096 and 16384 are
+ * read whole, at their line, and every namespace has its values. */
+static void big_smartstack_file_loads(void **state)
+{
+    struct gen g = {.line = 1};
+    int line[2] = {0}, idx[2] = {0}, n = 0;
+    gen_add(&g, "# %s\n", "generated: a service with very many namespaces");
+    while (g.len < 20 * 1024) {
+        if (!line[0] && gen_place(&g, bounds[0], 2))
+            line[0] = g.line, idx[0] = n;
+        if (!line[1] && gen_place(&g, bounds[2], 4))
+            line[1] = g.line, idx[1] = n;
+        ns_block(&g, n, 20000 + n, false);
+        n++;
+    }
+    assert_true(line[0] && line[1]);
+    assert_memory_equal(g.buf + bounds[0] - 2, "ns_", 3);
+
+    struct diag d;
+    struct smartstack *ss = NULL;
+    diag_init(&d);
+    char *path = write_temp(&g);
+    if (smartstack_load(path, &ss, &d) != 0)
+        fail_msg("%s", d.buf);
+    assert_int_equal(ss->nns, n);
+    for (int i = 0; i < n; i++) {
+        char name[16], uri[32];
+        snprintf(name, sizeof(name), "ns_%04d", i);
+        snprintf(uri, sizeof(uri), "/status/%04d", i);
+        const struct smartstack_ns *ns = smartstack_find(ss, name);
+        if (!ns)
+            fail_msg("namespace %s missing", name);
+        assert_int_equal(ns->proxy_port, 20000 + i);
+        assert_string_equal(ns->healthcheck_uri, uri);
+        assert_int_equal(ns->col, 1);
+        for (int b = 0; b < 2; b++)
+            if (i == idx[b])
+                assert_int_equal(ns->line, line[b]);
+    }
+    smartstack_free(ss);
+    diag_free(&d);
+    unlink(path);
+    free(g.buf);
+}
+
+/* Errors deep in a big file are reported at the right FILE:LINE:COL, even
+ * when the offending token is cut by a read boundary: an unknown key
+ * across 8192, a value out of range across 16384, and (in a second file)
+ * a syntax error past 16 KiB. */
+static void big_smartstack_file_errors_have_positions(void **state)
+{
+    struct gen g = {.line = 1};
+    int key_line = 0, key_ns = -1, val_line = 0, val_ns = -1, n = 0;
+    while (g.len < 20 * 1024) {
+        bool bogus = false;
+        int port = 20000 + n;
+        /* "ns_NNNN:\n  " is 11 bytes: 'bogus' starts 2 bytes before 8192 */
+        if (key_ns < 0 && gen_place(&g, bounds[1], 11 + 2)) {
+            key_ns = n;
+            key_line = g.line + 1;
+            bogus = true;
+        }
+        /* "ns_NNNN:\n  proxy_port: " is 23 bytes: 18000 straddles 16384 */
+        if (val_ns < 0 && gen_place(&g, bounds[2], 23 + 2)) {
+            val_ns = n;
+            val_line = g.line + 1;
+            port = 18000;
+        }
+        ns_block(&g, n, port, bogus);
+        n++;
+    }
+    assert_true(key_ns >= 0 && val_ns >= 0);
+    assert_memory_equal(g.buf + bounds[1] - 2, "bogus", 5);
+    assert_memory_equal(g.buf + bounds[2] - 2, "18000", 5);
+
+    struct diag d;
+    struct smartstack *ss = NULL;
+    char want[256];
+    diag_init(&d);
+    char *path = write_temp(&g);
+    assert_int_equal(smartstack_load(path, &ss, &d), -1);
+    assert_null(ss);
+    assert_int_equal(d.count, 2);
+    snprintf(want, sizeof(want), "%s:%d:3: ns_%04d: unknown key 'bogus'", path, key_line, key_ns);
+    if (!strstr(d.buf, want))
+        fail_msg("want\n  %s\ngot\n  %s", want, d.buf);
+    snprintf(want, sizeof(want), "%s:%d:15: ns_%04d.proxy_port: 18000 is out of range", path,
+             val_line, val_ns);
+    if (!strstr(d.buf, want))
+        fail_msg("want\n  %s\ngot\n  %s", want, d.buf);
+    diag_free(&d);
+    unlink(path);
+
+    /* a tab where indentation belongs, its line starting at 16384 */
+    g.len = 0;
+    g.line = 1;
+    n = 0;
+    int tab_line = 0;
+    while (g.len < 20 * 1024) {
+        if (!tab_line && gen_place(&g, bounds[2], 9)) { /* "ns_NNNN:\n" */
+            tab_line = g.line + 1;
+            gen_add(&g, "ns_%04d:\n\tproxy_port: 20000\n", n++);
+            continue;
+        }
+        ns_block(&g, n, 20000 + n, false);
+        n++;
+    }
+    assert_int_equal(g.buf[bounds[2]], '\t');
+    diag_init(&d);
+    path = write_temp(&g);
+    assert_int_equal(smartstack_load(path, &ss, &d), -1);
+    snprintf(want, sizeof(want),
+             "%s:%d:1: while scanning for the next token found character that cannot", path,
+             tab_line);
+    if (!strstr(d.buf, want))
+        fail_msg("want\n  %s\ngot\n  %s", want, d.buf);
+    diag_free(&d);
+    unlink(path);
+    free(g.buf);
+}
+
+/* Exactly one read buffer, one byte more, and a file with no final
+ * newline that ends right at a boundary. */
+static void files_at_the_buffer_size(void **state)
+{
+    for (size_t size = 4095; size <= 4097; size++) {
+        for (int final_nl = 0; final_nl < 2; final_nl++) {
+            struct gen g = {.line = 1};
+            gen_add(&g, "first: 1\n");
+            size_t tail = final_nl ? strlen("last: 2\n") : strlen("last: 2");
+            gen_pad_to(&g, size - tail);
+            gen_add(&g, final_nl ? "last: 2\n" : "last: 2");
+            assert_int_equal(g.len, size);
+            struct diag d;
+            struct ytree_doc *doc = NULL;
+            diag_init(&d);
+            char *path = write_temp(&g);
+            if (ytree_load_file(path, &doc, &d) != 0)
+                fail_msg("%zu bytes: %s", size, d.buf);
+            assert_int_equal(ytree_map_get(doc->root, "last")->ival, 2);
+            assert_int_equal(ytree_map_get(doc->root, "last")->line, g.line - final_nl);
+            ytree_doc_free(doc);
+            diag_free(&d);
+            unlink(path);
+            free(g.buf);
+        }
+    }
+}
+
+/* Over the 16 MiB cap: refused with a message, not read to the end. */
+static void file_over_the_cap_is_refused(void **state)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/tmp/meshreg-test-yaml-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, 16 * 1024 * 1024 + 1), 0); /* sparse: no disk used */
+    close(fd);
+    struct diag d;
+    struct ytree_doc *doc = NULL;
+    diag_init(&d);
+    assert_int_equal(ytree_load_file(path, &doc, &d), -1);
+    assert_null(doc);
+    assert_non_null(strstr(d.buf, "file too large"));
+    assert_non_null(strstr(d.buf, path));
+    diag_free(&d);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -276,6 +608,11 @@ int main(void)
         cmocka_unit_test(one_document_only_and_empty_is_null),
         cmocka_unit_test(non_scalar_keys_are_refused),
         cmocka_unit_test(missing_file_is_reported),
+        cmocka_unit_test(big_file_tokens_across_read_boundaries),
+        cmocka_unit_test(big_smartstack_file_loads),
+        cmocka_unit_test(big_smartstack_file_errors_have_positions),
+        cmocka_unit_test(files_at_the_buffer_size),
+        cmocka_unit_test(file_over_the_cap_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
