@@ -21,6 +21,17 @@ char *record_json(const struct check_spec *spec)
     if (json_object_set(o, "labels", labels) != 0)
         goto done;
     out = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    /* jansson's dump does not check the writing of an object's key, so out
+     * of memory it can return a record with a key missing ("port":1,:"id").
+     * Only a record that reads back as the same object goes out. */
+    if (out) {
+        json_t *back = json_loads(out, 0, NULL);
+        if (!json_equal(back, o)) {
+            free(out);
+            out = NULL;
+        }
+        json_decref(back);
+    }
 done:
     json_decref(labels);
     json_decref(o);
