@@ -27,7 +27,7 @@ sigterm_watch() {
     while alive "$MESHREG_PID"; do
         now=$(($(now_ms) - T0))
         [ "$now" -ge "$bound_ms" ] && break
-        code=$(http_code "$ADMIN_URL/health" --max-time 0.5)
+        code=$(http_code "$ADMIN_URL/health" --max-time 1)
         echo "$(($(now_ms) - T0)) $code" >>"$T/answers"
         sleep 0.02
     done
