@@ -418,8 +418,10 @@ static void reload(struct sidecar *sc)
     SWAP_STR(ncfg->backend, ocfg->backend);
     SWAP_STR(ncfg->admin_addr, ocfg->admin_addr);
     SWAP_STR(ncfg->state_dir, ocfg->state_dir);
+    /* The running app keeps its argv; the one just parsed goes with ocfg. */
+    char **argv = ncfg->app_argv;
     ncfg->app_argv = ocfg->app_argv;
-    ocfg->app_argv = NULL;
+    ocfg->app_argv = argv;
     sc->cfg = ncfg;
     config_free(ocfg);
     sync_all(sc);
