@@ -18,6 +18,19 @@ app_pid() { # the wrapped demo app: meshreg's child
     pgrep -P "$MESHREG_PID" -f demoapp | head -1
 }
 
+# app_lived NAME PID T0 MIN_MS: the app must outlive the drain window: waits
+# for it to stop, then checks it stopped no earlier than T0 + MIN_MS (a
+# statement that holds however slow the machine is, unlike "alive after a sleep").
+app_lived() {
+    local dt
+    if wait_for 10 eval "! alive ${2:-0}"; then
+        dt=$(($(now_ms) - $3))
+        check_between "$1 (app stopped ${dt} ms after SIGTERM)" "$dt" "$4" 100000
+    else
+        fail "$1" "app still running 10 s later"
+    fi
+}
+
 # --- SIGTERM: drain first, then SIGTERM the app, exit with its status
 APP_PORT=$(free_port)
 run_wrapped --drain-seconds 1 -- "$DEMO" --port "$APP_PORT" --quiet
@@ -26,9 +39,8 @@ child=$(app_pid)
 check "the app runs as meshreg's child" [ -n "$child" ]
 t0=$(now_ms)
 kill -TERM "$MESHREG_PID"
-check "SIGTERM: record gone" wait_for 1 no_record
-sleep 0.5
-check "app still running during the drain window" alive "${child:-0}"
+check "SIGTERM: record gone" wait_for 8 no_record
+app_lived "app still running during the drain window" "${child:-0}" "$t0" 1000
 if wait_exit "$MESHREG_PID" 5; then
     dt=$(($(now_ms) - t0))
     check "exits only after the window (${dt} ms >= 1000)" [ "$dt" -ge 1000 ]
@@ -45,10 +57,10 @@ APP_PORT=$(free_port)
 run_wrapped --drain-seconds 1 -- "$DEMO" --port "$APP_PORT" --quiet
 check "registered (group signal case)" wait_for 5 has_record
 child=$(app_pid)
+t0=$(now_ms)
 kill -TERM -- "-$MESHREG_PID"
-check "group SIGTERM: record gone" wait_for 1 no_record
-sleep 0.5
-check "group SIGTERM: app still running inside the window" alive "${child:-0}"
+check "group SIGTERM: record gone" wait_for 8 no_record
+app_lived "group SIGTERM: app still running inside the window" "${child:-0}" "$t0" 1000
 if wait_exit "$MESHREG_PID" 5; then
     check_eq "group SIGTERM: exit status 0 after the window" "$EXIT_CODE" 0
 else
