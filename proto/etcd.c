@@ -94,12 +94,23 @@ unsigned char *etcd_b64_decode(const char *s, size_t len, size_t *outlen)
     return out;
 }
 
-/* Serializes and frees obj. */
+/* Serializes and frees obj; NULL on allocation failure. Measured, then
+ * written into a buffer of that size, rather than json_dumps: when growing
+ * its buffer fails while writing an object key, json_dumps drops the key
+ * and still returns text (jansson issue #655), a malformed body. Writing
+ * into a buffer big enough allocates nothing. */
 static char *dump(json_t *obj)
 {
     if (!obj)
         return NULL;
-    char *s = json_dumps(obj, JSON_COMPACT);
+    size_t n = json_dumpb(obj, NULL, 0, JSON_COMPACT);
+    char *s = n ? malloc(n + 1) : NULL;
+    if (s && json_dumpb(obj, s, n, JSON_COMPACT) == n) {
+        s[n] = '\0';
+    } else {
+        free(s);
+        s = NULL;
+    }
     json_decref(obj);
     return s;
 }
