@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "proto/etcd.h"
+#include "tests/failalloc.h"
 
 static void test_b64_vectors(void **state)
 {
@@ -77,6 +78,8 @@ static void test_b64_rejects(void **state)
         "Zm9=",   /* same with one pad */
         "Zm-v",   /* base64url is not what etcd sends */
         "Zm9v\n", /* no whitespace */
+        "Zm{v",   /* just past the lower-case letters */
+        "Zm_v",   /* between the letters' two cases */
         "=",      "Zm9v====",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -350,6 +353,19 @@ static void test_parse_malformed(void **state)
         {400, "{\"error\":\"x\",\"code\":0}"},
         {400, "{\"error\":\"x\",\"code\":99}"},
         {503, "{\"error\":{\"message\":\"no code\"}}"},
+        {199, "{\"header\":{}}"},                                      /* not a 2xx either */
+        {200, "{\"header\":{\"member_id\":\"99999999999999999999\"}}"}, /* over 2^64 */
+        {200, "{\"header\":{\"cluster_id\":\"\"}}"},
+        {200, "{\"header\":{\"cluster_id\":\"12x\"}}"},
+        {200, "{\"header\":{\"raft_term\":\"x\"}}"},
+        {200, "{\"header\":{},\"deleted\":\"x\"}"},
+        {200, "{\"header\":{},\"grantedTTL\":\"x\"}"},
+        {200, "{\"header\":{},\"granted_ttl\":{}}"},
+        {200, "{\"result\":{\"error\":\"x\",\"code\":0}}"}, /* a bad error inside result */
+        {200, "{\"error\":\"x\",\"code\":17,\"result\":{}}"},
+        {200, "{\"header\":{},\"kvs\":[{\"key\":\"Zm9v\",\"lease\":\"1.5\"}]}"},
+        {200, "{\"header\":{},\"kvs\":[{\"key\":\"Zm9v\",\"create_revision\":[]}]}"},
+        {200, "{\"header\":{},\"kvs\":[{\"key\":\"Zm9v\",\"mod_revision\":\"x\"}]}"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct etcd_resp r;
@@ -367,6 +383,241 @@ static void test_parse_malformed(void **state)
     assert_int_equal(etcd_resp_parse(&r, 200, NULL, 0, err, sizeof err), -1);
 }
 
+/* The messages each failure names. */
+static void test_parse_failure_reasons(void **state)
+{
+    static const struct {
+        int status;
+        const char *body;
+        const char *why;
+    } cases[] = {
+        {200, "[1]", "HTTP 200, body is not a JSON object"},
+        {200, "{\"result\":[]}", "result is not an object"},
+        {500, "{\"header\":{}}", "HTTP 500 without an etcd error"},
+        {200, "{}", "reply without a header"},
+        {200, "{\"header\":[]}", "header is not an object"},
+        {200, "{\"header\":{\"member_id\":\"99999999999999999999\"}}",
+         "header field is not a number"},
+        {200, "{\"header\":{},\"count\":\"x\"}", "a number field is not a number"},
+        {200, "{\"header\":{},\"grantedTTL\":\"x\"}", "grantedTTL is not a number"},
+        {200, "{\"header\":{},\"kvs\":7}", "kvs is not an array"},
+        {200, "{\"header\":{},\"kvs\":[{},3]}", "kvs[1] is not an object"},
+        {200, "{\"header\":{},\"kvs\":[{\"key\":\"%%\"}]}", "kvs[0]: key or value is not base64"},
+        {200, "{\"header\":{},\"kvs\":[{\"version\":true}]}",
+         "kvs[0]: a number field is not a number"},
+        {400, "{\"error\":\"x\",\"code\":0}", "error reply without a valid gRPC code"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct etcd_resp r;
+        char err[256] = "";
+        if (etcd_resp_parse(&r, cases[i].status, cases[i].body, strlen(cases[i].body), err,
+                            sizeof err) != -1)
+            fail_msg("accepted #%zu: %s", i, cases[i].body);
+        if (strcmp(err, cases[i].why) != 0)
+            fail_msg("#%zu: \"%s\", want \"%s\"", i, err, cases[i].why);
+        etcd_resp_clear(&r);
+    }
+    /* not JSON: jansson's reason follows */
+    struct etcd_resp r;
+    char err[256] = "";
+    assert_int_equal(etcd_resp_parse(&r, 502, "<html>", 6, err, sizeof err), -1);
+    assert_true(strncmp(err, "HTTP 502, body is not JSON: ", 28) == 0);
+    assert_true(strlen(err) > 28);
+}
+
+/* Edge forms of valid replies. */
+static void test_parse_edge_forms(void **state)
+{
+    struct etcd_resp r;
+
+    /* uint64 header fields as JSON numbers; an empty or null kvs */
+    assert_int_equal(parse(&r, 200,
+                           "{\"header\":{\"cluster_id\":5,\"member_id\":null,\"revision\":7},"
+                           "\"kvs\":[],\"count\":\"0\"}"),
+                     0);
+    assert_true(r.cluster_id == 5);
+    assert_true(r.member_id == 0);
+    assert_int_equal(r.revision, 7);
+    assert_int_equal(r.n_kvs, 0);
+    assert_null(r.kvs);
+    etcd_resp_clear(&r);
+    assert_int_equal(parse(&r, 200, "{\"header\":{},\"kvs\":null,\"TTL\":null}"), 0);
+    assert_int_equal(r.n_kvs, 0);
+    etcd_resp_clear(&r);
+    /* a null key is the empty key */
+    assert_int_equal(parse(&r, 200, "{\"header\":{},\"kvs\":[{\"key\":null,\"value\":\"eA\"}]}"),
+                     0);
+    assert_int_equal(r.n_kvs, 1);
+    assert_int_equal(r.kvs[0].key_len, 0);
+    assert_string_equal(r.kvs[0].value, "x");
+    etcd_resp_clear(&r);
+    /* the snake_case granted_ttl when grantedTTL is absent */
+    assert_int_equal(parse(&r, 200, "{\"header\":{},\"granted_ttl\":\"30\"}"), 0);
+    assert_int_equal(r.granted_ttl, 30);
+    etcd_resp_clear(&r);
+
+    /* error texts: "message" wins over "error"; a non-string message falls
+     * back to "error", then to the code's name */
+    assert_int_equal(parse(&r, 404, "{\"error\":\"etcdserver: requested lease not found\","
+                                    "\"message\":5,\"code\":5}"),
+                     0);
+    assert_string_equal(r.message, "etcdserver: requested lease not found");
+    assert_true(etcd_resp_lease_not_found(&r));
+    etcd_resp_clear(&r);
+    assert_int_equal(parse(&r, 503, "{\"error\":{\"grpc_code\":14,\"message\":7}}"), 0);
+    assert_int_equal(r.code, ETCD_UNAVAILABLE);
+    assert_string_equal(r.message, "gRPC code 14");
+    etcd_resp_clear(&r);
+    /* NOT_FOUND about something else is not a lost lease */
+    assert_int_equal(parse(&r, 404, "{\"error\":\"key not found\",\"code\":5}"), 0);
+    assert_int_equal(r.code, ETCD_NOT_FOUND);
+    assert_false(etcd_resp_lease_not_found(&r));
+    etcd_resp_clear(&r);
+    etcd_resp_clear(NULL); /* a no-op */
+}
+
+/* jansson's allocations, routed through the test's wrapped malloc so they
+ * fail too: every allocation meshreg asks for, directly or through
+ * jansson. */
+static void *json_malloc_wrapped(size_t n)
+{
+    return malloc(n);
+}
+
+static void json_free_wrapped(void *p)
+{
+    free(p);
+}
+
+/* A body builder under allocation failure: 1, 2, ... failing in turn gives
+ * NULL each time (nothing leaked under ASan), then exactly the body. */
+static void builds_despite_oom(char *(*build)(void *), void *arg, const char *name)
+{
+    char *want = build(arg);
+    unsigned n;
+
+    assert_non_null(want);
+    for (n = 1; n < 100; n++) {
+        failalloc_arm(n, false);
+        char *got = build(arg);
+        unsigned failed = failalloc_failed();
+        failalloc_off();
+        if (failed == 0) {
+            assert_non_null(got);
+            assert_string_equal(got, want);
+            free(got);
+            break;
+        }
+        if (got) {
+            char text[256];
+            snprintf(text, sizeof text, "%s", got);
+            free(got);
+            fail_msg("%s: allocation %u failed, yet a body came out: %s", name, n, text);
+        }
+    }
+    if (n < 3 || n >= 100)
+        fail_msg("%s: succeeded at allocation %u", name, n);
+    free(want);
+}
+
+static char *b_grant(void *a)
+{
+    return etcd_lease_grant_body(10);
+}
+static char *b_keepalive(void *a)
+{
+    return etcd_lease_keepalive_body(INT64_C(1133677935743892230));
+}
+static char *b_revoke(void *a)
+{
+    return etcd_lease_revoke_body(7);
+}
+static char *b_ttl(void *a)
+{
+    return etcd_lease_ttl_body(8);
+}
+static char *b_put_lease(void *a)
+{
+    return etcd_put_body("/p/svc/h_1", "{\"port\":1}", 10, 42);
+}
+static char *b_put(void *a)
+{
+    return etcd_put_body("/p/svc/h_1", "{\"port\":1}", 10, 0);
+}
+static char *b_delete(void *a)
+{
+    return etcd_delete_body("/p/svc/h_1", false);
+}
+static char *b_range_prefix(void *a)
+{
+    return etcd_range_body("/p/svc/", true);
+}
+
+static void test_bodies_out_of_memory(void **state)
+{
+    json_set_alloc_funcs(json_malloc_wrapped, json_free_wrapped);
+    builds_despite_oom(b_grant, NULL, "grant");
+    builds_despite_oom(b_keepalive, NULL, "keepalive");
+    builds_despite_oom(b_revoke, NULL, "revoke");
+    builds_despite_oom(b_ttl, NULL, "timetolive");
+    builds_despite_oom(b_put_lease, NULL, "put with lease");
+    builds_despite_oom(b_put, NULL, "put");
+    builds_despite_oom(b_delete, NULL, "delete");
+    builds_despite_oom(b_range_prefix, NULL, "range prefix");
+    json_set_alloc_funcs(malloc, free);
+
+    /* base64 itself */
+    size_t n = 0;
+    failalloc_arm(1, false);
+    assert_null(etcd_b64_encode("abc", 3));
+    failalloc_arm(1, false);
+    assert_null(etcd_b64_decode("YWJj", 4, &n));
+    failalloc_off();
+}
+
+/* Decoding a range reply under allocation failure: each failure is a
+ * clean -1 with a reason (the struct then clears without leaks) or, where
+ * jansson manages without, the whole reply; until nothing fails. */
+static void test_parse_out_of_memory(void **state)
+{
+    static const char body[] =
+        "{" HDR ",\"kvs\":[{\"key\":\"Zm9v\",\"value\":\"YmFy\",\"version\":\"3\"},"
+        "{\"key\":\"Zm9w\",\"value\":\"YmF6\"}],\"count\":\"2\"}";
+    unsigned n;
+
+    json_set_alloc_funcs(json_malloc_wrapped, json_free_wrapped);
+    for (n = 1; n < 200; n++) {
+        struct etcd_resp r;
+        char err[256] = "";
+        failalloc_arm(n, false);
+        int rc = etcd_resp_parse(&r, 200, body, sizeof body - 1, err, sizeof err);
+        unsigned failed = failalloc_failed();
+        failalloc_off();
+        if (rc == 0) {
+            /* whole, even where jansson got by without what it asked for */
+            assert_int_equal(r.n_kvs, 2);
+            assert_string_equal(r.kvs[0].key, "foo");
+            assert_string_equal(r.kvs[0].value, "bar");
+            assert_string_equal(r.kvs[1].key, "fop");
+            assert_string_equal(r.kvs[1].value, "baz");
+            assert_int_equal(r.kvs[0].version, 3);
+            assert_int_equal(r.count, 2);
+            assert_int_equal(r.revision, 3);
+            etcd_resp_clear(&r);
+            if (failed == 0)
+                break;
+            continue;
+        }
+        assert_true(failed > 0);
+        assert_true(err[0] != '\0');
+        assert_null(r.kvs);
+        assert_int_equal(r.n_kvs, 0);
+        etcd_resp_clear(&r);
+    }
+    json_set_alloc_funcs(malloc, free);
+    assert_true(n > 5 && n < 200); /* jansson's tree, the kvs, each key and value */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -375,6 +626,10 @@ int main(void)
         cmocka_unit_test(test_prefix_range_end), cmocka_unit_test(test_parse_replies),
         cmocka_unit_test(test_parse_range),      cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_parse_malformed),
+        cmocka_unit_test(test_parse_failure_reasons),
+        cmocka_unit_test(test_parse_edge_forms),
+        cmocka_unit_test(test_bodies_out_of_memory),
+        cmocka_unit_test(test_parse_out_of_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
