@@ -229,6 +229,117 @@ static void head_matches_the_obvious_snprintf(void **state)
                     }
 }
 
+/* Token lists and values with the whitespace real clients put around
+ * them; header names with every tchar class. */
+static void whitespace_and_tokens(void **state)
+{
+    struct http1_request r;
+    const struct http1_header *h;
+
+    assert_true(req("GET / HTTP/1.1\r\nHost: a  \t\r\nConnection: keep-alive , close \t\r\n\r\n",
+                    &r) > 0);
+    assert_false(r.keep_alive);
+    h = http1_find_header(r.headers, r.nheaders, "HOST");
+    assert_non_null(h);
+    assert_int_equal(h->value_len, 1); /* trailing blanks are not the value */
+    assert_true(req("GET / HTTP/1.0\r\nConnection:\t,, Keep-Alive\t,\r\n\r\n", &r) > 0);
+    assert_true(r.keep_alive);
+    /* a token only counts whole */
+    assert_true(req("GET / HTTP/1.1\r\nHost: a\r\nConnection: closed, xclose, clase\r\n\r\n",
+                    &r) > 0);
+    assert_true(r.keep_alive);
+    /* 1.0 asking for both: close wins */
+    assert_true(req("GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n", &r) > 0);
+    assert_false(r.keep_alive);
+    /* a tab inside a value is fine */
+    assert_true(req("GET / HTTP/1.1\r\nHost: a\r\nX: a\tb\r\n\r\n", &r) > 0);
+    h = http1_find_header(r.headers, r.nheaders, "x");
+    assert_int_equal(h->value_len, 3);
+    /* names made of every kind of tchar, and methods too */
+    assert_true(req("M-SEARCH * HTTP/1.1\r\nHost: a\r\nX_Y.Z~1!#$%&'*+^`|: v\r\n\r\n", &r) > 0);
+    assert_int_equal(r.method_len, 8);
+    assert_non_null(http1_find_header(r.headers, r.nheaders, "x_y.z~1!#$%&'*+^`|"));
+    assert_null(http1_find_header(r.headers, r.nheaders, "x_y"));
+}
+
+static void more_malformed_requests(void **state)
+{
+    expect_status("GET /\r HTTP/1.1\r\nHost: a\r\n\r\n", 400);   /* bare CR, request line */
+    expect_status("GET / HTTP/1.1\n\rX: y\nHost: a\n\n", 400);    /* bare CR, header line */
+    expect_status("GET / HTTP/x.1\r\nHost: a\r\n\r\n", 400);
+    expect_status("GET / HTTP/1.x\r\nHost: a\r\n\r\n", 400);
+    expect_status("GET / HTTP/:.1\r\nHost: a\r\n\r\n", 400); /* just past the digits */
+    expect_status("GET / HTTP/1.:\r\nHost: a\r\n\r\n", 400);
+    expect_status("GET / HTTP/1-1\r\nHost: a\r\n\r\n", 400);
+    expect_status("GET / HTTP/1.10\r\nHost: a\r\n\r\n", 400);
+    expect_status("GET / HTTP-1.1\r\nHost: a\r\n\r\n", 400);
+    expect_status("GET /a\x7f HTTP/1.1\r\nHost: a\r\n\r\n", 400); /* DEL in the target */
+    expect_status("GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400);       /* empty target */
+    expect_status("GET / HTTP/1.1\r\nHost: a\r\n\tfolded\r\n\r\n", 400);
+    expect_status("POST / HTTP/1.1\r\nHost: a\r\nContent-Length:\r\n\r\n", 400);
+    expect_status("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1 2\r\n\r\n", 400);
+    expect_status("GET / HTTP/1.1\r\nHost: a\r\nX@Y: v\r\n\r\n", 400);
+    /* a NUL byte in a header name */
+    static const char nul[] = "GET / HTTP/1.1\r\nHost: a\r\nX\0Y: v\r\n\r\n";
+    struct http1_request r;
+    assert_int_equal(http1_parse_request(nul, sizeof(nul) - 1, HEAD, BODY, &r), -1);
+    assert_int_equal(r.error_status, 400);
+}
+
+static long resp(const char *s, size_t max_head, struct http1_response *r)
+{
+    return http1_parse_response(s, strlen(s), max_head, r);
+}
+
+static void more_response_heads(void **state)
+{
+    struct http1_response r;
+
+    /* 1.0 with keep-alive; 1.1 with close; a bare LF status line */
+    assert_true(resp("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\n", HEAD, &r) > 0);
+    assert_true(r.keep_alive);
+    assert_true(resp("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", HEAD, &r) > 0);
+    assert_false(r.keep_alive);
+    assert_true(resp("HTTP/1.0 200 OK\r\nConnection: keep-alive,close\r\n\r\n", HEAD, &r) > 0);
+    assert_false(r.keep_alive);
+    assert_true(resp("HTTP/1.1 204\n\n", HEAD, &r) > 0);
+    assert_int_equal(r.status, 204);
+    /* refused */
+    assert_int_equal(resp("HTTP/1.1 20\r\n\r\n", HEAD, &r), -1);       /* short status line */
+    assert_int_equal(resp("HTTP/1.1 200OK\r\n\r\n", HEAD, &r), -1);    /* no space after code */
+    assert_int_equal(resp("HTTP/1.1 2:0 OK\r\n\r\n", HEAD, &r), -1);
+    assert_int_equal(resp("HTTP/1.1_200 OK\r\n\r\n", HEAD, &r), -1);
+    assert_int_equal(resp("HTTP/2.0 200 OK\r\n\r\n", HEAD, &r), -1);   /* not 1.x */
+    assert_int_equal(resp("HTTP/1.1 2000 OK\r\n\r\n", HEAD, &r), -1);
+    assert_int_equal(resp("HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n", HEAD, &r), -1);
+    assert_int_equal(resp("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+                          HEAD, &r),
+                     -1);
+    /* a complete head over the limit, and an incomplete one past it */
+    assert_int_equal(resp("HTTP/1.1 200 OK\r\nX: 0123456789\r\n\r\n", 20, &r), -1);
+    assert_int_equal(resp("HTTP/1.1 200 OK\r\nX: 0123456789", 20, &r), -1);
+    assert_int_equal(resp("HTTP/1.1 200 OK\r\nX: 0", 40, &r), 0);
+}
+
+static void reasons_and_bad_statuses(void **state)
+{
+    static const int known[] = {200, 204, 400, 403, 404, 405, 408, 413, 431, 500, 501, 503, 505};
+    char out[256];
+
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (strcmp(http1_reason(known[i]), "Unknown") == 0)
+            fail_msg("no reason for %d", known[i]);
+    assert_string_equal(http1_reason(500), "Internal Server Error");
+    assert_string_equal(http1_reason(408), "Request Timeout");
+    assert_string_equal(http1_reason(418), "Unknown");
+    /* a status that is not three digits writes nothing */
+    assert_int_equal(http1_write_head(out, sizeof(out), 99, NULL, 0, true), 0);
+    assert_int_equal(http1_write_head(out, sizeof(out), 1000, NULL, 0, true), 0);
+    assert_int_equal(http1_write_head(out, sizeof(out), -200, NULL, 0, true), 0);
+    assert_int_equal(http1_write_head(out, sizeof(out), 999, NULL, 0, true) > 0, 1);
+    assert_true(strncmp(out, "HTTP/1.1 999 Unknown\r\n", 22) == 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -247,6 +358,10 @@ int main(void)
         cmocka_unit_test(response_heads),
         cmocka_unit_test(writes_a_head),
         cmocka_unit_test(head_matches_the_obvious_snprintf),
+        cmocka_unit_test(whitespace_and_tokens),
+        cmocka_unit_test(more_malformed_requests),
+        cmocka_unit_test(more_response_heads),
+        cmocka_unit_test(reasons_and_bad_statuses),
     };
     return cmocka_run_group_tests_name("http1", tests, NULL, NULL);
 }
