@@ -23,6 +23,12 @@ static void test_request_empty_service(void **state)
     assert_int_equal(grpc_health_request_len(NULL), 5);
     assert_int_equal(grpc_health_encode_request("", out, sizeof(out)), 5);
     assert_memory_equal(out, want, 5);
+    memset(out, 0xee, sizeof(out));
+    assert_int_equal(grpc_health_encode_request(NULL, out, sizeof(out)), 5);
+    assert_memory_equal(out, want, 5);
+    assert_int_equal(out[5], 0xee); /* nothing past the prefix */
+    /* a prefix does not fit in 4 bytes */
+    assert_int_equal(grpc_health_encode_request(NULL, out, 4), 0);
 }
 
 static void test_request_named_service(void **state)
@@ -125,6 +131,42 @@ static void test_response_garbage(void **state)
     expect_bad(varint11, sizeof(varint11), "malformed HealthCheckResponse");
 }
 
+/* Unknown fields of each wire type whose value runs past the message, and
+ * wire types that do not exist. */
+static void test_response_cut_fields(void **state)
+{
+    static const unsigned char cut_i64[] = {0, 0, 0, 0, 4, 0x21, 1, 2, 3};
+    static const unsigned char cut_i32[] = {0, 0, 0, 0, 3, 0x2d, 1, 2};
+    static const unsigned char cut_len[] = {0, 0, 0, 0, 2, 0x1a, 0x80};
+    static const unsigned char cut_key[] = {0, 0, 0, 0, 1, 0x88};
+    static const unsigned char wt6[] = {0, 0, 0, 0, 2, 0x16, 1};
+    static const unsigned char wt7[] = {0, 0, 0, 0, 2, 0x17, 1};
+    static const unsigned char cut_skip_varint[] = {0, 0, 0, 0, 2, 0x10, 0x80};
+
+    expect_bad(cut_i64, sizeof(cut_i64), "malformed HealthCheckResponse");
+    expect_bad(cut_i32, sizeof(cut_i32), "malformed HealthCheckResponse");
+    expect_bad(cut_len, sizeof(cut_len), "malformed HealthCheckResponse");
+    expect_bad(cut_key, sizeof(cut_key), "malformed HealthCheckResponse");
+    expect_bad(wt6, sizeof(wt6), "malformed HealthCheckResponse");
+    expect_bad(wt7, sizeof(wt7), "malformed HealthCheckResponse");
+    expect_bad(cut_skip_varint, sizeof(cut_skip_varint), "malformed HealthCheckResponse");
+}
+
+/* A fixed32 unknown field (wire type 5) is skipped like the others, and
+ * fields exactly filling the message are fine. */
+static void test_response_fixed32_field(void **state)
+{
+    static const unsigned char msg[] = {0, 0, 0, 0, 7, 0x2d, 1, 2, 3, 4, 0x08, 2};
+    static const unsigned char last[] = {0, 0, 0, 0, 7, 0x08, 1, 0x2d, 1, 2, 3, 4};
+    int st = -1;
+    char err[96];
+
+    assert_int_equal(decode(msg, sizeof(msg), &st, err), 0);
+    assert_int_equal(st, GRPC_HEALTH_NOT_SERVING);
+    assert_int_equal(decode(last, sizeof(last), &st, err), 0);
+    assert_int_equal(st, GRPC_HEALTH_SERVING);
+}
+
 /* An enum is int32: -1 arrives as a 10-byte varint. */
 static void test_response_negative_enum(void **state)
 {
@@ -170,6 +212,16 @@ static void test_message_decode(void **state)
     assert_string_equal(out, "");
     grpc_message_decode("0123456789", out, 5); /* cut to fit */
     assert_string_equal(out, "0123");
+    grpc_message_decode("caf%c3%a9%7f%1b.", out, sizeof(out)); /* lower-case hex; DEL, ESC */
+    assert_string_equal(out, "caf\xc3\xa9  .");
+    grpc_message_decode("%41%4a%4F", out, sizeof(out));
+    assert_string_equal(out, "AJO");
+    /* no room at all: nothing written */
+    out[0] = 'x';
+    grpc_message_decode("abc", out, 0);
+    assert_int_equal(out[0], 'x');
+    grpc_message_decode("abc", out, 1);
+    assert_string_equal(out, "");
 }
 
 int main(void)
@@ -181,6 +233,8 @@ int main(void)
         cmocka_unit_test(test_response_statuses),
         cmocka_unit_test(test_response_garbage),
         cmocka_unit_test(test_response_negative_enum),
+        cmocka_unit_test(test_response_cut_fields),
+        cmocka_unit_test(test_response_fixed32_field),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_message_decode),
     };
