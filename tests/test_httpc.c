@@ -1046,6 +1046,25 @@ static void test_closed_in_head(void **state)
     srv_free(&s);
 }
 
+/* The server reads the whole request, then closes without a word (a FIN:
+ * nothing was left unread). */
+static void test_closed_after_request(void **state)
+{
+    struct ev_loop *loop = *state;
+    struct srv s;
+    struct outcome o;
+
+    srv_init(&s, loop, "127.0.0.1");
+    srv_respond(&s, "", 0);
+    struct httpc_request r = basic_req(s.port);
+    do_request(loop, &r, &o);
+    assert_true(strncmp(s.req, "GET /status", 11) == 0);
+    assert_int_equal(o.status, 0);
+    assert_string_equal(o.error, "connection closed without response");
+    free(o.body);
+    srv_free(&s);
+}
+
 /* The server takes the request and resets the connection. */
 static void test_reset_after_request(void **state)
 {
@@ -1497,6 +1516,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_head_too_large, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unexpected_101, setup, teardown),
         cmocka_unit_test_setup_teardown(test_closed_in_head, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_closed_after_request, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reset_after_request, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_defaults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_send_blocked, setup, teardown),
