@@ -6,8 +6,13 @@
 #include <cmocka.h>
 #include <arpa/inet.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "config/cmem.h"
 #include "config/diag.h"
 #include "config/smartstack.h"
+#include "tests/failalloc.h"
 #include "tests/test_config_util.h"
 
 #define BAD "tests/fixtures/smartstack/bad/"
@@ -499,6 +504,205 @@ static void config_fixture_errors_are_all_reported(void **state)
     assert_int_equal(count_lines(terr), 5);
 }
 
+/* ---- the config layer's allocation helpers and error collector ---- */
+
+/* In the child: abort() ends in exit(134), so that a --coverage build still
+ * writes what the child ran (a signal death writes nothing). */
+static void exit_on_abort(int sig)
+{
+    exit(128 + sig);
+}
+
+#define ABORTED(st) (WIFEXITED(st) && WEXITSTATUS(st) == 128 + SIGABRT)
+#define OOM_LINE "meshreg: out of memory\n"
+
+/* Runs fn in a child with the nth allocation failing; returns the wait
+ * status (ABORTED for abort()), stderr in err. */
+static int in_child_failing(void (*fn)(void), unsigned nth, char *err, size_t cap)
+{
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(p[0]);
+        dup2(p[1], 2);
+        close(p[1]);
+        signal(SIGABRT, exit_on_abort);
+        failalloc_arm(nth, false);
+        fn();
+        unsigned failed = failalloc_failed();
+        failalloc_off();
+        exit(failed ? 3 : 0); /* 3: a failure that did not abort */
+    }
+    close(p[1]);
+    size_t n = 0;
+    ssize_t r;
+    while (n < cap - 1 && (r = read(p[0], err + n, cap - 1 - n)) > 0)
+        n += (size_t)r;
+    err[n] = '\0';
+    close(p[0]);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    return st;
+}
+
+static void do_malloc(void)
+{
+    free(cmem_malloc(8));
+}
+static void do_calloc(void)
+{
+    free(cmem_calloc(2, 8));
+}
+static void do_realloc(void)
+{
+    free(cmem_realloc(NULL, 8));
+}
+static void do_strdup(void)
+{
+    free(cmem_strdup("x"));
+}
+static void do_strndup(void)
+{
+    free(cmem_strndup("xyz", 2));
+}
+static void do_push(void)
+{
+    int *a = NULL;
+    size_t n = 0;
+    cmem_push(&a, &n, sizeof(*a));
+    free(a);
+}
+
+/* Out of memory in the config layer is fatal by design (cmem.h): a message
+ * and abort(), never a NULL handed on. */
+static void cmem_aborts_when_memory_runs_out(void **state)
+{
+    void (*const fns[])(void) = {do_malloc, do_calloc, do_realloc, do_strdup, do_strndup, do_push};
+    char err[256];
+    for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
+        int st = in_child_failing(fns[i], 1, err, sizeof(err));
+        /* (a --coverage build may add its own complaints after the line) */
+        if (!ABORTED(st) || strncmp(err, OOM_LINE, strlen(OOM_LINE)) != 0)
+            fail_msg("helper %zu: status 0x%x, stderr: %s", i, st, err);
+    }
+    /* and with memory, what each one promises */
+    char *p = cmem_malloc(0);
+    assert_non_null(p);
+    free(p);
+    p = cmem_calloc(0, 0);
+    assert_non_null(p);
+    free(p);
+    assert_null(cmem_strdup(NULL));
+    assert_null(cmem_strndup(NULL, 3));
+    p = cmem_strndup("abcdef", 3);
+    assert_string_equal(p, "abc");
+    free(p);
+    p = cmem_printf("%s-%d", "a", 7);
+    assert_string_equal(p, "a-7");
+    free(p);
+    int *a = NULL;
+    size_t n = 0;
+    for (int i = 0; i < 5; i++)
+        *(int *)cmem_push(&a, &n, sizeof(int)) = i * i;
+    assert_int_equal(n, 5);
+    assert_int_equal(a[4], 16);
+    free(a);
+}
+
+static const char *oom_args[16];
+static int oom_nargs;
+
+static void do_config_load(void)
+{
+    struct mr_config *cfg = NULL;
+    char err[1024];
+    static const char *const env[] = {"PAASTA_DEPLOY_GROUP=prod", "MESHREG_LOCATION_REGION=r1",
+                                      NULL};
+    if (config_load(oom_nargs, (char **)oom_args, (char **)env, &cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "load failed: %s\n", err);
+        exit(4);
+    }
+    config_free(cfg);
+}
+
+/* A whole config load with its allocations failing one at a time (a
+ * sample of them): each failure ends in the out-of-memory abort, never in
+ * a crash or a wrong config; past the last allocation the load succeeds. */
+static void config_load_out_of_memory_aborts_cleanly(void **state)
+{
+    const char *ss = put("smartstack.yaml", "main:\n  proxy_port: 20000\n"
+                                            "  extra_healthcheck_headers: {Host: h}\n"
+                                            "  advertise: [region]\n"
+                                            "other:\n  proxy_port: 20001\n  mode: tcp\n");
+    const char *file = put("m.yaml", "service: svc\nregistrations: [svc.main, svc.other]\n"
+                                     "admin_allow: [10.0.0.0/8]\nlocations: {habitat: h1}\n");
+    oom_nargs = 0;
+    oom_args[oom_nargs++] = "-c";
+    oom_args[oom_nargs++] = file;
+    oom_args[oom_nargs++] = "--smartstack";
+    oom_args[oom_nargs++] = ss;
+    oom_args[oom_nargs++] = "--";
+    oom_args[oom_nargs++] = "/bin/app";
+    oom_args[oom_nargs] = NULL;
+    char err[2048];
+
+    /* how many allocations a load makes: the first n that is never reached */
+    unsigned lo = 1, hi = 1;
+    while (ABORTED(in_child_failing(do_config_load, hi, err, sizeof(err))))
+        lo = hi, hi *= 2;
+    while (lo + 1 < hi) {
+        unsigned mid = (lo + hi) / 2;
+        if (ABORTED(in_child_failing(do_config_load, mid, err, sizeof(err))))
+            lo = mid;
+        else
+            hi = mid;
+    }
+    unsigned total = lo;
+    assert_true(total > 50);
+    int st = in_child_failing(do_config_load, total + 1, err, sizeof(err));
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        fail_msg("load with every allocation: status 0x%x: %s", st, err);
+
+    /* the first 30 and then about 40 spread over the rest */
+    unsigned step = total > 30 ? (total - 30) / 40 + 1 : 1;
+    for (unsigned n = 1; n <= total; n = n < 30 ? n + 1 : n + step) {
+        st = in_child_failing(do_config_load, n, err, sizeof(err));
+        if (!ABORTED(st) || strncmp(err, OOM_LINE, strlen(OOM_LINE)) != 0)
+            fail_msg("allocation %u of %u failing: status 0x%x, stderr: %s", n, total, st, err);
+    }
+}
+
+static void diag_edges(void **state)
+{
+    struct diag d;
+    char err[32] = "untouched";
+    diag_init(&d);
+    diag_copy(&d, err, sizeof(err)); /* nothing collected: empty */
+    assert_string_equal(err, "");
+    diag_add(&d, "first\nline with a break\r");
+    diag_add(&d, "%s", "second");
+    assert_int_equal(d.count, 2);
+    assert_string_equal(d.buf, "first line with a break \nsecond");
+    strcpy(err, "untouched");
+    diag_copy(&d, err, 0); /* no room: nothing written */
+    assert_string_equal(err, "untouched");
+    diag_copy(&d, NULL, 10);
+    diag_copy(&d, err, 8); /* cut to fit */
+    assert_string_equal(err, "first l");
+    /* many lines: the buffer grows */
+    for (int i = 0; i < 200; i++)
+        diag_add(&d, "line %d of a long list of problems", i);
+    assert_int_equal(d.count, 202);
+    assert_non_null(strstr(d.buf, "\nline 199 of a long list of problems"));
+    diag_free(&d);
+    assert_null(d.buf);
+    diag_free(&d);
+    diag_free(NULL);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -526,6 +730,10 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(app_argv_help_and_usage, tdir_setup, tdir_teardown),
         cmocka_unit_test_setup_teardown(adaptive_drain_flag_forms, tdir_setup, tdir_teardown),
         cmocka_unit_test(config_fixture_errors_are_all_reported),
+        cmocka_unit_test(cmem_aborts_when_memory_runs_out),
+        cmocka_unit_test_setup_teardown(config_load_out_of_memory_aborts_cleanly, tdir_setup,
+                                        tdir_teardown),
+        cmocka_unit_test(diag_edges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

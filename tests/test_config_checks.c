@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "config/checks.h"
 #include "tests/test_config_util.h"
 
 static const struct check_spec *find(const struct mr_config *cfg, const char *name)
@@ -487,6 +488,341 @@ static void example_configs_load(void **state)
     config_free(cfg);
 }
 
+/* A smartstack.yaml path that is a directory: named explicitly, an error;
+ * the default (soa_dir) one, no registration: a worker. */
+static void smartstack_path_that_is_a_directory(void **state)
+{
+    struct mr_config *cfg;
+    put("soa/svc/smartstack.yaml/placeholder", "");
+    assert_int_equal(load(&cfg, NULL, "--service", "svc", "--smartstack",
+                          tpath("soa/svc/smartstack.yaml"), NULL),
+                     -1);
+    char want[PATH_MAX + 64];
+    snprintf(want, sizeof(want), "%s: cannot read: Is a directory",
+             tpath("soa/svc/smartstack.yaml"));
+    assert_err_has(want);
+    assert_loads(load(&cfg, NULL, "--service", "svc", "--soa-dir", tpath("soa"), NULL));
+    assert_false(cfg->checks[0].registered);
+    config_free(cfg);
+}
+
+/* A smartstack.yaml that exists but is invalid fails the load, even when
+ * it was only found by default (no registration asked for). */
+static void invalid_default_smartstack_is_an_error(void **state)
+{
+    struct mr_config *cfg;
+    put("soa/svc/smartstack.yaml", "main:\n  proxy_port: 5\n");
+    assert_int_equal(load(&cfg, NULL, "--service", "svc", "--soa-dir", tpath("soa"), NULL), -1);
+    char want[PATH_MAX + 64];
+    snprintf(want, sizeof(want), "%s:2:15: main.proxy_port: 5 is out of range",
+             tpath("soa/svc/smartstack.yaml"));
+    assert_err_has(want);
+    assert_int_equal(count_lines(terr), 1);
+}
+
+/* Registrations named in an instance config are checked like flags, at
+ * their place in that file; another service's file must exist. */
+static void registrations_from_the_instance_config_are_checked(void **state)
+{
+    struct mr_config *cfg;
+    put("soa/svc/smartstack.yaml", "main:\n  proxy_port: 20000\n");
+    const char *ic = put("k.yaml", "main:\n"
+                                   "  registrations:\n"
+                                   "    - nodot\n"
+                                   "    - a/b.main\n"
+                                   "    - other.api\n"
+                                   "    - svc.main\n");
+    assert_int_equal(load(&cfg, NULL, "--service", "svc", "--soa-dir", tpath("soa"),
+                          "--instance-config", ic, NULL),
+                     -1);
+    char want[PATH_MAX + 200];
+    snprintf(want, sizeof(want), "%s:3:7: 'nodot' is not SERVICE.NAMESPACE", ic);
+    assert_err_has(want);
+    snprintf(want, sizeof(want), "%s:4:7: a/b.main: 'a/b' is not a valid service name", ic);
+    assert_err_has(want);
+    snprintf(want, sizeof(want),
+             "%s:5:7: other.api: cannot read %s/other/smartstack.yaml: No such file or directory",
+             ic, tpath("soa"));
+    assert_err_has(want);
+    assert_int_equal(count_lines(terr), 3);
+}
+
+/* Worker probes chosen by the instance config's healthcheck_mode. */
+static void worker_modes_from_the_instance_config(void **state)
+{
+    struct mr_config *cfg;
+    const char *ss = put("smartstack.yaml", "main:\n  proxy_port: 20000\n");
+    static const struct {
+        const char *mode;
+        enum probe_kind kind;
+        const char *uri;
+    } modes[] = {{"http", PROBE_HTTP, "/status"},
+                 {"https", PROBE_HTTPS, "/status"},
+                 {"grpc", PROBE_GRPC, ""},
+                 {"tcp", PROBE_TCP, NULL}};
+    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+        char text[128];
+        snprintf(text, sizeof(text),
+                 "w:\n  healthcheck_mode: %s\n"
+                 "  healthcheck_grace_period_seconds: 2.5\n",
+                 modes[i].mode);
+        const char *ic = put("k.yaml", text);
+        assert_loads(load(&cfg, NULL, "--service", "svc", "--instance", "w", "--smartstack", ss,
+                          "--instance-config", ic, NULL));
+        const struct check_spec *c = &cfg->checks[0];
+        assert_false(c->registered);
+        assert_int_equal(c->probe, modes[i].kind);
+        if (modes[i].uri)
+            assert_string_equal(c->probe_uri, modes[i].uri);
+        else
+            assert_null(c->probe_uri);
+        assert_int_equal(c->grace_ms, 2500);
+        config_free(cfg);
+    }
+    /* cmd without a command */
+    const char *ic = put("k.yaml", "w:\n  healthcheck_mode: cmd\n");
+    assert_int_equal(load(&cfg, NULL, "--service", "svc", "--instance", "w", "--smartstack", ss,
+                          "--instance-config", ic, NULL),
+                     -1);
+    assert_string_equal(terr, "svc.w: healthcheck_mode cmd needs a healthcheck_cmd");
+}
+
+/* Labels are not repeated when an extra_advertise target equals one the
+ * advertise list already gave. */
+static void labels_are_not_repeated(void **state)
+{
+    struct mr_config *cfg;
+    const char *ss = put("smartstack.yaml", "main:\n"
+                                            "  proxy_port: 20000\n"
+                                            "  extra_advertise:\n"
+                                            "    region:uswest1-prod: [region:uswest1-prod, "
+                                            "superregion:x, superregion:x]\n");
+    const char *env[] = {"MESHREG_LOCATION_REGION=uswest1-prod", NULL};
+    assert_loads(load(&cfg, env, "--service", "svc", "--smartstack", ss, NULL));
+    const struct check_spec *c = &cfg->checks[0];
+    assert_int_equal(c->nlabels, 3);
+    assert_string_equal(c->labels[0].key, "region:uswest1-prod");
+    assert_string_equal(c->labels[1].key, "superregion:x");
+    assert_string_equal(c->labels[2].key, "paasta_instance");
+    config_free(cfg);
+}
+
+/* VM mode: per-item instance config, mode, smartstack path and weight;
+ * items checked (names, instance config errors, listed twice). */
+static void vm_mode_items(void **state)
+{
+    struct mr_config *cfg;
+    put("soa/web/smartstack.yaml", "main:\n  proxy_port: 20000\n"
+                                   "canary:\n  proxy_port: 20001\n");
+    const char *custom = put("custom-ss.yaml", "main:\n  proxy_port: 20002\n  mode: tcp\n");
+    const char *ic = put("soa/web/kubernetes-c1.yaml", "main:\n  registrations: [web.canary]\n"
+                                                       "  weight: 4\n");
+    char text[2048];
+    snprintf(text, sizeof(text),
+             "soa_dir: %s\n"
+             "services:\n"
+             "  - service: web\n"
+             "    port: 8080\n"
+             "  - service: api\n"
+             "    port: 8081\n"
+             "    smartstack: %s\n"
+             "    weight: 9\n"
+             "  - service: job\n"
+             "    instance: run\n"
+             "    port: 8082\n"
+             "    healthcheck_mode: grpc\n",
+             tpath("soa"), custom);
+    const char *file = put("vm.yaml", text);
+    const char *env[] = {"PAASTA_CLUSTER=c1", NULL};
+    assert_loads(load(&cfg, env, "-c", file, NULL));
+    assert_int_equal(cfg->nchecks, 3);
+    const struct check_spec *c = find(cfg, "web.canary"); /* from the instance config */
+    assert_int_equal(c->weight, 4);
+    assert_int_equal(c->port, 8080);
+    c = find(cfg, "api.main");
+    assert_int_equal(c->probe, PROBE_TCP);
+    assert_int_equal(c->weight, 9);
+    c = find(cfg, "job.run");
+    assert_false(c->registered);
+    assert_int_equal(c->probe, PROBE_GRPC);
+    config_free(cfg);
+    /* a weight from the environment or a flag beats the item's */
+    assert_loads(load(&cfg, env, "-c", file, "--weight", "1", NULL));
+    assert_int_equal(find(cfg, "api.main")->weight, 1);
+    config_free(cfg);
+    (void)ic;
+
+    char want[PATH_MAX + 200];
+    snprintf(text, sizeof(text),
+             "soa_dir: %s\n"
+             "services:\n"
+             "  - service: web\n"
+             "    instance: ../x\n"
+             "    port: 1\n"
+             "  - service: web\n"
+             "    port: 2\n"
+             "    instance_config: %s\n"
+             "  - service: web\n"
+             "    port: 3\n"
+             "  - service: web\n"
+             "    port: 4\n",
+             tpath("soa"), tpath("missing.yaml"));
+    file = put("vm2.yaml", text);
+    assert_int_equal(load(&cfg, NULL, "-c", file, NULL), -1);
+    snprintf(want, sizeof(want), "%s:4:15: services: '../x' is not a valid instance name", file);
+    assert_err_has(want);
+    snprintf(want, sizeof(want), "%s: cannot read: No such file or directory",
+             tpath("missing.yaml"));
+    assert_err_has(want);
+    snprintf(want, sizeof(want), "%s:11:5: web.main: listed twice", file);
+    assert_err_has(want);
+    assert_int_equal(count_lines(terr), 3);
+
+    /* per-service keys in the file next to services: */
+    snprintf(text, sizeof(text), "soa_dir: %s\nport: 5\nservices:\n  - service: web\n    port: 1\n",
+             tpath("soa"));
+    file = put("vm3.yaml", text);
+    assert_int_equal(load(&cfg, NULL, "-c", file, NULL), -1);
+    snprintf(want, sizeof(want), "%s:2:7: not allowed with a services: list (VM mode)", file);
+    assert_err_has(want);
+}
+
+/* `meshreg check` lines for grpc, https and a worker with a grace period. */
+static void check_output_other_probes(void **state)
+{
+    struct mr_config *cfg;
+    const char *ss = put("smartstack.yaml", "g:\n  proxy_port: 20000\n  healthcheck_mode: grpc\n"
+                                            "  healthcheck_uri: /pkg.Svc\n"
+                                            "s:\n  proxy_port: 20001\n  mode: https\n");
+    assert_loads(load(&cfg, NULL, "--service", "svc", "--smartstack", ss, "--host", "10.0.0.9",
+                      "--instance-id", "n1", "--registration", "svc.g", "--registration", "svc.s",
+                      NULL));
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    config_print(f, cfg);
+    config_print(f, NULL);
+    fclose(f);
+    assert_string_equal(buf, "svc.g: grpc 127.0.0.1:8888 service \"pkg.Svc\" interval 2000ms rise "
+                             "1 fall 2 timeout 1000ms weight 10 register 10.0.0.9:8888 as n1 in "
+                             "file:./registry labels paasta_instance=main\n"
+                             "svc.s: https://127.0.0.1:8888/status interval 2000ms rise 1 fall 2 "
+                             "timeout 1000ms weight 10 register 10.0.0.9:8888 as n1 in "
+                             "file:./registry labels paasta_instance=main\n");
+    free(buf);
+    config_free(cfg);
+
+    const char *ic = put("k.yaml", "w:\n  healthcheck_grace_period_seconds: 3\n");
+    assert_loads(load(&cfg, NULL, "--service", "svc", "--instance", "w", "--smartstack", ss,
+                      "--instance-config", ic, NULL));
+    buf = NULL;
+    f = open_memstream(&buf, &len);
+    config_print(f, cfg);
+    fclose(f);
+    assert_string_equal(buf, "svc.w: tcp 127.0.0.1:8888 interval 2000ms rise 1 fall 2 timeout "
+                             "1000ms grace 3000ms worker (not registered)\n");
+    free(buf);
+    config_free(cfg);
+    assert_string_equal(config_probe_kind_name((enum probe_kind)99), "?");
+    static const char *const names[] = {[PROBE_HTTP] = "http",
+                                        [PROBE_HTTPS] = "https",
+                                        [PROBE_TCP] = "tcp",
+                                        [PROBE_CMD] = "cmd",
+                                        [PROBE_GRPC] = "grpc"};
+    for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++)
+        assert_string_equal(config_probe_kind_name((enum probe_kind)k), names[k]);
+}
+
+/* Reload comparison: a change in any one field is a different check. */
+static void reload_comparison_field_by_field(void **state)
+{
+    struct kv h[] = {{"A", "1"}}, l[] = {{"L", ""}};
+    const struct check_spec a = {.name = "s.m",
+                                 .service = "s",
+                                 .ns = "m",
+                                 .instance = "m",
+                                 .registered = true,
+                                 .host = "10.0.0.1",
+                                 .port = 1,
+                                 .instance_id = "i",
+                                 .weight = 2,
+                                 .probe = PROBE_HTTP,
+                                 .probe_host = "127.0.0.1",
+                                 .probe_port = 3,
+                                 .probe_uri = "/u",
+                                 .probe_cmd = "c",
+                                 .body_expect = "b",
+                                 .headers = h,
+                                 .nheaders = 1,
+                                 .timeout_ms = 4,
+                                 .interval_ms = 5,
+                                 .rise = 6,
+                                 .fall = 7,
+                                 .grace_ms = 8,
+                                 .labels = l,
+                                 .nlabels = 1};
+    struct check_spec b = a;
+    assert_true(config_check_same(&a, &b));
+#define DIFFERS(field, value)                                                                      \
+    do {                                                                                           \
+        b = a;                                                                                     \
+        b.field = value;                                                                           \
+        if (config_check_same(&a, &b) || config_check_same(&b, &a))                                \
+            fail_msg("a different " #field " is the same check");                                  \
+    } while (0)
+    DIFFERS(name, "s.n");
+    DIFFERS(service, "t");
+    DIFFERS(ns, NULL);
+    DIFFERS(instance, "x");
+    DIFFERS(registered, false);
+    DIFFERS(host, "10.0.0.2");
+    DIFFERS(port, 9);
+    DIFFERS(instance_id, "j");
+    DIFFERS(weight, 9);
+    DIFFERS(probe, PROBE_TCP);
+    DIFFERS(probe_host, "::1");
+    DIFFERS(probe_port, 9);
+    DIFFERS(probe_uri, "/v");
+    DIFFERS(probe_cmd, NULL);
+    DIFFERS(body_expect, "B");
+    DIFFERS(nheaders, 0);
+    DIFFERS(timeout_ms, 9);
+    DIFFERS(interval_ms, 9);
+    DIFFERS(rise, 9);
+    DIFFERS(fall, 9);
+    DIFFERS(grace_ms, 9);
+    DIFFERS(nlabels, 0);
+#undef DIFFERS
+}
+
+/* Reload comparison looks at every header and label, by count and value. */
+static void reload_comparison_of_headers_and_labels(void **state)
+{
+    struct kv h1[] = {{"A", "1"}, {"B", "2"}}, h2[] = {{"A", "1"}, {"B", "3"}}, h3[] = {{"A", "1"}},
+              h4[] = {{"A", "1"}, {"C", "2"}};
+    struct check_spec a = {.name = "s.m", .headers = h1, .nheaders = 2};
+    struct check_spec b = a;
+    assert_true(config_check_same(&a, &b));
+    b.headers = h2;
+    assert_false(config_check_same(&a, &b));
+    b.headers = h3;
+    b.nheaders = 1;
+    assert_false(config_check_same(&a, &b));
+    b.headers = h4;
+    b.nheaders = 2;
+    assert_false(config_check_same(&a, &b));
+    b = a;
+    b.labels = h3;
+    b.nlabels = 1;
+    assert_false(config_check_same(&a, &b));
+    a.labels = h3;
+    a.nlabels = 1;
+    assert_true(config_check_same(&a, &b));
+    b.probe_cmd = "x"; /* NULL vs set */
+    assert_false(config_check_same(&a, &b));
+    checks_spec_clear(NULL);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -509,6 +845,15 @@ int main(int argc, char **argv)
         T(check_output_shows_every_check),
         T(reload_comparison),
         T(example_configs_load),
+        T(smartstack_path_that_is_a_directory),
+        T(registrations_from_the_instance_config_are_checked),
+        T(worker_modes_from_the_instance_config),
+        T(labels_are_not_repeated),
+        T(vm_mode_items),
+        T(check_output_other_probes),
+        T(reload_comparison_of_headers_and_labels),
+        T(reload_comparison_field_by_field),
+        T(invalid_default_smartstack_is_an_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
