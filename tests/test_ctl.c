@@ -943,7 +943,9 @@ static void test_connect_errors(void **state)
     assert_int_equal(waitpid(pid, &st, 0), pid);
     assert_true(WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), 1);
-    assert_string_equal(buf, "meshreg status: socket: Too many open files\n");
+    /* (a --coverage build may add its own complaints after the line) */
+    static const char want_line[] = "meshreg status: socket: Too many open files\n";
+    assert_memory_equal(buf, want_line, sizeof(want_line) - 1);
 }
 
 /* An empty --admin or MESHREG_ADMIN means the default, 127.0.0.1:6666. */
