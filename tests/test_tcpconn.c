@@ -161,7 +161,7 @@ static void test_start_connect_fails_at_once(void **state)
 
         assert_true(len > 0);
         /* the lowest free fd now: tcpconn_start must leave it free */
-        probe = dup(0);
+        probe = open("/dev/null", O_RDONLY | O_CLOEXEC);
         assert_true(probe >= 0);
         close(probe);
         fd = tcpconn_start(&ss, len, err, sizeof(err));
@@ -181,7 +181,7 @@ static void test_start_socket_fails(void **state)
     struct sockaddr_storage ss;
     char err[128] = "";
     socklen_t len = tcpconn_addr("127.0.0.1", 9, &ss);
-    int next = dup(0), fd;
+    int next = open("/dev/null", O_RDONLY | O_CLOEXEC), fd; /* the lowest free one */
 
     assert_true(next >= 0);
     close(next);
