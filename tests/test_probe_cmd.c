@@ -119,6 +119,13 @@ static void test_output_floods(void **state)
         fail_msg("detail \"%s\"", d);
 }
 
+static void stop_once_running(struct ev_loop *loop, ev_check *w, int revents)
+{
+    struct probe *p = w->data;
+    if (p->running)
+        ev_break(loop, EVBREAK_ALL);
+}
+
 /* The command's stdout is an ordinary blocking pipe: while the sidecar's
  * loop is busy elsewhere and the pipe is full, a writer waits instead of
  * failing with EAGAIN. Here the loop does not run for 0.5 s while the
@@ -139,10 +146,15 @@ static void test_writer_blocks_while_loop_is_busy(void **state)
     r.want = 1;
     struct probe *p = probe_new(loop, &s, on_result, &r, err, sizeof(err));
     assert_non_null(p);
+    /* leave the loop in the very iteration that starts the attempt, before
+     * it reads anything */
+    ev_check started;
+    ev_check_init(&started, stop_once_running);
+    started.data = p;
+    ev_check_start(loop, &started);
     probe_start(p);
-    double deadline = ev_time() + 5;
-    while (!p->running && r.n == 0 && ev_time() < deadline)
-        run_for(loop, 0.005);
+    run_for(loop, 5.0);
+    ev_check_stop(loop, &started);
     assert_true(p->running);
     usleep(500 * 1000); /* the loop is busy: nobody reads the pipe */
     run_for(loop, 10.0);
