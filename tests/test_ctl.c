@@ -542,9 +542,10 @@ static void test_failures(void **state)
     raw_stop(pid);
 }
 
-/* Runs ctl(cmd, "--admin", addr, NULL) in a child process; the result comes
- * back through *rfd: the exit status, then the stderr text. */
-static pid_t ctl_in_child(const char *cmd, const char *addr, int *rfd)
+/* Runs ctl(cmd, [flag,] "--admin", addr) in a child process, so that slow
+ * cases run side by side; child_result() collects its exit status, stdout
+ * and stderr. */
+static pid_t ctl_in_child(const char *cmd, const char *flag, const char *addr, int *rfd)
 {
     int p[2];
     assert_int_equal(pipe(p), 0);
@@ -553,8 +554,12 @@ static pid_t ctl_in_child(const char *cmd, const char *addr, int *rfd)
     assert_true(pid >= 0);
     if (pid == 0) {
         close(p[0]);
-        int rc = ctl(cmd, "--admin", addr, NULL);
-        if (write(p[1], &rc, sizeof(rc)) != sizeof(rc) || write(p[1], err_buf, strlen(err_buf)) < 0)
+        int rc = flag ? ctl(cmd, flag, "--admin", addr, NULL) : ctl(cmd, "--admin", addr, NULL);
+        size_t olen = strlen(out_buf);
+        if (write(p[1], &rc, sizeof(rc)) != sizeof(rc) ||
+            write(p[1], &olen, sizeof(olen)) != sizeof(olen) ||
+            write(p[1], out_buf, olen) != (ssize_t)olen ||
+            write(p[1], err_buf, strlen(err_buf)) < 0)
             _exit(3);
         exit(0); /* not _exit: a --coverage build writes the child's counts at exit */
     }
@@ -563,13 +568,28 @@ static pid_t ctl_in_child(const char *cmd, const char *addr, int *rfd)
     return pid;
 }
 
-static int child_result(pid_t pid, int rfd, char *err, size_t cap)
+static void read_n(int fd, void *buf, size_t n)
+{
+    size_t got = 0;
+    ssize_t r;
+    while (got < n && (r = read(fd, (char *)buf + got, n - got)) > 0)
+        got += (size_t)r;
+    assert_int_equal(got, n);
+}
+
+/* Returns the child's ctl exit status; its stdout and stderr into the
+ * given buffers. */
+static int child_result(pid_t pid, int rfd, char *out, size_t ocap, char *err, size_t ecap)
 {
     int rc = -1, st;
-    size_t n = 0;
+    size_t olen = 0, n = 0;
     ssize_t r;
-    assert_int_equal(read(rfd, &rc, sizeof(rc)), sizeof(rc));
-    while (n < cap - 1 && (r = read(rfd, err + n, cap - 1 - n)) > 0)
+    read_n(rfd, &rc, sizeof(rc));
+    read_n(rfd, &olen, sizeof(olen));
+    assert_true(olen < ocap);
+    read_n(rfd, out, olen);
+    out[olen] = '\0';
+    while (n < ecap - 1 && (r = read(rfd, err + n, ecap - 1 - n)) > 0)
         n += (size_t)r;
     err[n] = '\0';
     close(rfd);
@@ -598,9 +618,9 @@ static void test_timeouts(void **state)
     assert_int_equal(connect(filler, (struct sockaddr *)&sin, sizeof(sin)), 0);
 
     int rfd;
-    char addr[64], cerr[4096];
+    char addr[64], cout[4096], cerr[4096];
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", hang_port);
-    pid_t child = ctl_in_child("status", addr, &rfd);
+    pid_t child = ctl_in_child("status", NULL, addr, &rfd);
 
     double t0 = now_s();
     assert_int_equal(ctl("status", "--admin", addr_of(port), NULL), 1);
@@ -610,7 +630,7 @@ static void test_timeouts(void **state)
     if (took < 4.5 || took > 25)
         fail_msg("status against a silent server took %.2f s", took);
 
-    assert_int_equal(child_result(child, rfd, cerr, sizeof(cerr)), 1);
+    assert_int_equal(child_result(child, rfd, cout, sizeof(cout), cerr, sizeof(cerr)), 1);
     char want[128];
     snprintf(want, sizeof(want), "cannot connect to 127.0.0.1:%d: timed out after 5 s", hang_port);
     expect_in(cerr, want);
@@ -792,17 +812,26 @@ static void test_drain_wait_bad_polls(void **state)
          "GET /status answered 200 without a drain window"},
         {"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n{", "answer cut short"},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    enum { N = sizeof(cases) / sizeof(cases[0]) };
+    pid_t servers[N], children[N];
+    int fds[N];
+    /* side by side: each takes three poll periods */
+    for (size_t i = 0; i < N; i++) {
         struct raw_spec rs = {.act = RAW_ANSWER, .post = drained, .get = cases[i].get};
         int port;
-        pid_t pid = raw_server2(&rs, &port);
-        assert_true(pid > 0);
-        assert_int_equal(ctl("drain", "--wait", "--admin", addr_of(port), NULL), 1);
-        expect_in(out_buf, "\"window_remaining_ms\": 600000");
-        expect_in(err_buf, "waiting for the drain window (600.0 s)");
-        expect_in(err_buf, cases[i].want);
-        assert_null(strstr(err_buf, "window over"));
-        raw_stop(pid);
+        servers[i] = raw_server2(&rs, &port);
+        assert_true(servers[i] > 0);
+        children[i] = ctl_in_child("drain", "--wait", addr_of(port), &fds[i]);
+    }
+    for (size_t i = 0; i < N; i++) {
+        static char cout[4096], cerr[4096];
+        assert_int_equal(child_result(children[i], fds[i], cout, sizeof(cout), cerr, sizeof(cerr)),
+                         1);
+        expect_in(cout, "\"window_remaining_ms\": 600000");
+        expect_in(cerr, "waiting for the drain window (600.0 s)");
+        expect_in(cerr, cases[i].want);
+        assert_null(strstr(cerr, "window over"));
+        raw_stop(servers[i]);
     }
 }
 
