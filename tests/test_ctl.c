@@ -5,6 +5,7 @@
  * (403, never answering). */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
 #include <setjmp.h>
@@ -950,7 +951,9 @@ static void test_connect_errors(void **state)
         dup2(p[1], 2);
         close(p[0]);
         close(p[1]);
-        int fd = dup(0); /* the lowest free descriptor: make it the limit */
+        int fd = open("/dev/null", O_RDONLY | O_CLOEXEC); /* the lowest free one: the limit */
+        if (fd < 0)
+            _exit(20);
         close(fd);
         struct rlimit rl;
         getrlimit(RLIMIT_NOFILE, &rl);

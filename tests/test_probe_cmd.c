@@ -314,7 +314,8 @@ static void test_no_fd_for_the_pipe(void **state)
     r.want = 1;
     struct probe *p = probe_new(loop, &s, on_result, &r, err, sizeof(err));
     assert_non_null(p);
-    int fd = dup(0); /* the lowest free fd: make it the limit */
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC); /* the lowest free one: the limit */
+    assert_true(fd >= 0);
     close(fd);
     assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
     rl = saved;

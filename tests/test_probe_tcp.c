@@ -5,6 +5,7 @@
  * replaced, the default path and host). */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -268,7 +269,8 @@ static void test_tcp_no_fd(void **state)
     r.loop = loop;
     r.want = 1;
     struct probe *p = probe_new(loop, &s, on_result, &r, err, sizeof(err));
-    int fd = dup(0); /* the lowest free fd: make it the limit */
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC); /* the lowest free one: the limit */
+    assert_true(fd >= 0);
     close(fd);
     assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
     rl = saved;
