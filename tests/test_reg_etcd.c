@@ -209,6 +209,12 @@ static void limit_cb(struct ev_loop *loop, ev_timer *w, int revents)
     ev_break(loop, EVBREAK_ONE);
 }
 
+/* The longest the loop may go without running our 10 ms timer. A loop
+ * blocked on a request to a hung etcd would wait for its deadline (500 ms
+ * for the lease revoke, the shortest); scheduling on a loaded machine
+ * accounts for ~0.1 s. */
+#define STALL_MAX 0.4
+
 /* Runs the loop until pred(arg) or timeout seconds; returns whether pred
  * became true. *max_gap (if given) is the longest the loop went without
  * running our 10 ms timer: the loop is never blocked if it stays small. */
@@ -399,7 +405,7 @@ static void test_stop_revokes_after_loop(void **state)
     reg_stop(r);
     double ms = now_ms() - t0;
     print_message("revoke after the loop took %.2f ms\n", ms);
-    assert_true(ms < 600);
+    assert_true(ms < 500 + STALL_MAX * 1000); /* its 500 ms deadline bounds it */
     assert_int_equal(ctl_lease_granted(ep_single, lease), -1);
     char val[64];
     ctl_value(ep_single, key, val, sizeof val);
@@ -427,7 +433,7 @@ static void test_stop_revokes_in_loop(void **state)
     ev_timer_start(loop, &t);
     double gap;
     run_until(loop, NULL, NULL, 0.5, &gap);
-    assert_true(gap < 0.1); /* stop did not block the loop */
+    assert_true(gap < STALL_MAX); /* stop did not block the loop */
     assert_int_equal(ctl_lease_granted(ep_single, lease), -1);
     reg_free(r);
     ev_loop_destroy(loop);
@@ -512,7 +518,7 @@ static void test_down_at_start(void **state)
     set(r, "svc.main", "n_1", REC);
     double gap;
     run_until(loop, NULL, NULL, 1.0, &gap);
-    assert_true(gap < 0.1);
+    assert_true(gap < STALL_MAX);
     assert_int_not_equal(r->conn, REG_CONNECTED);
     assert_int_equal(reg_pending(r), 1);
     assert_true(r->conn_detail[0] != '\0');
@@ -696,7 +702,7 @@ static void test_hung_etcd_never_blocks(void **state)
     assert_true(ok);
     print_message("hung etcd: %s, longest loop stall %.1f ms\n", r->conn_detail,
                   (gap > gap2 ? gap : gap2) * 1000);
-    assert_true(gap < 0.1 && gap2 < 0.1);
+    assert_true(gap < STALL_MAX && gap2 < STALL_MAX);
     assert_true(run_until(loop, settled, r, 5, NULL));
     char val[64];
     ctl_value(ep_single, "/meshreg-test/hung/svc.main/n_1", val, sizeof val);

@@ -231,6 +231,12 @@ static void wait_stopped(pid_t pid)
 
 /* ---- driving the loop ---- */
 
+/* The longest the loop may go without running our 10 ms timer. A loop
+ * blocked in a call to a hung server would wait for the client's receive
+ * timeout (2/3 of the session timeout: 667 ms for our shortest, 1 s);
+ * scheduling on a loaded machine accounts for ~0.1 s. */
+#define STALL_MAX 0.4
+
 struct waiter {
     bool (*pred)(void *);
     void *arg;
@@ -590,7 +596,7 @@ static void test_restart_within_timeout(void **state)
     assert_true(run_until(loop, is_not_connected, r, 5, NULL));
     assert_int_equal(r->conn, REG_DISCONNECTED);
     run_until(loop, NULL, NULL, 0.5, &gap);
-    assert_true(gap < 0.2); /* reconnect attempts never block the loop */
+    assert_true(gap < STALL_MAX); /* reconnect attempts never block the loop */
     assert_true(reg_present(r, "svc.main", "h1_8888")); /* a blip is not a deregistration */
     assert_int_equal(sh(NULL, 0, "%s/zk-start %s", scripts, dir_single), 0);
     assert_true(run_until(loop, is_connected, r, 5, NULL));
@@ -672,7 +678,7 @@ static void test_down_longer_than_timeout(void **state)
     assert_int_equal(sh(NULL, 0, "%s/zk-stop %s", scripts, dir_single), 0);
     double gap = 0;
     run_until(loop, NULL, NULL, 2.0, &gap);
-    assert_true(gap < 0.2);
+    assert_true(gap < STALL_MAX);
     assert_int_not_equal(r->conn, REG_CONNECTED);
     assert_non_null(strstr(r->conn_detail, hosts_single));
     assert_int_equal(sh(NULL, 0, "%s/zk-start %s", scripts, dir_single), 0);
@@ -714,7 +720,7 @@ static void test_hung_server_never_blocks(void **state)
     double gap = 0;
     run_until(loop, NULL, NULL, 3.5, &gap);
     print_message("# longest loop stall with a hung ZooKeeper: %.1f ms\n", gap * 1000);
-    assert_true(gap < 0.2);
+    assert_true(gap < STALL_MAX);
     assert_false(reg_present(r, "svc.main", "h1_1"));
     assert_int_equal(sh(NULL, 0, "kill -CONT $(cat %s/zk1.pid)", dir_single), 0);
     assert_true(run_until(loop, is_settled, r, 10, NULL));
@@ -738,7 +744,7 @@ static void test_start_before_server(void **state)
     reg_set(r, "svc.main", "h1_8888", REC(8888));
     double gap = 0;
     run_until(loop, NULL, NULL, 1.0, &gap);
-    assert_true(gap < 0.2);
+    assert_true(gap < STALL_MAX);
     assert_int_equal(r->conn, REG_CONNECTING);
     assert_non_null(strstr(r->conn_detail, "connecting to"));
     print_message("# while down: %s\n", r->conn_detail);
