@@ -76,9 +76,10 @@ test: deps
 	@scripts/run-tests
 
 # The plain pass under gcov (objects in build/cov), then a per-file line and
-# branch table over config/ proto/ sidecar/. Fails below the floors.
-COV_LINES    ?= 90
-COV_BRANCHES ?= 80
+# branch table over config/ proto/ sidecar/. Fails below the floors, which
+# rise with the tests (issue 7 asked for 90/80; measured 94.2/85.5).
+COV_LINES    ?= 93
+COV_BRANCHES ?= 84
 coverage: deps
 	@scripts/coverage $(COV_LINES) $(COV_BRANCHES)
 
