@@ -2,6 +2,7 @@
  * protobuf subset needed is varints and the four wire types a peer may use
  * for fields we do not know (which protobuf requires us to skip). */
 #include "proto/grpc_health.h"
+#include "proto/http1.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -214,17 +215,6 @@ const char *grpc_status_code_name(int code)
     return names[code];
 }
 
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 void grpc_message_decode(const char *in, char *out, size_t outlen)
 {
     size_t o = 0;
@@ -236,8 +226,8 @@ void grpc_message_decode(const char *in, char *out, size_t outlen)
 
         /* gRPC percent-encodes bytes outside 0x20-0x7e and '%' itself; a
          * stray '%' not followed by two hex digits is kept as it is. */
-        if (ch == '%' && hexval(in[i + 1]) >= 0 && hexval(in[i + 2]) >= 0) {
-            ch = (unsigned char)(hexval(in[i + 1]) * 16 + hexval(in[i + 2]));
+        if (ch == '%' && http1_hexval(in[i + 1]) >= 0 && http1_hexval(in[i + 2]) >= 0) {
+            ch = (unsigned char)(http1_hexval(in[i + 1]) * 16 + http1_hexval(in[i + 2]));
             i += 2;
         }
         out[o++] = (ch < 0x20 || ch == 0x7f) ? ' ' : (char)ch;

@@ -371,3 +371,14 @@ size_t http1_write_head(char *out, size_t cap, int status, const char *content_t
     out[off] = '\0';
     return off;
 }
+
+int http1_hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}

@@ -59,6 +59,9 @@ const struct http1_header *http1_find_header(const struct http1_header *h, size_
 
 const char *http1_reason(int status);
 
+/* The value of one hexadecimal digit (chunk sizes, percent-encoding), or -1. */
+int http1_hexval(char c);
+
 /* Writes a complete response head ("HTTP/1.1 ...\r\n...\r\n\r\n") for a body
  * of body_len bytes into out. Returns the head length, or 0 if cap is too
  * small. */

@@ -195,17 +195,6 @@ static int keep_body(struct httpc *c, const char *p, size_t n)
     return 0;
 }
 
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* Decodes chunked framing. Returns 1 when the last chunk and trailers are
  * in, 0 for more, -1 malformed (errbuf set). */
 static int feed_chunked(struct httpc *c, const char *p, size_t n)
@@ -217,7 +206,7 @@ static int feed_chunked(struct httpc *c, const char *p, size_t n)
 
         switch (c->ch) {
         case CH_SIZE: {
-            int d = hexval(ch);
+            int d = http1_hexval(ch);
             if (d >= 0) {
                 if (c->remaining > (~0ULL >> 4))
                     goto bad;

@@ -119,17 +119,6 @@ static void route_metrics(struct sidecar *sc, const struct route_ctx *x, struct 
     reply_body(out, st, CT_PROM, body, len);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 long admin_route_form_decode(const char *s, size_t n, char *out, size_t cap)
 {
     size_t o = 0;
@@ -138,8 +127,8 @@ long admin_route_form_decode(const char *s, size_t n, char *out, size_t cap)
         if (c == '+') {
             c = ' ';
         } else if (c == '%') {
-            int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
-            int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+            int hi = i + 2 < n ? http1_hexval(s[i + 1]) : -1;
+            int lo = i + 2 < n ? http1_hexval(s[i + 2]) : -1;
             if (hi < 0 || lo < 0)
                 return -1;
             c = hi * 16 + lo;
