@@ -17,6 +17,7 @@
 #include "config/diag.h"
 #include "config/yschema.h"
 #include "config/ytree.h"
+#include "proto/netaddr.h"
 
 enum stype { T_STR, T_INT, T_BOOL, T_LIST };
 
@@ -185,28 +186,12 @@ static int check_admin(const char *v, char *why, size_t len)
 
 static int check_cidr(const char *v, char *why, size_t len)
 {
-    char addr[INET6_ADDRSTRLEN + 8];
-    const char *slash = strchr(v, '/');
-    size_t alen = slash ? (size_t)(slash - v) : strlen(v);
-    unsigned char buf[sizeof(struct in6_addr)];
-    int bits = -1, maxbits;
-    if (alen == 0 || alen >= sizeof(addr))
-        goto bad;
-    memcpy(addr, v, alen);
-    addr[alen] = '\0';
-    if (inet_pton(AF_INET, addr, buf) == 1)
-        maxbits = 32;
-    else if (inet_pton(AF_INET6, addr, buf) == 1)
-        maxbits = 128;
-    else
-        goto bad;
-    if (slash) {
-        char pwhy[64];
-        if (settings_parse_int(slash + 1, 0, maxbits, &bits, pwhy, sizeof(pwhy)) < 0)
-            goto bad;
-    }
-    return 0;
-bad:
+    /* The parser the admin endpoint uses: what passes here cannot fail there
+     * (host bits below the prefix included). */
+    struct netaddr_cidr c;
+    char perr[128];
+    if (netaddr_cidr_parse(v, &c, perr, sizeof(perr)) >= 0)
+        return 0;
     snprintf(why, len, "'%s' is not an address or CIDR", v);
     return -1;
 }

@@ -33,7 +33,7 @@
 #include "sidecar/admin_route.h"
 #include "sidecar/listener.h"
 #include "sidecar/log.h"
-#include "sidecar/netaddr.h"
+#include "proto/netaddr.h"
 
 #define IN_INITIAL 1024       /* a health check is ~100 bytes; fits malloc's per-thread cache */
 #define OUT_HIGH (256 * 1024) /* pending answers beyond which we stop reading */

@@ -25,7 +25,7 @@
 
 #include "proto/http1.h"
 #include "sidecar/admin_route.h"
-#include "sidecar/netaddr.h"
+#include "proto/netaddr.h"
 
 #define MAX_STREAMS 32
 #define CONN_BUDGET_FACTOR 2

@@ -20,7 +20,7 @@
 
 #include "sidecar/log.h"
 #include "sidecar/listener.h"
-#include "sidecar/netaddr.h"
+#include "proto/netaddr.h"
 #include "sidecar/sidecar.h"
 
 #define AGENT_MAX_CONNS 256

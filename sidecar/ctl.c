@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "proto/http1.h"
-#include "sidecar/netaddr.h"
+#include "proto/netaddr.h"
 
 #define CTL_DEFAULT_ADMIN "127.0.0.1:6666"
 #define CTL_TIMEOUT_S 5.0          /* connect + request + answer, per call */

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-#include "sidecar/netaddr.h"
+#include "proto/netaddr.h"
 
 /* Owns fd from here on (close it when done). */
 typedef void (*listener_accept_cb)(void *arg, int fd, const struct sockaddr_storage *peer);

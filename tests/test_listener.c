@@ -26,7 +26,7 @@
 
 #include "sidecar/listener.h"
 #include "sidecar/log.h"
-#include "sidecar/netaddr.h"
+#include "proto/netaddr.h"
 
 #define GUARD 20.0 /* seconds; waits end as soon as the state is reached */
 

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "sidecar/netaddr.h"
+#include "proto/netaddr.h"
 
 static struct sockaddr_storage peer(const char *ip)
 {

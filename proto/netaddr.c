@@ -1,6 +1,6 @@
 /* Address and CIDR parsing for the admin endpoint and the `meshreg drain`
  * client. Only numeric forms, so nothing here can block on a resolver. */
-#include "sidecar/netaddr.h"
+#include "proto/netaddr.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
