@@ -53,7 +53,7 @@ struct check_spec {
 /* Global settings (one per process). */
 struct mr_config {
     char *config_file; /* -c FILE, or NULL */
-    char *backend;     /* backend URI, §5 */
+    char *backend;     /* backend URI, README "Backends" */
     char *admin_addr;  /* "ADDR:PORT" of the admin endpoint */
     int drain_seconds;
     int ttl_seconds;

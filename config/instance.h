@@ -1,6 +1,6 @@
 /* PaaSTA instance config (kubernetes-<cluster>.yaml) as PaaSTA writes it: a map
  * of instance -> settings. meshreg reads only its own instance's block and in it
- * only the keys of SPEC §3 (type-checked); every other key and every other
+ * only the keys of README "Configuration" (type-checked); every other key and every other
  * instance is PaaSTA's business and ignored. */
 #ifndef MESHREG_INSTANCE_H
 #define MESHREG_INSTANCE_H

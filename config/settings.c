@@ -47,7 +47,7 @@ static int check_nonempty(const char *v, char *why, size_t len);
 
 #define OFF(f) offsetof(struct settings, f)
 
-/* The table of every `run`/`check` option (SPEC §2). */
+/* The table of every `run`/`check` option (README "Command line"). */
 static const struct def defs[SET_COUNT] = {
     [SET_SMARTSTACK] = {"smartstack", "smartstack", "MESHREG_SMARTSTACK", T_STR,
                         "./smartstack.yaml", 0, 0, OFF(smartstack), "FILE",

@@ -1,7 +1,7 @@
-/* The admin endpoint's listener and connections (§6): non-blocking accept,
- * per-connection input/output buffers, keep-alive and pipelining (answers
- * in order), request limits, one deadline per connection, lingering close.
- * What a request means is admin_route.c's business.
+/* The admin endpoint's listener and connections (README "Admin / health endpoint"): non-blocking
+ * accept, per-connection input/output buffers, keep-alive and pipelining (answers in order),
+ * request limits, one deadline per connection, lingering close. What a request means is
+ * admin_route.c's business.
  *
  * Hostile clients and the limits:
  *  - head > max_head: 431; declared body > max_body: 413; garbage: 400;

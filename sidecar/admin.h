@@ -1,4 +1,4 @@
-/* The admin / health endpoint (§6): HTTP/1.1 on one listening socket,
+/* The admin / health endpoint (README "Admin / health endpoint"): HTTP/1.1 on one listening socket,
  * keep-alive, request limits, loopback-or-allowed peers for changing routes. */
 #ifndef MESHREG_ADMIN_H
 #define MESHREG_ADMIN_H

@@ -1,9 +1,8 @@
-/* h2c (HTTP/2 over cleartext, prior knowledge) on the admin port (§6).
- * admin.c owns the connection (socket, buffers, deadline, the connection
- * limit); once a client opened with the HTTP/2 connection preface it hands
- * the bytes to one admin_h2 session and writes what the session produces.
- * Every request goes through the same admin_route() as HTTP/1.1, so both
- * protocols answer identically. No sockets here: bytes in, bytes out. */
+/* h2c (HTTP/2 over cleartext, prior knowledge) on the admin port (README "Admin / health
+ * endpoint"). admin.c owns the connection (socket, buffers, deadline, the connection limit); once a
+ * client opened with the HTTP/2 connection preface it hands the bytes to one admin_h2 session and
+ * writes what the session produces. Every request goes through the same admin_route() as HTTP/1.1,
+ * so both protocols answer identically. No sockets here: bytes in, bytes out. */
 #ifndef MESHREG_ADMIN_H2_H
 #define MESHREG_ADMIN_H2_H
 

@@ -267,7 +267,7 @@ static void route_undrain(struct sidecar *sc, const struct route_ctx *x, struct 
 
 /* hacheck: /{http,tcp,spool}/<svc.ns>/<port>[/<path...>]. hacheck would
  * also probe the app; we answer from the same in-memory state as /health,
- * which is the point (§1.5: never re-probe for a load balancer). */
+ * which is the point (README "Running it": never re-probe for a load balancer). */
 static void route_hacheck(struct sidecar *sc, const struct route_ctx *x, struct admin_reply *out)
 {
     const char *name = x->rest, *end = x->rest + x->rest_len;

@@ -1,6 +1,6 @@
-/* The admin endpoint's routes (§6): one complete, parsed request in, one
- * reply out. No sockets here (admin.c owns the connections), so every route
- * and the 403 rule can be tested without a peer address we cannot fake. */
+/* The admin endpoint's routes (README "Admin / health endpoint"): one complete, parsed request in,
+ * one reply out. No sockets here (admin.c owns the connections), so every route and the 403 rule
+ * can be tested without a peer address we cannot fake. */
 #ifndef MESHREG_ADMIN_ROUTE_H
 #define MESHREG_ADMIN_ROUTE_H
 

@@ -1,5 +1,5 @@
-/* The HAProxy agent-check listener (§6, `--agent-port`): every connection
- * gets one line for the whole process, then the connection closes.
+/* The HAProxy agent-check listener (README "Admin / health endpoint", `--agent-port`): every
+ * connection gets one line for the whole process, then the connection closes.
  *
  *   "up ready 100%\n"  every check is up
  *   "drain\n"          not all up, and draining (admin drain or shutdown)

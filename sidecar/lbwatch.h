@@ -1,7 +1,7 @@
 /* Who polls us: the load balancers that ask /health (or the agent port),
  * and how many "draining" answers each has had. With --adaptive-drain the
  * drain window may end early once every recent poller has been told enough
- * times (§7). Pure bookkeeping: no I/O, the caller passes the clock. */
+ * times (README "Drain sequence"). Pure bookkeeping: no I/O, the caller passes the clock. */
 #ifndef MESHREG_LBWATCH_H
 #define MESHREG_LBWATCH_H
 

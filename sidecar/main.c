@@ -1,4 +1,4 @@
-/* meshreg: subcommand dispatch. Exit codes (§2): 0 normal stop, 2 bad usage
+/* meshreg: subcommand dispatch. Exit codes (README "Command line"): 0 normal stop, 2 bad usage
  * or invalid config (nothing started), 1 runtime failure. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* The cmd probe (§4): `/bin/sh -c CMD` in its own process group, stdin from
+/* The cmd probe (README "Probes"): `/bin/sh -c CMD` in its own process group, stdin from
  * /dev/null, stdout and stderr into a pipe of which the last line is kept for
  * the detail. Exit 0 passes. The attempt ends when the shell exits; then, or
  * at the deadline, the whole process group is SIGKILLed so no background

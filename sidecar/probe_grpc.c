@@ -1,4 +1,4 @@
-/* The grpc probe (§4): grpc.health.v1.Health/Check over h2c (HTTP/2 with
+/* The grpc probe (README "Probes"): grpc.health.v1.Health/Check over h2c (HTTP/2 with
  * prior knowledge, cleartext) on the app's health port, for the service
  * named by spec->probe_uri ("" asks about the whole server). Only a
  * completed call with grpc-status 0 and status SERVING passes; a gRPC

@@ -1,4 +1,4 @@
-/* The https probe (§4): the http probe over TLS. Same request, same
+/* The https probe (README "Probes"): the http probe over TLS. Same request, same
  * judgement (2xx/3xx pass, body_expect), the exchange being proto/httpc
  * with its TLS transport (proto/tls).
  *

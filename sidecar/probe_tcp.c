@@ -1,4 +1,4 @@
-/* The tcp probe (§4): a non-blocking connect to the health port; success
+/* The tcp probe (README "Probes"): a non-blocking connect to the health port; success
  * passes, and the connection is closed at once without sending anything. */
 #include "proto/tcpconn.h"
 #include "sidecar/probe.h"

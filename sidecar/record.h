@@ -1,4 +1,4 @@
-/* The record a backend stores for one up registration (§5), in the format
+/* The record a backend stores for one up registration (README "Backends"), in the format
  * nerve writes so synapse-style consumers read it unchanged:
  *   {"host":H,"port":P,"name":INSTANCE_ID,"weight":W,"labels":{...}}  */
 #ifndef MESHREG_RECORD_H

@@ -1,4 +1,4 @@
-/* Wrapper mode (§1.3): the app runs as meshreg's child. We start it, forward
+/* Wrapper mode (README "Running it"): the app runs as meshreg's child. We start it, forward
  * the signals it should see, reap every child (safe as PID 1), and report its
  * exit. Stopping it is the drain machine's call: supervise_stop() only sends
  * SIGTERM and arms the SIGKILL after the grace period. */

@@ -1,7 +1,6 @@
-/* The HAProxy agent-check listener (§6) over real loopback sockets: a real
- * struct sidecar (checks with real health counters, the real drain
- * machine) and agent_new() on 127.0.0.1:0, driven by pumping the libev
- * loop while the client sockets wait for their line. */
+/* The HAProxy agent-check listener (README "Admin / health endpoint") over real loopback sockets: a
+ * real struct sidecar (checks with real health counters, the real drain machine) and agent_new() on
+ * 127.0.0.1:0, driven by pumping the libev loop while the client sockets wait for their line. */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
@@ -248,7 +247,7 @@ static void test_up_drain_down(void **state)
     ask(f, got, sizeof(got));
     assert_string_equal(got, UP_LINE);
 
-    /* SIGTERM: drain at once (§7 step 1) */
+    /* SIGTERM: drain at once (README "Drain sequence" step 1) */
     drain_request_shutdown(&f->sc.drain, ev_now(f->loop));
     ask(f, got, sizeof(got));
     assert_string_equal(got, "drain\n");

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # meshreg-test: plain-pass-only (several servers; the sanitizer pass runs the single-server tests)
-# §7 "a bounce under load loses zero requests", with a real HAProxy polling
+# README "Drain sequence" "a bounce under load loses zero requests", with a real HAProxy polling
 # meshreg's /health (`option httpchk GET /health`, inter 100 ms, fall 1,
 # rise 1, `retries 0`, no redispatch) in front of two instances a and b, each
 # `meshreg run --drain-seconds 2 ... -- demoapp` (wrapper mode, file:

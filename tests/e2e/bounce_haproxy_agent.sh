@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # meshreg-test: plain-pass-only (several servers; the sanitizer pass runs the single-server tests)
-# §7 "a bounce under load loses zero requests", with HAProxy following
+# README "Drain sequence" "a bounce under load loses zero requests", with HAProxy following
 # meshreg's agent-check port (--agent-port; `agent-check agent-inter 100ms`
 # beside a TCP check of the app, inter 100 ms, fall 1, rise 1, `retries 0`,
 # no redispatch) instead of polling /health. On SIGTERM the agent says

@@ -2,7 +2,7 @@
 # Helpers for the bounce tests (tests/e2e/bounce_*.sh) and scripts/bench-bounce:
 # a real HAProxy in front of two app instances, each `meshreg run ... --
 # demoapp` (wrapper mode, file: backend), a bounded load generator through
-# HAProxy, and bounces of one instance at a time under that load (§7: "a
+# HAProxy, and bounces of one instance at a time under that load (README "Drain sequence": "a
 # bounce under load loses zero requests"). Source it after lib.sh and
 # lb_lib.sh.
 #

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # meshreg-test: plain-pass-only (several servers; the sanitizer pass runs the single-server tests)
-# §5 etcd, 3-member cluster on loopback: the leader killed -> the key is
+# README "Backends" etcd, 3-member cluster on loopback: the leader killed -> the key is
 # still there and meshreg keeps working; the member meshreg talks to killed
 # -> it fails over to another endpoint in the URI.
 . "$(dirname "$0")/lib.sh"

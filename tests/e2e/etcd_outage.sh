@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# §5 etcd outages: etcd down at start -> probes and the admin endpoint work,
+# README "Backends" etcd outages: etcd down at start -> probes and the admin endpoint work,
 # /status says disconnected, and the key is registered within a second of
 # etcd coming up; etcd restarted with its data -> the key stays (one copy);
 # etcd wiped and restarted -> the key is back (one copy); a hung etcd

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# §5 etcd: the record is at PREFIX/<svc.ns>/<instance_id>_<port> with the
+# README "Backends" etcd: the record is at PREFIX/<svc.ns>/<instance_id>_<port> with the
 # exact record JSON, attached to a lease of --ttl-seconds (checked with
 # etcdctl, not our client); unhealthy / drain / SIGTERM delete the key
 # (latency reported); after SIGTERM the lease is revoked; SIGKILL -> the key
@@ -29,7 +29,7 @@ latency() {
 DRAIN_S=3 start_sidecar --backend "etcd://$ETCD_ADDR$PREFIX" --ttl-seconds 3 --weight 7
 check "key appears" has_key
 v=$(value)
-# Byte for byte what nerve writes (§5), as the file: backend would hold it.
+# Byte for byte what nerve writes (README "Backends"), as the file: backend would hold it.
 check_eq "value is the exact record JSON" "$v" \
     "{\"host\":\"127.0.0.1\",\"port\":$APP_PORT,\"name\":\"$IID\",\"weight\":7,\"labels\":{\"paasta_instance\":\"main\"}}"
 lease=$(lease_of)

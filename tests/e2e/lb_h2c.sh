@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# §6 "HTTP/1.1 and h2c on one port": curl --http2-prior-knowledge against the
+# README "Admin / health endpoint" "HTTP/1.1 and h2c on one port": curl --http2-prior-knowledge against the
 # running binary: /health, /status, POST /drain and /undrain answer over
 # HTTP/2 exactly as over HTTP/1.1, on the same port, at the same time.
 . "$(dirname "$0")/lib.sh"

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# §6 `--agent-port` with a real HAProxy: `agent-check` (with an `agent-send`
+# README "Admin / health endpoint" `--agent-port` with a real HAProxy: `agent-check` (with an `agent-send`
 # string, so the agent must close cleanly with unread input) beside a plain
 # TCP check of the app. Healthy: UP; `meshreg drain`: DRAIN (agent);
 # undrain: UP again (the "ready" word cancels the agent's DRAIN); the app
-# unhealthy: DOWN (agent); SIGTERM: DRAIN at once (§7 step 1).
+# unhealthy: DOWN (agent); SIGTERM: DRAIN at once (README "Drain sequence" step 1).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lb_lib.sh"
 need_haproxy

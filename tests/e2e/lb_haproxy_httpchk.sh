@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# §1.5/§6/§7 with a real HAProxy: `option httpchk GET /health` pointed at
+# README "Running it", "Admin / health endpoint", "Drain sequence" with a real HAProxy: `option httpchk GET /health` pointed at
 # meshreg's admin port (HTTP/1.0 without Host, as HAProxy sends it). The
 # server is UP while healthy, goes DOWN within ~500 ms (five 100 ms check intervals) of `meshreg drain`,
 # UP again after undrain, DOWN again within ~500 ms (five 100 ms check intervals) of SIGTERM, and the

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# §7 --adaptive-drain: the window ends early once every load balancer that
+# README "Drain sequence" --adaptive-drain: the window ends early once every load balancer that
 # polls /health has been answered "draining" enough times; a poller that has
 # not seen it yet holds the window; without the flag the window is served in full.
 . "$(dirname "$0")/lib.sh"

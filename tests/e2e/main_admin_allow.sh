@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# §6 access control from a real non-loopback peer: a client in a network
+# README "Admin / health endpoint" access control from a real non-loopback peer: a client in a network
 # namespace of our own (veth pair, 10.213.x.0/30) may read /health but gets
 # 403 on POST /drain and nothing changes, until --admin-allow covers it.
 . "$(dirname "$0")/lib.sh"

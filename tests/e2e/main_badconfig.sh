@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# §2/§3: invalid config or usage -> exit 2, FILE:LINE:COL on stderr, nothing
+# README "Command line", "Configuration": invalid config or usage -> exit 2, FILE:LINE:COL on stderr, nothing
 # started (no admin listener, no registry directory).
 . "$(dirname "$0")/lib.sh"
 

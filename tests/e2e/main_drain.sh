@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# §2/§6/§7: admin drain and undrain over HTTP and through the CLI
+# README "Command line", "Admin / health endpoint", "Drain sequence": admin drain and undrain over HTTP and through the CLI
 # (meshreg drain/undrain/status --admin), drain --expires, drain --wait.
 . "$(dirname "$0")/lib.sh"
 

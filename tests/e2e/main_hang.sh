@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# §4/§1.5: a hung, garbage-talking, closing or slow app fails its probe at the
+# README "Probes", "Running it": a hung, garbage-talking, closing or slow app fails its probe at the
 # deadline (healthcheck_timeout_s: 1) and is deregistered, while /health keeps
 # answering fast from memory.
 . "$(dirname "$0")/lib.sh"

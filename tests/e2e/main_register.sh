@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# §1.1/§4/§5/§6: a healthy app is registered on the file: backend with the
+# README "Running it", "Probes", "Backends", "Admin / health endpoint": a healthy app is registered on the file: backend with the
 # exact record; unhealthy -> deregistered within fall x interval; healthy ->
 # back. /health, /health/<reg>, /status, `meshreg status`, `meshreg check`.
 . "$(dirname "$0")/lib.sh"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# §7 SIGHUP: re-reads every config file; unchanged registrations stay
+# README "Drain sequence" SIGHUP: re-reads every config file; unchanged registrations stay
 # registered without a blip; a new config that fails validation, or whose
 # checks cannot be built, is rejected as a whole and the running one stays.
 #

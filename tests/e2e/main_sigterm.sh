@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# §7: SIGTERM -> 503 at once, record gone before exit, /health served through
+# README "Drain sequence": SIGTERM -> 503 at once, record gone before exit, /health served through
 # the window, exit 0; a second SIGTERM ends the window early but never skips
 # deregistration.
 . "$(dirname "$0")/lib.sh"
@@ -9,7 +9,7 @@ DRAIN_S=2 start_sidecar
 check "registered" has_record
 check_eq "/health 200 before" "$(http_code "$ADMIN_URL/health")" 200
 
-# "At once" (§7 step 1), measured so a busy machine cannot fake a pass or a
+# "At once" (README "Drain sequence" step 1), measured so a busy machine cannot fake a pass or a
 # failure: every /health request *sent* more than 100 ms after the signal
 # must already see 503 (a slow curl start only makes the polling coarser).
 t0=$(now_ms)

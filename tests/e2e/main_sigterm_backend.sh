@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# §7 SIGTERM while the backend cannot confirm the deletes: step 2
+# README "Drain sequence" SIGTERM while the backend cannot confirm the deletes: step 2
 # (deregistration) is bounded, never skipped nor endless. With ZooKeeper
 # stopped, then with etcd hung (SIGSTOP), meshreg must answer 503 at once,
 # keep answering /health while it waits, exit 0 once the deregistration

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# §1.2: standalone on a VM: one meshreg, a `services:` list, each service's
+# README "Running it": standalone on a VM: one meshreg, a `services:` list, each service's
 # smartstack.yaml read from <soa_dir>/<service>/smartstack.yaml.
 . "$(dirname "$0")/lib.sh"
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# §1.4: an instance without a smartstack.yaml entry is a worker: nothing is
+# README "Running it": an instance without a smartstack.yaml entry is a worker: nothing is
 # registered, the log says so once, it is still probed (healthcheck_cmd from
 # the instance config) and /health answers.
 . "$(dirname "$0")/lib.sh"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# §1.3 wrapper mode: `meshreg run ... -- APP`: registers the child once healthy;
+# README "Running it" wrapper mode: `meshreg run ... -- APP`: registers the child once healthy;
 # SIGTERM drains first and stops the app only after the window; exits with the
 # app's status; an app that exits on its own is deregistered at once;
 # SIGUSR1 and SIGUSR2 are forwarded, SIGHUP is not; an app that ignores SIGTERM

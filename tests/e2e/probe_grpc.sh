@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# §4 grpc probe through the real binary, against a real gRPC server
+# README "Probes" grpc probe through the real binary, against a real gRPC server
 # (python3-grpcio): grpc.health.v1.Health/Check over h2c; only SERVING is
 # up. healthcheck_uri names the service ("/svc.down" -> "svc.down"); no uri
 # asks about the whole server.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# §4 https probe through the real binary: a real TLS app (Python's ssl,
+# README "Probes" https probe through the real binary: a real TLS app (Python's ssl,
 # throwaway self-signed certificate) is probed and registered when it answers
 # 2xx, not when it answers 503; OpenSSL is not linked into meshreg and is
 # mapped only in a process that has an https probe.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # meshreg-test: plain-pass-only (several servers; the sanitizer pass runs the single-server tests)
-# §5 zk:// on a 3-member ensemble with every member in the URI. The leader
+# README "Backends" zk:// on a 3-member ensemble with every member in the URI. The leader
 # crashes (SIGKILL): the znode stays, one copy, same session. Then the member
 # meshreg is connected to crashes: the client moves the session to another
 # member, the znode stays.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# §5 zk:// session expiry. (1) meshreg stalls longer than its session timeout
+# README "Backends" zk:// session expiry. (1) meshreg stalls longer than its session timeout
 # (SIGSTOP, like a long GC pause or a frozen VM): ZooKeeper expires the
 # session and drops the znode; once meshreg runs again it opens a new session
 # and re-creates the znode by itself. (2) ZooKeeper down for longer than the

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# §5 zk:// with ZooKeeper not running when meshreg starts: probes and the
+# README "Backends" zk:// with ZooKeeper not running when meshreg starts: probes and the
 # admin endpoint work at once, /status says it is connecting and why, and the
 # znode is there within a second of ZooKeeper coming up.
 . "$(dirname "$0")/lib.sh"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# §5 zk://: one ephemeral znode per up registration with the record JSON
+# README "Backends" zk://: one ephemeral znode per up registration with the record JSON
 # byte for byte, owned by meshreg's session; unhealthy, drain and SIGTERM
 # delete it (latency measured by a kazoo watcher), healthy/undrain put it back.
 . "$(dirname "$0")/lib.sh"

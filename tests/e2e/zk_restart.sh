@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# §5 zk://: ZooKeeper restarted within the session timeout. A connection loss
+# README "Backends" zk://: ZooKeeper restarted within the session timeout. A connection loss
 # is not a deregistration: the same znode (same czxid, same owner) is there
 # afterwards, a kazoo watcher sees no delete or re-create, and /health and
 # /status keep answering at once while ZooKeeper is down.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# §5 zk:// after SIGKILL: the znode outlives the process for the session
+# README "Backends" zk:// after SIGKILL: the znode outlives the process for the session
 # timeout (--ttl-seconds 3), then vanishes by itself. A new meshreg started
 # within that timeout replaces the dead session's node at once (one node,
 # owned by the new session), and the old session's expiry leaves it alone.
