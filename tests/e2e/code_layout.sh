@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The layers of README "Layout" hold: dependencies point one way,
+# config -> sidecar -> proto. proto/ (wire protocols) includes nothing of
+# meshreg's policy; config/ (what to do) nothing of sidecar/ (doing it).
+# Read from the sources themselves, so a new include that breaks a layer
+# fails here before anyone has to notice it in review.
+. "$(dirname "$0")/lib.sh"
+cd "$ROOT" || exit 1
+
+# includes DIR PREFIX: "file:line: #include" lines in DIR that include PREFIX*.
+includes() {
+    grep -rnE "^#include \"$2" "$1" --include='*.c' --include='*.h' || true
+}
+
+out=$(includes proto/ sidecar/)
+check_eq "proto/ includes nothing from sidecar/" "${out:-none}" none
+out=$(includes proto/ config/)
+check_eq "proto/ includes nothing from config/" "${out:-none}" none
+out=$(includes config/ sidecar/)
+check_eq "config/ includes nothing from sidecar/" "${out:-none}" none
+
+# The check can see a violation: a planted include in a copy is found.
+mkdir -p "$T/proto"
+printf '#include "sidecar/sidecar.h"\n' >"$T/proto/planted.c"
+out=$(includes "$T/proto/" sidecar/)
+check "control: a planted proto -> sidecar include is found" [ -n "$out" ]
+finish
