@@ -251,6 +251,23 @@ const char *reg_conn_name(enum reg_conn c)
     return "?";
 }
 
+/* A failed entry goes to the back of the queue: the next attempt serves
+ * the others first, so one record that keeps failing (a name the backend
+ * refuses) never starves the rest, deregistrations in a drain included. */
+static void requeue_last(struct reg *r, struct reg_entry *e)
+{
+    struct reg_entry **pp = &r->entries;
+    while (*pp && *pp != e)
+        pp = &(*pp)->next;
+    if (!*pp || !e->next)
+        return;
+    *pp = e->next;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = e;
+    e->next = NULL;
+}
+
 void reg_op_done(struct reg *r, struct reg_entry *e, bool ok, const char *errmsg)
 {
     e->busy = false;
@@ -266,6 +283,7 @@ void reg_op_done(struct reg *r, struct reg_entry *e, bool ok, const char *errmsg
     } else {
         r->ops_failed++;
         e->dirty = true;
+        requeue_last(r, e);
         snprintf(r->last_error, sizeof(r->last_error), "%s", errmsg ? errmsg : "failed");
         log_warn(e->svc, "%s %s in %s failed: %s (retry in %.1f s)",
                  e->issued_want ? "register" : "deregister", e->node, r->ops->name, r->last_error,

@@ -366,6 +366,37 @@ static void path_too_long(void **state)
     free(svc);
 }
 
+/* One record that keeps failing must not starve the others: an older
+ * record's deregistration lands while the newer one retries forever. */
+static void a_failing_record_does_not_starve_the_others(void **state)
+{
+    struct fixture *f = *state;
+    char old_path[256], bad_path[256];
+    snprintf(old_path, sizeof(old_path), "%s/registry/svc.main/h_old.json", f->dir);
+    snprintf(bad_path, sizeof(bad_path), "%s/registry/svc.main/h_bad.json", f->dir);
+    reg_set(f->r, "svc.main", "h_old", "{}");
+    assert_true(reg_present(f->r, "svc.main", "h_old"));
+    mkdir_with_a_file(bad_path); /* its rename can never land */
+    reg_set(f->r, "svc.main", "h_bad", "{}");
+    assert_false(reg_present(f->r, "svc.main", "h_bad"));
+    reg_set(f->r, "svc.main", "h_old", NULL);
+    /* Settles to exactly the one record that cannot land. */
+    bool timed_out = false;
+    ev_timer t;
+    ev_timer_init(&t, guard_cb, 20., 0.);
+    t.data = &timed_out;
+    ev_timer_start(f->loop, &t);
+    while (access(old_path, F_OK) == 0 && !timed_out)
+        ev_run(f->loop, EVRUN_ONCE);
+    ev_timer_stop(f->loop, &t);
+    assert_false(timed_out);
+    assert_false(reg_present(f->r, "svc.main", "h_old"));
+    assert_int_equal(reg_pending(f->r), 1);
+    rm_rf(bad_path);
+    assert_true(wait_settled(f, 20.));
+    assert_true(reg_present(f->r, "svc.main", "h_bad"));
+}
+
 static void resync_rewrites_every_wanted_record(void **state)
 {
     struct fixture *f = *state;
@@ -414,6 +445,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(registry_dir_replaced_by_a_file, setup, teardown),
         cmocka_unit_test_setup_teardown(name_too_long, setup, teardown),
         cmocka_unit_test_setup_teardown(path_too_long, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_failing_record_does_not_starve_the_others, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(resync_rewrites_every_wanted_record, setup, teardown),
         cmocka_unit_test_setup_teardown(unknown_scheme_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(unsafe_names_never_escape_the_directory, setup, teardown),
