@@ -30,7 +30,7 @@ CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 LDFLAGS  += -fsanitize=address,undefined
 endif
 
-LIB_SRC  := $(sort $(wildcard config/*.c proto/*.c) $(filter-out sidecar/main.c,$(wildcard sidecar/*.c)))
+LIB_SRC  := $(sort $(wildcard config/*.c proto/*.c sidecar/*/*.c) $(filter-out sidecar/main.c,$(wildcard sidecar/*.c)))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
@@ -108,7 +108,7 @@ install: $(BUILD)/meshreg
 	install -m 0755 $(BUILD)/meshreg $(DESTDIR)$(PREFIX)/bin/meshreg
 
 format:
-	clang-format -i $(wildcard config/*.[ch] proto/*.[ch] sidecar/*.[ch] tests/*.[ch])
+	clang-format -i $(wildcard config/*.[ch] proto/*.[ch] sidecar/*.[ch] sidecar/*/*.[ch] tests/*.[ch])
 
 clean:
 	rm -rf build

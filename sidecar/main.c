@@ -5,9 +5,9 @@
 #include <string.h>
 
 #include "config/config.h"
-#include "sidecar/ctl.h"
+#include "sidecar/admin/ctl.h"
 #include "sidecar/log.h"
-#include "sidecar/reg.h"
+#include "sidecar/backend/reg.h"
 #include "sidecar/sidecar.h"
 
 #ifndef MESHREG_VERSION

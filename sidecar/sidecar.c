@@ -12,14 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sidecar/admin.h"
-#include "sidecar/agent.h"
+#include "sidecar/admin/admin.h"
+#include "sidecar/admin/agent.h"
 #include "sidecar/log.h"
-#include "sidecar/probe.h"
-#include "sidecar/record.h"
-#include "sidecar/reg.h"
+#include "sidecar/probe/probe.h"
+#include "sidecar/backend/record.h"
+#include "sidecar/backend/reg.h"
 #include "sidecar/state.h"
-#include "sidecar/status.h"
+#include "sidecar/admin/status.h"
 
 #define TICK_SECONDS 0.05
 #define SWAP_STR(a, b)                                                                             \

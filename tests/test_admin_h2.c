@@ -20,11 +20,11 @@
 
 #include <cmocka.h>
 
-#include "sidecar/admin.h"
-#include "sidecar/admin_h2.h"
-#include "sidecar/reg.h"
+#include "sidecar/admin/admin.h"
+#include "sidecar/admin/admin_h2.h"
+#include "sidecar/backend/reg.h"
 #include "sidecar/sidecar.h"
-#include "sidecar/status.h"
+#include "sidecar/admin/status.h"
 
 /* ---- fixture: a sidecar with two healthy registrations ---- */
 

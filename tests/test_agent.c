@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "sidecar/agent.h"
+#include "sidecar/admin/agent.h"
 #include "sidecar/sidecar.h"
 
 #define UP_LINE "up ready 100%\n"

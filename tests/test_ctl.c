@@ -26,10 +26,10 @@
 
 #include <cmocka.h>
 
-#include "sidecar/admin.h"
-#include "sidecar/ctl.h"
+#include "sidecar/admin/admin.h"
+#include "sidecar/admin/ctl.h"
 #include "sidecar/log.h"
-#include "sidecar/reg.h"
+#include "sidecar/backend/reg.h"
 #include "sidecar/sidecar.h"
 #include "tests/failalloc.h"
 

@@ -1,5 +1,5 @@
 /* The listening socket shared by the admin endpoint and the agent port
- * (sidecar/listener.c): accepts bounded per wakeup, and a rest instead of
+ * (sidecar/admin/listener.c): accepts bounded per wakeup, and a rest instead of
  * a busy loop when out of descriptors. Out of descriptors is made real:
  * RLIMIT_NOFILE is lowered to exactly the descriptors in use, so accept()
  * fails with EMFILE until the test closes some. Clients connect before
@@ -24,7 +24,7 @@
 #include <cmocka.h>
 #include <ev.h>
 
-#include "sidecar/listener.h"
+#include "sidecar/admin/listener.h"
 #include "sidecar/log.h"
 #include "proto/netaddr.h"
 

@@ -21,7 +21,7 @@
 #include <cmocka.h>
 #include <ev.h>
 
-#include "sidecar/probe.h"
+#include "sidecar/probe/probe.h"
 #define PROBE_TEST_OWN_REC
 #include "tests/test_probe_util.h"
 

@@ -25,7 +25,7 @@
 #include <cmocka.h>
 #include <ev.h>
 
-#include "sidecar/probe.h"
+#include "sidecar/probe/probe.h"
 #include "tests/failalloc.h"
 #include "tests/test_probe_util.h"
 

@@ -28,7 +28,7 @@
 #include <ev.h>
 #include <nghttp2/nghttp2.h>
 
-#include "sidecar/probe.h"
+#include "sidecar/probe/probe.h"
 #include "tests/failalloc.h"
 #include "tests/test_probe_util.h"
 

@@ -30,7 +30,7 @@
 #include <ev.h>
 
 #include "proto/tls.h"
-#include "sidecar/probe.h"
+#include "sidecar/probe/probe.h"
 #include "tests/test_probe_util.h"
 
 static pid_t server_pid;

@@ -1,7 +1,7 @@
 /* Shared by the probe tests (test_probe*.c): a loopback listener, a loop
  * run bounded in time, and a recorder of probe results with the
  * probe-once / expect-one helpers. Header-only, static inline, so each test
- * links only what it uses. Include after cmocka.h, ev.h and sidecar/probe.h. */
+ * links only what it uses. Include after cmocka.h, ev.h and sidecar/probe/probe.h. */
 #ifndef MESHREG_TEST_PROBE_UTIL_H
 #define MESHREG_TEST_PROBE_UTIL_H
 

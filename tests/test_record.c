@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sidecar/record.h"
+#include "sidecar/backend/record.h"
 #include "tests/failalloc.h"
 
 static void exact_json_with_labels(void **state)

@@ -24,7 +24,7 @@
 #include <cmocka.h>
 #include <ev.h>
 
-#include "sidecar/reg.h"
+#include "sidecar/backend/reg.h"
 
 static char scripts[PATH_MAX];
 static char dir_single[64], dir_late[64], dir_cluster[64];

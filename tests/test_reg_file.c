@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "sidecar/reg.h"
+#include "sidecar/backend/reg.h"
 
 struct fixture {
     struct ev_loop *loop;

@@ -22,7 +22,7 @@
 #include <cmocka.h>
 #include <ev.h>
 
-#include "sidecar/reg.h"
+#include "sidecar/backend/reg.h"
 
 static char scripts[PATH_MAX], zkwatch[PATH_MAX + 32];
 static char dir_single[64], dir_late[64], dir_ens[64];

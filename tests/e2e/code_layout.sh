@@ -19,6 +19,13 @@ check_eq "proto/ includes nothing from config/" "${out:-none}" none
 out=$(includes config/ sidecar/)
 check_eq "config/ includes nothing from sidecar/" "${out:-none}" none
 
+# Inside sidecar/: probes and backends are parts the core wires; they know
+# nothing of the core, of the admin side, or of each other.
+out=$(includes sidecar/probe/ sidecar/ | grep -v -e '"sidecar/probe/' -e '"sidecar/log.h"')
+check_eq "sidecar/probe/ includes only sidecar/probe/ (and the log)" "${out:-none}" none
+out=$(includes sidecar/backend/ sidecar/ | grep -v -e '"sidecar/backend/' -e '"sidecar/log.h"')
+check_eq "sidecar/backend/ includes only sidecar/backend/ (and the log)" "${out:-none}" none
+
 # The check can see a violation: a planted include in a copy is found.
 mkdir -p "$T/proto"
 printf '#include "sidecar/sidecar.h"\n' >"$T/proto/planted.c"

@@ -21,12 +21,12 @@
 #include <unistd.h>
 
 #include "proto/http1.h"
-#include "sidecar/admin_h2.h"
-#include "sidecar/admin_route.h"
+#include "sidecar/admin/admin_h2.h"
+#include "sidecar/admin/admin_route.h"
 #include "sidecar/log.h"
-#include "sidecar/reg.h"
+#include "sidecar/backend/reg.h"
 #include "sidecar/sidecar.h"
-#include "sidecar/status.h"
+#include "sidecar/admin/status.h"
 
 #define CHECK(cond)                                                                                \
     do {                                                                                           \

@@ -1,4 +1,4 @@
-/* libFuzzer target: admin_route_form_decode() (sidecar/admin_route.c), which
+/* libFuzzer target: admin_route_form_decode() (sidecar/admin/admin_route.c), which
  * decodes the query string and the form body of POST /drain from any peer
  * that reaches the admin port.
  *
@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sidecar/admin_route.h"
+#include "sidecar/admin/admin_route.h"
 
 #define CHECK(cond)                                                                                \
     do {                                                                                           \

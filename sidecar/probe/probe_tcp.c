@@ -1,7 +1,7 @@
 /* The tcp probe (README "Probes"): a non-blocking connect to the health port; success
  * passes, and the connection is closed at once without sending anything. */
 #include "proto/tcpconn.h"
-#include "sidecar/probe.h"
+#include "sidecar/probe/probe.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

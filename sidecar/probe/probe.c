@@ -1,7 +1,7 @@
 /* The probe scheduler, common to every kind: when to attempt, the deadline
  * of each attempt, and handing the result to the owner. What an attempt
  * does lives in probe_<kind>.c behind struct probe_ops. */
-#include "sidecar/probe.h"
+#include "sidecar/probe/probe.h"
 
 #include <stdarg.h>
 #include <stdint.h>

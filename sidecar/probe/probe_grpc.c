@@ -6,7 +6,7 @@
  * without the health service), NOT_SERVING, a broken or garbage answer,
  * RST_STREAM, GOAWAY or a hang (the probe's deadline) fail. The transport
  * is proto/h2c_client, the messages proto/grpc_health. */
-#include "sidecar/probe.h"
+#include "sidecar/probe/probe.h"
 
 #include <ctype.h>
 #include <stdio.h>

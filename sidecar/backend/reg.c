@@ -1,7 +1,7 @@
 /* The registry core: desired state per record, one operation in flight per
  * record, retries with capped backoff, re-application after a backend lost
  * its records. See reg.h for the contract with backends. */
-#include "sidecar/reg.h"
+#include "sidecar/backend/reg.h"
 
 #include <stdio.h>
 #include <stdlib.h>

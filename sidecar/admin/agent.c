@@ -8,7 +8,7 @@
  * Bounds: at most AGENT_MAX_CONNS lingering connections (the oldest is
  * closed to make room: its line went out already), AGENT_LINGER seconds
  * each. Nothing here waits on a peer. */
-#include "sidecar/agent.h"
+#include "sidecar/admin/agent.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "sidecar/log.h"
-#include "sidecar/listener.h"
+#include "sidecar/admin/listener.h"
 #include "proto/netaddr.h"
 #include "sidecar/sidecar.h"
 

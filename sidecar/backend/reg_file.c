@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "sidecar/reg.h"
+#include "sidecar/backend/reg.h"
 
 struct reg_file {
     char *dir;

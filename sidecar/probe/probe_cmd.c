@@ -12,7 +12,7 @@
  * the process a child subreaper, so grandchildren orphaned by a killed shell
  * come back to us (and are reaped the same way) instead of piling up as
  * zombies under a container's PID 1 that may never reap them. */
-#include "sidecar/probe.h"
+#include "sidecar/probe/probe.h"
 
 #include <errno.h>
 #include <fcntl.h>

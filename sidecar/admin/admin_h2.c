@@ -15,7 +15,7 @@
  * an error answer goes out at once and the rest of that request is
  * refused with RST_STREAM(NO_ERROR), as RFC 9113 §8.1 allows. Timeouts and
  * the connection limit are admin.c's, shared with HTTP/1.1. */
-#include "sidecar/admin_h2.h"
+#include "sidecar/admin/admin_h2.h"
 
 #include <nghttp2/nghttp2.h>
 #include <stdint.h>
@@ -24,7 +24,7 @@
 #include <string.h>
 
 #include "proto/http1.h"
-#include "sidecar/admin_route.h"
+#include "sidecar/admin/admin_route.h"
 #include "proto/netaddr.h"
 
 #define MAX_STREAMS 32

@@ -1,7 +1,7 @@
 /* The http probe (README "Probes"): GET healthcheck_uri on the app's health port with the
  * extra headers; 2xx and 3xx pass; with body_expect the body must contain it.
  * The exchange itself is proto/httpc; the probe's deadline bounds it. */
-#include "sidecar/probe.h"
+#include "sidecar/probe/probe.h"
 
 #include <stdio.h>
 #include <stdlib.h>

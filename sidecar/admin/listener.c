@@ -1,4 +1,4 @@
-#include "sidecar/listener.h"
+#include "sidecar/admin/listener.h"
 
 #include <errno.h>
 #include <string.h>

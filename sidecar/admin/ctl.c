@@ -1,7 +1,7 @@
 /* The client of `meshreg drain|undrain|status`. Blocking sockets under one
  * deadline per call (poll), so a hung sidecar cannot hang a preStop hook
  * for longer than the timeout of each call. */
-#include "sidecar/ctl.h"
+#include "sidecar/admin/ctl.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -4,15 +4,15 @@
  * whole-process body is cached and rebuilt only when sc->gen moved (a probe
  * result, a drain, a backend change); /status and /metrics are for humans
  * and scrapers and are built fresh with jansson. */
-#include "sidecar/status.h"
+#include "sidecar/admin/status.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "sidecar/probe.h"
-#include "sidecar/reg.h"
+#include "sidecar/probe/probe.h"
+#include "sidecar/backend/reg.h"
 #include "sidecar/sidecar.h"
 
 #ifndef MESHREG_VERSION

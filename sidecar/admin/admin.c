@@ -16,7 +16,7 @@
  * A connection that opens with the HTTP/2 preface (h2c, prior knowledge)
  * is handed to an admin_h2 session: same routes, limits, deadline and
  * connection count; only the bytes in between differ. */
-#include "sidecar/admin.h"
+#include "sidecar/admin/admin.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -29,9 +29,9 @@
 #include <unistd.h>
 
 #include "proto/http1.h"
-#include "sidecar/admin_h2.h"
-#include "sidecar/admin_route.h"
-#include "sidecar/listener.h"
+#include "sidecar/admin/admin_h2.h"
+#include "sidecar/admin/admin_route.h"
+#include "sidecar/admin/listener.h"
 #include "sidecar/log.h"
 #include "proto/netaddr.h"
 

@@ -1,6 +1,6 @@
 /* Record encoding with jansson: exact key order and compact separators, so
  * the bytes are stable across restarts and equal to what nerve writes. */
-#include "sidecar/record.h"
+#include "sidecar/backend/record.h"
 
 #include <jansson.h>
 #include <stdio.h>

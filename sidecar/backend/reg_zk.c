@@ -32,7 +32,7 @@
 #include <zookeeper/zookeeper.h>
 
 #include "sidecar/log.h"
-#include "sidecar/reg.h"
+#include "sidecar/backend/reg.h"
 
 #define ZK_DEFAULT_ROOT "/smartstack/global"
 #define REOPEN_MIN 0.1

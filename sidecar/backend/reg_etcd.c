@@ -30,7 +30,7 @@
 #include "proto/etcd.h"
 #include "proto/httpc.h"
 #include "sidecar/log.h"
-#include "sidecar/reg.h"
+#include "sidecar/backend/reg.h"
 
 #define ETCD_DEFAULT_PREFIX "/smartstack/global"
 #define ETCD_DEFAULT_PORT 2379

@@ -13,7 +13,7 @@
  * The app's certificate is not verified: the probe talks to the local app
  * over loopback to learn whether it answers, not who it is (nerve and
  * HAProxy's `check-ssl verify none` do the same). */
-#include "sidecar/probe.h"
+#include "sidecar/probe/probe.h"
 
 #include "proto/tls.h"
 

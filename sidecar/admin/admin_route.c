@@ -1,6 +1,6 @@
 /* The admin endpoint's routes as one table: path, methods, whether the route
  * changes state (and so needs a trusted peer), handler. */
-#include "sidecar/admin_route.h"
+#include "sidecar/admin/admin_route.h"
 
 #include <errno.h>
 #include <math.h>
@@ -13,7 +13,7 @@
 #include "proto/http1.h"
 #include "sidecar/log.h"
 #include "sidecar/sidecar.h"
-#include "sidecar/status.h"
+#include "sidecar/admin/status.h"
 
 /* Longest accepted drain expiry: ten years is "forever" for any real use;
  * beyond that it is a typo, and huge doubles make timestamps meaningless. */
