@@ -26,11 +26,6 @@ static const struct probe_ops *const probe_kinds[] = {
     [PROBE_CMD] = &probe_cmd_ops,   [PROBE_GRPC] = &probe_grpc_ops,
 };
 
-static const char *const probe_kind_names[] = {
-    [PROBE_HTTP] = "http", [PROBE_HTTPS] = "https", [PROBE_TCP] = "tcp",
-    [PROBE_CMD] = "cmd",   [PROBE_GRPC] = "grpc",
-};
-
 /* A small non-cryptographic generator (xorshift64*): jitter needs spread,
  * not secrecy, and must not consume the caller's rand() sequence. */
 static uint64_t rng_state;
@@ -113,7 +108,7 @@ struct probe *probe_new(struct ev_loop *loop, const struct check_spec *spec, pro
     ops = probe_kinds[spec->probe];
     if (!ops) {
         snprintf(err, errlen, "%s: %s probes not supported yet", spec->name,
-                 probe_kind_names[spec->probe]);
+                 config_probe_kind_name(spec->probe));
         return NULL;
     }
     if (spec->interval_ms <= 0 || spec->timeout_ms <= 0) {
