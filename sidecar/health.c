@@ -5,8 +5,8 @@ void health_init(struct health *h, int rise, int fall)
 {
     h->rise = rise > 0 ? rise : 1;
     h->fall = fall > 0 ? fall : 1;
-    h->passes = 0;
-    h->failures = 0;
+    h->passes_in_a_row = 0;
+    h->failures_in_a_row = 0;
     h->up = false;
     h->probed = false;
 }
@@ -15,25 +15,25 @@ bool health_feed(struct health *h, bool pass)
 {
     h->probed = true;
     if (h->up) {
-        h->passes = 0;
+        h->passes_in_a_row = 0;
         if (pass) {
-            h->failures = 0;
+            h->failures_in_a_row = 0;
             return false;
         }
-        if (++h->failures < h->fall)
+        if (++h->failures_in_a_row < h->fall)
             return false;
         h->up = false;
-        h->failures = 0;
+        h->failures_in_a_row = 0;
         return true;
     }
-    h->failures = 0;
+    h->failures_in_a_row = 0;
     if (!pass) {
-        h->passes = 0;
+        h->passes_in_a_row = 0;
         return false;
     }
-    if (++h->passes < h->rise)
+    if (++h->passes_in_a_row < h->rise)
         return false;
     h->up = true;
-    h->passes = 0;
+    h->passes_in_a_row = 0;
     return true;
 }

@@ -8,8 +8,8 @@
 
 struct health {
     int rise, fall;
-    int passes;   /* consecutive passes while down */
-    int failures; /* consecutive failures while up */
+    int passes_in_a_row;   /* while down */
+    int failures_in_a_row; /* while up */
     bool up;
     bool probed; /* at least one result seen */
 };

@@ -125,9 +125,9 @@ static void probe_result(struct probe *p, bool pass, const char *detail, void *a
     c->last_at = ev_now(sc->loop);
     snprintf(c->last_detail, sizeof(c->last_detail), "%s", detail);
     if (pass)
-        c->passes++;
+        c->total_passes++;
     else
-        c->failures++;
+        c->total_failures++;
     if (changed_pass)
         log_info(c->spec->name, "probe %s: %s", pass ? "passed" : "failed", detail);
     if (health_feed(&c->health, pass)) {

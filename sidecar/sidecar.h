@@ -27,9 +27,9 @@ struct check {
     char *record;          /* record JSON (registrations only) */
     char last_detail[128]; /* last probe outcome */
     bool last_pass;
-    ev_tstamp last_at; /* when the last probe finished (0 = never) */
-    ev_tstamp since;   /* when the health state last flipped */
-    unsigned long passes, failures;
+    ev_tstamp last_at;                          /* when the last probe finished (0 = never) */
+    ev_tstamp since;                            /* when the health state last flipped */
+    unsigned long total_passes, total_failures; /* since start, for /status and /metrics */
     struct sidecar *sc;
 };
 

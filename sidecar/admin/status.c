@@ -149,8 +149,8 @@ static json_t *check_object(const struct sidecar *sc, const struct check *c, dou
         sidecar_check_up(sc, c), "registered", sidecar_check_registered(sc, c), "last_result",
         c->last_detail, "last_pass", c->last_pass, "last_ago_ms",
         (json_int_t)(c->last_at > 0 ? (now - c->last_at) * 1000 : -1), "passes",
-        (json_int_t)c->passes, "failures", (json_int_t)c->failures, "interval_ms", s->interval_ms,
-        "rise", s->rise, "fall", s->fall);
+        (json_int_t)c->total_passes, "failures", (json_int_t)c->total_failures, "interval_ms",
+        s->interval_ms, "rise", s->rise, "fall", s->fall);
     if (o && s->registered) {
         json_object_set_new(o, "host", json_string(s->host));
         json_object_set_new(o, "port", json_integer(s->port));
@@ -214,9 +214,9 @@ int status_metrics(const struct sidecar *sc, char **body, size_t *len)
     for (size_t i = 0; i < sc->nchecks; i++) {
         const struct check *c = &sc->checks[i];
         fprintf(f, "meshreg_probes_total{name=\"%s\",result=\"pass\"} %lu\n", c->spec->name,
-                c->passes);
+                c->total_passes);
         fprintf(f, "meshreg_probes_total{name=\"%s\",result=\"fail\"} %lu\n", c->spec->name,
-                c->failures);
+                c->total_failures);
     }
     fprintf(f,
             "# HELP meshreg_draining 1 while drained or shutting down.\n"
