@@ -15,8 +15,11 @@ void drain_init(struct drain *d, double drain_seconds, double dereg_timeout, boo
 
 void drain_request_shutdown(struct drain *d, double now)
 {
-    if (d->signals++ == 0)
+    if (d->shutdown)
+        d->skip_window = true; /* never skips DEREGISTERING: see drain_tick */
+    else
         d->shutdown_at = now;
+    d->shutdown = true;
 }
 
 void drain_request_admin(struct drain *d, double now, const char *reason, double expires_s)
@@ -46,9 +49,16 @@ void drain_app_exited(struct drain *d, double now)
 {
     d->app_gone = true;
     /* Nothing left to drain: no window, but still deregister first. */
-    if (d->signals == 0)
+    if (!d->shutdown)
         d->shutdown_at = now;
-    d->signals = 2;
+    d->shutdown = true;
+    d->skip_window = true;
+}
+
+/* The one definition of "the shutdown window is over". */
+static bool window_over(const struct drain *d, double now)
+{
+    return d->skip_window || d->window_cut || now >= d->shutdown_at + d->drain_seconds;
 }
 
 enum drain_phase drain_tick(struct drain *d, double now, size_t pending)
@@ -60,7 +70,7 @@ enum drain_phase drain_tick(struct drain *d, double now, size_t pending)
         enum drain_phase before = d->phase;
         switch (d->phase) {
         case DRAIN_RUNNING:
-            if (d->signals > 0)
+            if (d->shutdown)
                 d->phase = DRAIN_DEREGISTERING;
             break;
         case DRAIN_DEREGISTERING:
@@ -71,7 +81,7 @@ enum drain_phase drain_tick(struct drain *d, double now, size_t pending)
             }
             break;
         case DRAIN_WINDOW:
-            if (d->signals > 1 || d->window_cut || now >= d->shutdown_at + d->drain_seconds)
+            if (window_over(d, now))
                 d->phase = d->wrapper && !d->app_gone ? DRAIN_STOPPING_APP : DRAIN_EXIT;
             break;
         case DRAIN_STOPPING_APP:
@@ -88,7 +98,7 @@ enum drain_phase drain_tick(struct drain *d, double now, size_t pending)
 
 bool drain_is_shutting_down(const struct drain *d)
 {
-    return d->signals > 0 || d->phase != DRAIN_RUNNING;
+    return d->shutdown || d->phase != DRAIN_RUNNING;
 }
 
 bool drain_is_draining(const struct drain *d)
@@ -100,8 +110,7 @@ double drain_window_remaining(const struct drain *d, double now)
 {
     double end;
     if (drain_is_shutting_down(d)) {
-        if (d->signals > 1 || d->window_cut || d->phase == DRAIN_STOPPING_APP ||
-            d->phase == DRAIN_EXIT)
+        if (window_over(d, now) || d->phase == DRAIN_STOPPING_APP || d->phase == DRAIN_EXIT)
             return 0;
         end = d->shutdown_at + d->drain_seconds;
     } else if (d->admin) {

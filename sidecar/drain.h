@@ -37,8 +37,9 @@ struct drain {
     bool wrapper;         /* an app child to stop after the window */
 
     /* shutdown */
-    int signals;          /* shutdown requests seen */
-    double shutdown_at;   /* time of the first one */
+    bool shutdown;        /* a shutdown was requested (or the app exited) */
+    bool skip_window;     /* a second signal, or the app exited: no window */
+    double shutdown_at;   /* time of the first request */
     double dereg_done_at; /* when DEREGISTERING ended (0 = not yet) */
     bool dereg_timed_out;
     bool app_gone;   /* wrapper: the child has exited */

@@ -170,21 +170,22 @@ static void tick_advance(struct sidecar *sc)
     ev_tstamp now = ev_now(sc->loop);
     bool admin_before = sc->drain.admin;
     enum drain_phase before = sc->drain.phase;
-    enum drain_phase ph = drain_tick(&sc->drain, now, reg_pending(sc->reg));
-    if (admin_before && !sc->drain.admin) {
-        log_info(NULL, "drain expired: registering healthy registrations again");
-        state_save(sc->cfg->state_dir, &sc->drain, now);
-        sync_all(sc);
-    }
     size_t npeers;
-    if (ph == DRAIN_WINDOW && sc->cfg->adaptive_drain && !sc->drain.window_cut &&
+    /* --adaptive-drain is one more request: the window may end once every
+     * recent poller has been told; drain_tick still deregisters first. */
+    if (sc->cfg->adaptive_drain && drain_is_shutting_down(&sc->drain) && !sc->drain.window_cut &&
         lbwatch_all_informed(&sc->lbwatch, now, ADAPTIVE_RECENT_S, ADAPTIVE_MIN_ANSWERS, &npeers)) {
         log_info(NULL,
                  "adaptive drain: all %zu polling load balancer(s) answered draining "
                  "%d times; ending the window %.1f s early",
                  npeers, ADAPTIVE_MIN_ANSWERS, drain_window_remaining(&sc->drain, now));
         drain_request_window_end(&sc->drain);
-        ph = drain_tick(&sc->drain, now, reg_pending(sc->reg));
+    }
+    enum drain_phase ph = drain_tick(&sc->drain, now, reg_pending(sc->reg));
+    if (admin_before && !sc->drain.admin) {
+        log_info(NULL, "drain expired: registering healthy registrations again");
+        state_save(sc->cfg->state_dir, &sc->drain, now);
+        sync_all(sc);
     }
     if (ph == before)
         return;
