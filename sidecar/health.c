@@ -9,6 +9,17 @@ void health_init(struct health *h, int rise, int fall)
     h->failures_in_a_row = 0;
     h->up = false;
     h->probed = false;
+    h->grace_until = 0;
+}
+
+void health_grace(struct health *h, double until)
+{
+    h->grace_until = until;
+}
+
+bool health_in_grace(const struct health *h, bool pass, double now)
+{
+    return !pass && !h->up && now < h->grace_until;
 }
 
 bool health_feed(struct health *h, bool pass)

@@ -11,12 +11,21 @@ struct health {
     int passes_in_a_row;   /* while down */
     int failures_in_a_row; /* while up */
     bool up;
-    bool probed; /* at least one result seen */
+    bool probed;        /* at least one result seen */
+    double grace_until; /* start-up grace end, on the caller's clock (0 = none) */
 };
 
 void health_init(struct health *h, int rise, int fall);
 
 /* Feeds one probe result. Returns true when the state flipped. */
 bool health_feed(struct health *h, bool pass);
+
+/* Start-up grace (a worker's healthcheck_grace_period_seconds): until
+ * `until` (the caller's clock), failures of a check that is not up are not
+ * counted. */
+void health_grace(struct health *h, double until);
+/* True when this result is a failure that the grace swallows at `now`: the
+ * caller then does not feed it. */
+bool health_in_grace(const struct health *h, bool pass, double now);
 
 #endif

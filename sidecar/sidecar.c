@@ -112,9 +112,7 @@ static void probe_result(struct probe *p, bool pass, const char *detail, void *a
 {
     struct check *c = arg;
     struct sidecar *sc = c->sc;
-    if (!pass && c->spec->grace_ms > 0 && !c->health.up &&
-        (ev_now(sc->loop) - sc->started) * 1000.0 < c->spec->grace_ms) {
-        /* healthcheck_grace_period_seconds: a worker still starting up. */
+    if (health_in_grace(&c->health, pass, ev_now(sc->loop))) {
         snprintf(c->last_detail, sizeof(c->last_detail), "%s (in start-up grace period)", detail);
         c->last_at = ev_now(sc->loop);
         sc->gen++;
@@ -292,6 +290,8 @@ static int check_init(struct sidecar *sc, struct check *c, struct check_spec *sp
     c->spec = spec;
     c->sc = sc;
     health_init(&c->health, spec->rise, spec->fall);
+    if (spec->grace_ms > 0) /* counted from the process start, reloads included */
+        health_grace(&c->health, sc->started + spec->grace_ms / 1000.0);
     snprintf(c->last_detail, sizeof(c->last_detail), "not probed yet");
     if (spec->registered) {
         c->node = record_node(spec);

@@ -74,6 +74,19 @@ static void zero_thresholds_are_treated_as_one(void **state)
     assert_true(health_feed(&h, false));
 }
 
+static void grace_swallows_failures_until_up_or_over(void **state)
+{
+    struct health h;
+    health_init(&h, 1, 1);
+    assert_false(health_in_grace(&h, false, 0.0)); /* no grace set */
+    health_grace(&h, 10.0);
+    assert_true(health_in_grace(&h, false, 5.0));
+    assert_false(health_in_grace(&h, true, 5.0));   /* a pass always counts */
+    assert_false(health_in_grace(&h, false, 10.0)); /* over at its end */
+    assert_true(health_feed(&h, true));
+    assert_false(health_in_grace(&h, false, 5.0)); /* up: a failure counts */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -83,6 +96,7 @@ int main(void)
         cmocka_unit_test(flapping_app_does_not_flap),
         cmocka_unit_test(rise_one_fall_one_follows_every_result),
         cmocka_unit_test(zero_thresholds_are_treated_as_one),
+        cmocka_unit_test(grace_swallows_failures_until_up_or_over),
     };
     return cmocka_run_group_tests_name("health", tests, NULL, NULL);
 }
