@@ -337,89 +337,123 @@ static struct check *find_check(struct sidecar *sc, const char *name)
     return NULL;
 }
 
-/* SIGHUP: build the new configuration aside; if it is valid, carry every
- * unchanged check across with its probe and health (no blip), start new
- * ones, and deregister removed ones. A config that fails validation is
- * rejected as a whole (pgbouncer, keepalived). Settings bound to open
- * sockets or sessions need a restart and are kept. */
-static void reload(struct sidecar *sc)
+/* Settings bound to open sockets or sessions: kept, and said so. */
+static void reload_warn_restart(const struct mr_config *o, const struct mr_config *n)
 {
-    static char err[8192];
-    struct mr_config *ncfg = NULL;
-    if (config_load(sc->argc, sc->argv, sc->envp, &ncfg, err, sizeof(err)) != 0) {
-        for (char *line = strtok(err, "\n"); line; line = strtok(NULL, "\n"))
-            log_error(NULL, "reload: %s", line);
-        log_error(NULL, "reload rejected: the running configuration stays");
-        return;
-    }
-    struct mr_config *ocfg = sc->cfg;
-    const char *fixed[] = {"backend", "admin", "state_dir"};
-    const char *ov[] = {ocfg->backend, ocfg->admin_addr, ocfg->state_dir};
-    const char *nv[] = {ncfg->backend, ncfg->admin_addr, ncfg->state_dir};
+    const char *name[] = {"backend", "admin", "state_dir"};
+    const char *ov[] = {o->backend, o->admin_addr, o->state_dir};
+    const char *nv[] = {n->backend, n->admin_addr, n->state_dir};
     for (size_t i = 0; i < 3; i++)
         if ((ov[i] || nv[i]) && (!ov[i] || !nv[i] || strcmp(ov[i], nv[i]) != 0))
-            log_warn(NULL, "reload: %s changed; it takes effect at the next restart", fixed[i]);
-    if (ncfg->agent_port != ocfg->agent_port || ncfg->ttl_seconds != ocfg->ttl_seconds ||
-        ncfg->nadmin_allow != ocfg->nadmin_allow)
+            log_warn(NULL, "reload: %s changed; it takes effect at the next restart", name[i]);
+    if (n->agent_port != o->agent_port || n->ttl_seconds != o->ttl_seconds ||
+        n->nadmin_allow != o->nadmin_allow)
         log_warn(NULL, "reload: agent_port, ttl_seconds and admin_allow take effect at the next "
                        "restart");
+}
 
-    struct check *nchecks = calloc(ncfg->nchecks ? ncfg->nchecks : 1, sizeof(*nchecks));
-    bool *taken = calloc(sc->nchecks ? sc->nchecks : 1, sizeof(*taken));
-    bool *fresh = calloc(ncfg->nchecks ? ncfg->nchecks : 1, sizeof(*fresh));
-    size_t built = 0;
-    snprintf(err, sizeof(err), "out of memory");
-    if (!nchecks || !taken || !fresh)
-        goto fail;
-    for (; built < ncfg->nchecks; built++) {
-        struct check_spec *spec = &ncfg->checks[built];
-        struct check *old = find_check(sc, spec->name);
-        if (old && config_check_same(old->spec, spec)) {
-            nchecks[built] = *old;
-            nchecks[built].spec = spec;
-            nchecks[built].probe->spec = spec;
-            nchecks[built].probe->cb_arg = &nchecks[built];
-            taken[old - sc->checks] = true;
-            continue;
-        }
-        fresh[built] = true;
-        if (check_init(sc, &nchecks[built], spec, err, sizeof(err)) != 0) {
-            built++;
-            goto fail;
+/* Build and compare: the checks of ncfg, each either marked to take over a
+ * running check with an equal spec (from[i] = its index) or built fresh
+ * (from[i] = -1, probe not started). Nothing running is touched, so a
+ * failure only frees what was built here. */
+static struct check *reload_build(struct sidecar *sc, struct mr_config *ncfg, long *from, char *err,
+                                  size_t errlen)
+{
+    struct check *n = calloc(ncfg->nchecks ? ncfg->nchecks : 1, sizeof(*n));
+    if (!n) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < ncfg->nchecks; i++) {
+        struct check *old = find_check(sc, ncfg->checks[i].name);
+        from[i] = old && config_check_same(old->spec, &ncfg->checks[i]) ? old - sc->checks : -1;
+        for (size_t j = 0; j < i && from[i] >= 0; j++)
+            if (from[j] == from[i])
+                from[i] = -1; /* one running check moves to one new one */
+        if (from[i] < 0 && check_init(sc, &n[i], &ncfg->checks[i], err, errlen) != 0) {
+            for (size_t j = 0; j <= i; j++)
+                if (from[j] < 0)
+                    check_clear(&n[j]);
+            free(n);
+            return NULL;
         }
     }
-    /* Committed: nothing below can fail. */
-    size_t kept = 0, added = 0, removed = 0;
-    for (size_t i = 0; i < sc->nchecks; i++) {
-        struct check *c = &sc->checks[i];
-        if (taken[i]) {
-            kept++;
+    return n;
+}
+
+/* Migrate: unchanged checks move into n with their probe and health, new
+ * ones start, removed or changed ones are deregistered and freed. Frees
+ * the old array. */
+static void reload_migrate(struct sidecar *sc, struct mr_config *ncfg, struct check *n,
+                           const long *from, size_t *kept, size_t *added, size_t *removed)
+{
+    for (size_t i = 0; i < ncfg->nchecks; i++) {
+        if (from[i] < 0) {
+            probe_start(n[i].probe);
+            (*added)++;
             continue;
         }
+        n[i] = sc->checks[from[i]];
+        n[i].spec = &ncfg->checks[i];
+        probe_rebind(n[i].probe, n[i].spec, &n[i]);
+        sc->checks[from[i]].probe = NULL; /* taken over */
+        (*kept)++;
+    }
+    for (size_t i = 0; i < sc->nchecks; i++) {
+        struct check *c = &sc->checks[i];
+        if (!c->probe)
+            continue;
         /* Removed or changed: its old record goes unless the new config
          * states the very same node again (sync_all then overwrites it). */
         if (c->spec->registered)
             reg_set(sc->reg, c->spec->name, c->node, NULL);
         check_clear(c);
-        removed++;
-    }
-    for (size_t i = 0; i < ncfg->nchecks; i++) {
-        if (fresh[i]) {
-            probe_start(nchecks[i].probe);
-            added++;
-        }
+        (*removed)++;
     }
     free(sc->checks);
-    free(taken);
-    free(fresh);
-    sc->checks = nchecks;
+    sc->checks = NULL;
+}
+
+/* SIGHUP (README "Drain sequence"): build the new configuration aside and
+ * compare each check with the running one; if all is well, migrate the
+ * unchanged ones with their probe and health (no blip), start the new,
+ * deregister the removed, and swap (keepalived's compare/migrate). Anything
+ * invalid rejects the reload as a whole and the running one stays. */
+static void reload(struct sidecar *sc)
+{
+    char err[8192];
+    struct mr_config *ncfg = NULL, *ocfg = sc->cfg;
+    long *from = NULL;
+    struct check *n = NULL;
+    if (config_load(sc->argc, sc->argv, sc->envp, &ncfg, err, sizeof(err)) != 0) {
+        /* One log line per validation error, each with its FILE:LINE:COL. */
+        for (char *line = err, *nl; *line; line = nl ? nl + 1 : line + strlen(line)) {
+            nl = strchr(line, '\n');
+            log_error(NULL, "reload: %.*s", (int)(nl ? nl - line : (long)strlen(line)), line);
+        }
+        log_error(NULL, "reload rejected: the running configuration stays");
+        return;
+    }
+    if (!(from = calloc(ncfg->nchecks ? ncfg->nchecks : 1, sizeof(*from))))
+        snprintf(err, sizeof(err), "out of memory");
+    if (!from || !(n = reload_build(sc, ncfg, from, err, sizeof(err)))) {
+        log_error(NULL, "reload rejected: %s; the running configuration stays", err);
+        free(from);
+        config_free(ncfg);
+        return;
+    }
+    reload_warn_restart(ocfg, ncfg);
+    /* Migrate and swap: nothing below can fail. */
+    size_t kept = 0, added = 0, removed = 0;
+    reload_migrate(sc, ncfg, n, from, &kept, &added, &removed);
+    free(from);
+    sc->checks = n;
     sc->nchecks = ncfg->nchecks;
     sc->drain.drain_seconds = ncfg->drain_seconds;
-    /* Keep what cannot change without a restart. */
+    /* Keep what cannot change without a restart; the running app keeps its argv. */
     SWAP_STR(ncfg->backend, ocfg->backend);
     SWAP_STR(ncfg->admin_addr, ocfg->admin_addr);
     SWAP_STR(ncfg->state_dir, ocfg->state_dir);
-    /* The running app keeps its argv; the one just parsed goes with ocfg. */
     char **argv = ncfg->app_argv;
     ncfg->app_argv = ocfg->app_argv;
     ocfg->app_argv = argv;
@@ -428,21 +462,6 @@ static void reload(struct sidecar *sc)
     sync_all(sc);
     log_info(NULL, "reloaded: %zu check(s) unchanged, %zu new or changed, %zu removed or replaced",
              kept, added, removed);
-    return;
-fail:
-    log_error(NULL, "reload rejected: %s; the running configuration stays", err);
-    for (size_t i = 0; i < built; i++)
-        if (fresh[i])
-            check_clear(&nchecks[i]);
-    /* Carried probes point back at the running checks again. */
-    for (size_t i = 0; i < sc->nchecks; i++) {
-        sc->checks[i].probe->spec = sc->checks[i].spec;
-        sc->checks[i].probe->cb_arg = &sc->checks[i];
-    }
-    free(nchecks);
-    free(taken);
-    free(fresh);
-    config_free(ncfg);
 }
 
 static void sidecar_free(struct sidecar *sc)

@@ -167,6 +167,12 @@ void probe_stop(struct probe *p)
     }
 }
 
+void probe_rebind(struct probe *p, const struct check_spec *spec, void *arg)
+{
+    p->spec = spec;
+    p->cb_arg = arg;
+}
+
 void probe_free(struct probe *p)
 {
     if (!p)

@@ -58,6 +58,9 @@ void probe_start(struct probe *p);
 /* Stops scheduling and cancels any attempt in flight. */
 void probe_stop(struct probe *p);
 void probe_free(struct probe *p);
+/* Reload: a running probe moves to an equal spec in a new configuration and
+ * reports to a new owner; its schedule and any attempt in flight go on. */
+void probe_rebind(struct probe *p, const struct check_spec *spec, void *arg);
 
 /* For probe kinds: ends the current attempt. Stops the deadline, schedules
  * the next attempt, then calls the result callback as its very last action
