@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -410,19 +411,79 @@ static bool kvs_eq(const struct kv *a, size_t na, const struct kv *b, size_t nb)
     return true;
 }
 
+/* Every field of struct check_spec, once: the reload comparison is derived
+ * from this table, and the size check below fails the build when a field is
+ * added to the struct without being added here. */
+enum spec_field_type { SF_STR, SF_INT, SF_BOOL, SF_KVS };
+static const struct {
+    enum spec_field_type type;
+    size_t off, count_off; /* count_off: SF_KVS only */
+} spec_fields[] = {
+#define STR(f)                                                                                     \
+    {                                                                                              \
+        SF_STR, offsetof(struct check_spec, f), 0                                                  \
+    }
+#define INT(f)                                                                                     \
+    {                                                                                              \
+        SF_INT, offsetof(struct check_spec, f), 0                                                  \
+    }
+#define BOOL(f)                                                                                    \
+    {                                                                                              \
+        SF_BOOL, offsetof(struct check_spec, f), 0                                                 \
+    }
+#define KVS(f, n)                                                                                  \
+    {                                                                                              \
+        SF_KVS, offsetof(struct check_spec, f), offsetof(struct check_spec, n)                     \
+    }
+    STR(name),        STR(service),
+    STR(ns),          STR(instance),
+    BOOL(registered), STR(host),
+    INT(port),        STR(instance_id),
+    INT(weight),      INT(probe),
+    STR(probe_host),  INT(probe_port),
+    STR(probe_uri),   STR(probe_cmd),
+    STR(body_expect), KVS(headers, nheaders),
+    INT(timeout_ms),  INT(interval_ms),
+    INT(rise),        INT(fall),
+    INT(grace_ms),    KVS(labels, nlabels),
+#undef STR
+#undef INT
+#undef BOOL
+#undef KVS
+};
+/* 10 strings, 2 lists with their counts, 9 ints (the enum included) and a
+ * bool: 168 bytes on LP64 with its padding. */
+_Static_assert(sizeof(void *) != 8 || sizeof(struct check_spec) == 168,
+               "struct check_spec changed: add the field to spec_fields in config.c");
+
 bool config_check_same(const struct check_spec *a, const struct check_spec *b)
 {
-    return str_eq(a->name, b->name) && str_eq(a->service, b->service) && str_eq(a->ns, b->ns) &&
-           str_eq(a->instance, b->instance) && a->registered == b->registered &&
-           str_eq(a->host, b->host) && a->port == b->port &&
-           str_eq(a->instance_id, b->instance_id) && a->weight == b->weight &&
-           a->probe == b->probe && str_eq(a->probe_host, b->probe_host) &&
-           a->probe_port == b->probe_port && str_eq(a->probe_uri, b->probe_uri) &&
-           str_eq(a->probe_cmd, b->probe_cmd) && str_eq(a->body_expect, b->body_expect) &&
-           kvs_eq(a->headers, a->nheaders, b->headers, b->nheaders) &&
-           a->timeout_ms == b->timeout_ms && a->interval_ms == b->interval_ms &&
-           a->rise == b->rise && a->fall == b->fall && a->grace_ms == b->grace_ms &&
-           kvs_eq(a->labels, a->nlabels, b->labels, b->nlabels);
+    const char *pa = (const char *)a, *pb = (const char *)b;
+    for (size_t i = 0; i < sizeof(spec_fields) / sizeof(spec_fields[0]); i++) {
+        size_t off = spec_fields[i].off;
+        switch (spec_fields[i].type) {
+        case SF_STR:
+            if (!str_eq(*(char *const *)(pa + off), *(char *const *)(pb + off)))
+                return false;
+            break;
+        case SF_INT:
+            if (*(const int *)(pa + off) != *(const int *)(pb + off))
+                return false;
+            break;
+        case SF_BOOL:
+            if (*(const bool *)(pa + off) != *(const bool *)(pb + off))
+                return false;
+            break;
+        case SF_KVS: {
+            size_t n = spec_fields[i].count_off;
+            if (!kvs_eq(*(struct kv *const *)(pa + off), *(const size_t *)(pa + n),
+                        *(struct kv *const *)(pb + off), *(const size_t *)(pb + n)))
+                return false;
+            break;
+        }
+        }
+    }
+    return true;
 }
 
 void config_free(struct mr_config *cfg)
