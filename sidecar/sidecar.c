@@ -495,6 +495,35 @@ static void log_start(const struct sidecar *sc)
              sc->nchecks, sc->cfg->backend, sc->cfg->admin_addr);
 }
 
+/* SIGTERM/SIGINT drain, SIGHUP reloads; in wrapper mode SIGUSR1/SIGUSR2
+ * go to the app (SIGHUP does not: it is ours). */
+static void signals_start(struct sidecar *sc)
+{
+    ev_signal_init(&sc->sig_term, shutdown_cb, SIGTERM);
+    ev_signal_init(&sc->sig_int, shutdown_cb, SIGINT);
+    ev_signal_init(&sc->sig_hup, hup_cb, SIGHUP);
+    ev_signal_init(&sc->sig_usr1, forward_cb, SIGUSR1);
+    ev_signal_init(&sc->sig_usr2, forward_cb, SIGUSR2);
+    sc->sig_term.data = sc->sig_int.data = sc->sig_hup.data = sc;
+    sc->sig_usr1.data = sc->sig_usr2.data = sc;
+    ev_signal_start(sc->loop, &sc->sig_term);
+    ev_signal_start(sc->loop, &sc->sig_int);
+    ev_signal_start(sc->loop, &sc->sig_hup);
+    if (sc->wrapper) {
+        ev_signal_start(sc->loop, &sc->sig_usr1);
+        ev_signal_start(sc->loop, &sc->sig_usr2);
+    }
+}
+
+static void signals_stop(struct sidecar *sc)
+{
+    ev_signal_stop(sc->loop, &sc->sig_term);
+    ev_signal_stop(sc->loop, &sc->sig_int);
+    ev_signal_stop(sc->loop, &sc->sig_hup);
+    ev_signal_stop(sc->loop, &sc->sig_usr1);
+    ev_signal_stop(sc->loop, &sc->sig_usr2);
+}
+
 int sidecar_run(struct mr_config *cfg, int argc, char **argv, char **envp)
 {
     struct sidecar sc_, *sc = &sc_;
@@ -551,19 +580,8 @@ int sidecar_run(struct mr_config *cfg, int argc, char **argv, char **envp)
         if (sc->checks[i].spec->registered)
             reg_clear(sc->reg, sc->checks[i].spec->name, sc->checks[i].node);
 
-    ev_signal_init(&sc->sig_term, shutdown_cb, SIGTERM);
-    ev_signal_init(&sc->sig_int, shutdown_cb, SIGINT);
-    ev_signal_init(&sc->sig_hup, hup_cb, SIGHUP);
-    sc->sig_term.data = sc->sig_int.data = sc->sig_hup.data = sc;
-    ev_signal_start(sc->loop, &sc->sig_term);
-    ev_signal_start(sc->loop, &sc->sig_int);
-    ev_signal_start(sc->loop, &sc->sig_hup);
+    signals_start(sc);
     if (sc->wrapper) {
-        ev_signal_init(&sc->sig_usr1, forward_cb, SIGUSR1);
-        ev_signal_init(&sc->sig_usr2, forward_cb, SIGUSR2);
-        sc->sig_usr1.data = sc->sig_usr2.data = sc;
-        ev_signal_start(sc->loop, &sc->sig_usr1);
-        ev_signal_start(sc->loop, &sc->sig_usr2);
         if (supervise_start(&sc->app, sc->loop, cfg->app_argv, cfg->grace_seconds, app_exit_cb, sc,
                             err, sizeof(err)) != 0) {
             log_error(NULL, "cannot start the app: %s", err);
@@ -589,11 +607,7 @@ int sidecar_run(struct mr_config *cfg, int argc, char **argv, char **envp)
 out:
     if (sc->reg)
         reg_stop(sc->reg);
-    ev_signal_stop(sc->loop, &sc->sig_term);
-    ev_signal_stop(sc->loop, &sc->sig_int);
-    ev_signal_stop(sc->loop, &sc->sig_hup);
-    ev_signal_stop(sc->loop, &sc->sig_usr1);
-    ev_signal_stop(sc->loop, &sc->sig_usr2);
+    signals_stop(sc);
     supervise_release(&sc->app);
     ev_timer_stop(sc->loop, &sc->tick);
     sidecar_free(sc);
