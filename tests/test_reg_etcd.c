@@ -25,6 +25,7 @@
 #include <ev.h>
 
 #include "sidecar/backend/reg.h"
+#include "tests/test_ports.h"
 
 static char scripts[PATH_MAX];
 static char dir_single[64], dir_late[64], dir_cluster[64];
@@ -127,37 +128,11 @@ static void make_dir(char *dir, size_t len, const char *tag)
     assert_non_null(mkdtemp(dir));
 }
 
-static bool port_free(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
-    if (fd >= 0)
-        close(fd);
-    return ok;
-}
-
-/* A base B with B..B+14 all free, below the ephemeral port range. */
-static int free_block(void)
-{
-    srand((unsigned)getpid() ^ (unsigned)time(NULL));
-    for (int tries = 0; tries < 200; tries++) {
-        int base = 20000 + rand() % 12000;
-        int i = 0;
-        while (i < 15 && port_free(base + i))
-            i++;
-        if (i == 15)
-            return base;
-    }
-    return 23840;
-}
-
 static int group_setup(void **state)
 {
     find_scripts();
     const char *b = getenv("MESHREG_TEST_ETCD_BASE");
-    base_single = b ? atoi(b) : free_block();
+    base_single = b ? atoi(b) : test_free_block(15, 23840);
     base_late = base_single + 1;
     base_cluster = base_single + 2;
     make_dir(dir_single, sizeof dir_single, "single");

@@ -1,8 +1,8 @@
 /* struct reg with the zk backend against a REAL ZooKeeper (scripts/zk-start),
  * checked with an independent client (tests/zkwatch.py, kazoo) rather than
- * with our own. Ports: a single server on 21840, a server that starts late on
- * 21860, a 3-member ensemble on 21880-21888; override the first with
- * MESHREG_TEST_ZK_BASE (the others follow at +20 and +40). */
+ * with our own. Ports: a free block of 50 (tests/test_ports.h): a single
+ * server at its base, a server that starts late at +20, a 3-member ensemble
+ * at +40..+48; MESHREG_TEST_ZK_BASE sets the base. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +23,7 @@
 #include <ev.h>
 
 #include "sidecar/backend/reg.h"
+#include "tests/test_ports.h"
 
 static char scripts[PATH_MAX], zkwatch[PATH_MAX + 32];
 static char dir_single[64], dir_late[64], dir_ens[64];
@@ -868,7 +869,7 @@ static int group_setup(void **state)
 {
     find_scripts();
     const char *b = getenv("MESHREG_TEST_ZK_BASE");
-    base_single = b ? atoi(b) : 21840;
+    base_single = b ? atoi(b) : test_free_block(50, 21840);
     base_late = base_single + 20;
     base_ens = base_single + 40;
     make_dir(dir_single, sizeof dir_single, "single");
