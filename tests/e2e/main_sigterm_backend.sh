@@ -27,7 +27,9 @@ sigterm_watch() {
     while alive "$MESHREG_PID"; do
         now=$(($(now_ms) - T0))
         [ "$now" -ge "$bound_ms" ] && break
-        code=$(http_code "$ADMIN_URL/health" --max-time 1)
+        # A stalled endpoint would wait on etcd's 2 s request deadline; 1.5 s
+        # leaves a heavily loaded machine room to answer.
+        code=$(http_code "$ADMIN_URL/health" --max-time 1.5)
         echo "$(($(now_ms) - T0)) $code" >>"$T/answers"
         sleep 0.02
     done
@@ -39,7 +41,7 @@ max() { if [ "$1" -ge "$2" ]; then echo "$1"; else echo "$2"; fi; }
 first_503() { awk '$2 == 503 { print $1; exit }' "$T/answers"; }
 last_503() { awk '$2 == 503 { t = $1 } END { print t }' "$T/answers"; }
 # answers other than 503 before the last 503: a gap in the admin endpoint
-gaps() { awk -v l="$(last_503)" '$2 != 503 && $1 < l { n++ } END { print n + 0 }' "$T/answers"; }
+gaps() { awk -v l="$(last_503)" '$2 != 503 && $1 < l { n++; w = w " [" $0 "]" } END { print n + 0 w }' "$T/answers"; }
 
 # check_sigterm WHAT TTL DRAIN: the checks after sigterm_watch.
 check_sigterm() {
