@@ -228,31 +228,11 @@ char *etcd_range_body(const char *key, bool prefix)
 
 /* ---- replies ---- */
 
-/* An int64 field: absent → 0; a decimal string (the gateway's form) or a JSON
- * integer. -1 when present with another type or not a number. */
-static int get_i64(json_t *obj, const char *name, int64_t *out)
-{
-    json_t *v = json_object_get(obj, name);
-    *out = 0;
-    if (!v || json_is_null(v))
-        return 0;
-    if (json_is_integer(v)) {
-        *out = json_integer_value(v);
-        return 0;
-    }
-    if (!json_is_string(v))
-        return -1;
-    const char *s = json_string_value(v);
-    char *end;
-    errno = 0;
-    long long x = strtoll(s, &end, 10);
-    if (errno || end == s || *end)
-        return -1;
-    *out = x;
-    return 0;
-}
-
-static int get_u64(json_t *obj, const char *name, uint64_t *out)
+/* An integer field: absent -> 0; a decimal string (the gateway's form) or a
+ * JSON integer. -1 when present with another type or not a number. uint64
+ * fields (cluster and member ids) use all 64 bits, so they are parsed
+ * unsigned and never negative. */
+static int get_num(json_t *obj, const char *name, bool is_unsigned, uint64_t *out)
 {
     json_t *v = json_object_get(obj, name);
     *out = 0;
@@ -267,13 +247,30 @@ static int get_u64(json_t *obj, const char *name, uint64_t *out)
     const char *s = json_string_value(v);
     char *end;
     errno = 0;
-    if (*s == '-')
-        return -1;
-    unsigned long long x = strtoull(s, &end, 10);
-    if (errno || end == s || *end)
-        return -1;
-    *out = x;
-    return 0;
+    if (is_unsigned) {
+        if (*s == '-')
+            return -1;
+        *out = strtoull(s, &end, 10);
+    } else {
+        *out = (uint64_t)strtoll(s, &end, 10);
+    }
+    return errno || end == s || *end ? -1 : 0;
+}
+
+static int get_i64(json_t *obj, const char *name, int64_t *out)
+{
+    uint64_t bits;
+    int rc = get_num(obj, name, false, &bits);
+    *out = rc ? 0 : (int64_t)bits;
+    return rc;
+}
+
+static int get_u64(json_t *obj, const char *name, uint64_t *out)
+{
+    int rc = get_num(obj, name, true, out);
+    if (rc)
+        *out = 0;
+    return rc;
 }
 
 /* Decodes a base64 string field into a NUL-terminated buffer; absent → "". */
