@@ -15,6 +15,7 @@
 
 #include "config/cmem.h"
 #include "config/diag.h"
+#include "config/scheme.h"
 #include "config/yschema.h"
 #include "config/ytree.h"
 #include "proto/netaddr.h"
@@ -69,8 +70,7 @@ static const struct def defs[SET_COUNT] = {
     [SET_INSTANCE_ID] = {"instance-id", "instance_id", NULL, T_STR, NULL, 0, 0, OFF(instance_id),
                          "ID", "record name / node prefix (default: hostname)", check_nonempty, 0},
     [SET_BACKEND] = {"backend", "backend", "MESHREG_BACKEND", T_STR, "file:./registry", 0, 0,
-                     OFF(backend), "URI", "file:DIR, zk://H:P[,H:P]/ROOT or etcd://H:P/PREFIX",
-                     check_backend, 0},
+                     OFF(backend), "URI", SCHEME_HELP_ALL, check_backend, 0},
     [SET_ADMIN] = {"admin", "admin", "MESHREG_ADMIN", T_STR, "0.0.0.0:6666", 0, 0, OFF(admin),
                    "ADDR:PORT", "health/admin endpoint", check_admin, 0},
     [SET_DRAIN_SECONDS] = {"drain-seconds", "drain_seconds", NULL, T_INT, "30", 0, 86400,
@@ -160,12 +160,8 @@ static int check_registration(const char *v, char *why, size_t len)
 
 static int check_backend(const char *v, char *why, size_t len)
 {
-    /* Only the scheme here; the backend itself validates the rest. */
-    if (strncmp(v, "file:", 5) == 0 || strncmp(v, "zk://", 5) == 0 || strncmp(v, "etcd://", 7) == 0)
-        return 0;
-    snprintf(why, len, "'%s': expected file:DIR, zk://HOST:PORT/ROOT or etcd://HOST:PORT/PREFIX",
-             v);
-    return -1;
+    /* The scheme here; a single-cluster backend validates the rest itself. */
+    return scheme_check(v, why, len);
 }
 
 static int check_admin(const char *v, char *why, size_t len)

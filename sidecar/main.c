@@ -7,7 +7,7 @@
 #include "config/config.h"
 #include "sidecar/admin/ctl.h"
 #include "sidecar/log.h"
-#include "sidecar/backend/reg.h"
+#include "sidecar/backend/regset.h"
 #include "sidecar/sidecar.h"
 
 #ifndef MESHREG_VERSION
@@ -49,7 +49,7 @@ static int cmd_run(bool check_only, int argc, char **argv)
         fprintf(stderr, "meshreg: invalid configuration, nothing started\n");
         return 2;
     }
-    if (reg_validate_uri(cfg->backend, err, sizeof(err)) != 0) {
+    if (regset_validate(cfg->backend, err, sizeof(err)) != 0) {
         fprintf(stderr, "%s\nmeshreg: invalid configuration, nothing started\n", err);
         config_free(cfg);
         return 2;

@@ -87,8 +87,11 @@ static void test_string_validators(void **state)
     expect_flag_error("--registration", ".x.main",
                       "--registration: '.x.main' is not SERVICE.NAMESPACE");
     expect_flag_error("--backend", "consul://x",
-                      "--backend: 'consul://x': expected file:DIR, zk://HOST:PORT/ROOT or "
-                      "etcd://HOST:PORT/PREFIX");
+                      "--backend: 'consul://x': expected file:DIR | zk://H:P[,H:P]/ROOT | "
+                      "etcd://H:P[,H:P]/PREFIX | smartstack[:CLUSTER_TYPE]");
+    expect_flag_error("--backend", "smartstack:a/b",
+                      "--backend: 'smartstack:a/b': cluster type 'a/b' is not a name (letters, "
+                      "digits, _ - . only); expected smartstack[:CLUSTER_TYPE]");
     expect_flag_error("--admin", ":6666", "--admin: ':6666' is not ADDR:PORT");
     expect_flag_error("--admin", "x:99999",
                       "--admin: 'x:99999': port 99999 is out of range 0..65535");

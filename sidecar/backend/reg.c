@@ -7,25 +7,33 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/scheme.h"
 #include "sidecar/log.h"
 
 #define BACKOFF_MIN 0.1
 #define BACKOFF_MAX 5.0
 
-static const struct reg_ops *const backends[] = {
-    &reg_file_ops,
-    &reg_etcd_ops,
-    &reg_zk_ops,
+/* The ops of each single-cluster scheme of config/scheme.h's table; a
+ * multi-cluster scheme has none here (regset.c builds its clusters). */
+static const struct reg_ops *const ops_by_scheme[SCHEME_COUNT] = {
+    [SCHEME_FILE] = &reg_file_ops,
+    [SCHEME_ZK] = &reg_zk_ops,
+    [SCHEME_ETCD] = &reg_etcd_ops,
 };
 
 static const struct reg_ops *find_backend(const char *uri)
 {
-    for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
-        size_t n = strlen(backends[i]->name);
-        if (strncmp(uri, backends[i]->name, n) == 0 && uri[n] == ':')
-            return backends[i];
-    }
-    return NULL;
+    const struct scheme *s = scheme_find(uri);
+    return s ? ops_by_scheme[s->kind] : NULL;
+}
+
+/* "zk" or "zk cluster norcal-prod": which backend a log line is about. */
+static const char *where(const struct reg *r, char *buf, size_t len)
+{
+    if (!r->cluster)
+        return r->ops->name;
+    snprintf(buf, len, "%s cluster %s", r->ops->name, r->cluster);
+    return buf;
 }
 
 static void notify(struct reg *r)
@@ -108,8 +116,12 @@ int reg_validate_uri(const char *uri, char *err, size_t errlen)
 {
     const struct reg_ops *ops = find_backend(uri);
     if (!ops) {
-        snprintf(err, errlen,
-                 "backend \"%s\": unknown scheme (use file:DIR, zk://... or etcd://...)", uri);
+        const struct scheme *s = scheme_find(uri);
+        if (s)
+            snprintf(err, errlen, "backend \"%s\": %s is not a single store", uri, s->syntax);
+        else
+            snprintf(err, errlen, "backend \"%s\": unknown scheme (use %s)", uri,
+                     SCHEME_HELP_ALL);
         return -1;
     }
     /* The backend's own parser decides; nothing is started. */
@@ -277,17 +289,19 @@ void reg_op_done(struct reg *r, struct reg_entry *e, bool ok, const char *errmsg
         e->have = e->issued_want;
         r->backoff = BACKOFF_MIN;
         e->leftover = e->leftover && !e->have;
+        char w[160];
         if (had != e->have && !e->leftover)
             log_info(e->svc, "%s %s in %s", e->have ? "registered" : "deregistered", e->node,
-                     r->ops->name);
+                     where(r, w, sizeof(w)));
     } else {
         r->ops_failed++;
         e->dirty = true;
         requeue_last(r, e);
+        char w[160];
         snprintf(r->last_error, sizeof(r->last_error), "%s", errmsg ? errmsg : "failed");
         log_warn(e->svc, "%s %s in %s failed: %s (retry in %.1f s)",
-                 e->issued_want ? "register" : "deregister", e->node, r->ops->name, r->last_error,
-                 r->backoff);
+                 e->issued_want ? "register" : "deregister", e->node, where(r, w, sizeof(w)),
+                 r->last_error, r->backoff);
         if (!ev_is_active(&r->retry)) {
             ev_timer_set(&r->retry, r->backoff, 0);
             ev_timer_start(r->loop, &r->retry);
@@ -302,10 +316,11 @@ void reg_op_done(struct reg *r, struct reg_entry *e, bool ok, const char *errmsg
 void reg_set_conn(struct reg *r, enum reg_conn c, const char *detail)
 {
     bool changed = r->conn != c;
+    char w[160];
     r->conn = c;
     snprintf(r->conn_detail, sizeof(r->conn_detail), "%s", detail ? detail : "");
     if (changed)
-        log_info(NULL, "backend %s %s%s%s", r->ops->name, reg_conn_name(c),
+        log_info(NULL, "backend %s %s%s%s", where(r, w, sizeof(w)), reg_conn_name(c),
                  detail && *detail ? ": " : "", detail ? detail : "");
     if (c == REG_CONNECTED) {
         /* A fresh connection retries at once: the backoff was for the old one. */

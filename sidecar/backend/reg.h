@@ -57,6 +57,7 @@ struct reg {
     struct ev_loop *loop;
     void *impl;
     char *uri;
+    const char *cluster; /* the cluster's name in log lines (regset.h), NULL: the only one */
     int ttl_seconds;
     struct reg_entry *entries;
     enum reg_conn conn;
