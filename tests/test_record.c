@@ -51,6 +51,23 @@ static void strings_are_escaped(void **state)
     free(j);
 }
 
+/* One placement's record carries that placement's labels, not the spec's. */
+static void labels_given_explicitly(void **state)
+{
+    struct kv all[] = {{"region:a", ""}, {"region:b", ""}};
+    struct kv one[] = {{"region:b", ""}, {"deploy_group", "prod.main"}};
+    struct check_spec s = {
+        .host = "h", .port = 2, .instance_id = "i", .weight = 1, .labels = all, .nlabels = 2};
+    char *j = record_json_labels(&s, one, 2);
+    assert_string_equal(j, "{\"host\":\"h\",\"port\":2,\"name\":\"i\",\"weight\":1,"
+                           "\"labels\":{\"region:b\":\"\",\"deploy_group\":\"prod.main\"}}");
+    free(j);
+    j = record_json_labels(&s, NULL, 0);
+    assert_string_equal(j, "{\"host\":\"h\",\"port\":2,\"name\":\"i\",\"weight\":1,"
+                           "\"labels\":{}}");
+    free(j);
+}
+
 static void node_is_instance_id_underscore_port(void **state)
 {
     struct check_spec s = {.port = 31337, .instance_id = "pod-abc"};
@@ -141,6 +158,7 @@ int main(void)
         cmocka_unit_test(exact_json_with_labels),
         cmocka_unit_test(empty_labels_is_an_empty_object),
         cmocka_unit_test(strings_are_escaped),
+        cmocka_unit_test(labels_given_explicitly),
         cmocka_unit_test(node_is_instance_id_underscore_port),
         cmocka_unit_test(unencodable_specs_give_null),
         cmocka_unit_test(out_of_memory_at_every_step),

@@ -8,15 +8,19 @@
 
 char *record_json(const struct check_spec *spec)
 {
+    return record_json_labels(spec, spec->labels, spec->nlabels);
+}
+
+char *record_json_labels(const struct check_spec *spec, const struct kv *kvs, size_t nkvs)
+{
     json_t *labels = json_object();
     json_t *o = json_pack("{s:s, s:i, s:s, s:i}", "host", spec->host, "port", spec->port, "name",
                           spec->instance_id, "weight", spec->weight);
     char *out = NULL;
     if (!o || !labels)
         goto done;
-    for (size_t i = 0; i < spec->nlabels; i++)
-        if (json_object_set_new(labels, spec->labels[i].key,
-                                json_string(spec->labels[i].value ? spec->labels[i].value : "")))
+    for (size_t i = 0; i < nkvs; i++)
+        if (json_object_set_new(labels, kvs[i].key, json_string(kvs[i].value ? kvs[i].value : "")))
             goto done;
     if (json_object_set(o, "labels", labels) != 0)
         goto done;

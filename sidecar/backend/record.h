@@ -7,7 +7,12 @@
 #include "config/config.h"
 
 /* Returns the compact JSON record (keys in the order above) for a
- * registration, or NULL on allocation failure. Caller frees. */
+ * registration with the given labels (one placement's, README "Backends"),
+ * or NULL on allocation failure. Caller frees. */
+char *record_json_labels(const struct check_spec *spec, const struct kv *labels, size_t nlabels);
+
+/* The record with spec's own labels (the union of its placements': what a
+ * single-cluster backend stores). */
 char *record_json(const struct check_spec *spec);
 
 /* Returns "<instance_id>_<port>", the record's node name. Caller frees. */
