@@ -16,6 +16,7 @@
 #include "sidecar/admin/agent.h"
 #include "sidecar/log.h"
 #include "sidecar/probe/probe.h"
+#include "sidecar/sd_notify.h"
 #include "sidecar/backend/record.h"
 #include "sidecar/backend/reg.h"
 #include "sidecar/state.h"
@@ -116,6 +117,7 @@ static void probe_result(struct probe *p, bool pass, const char *detail, void *a
         snprintf(c->last_detail, sizeof(c->last_detail), "%s (in start-up grace period)", detail);
         c->last_at = ev_now(sc->loop);
         sc->gen++;
+        sd_notify_ready_if_probed(sc);
         return;
     }
     bool changed_pass = !c->last_at || c->last_pass != pass;
@@ -134,6 +136,7 @@ static void probe_result(struct probe *p, bool pass, const char *detail, void *a
         sync_check(sc, c);
     }
     sc->gen++;
+    sd_notify_ready_if_probed(sc);
 }
 
 /* Drives the drain machine; runs periodically and right after any request. */
@@ -226,6 +229,7 @@ static void shutdown_cb(struct ev_loop *loop, ev_signal *w, int revents)
     if (first) {
         log_info(NULL, "%s: draining for %.0f s, deregistering first", sig,
                  sc->drain.drain_seconds);
+        sd_notify_stopping();
         sync_all(sc); /* every check stops being up: delete every record now */
     } else if (sc->drain.app_gone) {
         log_info(NULL, "%s: already stopping (the app exited)", sig);
@@ -598,6 +602,7 @@ int sidecar_run(struct mr_config *cfg, int argc, char **argv, char **envp)
                  sc->drain.reason[0] ? ": " : "", sc->drain.reason, cfg->state_dir);
     for (size_t i = 0; i < sc->nchecks; i++)
         probe_start(sc->checks[i].probe);
+    sd_notify_ready_if_probed(sc); /* no checks at all: ready now */
 
     ev_run(sc->loop, 0);
 
