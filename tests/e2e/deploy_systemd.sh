@@ -72,7 +72,7 @@ NOTIFY_SOCKET=$sock start_meshreg run --smartstack "$FIXTURES/smartstack.yaml" -
     --admin "$admin" --drain-seconds 1 --interval-ms 1000
 check "READY=1 arrives" wait_for 10 grep -q '^got READY=1$' "$NLOG"
 check "at READY=1 the admin endpoint answers and every check has a probe result" \
-    grep -q 'at-ready admin=up probed=True' "$NLOG"
+    wait_for 5 grep -q 'at-ready admin=up probed=True' "$NLOG"
 check_eq "READY=1 is sent once" "$(grep -c '^got READY=1$' "$NLOG")" 1
 stop_pid "$MESHREG_PID" TERM
 check "STOPPING=1 arrives at SIGTERM" wait_for 5 grep -q '^got STOPPING=1' "$NLOG"
