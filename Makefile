@@ -103,9 +103,23 @@ fuzz:
 	@scripts/install-deps fuzz
 	@scripts/fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
-install: $(BUILD)/meshreg
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 0755 $(BUILD)/meshreg $(DESTDIR)$(PREFIX)/bin/meshreg
+# The binary (INSTALL_BIN=build/meshreg-static for the static one), the man
+# page, bash completion, and the systemd unit with ExecStart= pointing at
+# the installed binary. DESTDIR for staging (tests/e2e/deploy_install.sh).
+INSTALL_BIN ?= $(BUILD)/meshreg
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+install: $(INSTALL_BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(PREFIX)/share/doc/meshreg
+	install -m 0755 $(INSTALL_BIN) $(DESTDIR)$(PREFIX)/bin/meshreg
+	install -m 0644 deploy/meshreg.1 $(DESTDIR)$(PREFIX)/share/man/man1/meshreg.1
+	install -m 0644 deploy/bash-completion/meshreg \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/meshreg
+	sed 's|^ExecStart=/usr/local/bin/meshreg|ExecStart=$(PREFIX)/bin/meshreg|' \
+		deploy/systemd/meshreg.service >$(DESTDIR)$(UNITDIR)/meshreg.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/meshreg.service
+	install -m 0644 deploy/systemd/meshreg.yaml $(DESTDIR)$(PREFIX)/share/doc/meshreg/meshreg.yaml
 
 format:
 	clang-format -i $(wildcard config/*.[ch] proto/*.[ch] sidecar/*.[ch] sidecar/*/*.[ch] tests/*.[ch])
