@@ -4,10 +4,12 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "config/cmem.h"
 #include "config/diag.h"
+#include "config/placement.h"
 #include "config/smartstack.h"
 
 struct cache_entry {
@@ -87,52 +89,66 @@ void checks_spec_clear(struct check_spec *c)
         free(c->labels[i].value);
     }
     free(c->labels);
+    placement_input_clear(&c->place_in);
+    placement_set_free(&c->placements);
     memset(c, 0, sizeof(*c));
 }
 
-static void add_label(struct check_spec *c, const char *key, const char *value)
+/* Fills c->place_in from the smartstack entry e (NULL for a worker), then
+ * c->placements and c->labels (README "Placements"). */
+static int add_placements(const struct settings *s, const struct smartstack_ns *e,
+                          const struct mr_config *cfg, struct check_spec *c, struct diag *d)
 {
-    for (size_t i = 0; i < c->nlabels; i++)
-        if (strcmp(c->labels[i].key, key) == 0)
-            return;
-    struct kv *l = cmem_push(&c->labels, &c->nlabels, sizeof(*l));
-    l->key = cmem_strdup(key);
-    l->value = cmem_strdup(value);
+    struct placement_input *in = &c->place_in;
+    if (e && e->has_advertise) {
+        for (size_t i = 0; i < e->nadvertise; i++)
+            *(char **)cmem_push(&in->advertise, &in->nadvertise, sizeof(char *)) =
+                cmem_strdup(e->advertise[i]);
+    } else {
+        *(char **)cmem_push(&in->advertise, &in->nadvertise, sizeof(char *)) =
+            cmem_strdup("region");
+    }
+    for (size_t i = 0; e && i < e->nxadv; i++)
+        for (size_t j = 0; j < e->xadv[i].ndst; j++) {
+            struct kv *x = cmem_push(&in->extra_advertise, &in->nextra_advertise, sizeof(*x));
+            x->key = cmem_strdup(e->xadv[i].src);
+            x->value = cmem_strdup(e->xadv[i].dst[j]);
+        }
+    in->deploy_group = cmem_strdup(settings_env(s->envp, "PAASTA_DEPLOY_GROUP"));
+    if (e && placement_load_labels(cfg->labels_dir, c->name, c->port, &in->custom_labels,
+                                   &in->ncustom_labels, d) < 0)
+        return -1;
+    char err[256];
+    if (placement_compute(cfg->locdb, c, cfg->zk_location_type, &c->placements, err, sizeof(err)) <
+        0) {
+        diag_add(d, "%s: %s", c->name, err);
+        return -1;
+    }
+    placement_union_labels(&c->placements, c, &c->labels, &c->nlabels);
+    if (!e)
+        placement_set_free(&c->placements); /* a worker is registered nowhere */
+    return 0;
 }
 
-static void add_labels(const struct settings *s, const struct smartstack_ns *e,
-                       struct check_spec *c)
+/* nerve-tools sends x-smartstack-target-identity: <svc.ns> with every check,
+ * set after extra_healthcheck_headers so its own value wins; HTTP names are
+ * case-insensitive, so an extra header of that name in any case goes. */
+static void add_identity_header(struct check_spec *c)
 {
-    static const char *const def_adv[] = {"region"};
-    const char *const *adv = def_adv;
-    size_t nadv = 1;
-    if (e && e->has_advertise) {
-        adv = (const char *const *)e->advertise;
-        nadv = e->nadvertise;
-    }
-    for (size_t i = 0; i < nadv; i++) {
-        const char *loc = settings_location(s, adv[i]);
-        if (!loc)
+    static const char name[] = "x-smartstack-target-identity";
+    size_t k = 0;
+    for (size_t i = 0; i < c->nheaders; i++) {
+        if (strcasecmp(c->headers[i].key, name) == 0) {
+            free(c->headers[i].key);
+            free(c->headers[i].value);
             continue;
-        char *k = cmem_printf("%s:%s", adv[i], loc);
-        add_label(c, k, "");
-        free(k);
+        }
+        c->headers[k++] = c->headers[i];
     }
-    for (size_t i = 0; e && i < e->nxadv; i++) {
-        const struct smartstack_xadv *x = &e->xadv[i];
-        const char *colon = strchr(x->src, ':');
-        char *type = cmem_strndup(x->src, (size_t)(colon - x->src));
-        const char *loc = settings_location(s, type);
-        free(type);
-        if (!loc || strcmp(loc, colon + 1) != 0)
-            continue;
-        for (size_t j = 0; j < x->ndst; j++)
-            add_label(c, x->dst[j], "");
-    }
-    const char *dg = settings_env(s->envp, "PAASTA_DEPLOY_GROUP");
-    if (dg)
-        add_label(c, "deploy_group", dg);
-    add_label(c, "paasta_instance", c->instance);
+    c->nheaders = k;
+    struct kv *h = cmem_push(&c->headers, &c->nheaders, sizeof(*h));
+    h->key = cmem_strdup(name);
+    h->value = cmem_strdup(c->name);
 }
 
 static int ms_of(double seconds)
@@ -212,8 +228,9 @@ static int build_registration(const struct settings *s, const struct checks_req 
     c->interval_ms = r->reg_interval_ms ? r->reg_interval_ms : ms_of(t + 1.0);
     c->fall = r->reg_fall;
     c->grace_ms = 0;
-    add_labels(s, e, c);
-    return 0;
+    if (kind == PROBE_HTTP || kind == PROBE_HTTPS)
+        add_identity_header(c);
+    return add_placements(s, e, cfg, c, d);
 }
 
 static int build_worker(const struct settings *s, const struct checks_req *r, struct mr_config *cfg,
@@ -249,8 +266,7 @@ static int build_worker(const struct settings *s, const struct checks_req *r, st
     c->interval_ms = r->worker_interval_ms ? r->worker_interval_ms : ms_of(t + 1.0);
     c->fall = r->worker_fall;
     c->grace_ms = r->worker_grace_s > 0 ? ms_of(r->worker_grace_s) : 0;
-    add_labels(s, NULL, c);
-    return 0;
+    return add_placements(s, NULL, cfg, c, d);
 }
 
 static bool have_check(const struct mr_config *cfg, const char *name)

@@ -28,12 +28,12 @@
  *   instance config > meshreg config file > default. The instance config is
  *   the service owner's word about this very instance; a meshreg config file
  *   is usually shared by many.
- * - Labels: for each `advertise` type (default [region]) whose local location
- *   is known (env MESHREG_LOCATION_<TYPE>, else the config file's
- *   `locations:` map) "TYPE:LOC": ""; for each extra_advertise
- *   "SRC_TYPE:SRC_LOC": [DST...] whose source matches the local location,
- *   each "DST": ""; then deploy_group (env PAASTA_DEPLOY_GROUP, when set) and
- *   paasta_instance (the instance). */
+ * - Labels and placements: computed as nerve-tools' configure_nerve does
+ *   (config/placement.h, README "Placements") from the host's location db
+ *   (cfg->locdb); the check's labels are the union of its placements' labels
+ *   plus deploy_group (env PAASTA_DEPLOY_GROUP), paasta_instance (the
+ *   instance) and the custom labels of --labels-dir. http/https probes send
+ *   x-smartstack-target-identity: <svc.ns>, as nerve-tools' checks do. */
 #ifndef MESHREG_CHECKS_H
 #define MESHREG_CHECKS_H
 
@@ -71,7 +71,8 @@ struct checks_cache;
 struct checks_cache *checks_cache_new(void);
 void checks_cache_free(struct checks_cache *c);
 
-/* Appends the checks of req to cfg->checks. Returns -1 after adding every
+/* Appends the checks of req to cfg->checks (reads cfg->locdb, labels_dir and
+ * zk_location_type). Returns -1 after adding every
  * problem to d. */
 int checks_build(const struct settings *s, const struct checks_req *req, struct checks_cache *cache,
                  struct mr_config *cfg, struct diag *d);

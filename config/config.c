@@ -14,6 +14,8 @@
 #include "config/cmem.h"
 #include "config/diag.h"
 #include "config/instance.h"
+#include "config/location.h"
+#include "config/placement.h"
 #include "config/settings.h"
 #include "config/yschema.h"
 #include "config/ytree.h"
@@ -327,6 +329,15 @@ int config_load(int argc, char **argv, char **envp, struct mr_config **out, char
     cfg->adaptive_drain = s.adaptive_drain;
     cfg->log_format = strcmp(s.log_format, "json") == 0 ? LOG_FORMAT_JSON : LOG_FORMAT_TEXT;
     cfg->soa_dir = cmem_strdup(s.soa_dir);
+    cfg->etc_dir = cmem_strdup(s.etc_dir);
+    cfg->labels_dir = cmem_strdup(s.labels_dir);
+    cfg->zk_location_type = cmem_strdup(s.zk_location_type);
+    char lerr[1024];
+    if (!(cfg->locdb = location_db_load(s.etc_dir, &s, lerr, sizeof(lerr)))) {
+        diag_add(&d, "%s", lerr);
+        rc = -1;
+        goto done;
+    }
     cache = checks_cache_new();
     if (s.services) {
         cfg->vm_mode = true;
@@ -393,6 +404,10 @@ void config_print(FILE *f, const struct mr_config *cfg)
                         c->labels[j].value[0] ? "=" : "", c->labels[j].value);
         }
         fputc('\n', f);
+        /* The smartstack backend's topology lookup plugs in as the cluster
+         * hook (NULL: every placement with a location counts). */
+        placement_print(f, c, cfg->zk_location_type, NULL, NULL,
+                        strncmp(cfg->backend, "smartstack", 10) == 0);
     }
 }
 
@@ -414,7 +429,7 @@ static bool kvs_eq(const struct kv *a, size_t na, const struct kv *b, size_t nb)
 /* Every field of struct check_spec, once: the reload comparison is derived
  * from this table, and the size check below fails the build when a field is
  * added to the struct without being added here. */
-enum spec_field_type { SF_STR, SF_INT, SF_BOOL, SF_KVS };
+enum spec_field_type { SF_STR, SF_INT, SF_BOOL, SF_KVS, SF_PLACEMENTS, SF_DERIVED };
 static const struct {
     enum spec_field_type type;
     size_t off, count_off; /* count_off: SF_KVS only */
@@ -435,6 +450,15 @@ static const struct {
     {                                                                                              \
         SF_KVS, offsetof(struct check_spec, f), offsetof(struct check_spec, n)                     \
     }
+/* DRV: inputs of a derived field, compared through what they produce. */
+#define DRV(f)                                                                                     \
+    {                                                                                              \
+        SF_DERIVED, offsetof(struct check_spec, f), 0                                              \
+    }
+#define PLC(f)                                                                                     \
+    {                                                                                              \
+        SF_PLACEMENTS, offsetof(struct check_spec, f), 0                                           \
+    }
     STR(name),        STR(service),
     STR(ns),          STR(instance),
     BOOL(registered), STR(host),
@@ -446,14 +470,18 @@ static const struct {
     INT(timeout_ms),  INT(interval_ms),
     INT(rise),        INT(fall),
     INT(grace_ms),    KVS(labels, nlabels),
+    DRV(place_in),    PLC(placements),
+#undef DRV
+#undef PLC
 #undef STR
 #undef INT
 #undef BOOL
 #undef KVS
 };
-/* 10 strings, 2 lists with their counts, 9 ints (the enum included) and a
- * bool: 168 bytes on LP64 with its padding. */
-_Static_assert(sizeof(void *) != 8 || sizeof(struct check_spec) == 168,
+/* 10 strings, 2 lists with their counts, 9 ints (the enum included), a
+ * bool, a placement_input (56) and a placement_set (32): 256 bytes on LP64
+ * with its padding. */
+_Static_assert(sizeof(void *) != 8 || sizeof(struct check_spec) == 256,
                "struct check_spec changed: add the field to spec_fields in config.c");
 
 bool config_check_same(const struct check_spec *a, const struct check_spec *b)
@@ -472,6 +500,13 @@ bool config_check_same(const struct check_spec *a, const struct check_spec *b)
             break;
         case SF_BOOL:
             if (*(const bool *)(pa + off) != *(const bool *)(pb + off))
+                return false;
+            break;
+        case SF_DERIVED:
+            break;
+        case SF_PLACEMENTS:
+            if (!placement_set_equal((const struct placement_set *)(const void *)(pa + off),
+                                     (const struct placement_set *)(const void *)(pb + off)))
                 return false;
             break;
         case SF_KVS: {
@@ -505,5 +540,9 @@ void config_free(struct mr_config *cfg)
             free(*a);
     free(cfg->app_argv);
     free(cfg->soa_dir);
+    free(cfg->etc_dir);
+    free(cfg->labels_dir);
+    free(cfg->zk_location_type);
+    location_db_free(cfg->locdb);
     free(cfg);
 }

@@ -11,9 +11,13 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "config/placement.h"
+
 enum probe_kind { PROBE_HTTP, PROBE_HTTPS, PROBE_TCP, PROBE_CMD, PROBE_GRPC };
 
 enum log_format { LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
+
+struct location_db;
 
 struct kv {
     char *key;
@@ -46,8 +50,12 @@ struct check_spec {
     int rise, fall;  /* consecutive passes / failures to flip state */
     int grace_ms;    /* worker: failures ignored for this long after start */
 
-    struct kv *labels; /* record labels ("region:uswest1-prod" -> "") */
+    struct kv *labels; /* record labels ("region:uswest1-prod" -> ""): the union of
+                          every placement's, what single-cluster backends write */
     size_t nlabels;
+
+    struct placement_input place_in; /* what the placements are computed from */
+    struct placement_set placements; /* README "Placements" */
 };
 
 /* Global settings (one per process). */
@@ -73,6 +81,11 @@ struct mr_config {
     bool help;     /* --help/-h was given: nothing else was loaded */
     char *soa_dir; /* --soa-dir, or NULL */
     bool vm_mode;  /* the config file has a services: list */
+
+    char *etc_dir;             /* --etc-dir: README "PaaSTA host layout" */
+    char *labels_dir;          /* --labels-dir */
+    char *zk_location_type;    /* --zk-location-type */
+    struct location_db *locdb; /* the host's locations, never NULL after a load */
 };
 
 /* Parses the options of `run`/`check` (argv excludes the subcommand word:

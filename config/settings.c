@@ -108,6 +108,16 @@ static const struct def defs[SET_COUNT] = {
                             "end the drain window early once every polling LB saw it", NULL, 0},
     [SET_LOG_FORMAT] = {"log-format", "log_format", NULL, T_STR, "text", 0, 0, OFF(log_format),
                         "text|json", "log format", check_log_format, 0},
+    [SET_ETC_DIR] = {"etc-dir", "etc_dir", "MESHREG_ETC_DIR", T_STR, "/nail/etc", 0, 0,
+                     OFF(etc_dir), "DIR",
+                     "PaaSTA host layout: DIR/<location type>, DIR/services/location_*.json",
+                     check_nonempty, 0},
+    [SET_LABELS_DIR] = {"labels-dir", "labels_dir", NULL, T_STR, "/etc/nerve/labels.d", 0, 0,
+                        OFF(labels_dir), "DIR", "custom record labels (nerve-tools' files)",
+                        check_nonempty, 0},
+    [SET_ZK_LOCATION_TYPE] = {"zk-location-type", "zk_location_type", NULL, T_STR, "superregion", 0,
+                              0, OFF(zk_location_type), "TYPE",
+                              "location type that picks a ZooKeeper cluster", check_name, 0},
 };
 
 /* ---- validators ---- */

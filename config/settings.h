@@ -48,6 +48,9 @@ enum settings_id {
     SET_GRACE_SECONDS,
     SET_ADAPTIVE_DRAIN,
     SET_LOG_FORMAT,
+    SET_ETC_DIR,
+    SET_LABELS_DIR,
+    SET_ZK_LOCATION_TYPE,
     SET_COUNT
 };
 
@@ -87,6 +90,9 @@ struct settings {
     int grace_seconds;
     bool adaptive_drain;
     char *log_format;
+    char *etc_dir;
+    char *labels_dir;
+    char *zk_location_type;
 
     enum settings_src src[SET_COUNT];
     char *origin[SET_COUNT]; /* where the winning value was written, for messages */

@@ -160,9 +160,11 @@ static void http_details_headers_and_interval_flag(void **state)
     assert_int_equal(c->probe_port, 8889);
     assert_string_equal(c->probe_uri, "/status?full=1&x=y");
     assert_string_equal(c->body_expect, "OK");
-    assert_int_equal(c->nheaders, 2);
+    assert_int_equal(c->nheaders, 3); /* extra_healthcheck_headers, then nerve-tools' own */
     assert_string_equal(c->headers[1].key, "X-Source-Id");
     assert_string_equal(c->headers[1].value, "meshreg");
+    assert_string_equal(c->headers[2].key, "x-smartstack-target-identity");
+    assert_string_equal(c->headers[2].value, "s.main");
     assert_int_equal(c->timeout_ms, 2500);
     assert_int_equal(c->interval_ms, 250);
     assert_int_equal(c->rise, 2);
