@@ -106,6 +106,11 @@ bool drain_is_draining(const struct drain *d)
     return d->admin || drain_is_shutting_down(d);
 }
 
+bool drain_allows_up(const struct drain *d, bool registered)
+{
+    return !drain_is_shutting_down(d) && (!registered || !d->admin);
+}
+
 double drain_window_remaining(const struct drain *d, double now)
 {
     double end;

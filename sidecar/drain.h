@@ -71,6 +71,10 @@ enum drain_phase drain_tick(struct drain *d, double now, size_t pending);
 /* True when registrations must not be up (shutdown started or admin drain). */
 bool drain_is_draining(const struct drain *d);
 bool drain_is_shutting_down(const struct drain *d);
+/* True when a healthy check may be up (in the backend, 200 on /health):
+ * no shutdown, and no admin drain unless the check registers nothing (a
+ * worker's check answers for its pod, not for a backend record). */
+bool drain_allows_up(const struct drain *d, bool registered);
 
 /* Seconds left in the window that the current drain promises (0 when none
  * or over). For an admin drain it is counted from the drain request. */

@@ -20,7 +20,7 @@
 #include "sidecar/backend/record.h"
 #include "sidecar/backend/reg.h"
 #include "sidecar/state.h"
-#include "sidecar/admin/status.h"
+#include "sidecar/view.h"
 
 #define TICK_SECONDS 0.05
 #define SWAP_STR(a, b)                                                                             \
@@ -46,29 +46,12 @@ static void sync_all(struct sidecar *sc)
 
 bool sidecar_check_up(const struct sidecar *sc, const struct check *c)
 {
-    if (!c->health.up || drain_is_shutting_down(&sc->drain))
-        return false;
-    return !c->spec->registered || !sc->drain.admin;
+    return c->health.up && drain_allows_up(&sc->drain, c->spec->registered);
 }
 
 bool sidecar_check_registered(const struct sidecar *sc, const struct check *c)
 {
     return c->spec->registered && sc->reg && reg_present(sc->reg, c->spec->name, c->node);
-}
-
-const struct check *sidecar_find(const struct sidecar *sc, const char *name, size_t len)
-{
-    for (size_t i = 0; i < sc->nchecks; i++) {
-        const char *n = sc->checks[i].spec->name;
-        if (strlen(n) == len && memcmp(n, name, len) == 0)
-            return &sc->checks[i];
-    }
-    return NULL;
-}
-
-double sidecar_window_remaining(const struct sidecar *sc)
-{
-    return drain_window_remaining(&sc->drain, ev_now(sc->loop));
 }
 
 static void tick(struct sidecar *sc);
@@ -275,15 +258,19 @@ static void app_exit_cb(struct supervise *s, int code, void *arg)
 
 static void reload(struct sidecar *sc);
 
-static void hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+void sidecar_request_reload(struct sidecar *sc, const char *why)
 {
-    struct sidecar *sc = w->data;
     if (drain_is_shutting_down(&sc->drain)) {
-        log_info(NULL, "SIGHUP during shutdown: ignored");
+        log_info(NULL, "%s during shutdown: ignored", why);
         return;
     }
-    log_info(NULL, "SIGHUP: reloading the configuration");
+    log_info(NULL, "%s: reloading the configuration", why);
     reload(sc);
+}
+
+static void hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    sidecar_request_reload(w->data, "SIGHUP");
 }
 
 /* Sets up one check for spec (record, node, probe); not started. */
@@ -476,7 +463,6 @@ static void sidecar_free(struct sidecar *sc)
     admin_free(sc->admin);
     agent_free(sc->agent);
     reg_free(sc->reg);
-    status_reset();
 }
 
 static void log_start(const struct sidecar *sc)
@@ -563,13 +549,14 @@ int sidecar_run(struct mr_config *cfg, int argc, char **argv, char **envp)
         goto out;
     }
     struct admin_limits lim = {16 * 1024, 64 * 1024, 10.0, 4096};
-    sc->admin = admin_new(sc->loop, sc, cfg->admin_addr, cfg->admin_allow, cfg->nadmin_allow, &lim,
+    struct admin_view view = view_of(sc);
+    sc->admin = admin_new(sc->loop, &view, cfg->admin_addr, cfg->admin_allow, cfg->nadmin_allow, &lim,
                           err, sizeof(err));
     if (!sc->admin) {
         log_error(NULL, "admin endpoint: %s", err);
         goto out;
     }
-    if (cfg->agent_port > 0 && !(sc->agent = agent_new(sc->loop, sc, cfg->admin_addr,
+    if (cfg->agent_port > 0 && !(sc->agent = agent_new(sc->loop, &view, cfg->admin_addr,
                                                        cfg->agent_port, err, sizeof(err)))) {
         log_error(NULL, "agent-check: %s", err);
         goto out;

@@ -64,12 +64,14 @@ int sidecar_run(struct mr_config *cfg, int argc, char **argv, char **envp);
 bool sidecar_check_up(const struct sidecar *sc, const struct check *c);
 /* True when the backend confirmed this check's record. */
 bool sidecar_check_registered(const struct sidecar *sc, const struct check *c);
-const struct check *sidecar_find(const struct sidecar *sc, const char *name, size_t len);
 
-/* Requests from the admin endpoint; they only record intent and kick the tick. */
+/* Requests (from the admin side through sidecar/view.c, or a signal); they
+ * only record intent and kick the tick. */
 void sidecar_request_drain(struct sidecar *sc, const char *reason, double expires_s);
 void sidecar_request_undrain(struct sidecar *sc);
-double sidecar_window_remaining(const struct sidecar *sc);
+/* Reloads the configuration unless shutting down; why names the asker in
+ * the log ("SIGHUP"). */
+void sidecar_request_reload(struct sidecar *sc, const char *why);
 /* A load balancer polled /health or the agent port and was answered
  * draining or not (only called with --adaptive-drain). */
 void sidecar_note_poll(struct sidecar *sc, const char *peer, bool draining);

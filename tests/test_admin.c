@@ -1,6 +1,6 @@
-/* The admin endpoint (§6) over real loopback sockets: a real struct sidecar
- * (two checks, a real drain machine, the file: backend in a temp dir) and
- * admin_new() on 127.0.0.1:0, driven from the same process by pumping the
+/* The admin endpoint (README "Admin / health endpoint") over real loopback sockets: the shared
+ * admin fixture (two checks with real rise/fall counters, the real drain machine, behind
+ * struct admin_view) and admin_new() on 127.0.0.1:0, driven from the same process by pumping the
  * libev loop while client sockets wait for their answers. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,125 +21,25 @@
 #include <cmocka.h>
 
 #include "proto/http1.h"
-#include "sidecar/admin/admin.h"
 #include "sidecar/admin/admin_route.h"
 #include "sidecar/log.h"
-#include "sidecar/backend/reg.h"
-#include "sidecar/sidecar.h"
-#include "sidecar/admin/status.h"
+#include "tests/admin_fixture.h"
 
-/* ---- fixture: a sidecar with two healthy registrations ---- */
+/* ---- fixture (tests/admin_fixture.h): two healthy registrations, the
+ * admin endpoint on a free port ---- */
 
-struct fx {
-    struct ev_loop *loop;
-    struct mr_config cfg;
-    struct check_spec specs[2];
-    struct check checks[2];
-    struct sidecar sc;
-    struct admin *admin;
-    int port;
-    char dir[64];
-    char backend[96];
-};
-
-static void spec_init(struct check_spec *s, const char *name, const char *ns)
+static struct afx *fx_new(const struct admin_limits *lim, char *const *allow, size_t nallow)
 {
-    memset(s, 0, sizeof(*s));
-    s->name = (char *)name;
-    s->service = "svc";
-    s->ns = (char *)ns;
-    s->instance = "main";
-    s->registered = true;
-    s->host = "10.0.0.5";
-    s->port = 8888;
-    s->instance_id = "host1";
-    s->weight = 10;
-    s->probe = PROBE_TCP;
-    s->probe_host = "127.0.0.1";
-    s->probe_port = 8888;
-    s->timeout_ms = 1000;
-    s->interval_ms = 2000;
-    s->rise = 1;
-    s->fall = 2;
-}
-
-static struct fx *fx_new(const struct admin_limits *lim, char *const *allow, size_t nallow)
-{
-    struct fx *f = calloc(1, sizeof(*f));
-    char err[256];
-    assert_non_null(f);
-    status_reset();
-    f->loop = ev_loop_new(EVFLAG_AUTO);
-    snprintf(f->dir, sizeof(f->dir), "/tmp/meshreg-test-admin-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->backend, sizeof(f->backend), "file:%s", f->dir);
-
-    spec_init(&f->specs[0], "svc.main", "main");
-    spec_init(&f->specs[1], "svc.canary", "canary");
-    f->specs[1].port = 8889;
-    f->cfg.backend = f->backend;
-    f->cfg.admin_addr = "127.0.0.1:0";
-    f->cfg.drain_seconds = 30;
-    f->cfg.ttl_seconds = 10;
-    f->cfg.checks = f->specs;
-    f->cfg.nchecks = 2;
-
-    struct sidecar *sc = &f->sc;
-    sc->loop = f->loop;
-    sc->cfg = &f->cfg;
-    sc->checks = f->checks;
-    sc->nchecks = 2;
-    sc->started = ev_now(f->loop);
-    drain_init(&sc->drain, 30, 10, false);
-    for (size_t i = 0; i < 2; i++) {
-        struct check *c = &f->checks[i];
-        c->spec = &f->specs[i];
-        c->sc = sc;
-        health_init(&c->health, 1, 2);
-        health_feed(&c->health, true);
-        c->node = i == 0 ? "host1_8888" : "host1_8889";
-        c->record = "{\"host\":\"10.0.0.5\"}";
-        snprintf(c->last_detail, sizeof(c->last_detail), "connected");
-        c->last_pass = true;
-        c->last_at = ev_now(f->loop);
-    }
-    sc->reg = reg_new(f->loop, f->backend, 10, err, sizeof(err));
-    if (!sc->reg)
-        fail_msg("reg_new: %s", err);
-    assert_int_equal(reg_start(sc->reg), 0);
-
-    struct admin_limits def = {16 * 1024, 64 * 1024, 10.0, 4096};
-    f->admin =
-        admin_new(f->loop, sc, "127.0.0.1:0", allow, nallow, lim ? lim : &def, err, sizeof(err));
-    if (!f->admin)
-        fail_msg("admin_new: %s", err);
-    sc->admin = f->admin;
-    f->port = admin_port(f->admin);
-    assert_true(f->port > 0);
+    struct afx *f = afx_new(2, 2);
+    afx_admin(f, lim, allow, nallow);
     return f;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
-
-static void fx_free(struct fx *f)
-{
-    admin_free(f->admin);
-    reg_stop(f->sc.reg);
-    reg_free(f->sc.reg);
-    ev_loop_destroy(f->loop);
-    nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-    status_reset();
-    free(f);
 }
 
 /* ---- a client: a blocking socket whose input is gathered while the
  * loop runs ---- */
 
 struct cli {
-    struct fx *f;
+    struct afx *f;
     int fd;
     char *buf;
     size_t len, cap;
@@ -174,38 +74,19 @@ static void cli_cb(struct ev_loop *loop, ev_io *w, int revents)
     ev_break(loop, EVBREAK_ONE);
 }
 
-static struct cli *cli_new_at(struct fx *f, int family, int port)
+static struct cli *cli_new_at(struct afx *f, int family, int port)
 {
     struct cli *c = calloc(1, sizeof(*c));
     assert_non_null(c);
     c->f = f;
-    c->fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_true(c->fd >= 0);
-    struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof(ss));
-    socklen_t len;
-    if (family == AF_INET) {
-        struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons((uint16_t)port);
-        sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        len = sizeof(*sin);
-    } else {
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons((uint16_t)port);
-        sin6->sin6_addr = in6addr_loopback;
-        len = sizeof(*sin6);
-    }
-    /* loopback connect completes at once (the kernel's backlog), no loop needed */
-    assert_int_equal(connect(c->fd, (struct sockaddr *)&ss, len), 0);
+    c->fd = afx_connect(family, port);
     ev_io_init(&c->w, cli_cb, c->fd, EV_READ);
     c->w.data = c;
     ev_io_start(f->loop, &c->w);
     return c;
 }
 
-static struct cli *cli_new(struct fx *f)
+static struct cli *cli_new(struct afx *f)
 {
     return cli_new_at(f, AF_INET, f->port);
 }
@@ -260,12 +141,6 @@ static size_t parse_resps(struct cli *c, struct resp *out, size_t max, const boo
     return n;
 }
 
-static void tick_break(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    *(bool *)w->data = true;
-    ev_break(loop, EVBREAK_ONE);
-}
-
 /* Runs the loop until `want` answers (or EOF when want < 0) arrived on c,
  * or `timeout` seconds passed. Returns the number of answers. */
 static size_t pump(struct cli *c, int want, double timeout, struct resp *out, size_t max,
@@ -273,7 +148,7 @@ static size_t pump(struct cli *c, int want, double timeout, struct resp *out, si
 {
     bool timed_out = false;
     ev_timer t;
-    ev_timer_init(&t, tick_break, timeout, 0.);
+    ev_timer_init(&t, afx_timeout_cb, timeout, 0.);
     t.data = &timed_out;
     ev_timer_start(c->f->loop, &t);
     size_t n = 0;
@@ -287,18 +162,6 @@ static size_t pump(struct cli *c, int want, double timeout, struct resp *out, si
     }
     ev_timer_stop(c->f->loop, &t);
     return n;
-}
-
-/* Runs the loop for a while (to let the server accept, time out, ...). */
-static void spin(struct fx *f, double seconds)
-{
-    bool done = false;
-    ev_timer t;
-    ev_timer_init(&t, tick_break, seconds, 0.);
-    t.data = &done;
-    ev_timer_start(f->loop, &t);
-    while (!done)
-        ev_run(f->loop, EVRUN_ONCE);
 }
 
 /* One request, one answer, on connection c (kept open). */
@@ -327,7 +190,7 @@ static bool head_has(const struct resp *r, const char *needle)
 
 static void test_keepalive_and_routes(void **state)
 {
-    struct fx *f = fx_new(NULL, NULL, 0);
+    struct afx *f = fx_new(NULL, NULL, 0);
     struct cli *c = cli_new(f);
 
     for (int i = 0; i < 3; i++) {
@@ -371,12 +234,12 @@ static void test_keepalive_and_routes(void **state)
     assert_false(c->eof);
 
     cli_free(c);
-    fx_free(f);
+    afx_free(f);
 }
 
 static void test_methods(void **state)
 {
-    struct fx *f = fx_new(NULL, NULL, 0);
+    struct afx *f = fx_new(NULL, NULL, 0);
     struct cli *c = cli_new(f);
 
     struct resp r = ask(c, "POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
@@ -385,7 +248,7 @@ static void test_methods(void **state)
     r = ask(c, "GET /drain HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_int_equal(r.status, 405);
     assert_true(head_has(&r, "\r\nAllow: POST\r\n"));
-    assert_false(f->sc.drain.admin);
+    assert_false(f->drain.admin);
     r = ask(c, "DELETE /status HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_int_equal(r.status, 405);
     r = ask(c, "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -398,12 +261,12 @@ static void test_methods(void **state)
     assert_false(c->eof);
 
     cli_free(c);
-    fx_free(f);
+    afx_free(f);
 }
 
 static void test_pipelining(void **state)
 {
-    struct fx *f = fx_new(NULL, NULL, 0);
+    struct afx *f = fx_new(NULL, NULL, 0);
     struct cli *c = cli_new(f);
     struct resp r[5];
 
@@ -426,7 +289,7 @@ static void test_pipelining(void **state)
     assert_true(head_has(&r[4], "Connection: close"));
 
     cli_free(c);
-    fx_free(f);
+    afx_free(f);
 }
 
 /* The server's end of client c's connection (both ends live in this
@@ -449,7 +312,7 @@ static int server_fd_of(struct cli *c)
                 b.sin_port == me.sin_port && b.sin_addr.s_addr == me.sin_addr.s_addr)
                 return fd;
         }
-        spin(c->f, 0.05); /* not accepted yet */
+        afx_spin(c->f->loop, 0.05); /* not accepted yet */
     }
     fail_msg("the server never accepted the connection");
     return -1;
@@ -471,7 +334,7 @@ static int inq(int fd)
  * come after a few KiB instead of megabytes of loopback autotuning. */
 static void test_pipelining_backpressure(void **state)
 {
-    struct fx *f = fx_new(NULL, NULL, 0);
+    struct afx *f = fx_new(NULL, NULL, 0);
     enum { N = 3000 };
     static struct resp r[N];
     struct cli *c = calloc(1, sizeof(*c));
@@ -542,12 +405,12 @@ static void test_pipelining_backpressure(void **state)
     assert_int_equal(a.status, 200);
 
     cli_free(c);
-    fx_free(f);
+    afx_free(f);
 }
 
 static void test_http10(void **state)
 {
-    struct fx *f = fx_new(NULL, NULL, 0);
+    struct afx *f = fx_new(NULL, NULL, 0);
     struct resp r[2];
 
     /* HAProxy's option httpchk: HTTP/1.0, no Host, close after */
@@ -578,10 +441,10 @@ static void test_http10(void **state)
     assert_int_equal(r[0].status, 400);
     assert_true(c->eof);
     cli_free(c);
-    fx_free(f);
+    afx_free(f);
 }
 
-static void expect_error_and_close(struct fx *f, const char *req, size_t len, int status)
+static void expect_error_and_close(struct afx *f, const char *req, size_t len, int status)
 {
     struct cli *c = cli_new(f);
     struct resp r[2];
@@ -596,7 +459,7 @@ static void expect_error_and_close(struct fx *f, const char *req, size_t len, in
 
 static void test_limits(void **state)
 {
-    struct fx *f = fx_new(NULL, NULL, 0);
+    struct afx *f = fx_new(NULL, NULL, 0);
 
     /* a 17 KiB head: 431, even though the client is still sending */
     size_t big = 17 * 1024;
@@ -620,7 +483,7 @@ static void test_limits(void **state)
     /* a declared body over 64 KiB: 413 without waiting for it */
     const char *b413 = "POST /drain HTTP/1.1\r\nHost: x\r\nContent-Length: 70000\r\n\r\nreason=x";
     expect_error_and_close(f, b413, strlen(b413), 413);
-    assert_false(f->sc.drain.admin);
+    assert_false(f->drain.admin);
 
     const char *garbage[] = {
         "HELLO\r\n\r\n",
@@ -633,14 +496,14 @@ static void test_limits(void **state)
         expect_error_and_close(f, garbage[i], strlen(garbage[i]), 400);
     const char *chunked = "POST /drain HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
     expect_error_and_close(f, chunked, strlen(chunked), 501);
-    assert_false(f->sc.drain.admin);
+    assert_false(f->drain.admin);
 
     /* the endpoint still answers */
     c = cli_new(f);
     struct resp a = ask(c, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_int_equal(a.status, 200);
     cli_free(c);
-    fx_free(f);
+    afx_free(f);
 }
 
 /* A client still sending a huge head when its 431 goes out (curl uploading)
@@ -649,7 +512,7 @@ static void test_limits(void **state)
  * client's sends fail with a reset before it ever looks for the answer. */
 static void test_431_while_sending(void **state)
 {
-    struct fx *f = fx_new(NULL, NULL, 0);
+    struct afx *f = fx_new(NULL, NULL, 0);
     struct cli *c = cli_new(f);
     static char chunk[65536];
     const size_t total = 2u << 20;
@@ -666,7 +529,7 @@ static void test_431_while_sending(void **state)
             send_errno = errno;
             break;
         }
-        spin(f, 0.001);
+        afx_spin(f->loop, 0.001);
     }
     if (send_errno)
         fail_msg("send failed after %zu bytes: %s", sent, strerror(send_errno));
@@ -676,7 +539,7 @@ static void test_431_while_sending(void **state)
     pump(c, -1, 5.0, r, 1, NULL);
     assert_true(c->eof); /* and then it is closed */
     cli_free(c);
-    fx_free(f);
+    afx_free(f);
 }
 
 /* request_timeout T is long enough here that the client's own pauses
@@ -686,7 +549,7 @@ static void test_slow_client(void **state)
 {
     const double T = 1.0;
     struct admin_limits lim = {16 * 1024, 64 * 1024, T, 64};
-    struct fx *f = fx_new(&lim, NULL, 0);
+    struct afx *f = fx_new(&lim, NULL, 0);
     struct resp r[2];
 
     /* a keep-alive connection gets a fresh period after each answer */
@@ -694,7 +557,7 @@ static void test_slow_client(void **state)
     for (int i = 0; i < 3; i++) {
         struct resp a = ask(good, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
         assert_int_equal(a.status, 200);
-        spin(f, T / 2);
+        afx_spin(f->loop, T / 2);
     }
     assert_false(good->eof);
 
@@ -704,7 +567,7 @@ static void test_slow_client(void **state)
     /* meanwhile the endpoint answers others */
     struct resp a = ask(good, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_int_equal(a.status, 200);
-    spin(f, T / 3);
+    afx_spin(f->loop, T / 3);
     cli_sends(slow, "th HTTP/1.1\r\n"); /* trickling does not extend the deadline */
     assert_int_equal(pump(slow, -1, 10 * T, r, 2, NULL), 1);
     double took = ev_time() - t0;
@@ -724,7 +587,7 @@ static void test_slow_client(void **state)
     cli_free(slow);
     cli_free(idle);
     cli_free(good);
-    fx_free(f);
+    afx_free(f);
 }
 
 /* More connections than max_conns: each newcomer evicts the least recently
@@ -735,13 +598,13 @@ static void test_max_conns(void **state)
     enum { MAX = 8, FLOOD = 40, GOOD = 3 };
     /* a long request_timeout: no connection may go by timeout instead */
     struct admin_limits lim = {16 * 1024, 64 * 1024, 120.0, MAX};
-    struct fx *f = fx_new(&lim, NULL, 0);
+    struct afx *f = fx_new(&lim, NULL, 0);
     struct cli *flood[FLOOD];
 
     for (int i = 0; i < FLOOD; i++) {
         flood[i] = cli_new(f);
         if (i % 8 == 7)
-            spin(f, 0.01);
+            afx_spin(f->loop, 0.01);
     }
     cli_sends(flood[FLOOD - 1], "GET /hea"); /* a slowloris among them */
 
@@ -786,14 +649,13 @@ static void test_max_conns(void **state)
     assert_true(open[FLOOD - 1]);
     for (int i = 0; i < FLOOD; i++)
         cli_free(flood[i]);
-    fx_free(f);
+    afx_free(f);
 }
 
 static void test_drain_undrain(void **state)
 {
-    struct fx *f = fx_new(NULL, NULL, 0);
+    struct afx *f = fx_new(NULL, NULL, 0);
     struct cli *c = cli_new(f);
-    struct sidecar *sc = &f->sc;
 
     struct resp r = ask(c, "POST /drain?reason=deploy%20now&expires=60 HTTP/1.1\r\nHost: x\r\n"
                            "Content-Length: 0\r\n\r\n");
@@ -803,9 +665,9 @@ static void test_drain_undrain(void **state)
     assert_non_null(w);
     long ms = strtol(w + 22, NULL, 10);
     assert_true(ms > 29000 && ms <= 30000);
-    assert_true(sc->drain.admin);
-    assert_string_equal(sc->drain.reason, "deploy now");
-    assert_true(fabs(sc->drain.admin_expires_at - (ev_now(f->loop) + 60)) < 2);
+    assert_true(f->drain.admin);
+    assert_string_equal(f->drain.reason, "deploy now");
+    assert_true(fabs(f->drain.admin_expires_at - (ev_now(f->loop) + 60)) < 2);
 
     r = ask(c, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_int_equal(r.status, 503);
@@ -818,7 +680,7 @@ static void test_drain_undrain(void **state)
     r = ask(c, "POST /undrain HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
     assert_int_equal(r.status, 200);
     assert_true(has(&r, "\"draining\":false"));
-    assert_false(sc->drain.admin);
+    assert_false(f->drain.admin);
     r = ask(c, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_int_equal(r.status, 200);
     r = ask(c, "GET /tcp/svc.main/8888/x/y HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -838,10 +700,10 @@ static void test_drain_undrain(void **state)
              strlen(form), form);
     r = ask(c, req);
     assert_int_equal(r.status, 200);
-    assert_string_equal(sc->drain.reason, "a b!");
-    assert_true(fabs(sc->drain.admin_expires_at - (ev_now(f->loop) + 5)) < 2);
+    assert_string_equal(f->drain.reason, "a b!");
+    assert_true(fabs(f->drain.admin_expires_at - (ev_now(f->loop) + 5)) < 2);
     ask(c, "POST /undrain HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
-    assert_false(sc->drain.admin);
+    assert_false(f->drain.admin);
 
     /* Expect: 100-continue (curl with a larger body) */
     c->len = 0;
@@ -853,11 +715,11 @@ static void test_drain_undrain(void **state)
     struct resp rr[2];
     assert_int_equal(pump(c, 1, 5.0, rr, 2, NULL), 1);
     assert_int_equal(rr[0].status, 100);
-    assert_false(sc->drain.admin);
+    assert_false(f->drain.admin);
     cli_sends(c, form);
     assert_int_equal(pump(c, 2, 5.0, rr, 2, NULL), 2);
     assert_int_equal(rr[1].status, 200);
-    assert_true(sc->drain.admin);
+    assert_true(f->drain.admin);
     ask(c, "POST /undrain HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
 
     /* bad parameters: 400 and nothing changes */
@@ -870,55 +732,57 @@ static void test_drain_undrain(void **state)
         r = ask(c, req);
         if (r.status != 400)
             fail_msg("%s: want 400, got %d", bad[i], r.status);
-        assert_false(sc->drain.admin);
+        assert_false(f->drain.admin);
     }
     snprintf(req, sizeof(req),
              "POST /drain HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
              "Content-Length: 2\r\n\r\n{}");
     r = ask(c, req);
     assert_int_equal(r.status, 400);
-    assert_false(sc->drain.admin);
+    assert_false(f->drain.admin);
 
     cli_free(c);
-    fx_free(f);
+    afx_free(f);
 }
 
 /* The 403 rule itself: admin_route() with an untrusted peer (a test cannot
  * connect from a non-loopback address without leaving loopback). */
 static void test_forbidden_peer(void **state)
 {
-    struct fx *f = fx_new(NULL, NULL, 0);
+    struct afx *f = fx_new(NULL, NULL, 0);
     const char *reqs[] = {"POST /drain?reason=evil HTTP/1.1\r\nHost: x\r\n\r\n",
                           "POST /undrain HTTP/1.1\r\nHost: x\r\n\r\n"};
+    struct admin_routes rt = {.view = f->view};
     struct admin_reply out;
     struct http1_request req;
 
     for (size_t i = 0; i < 2; i++) {
         long hl = http1_parse_request(reqs[i], strlen(reqs[i]), 16384, 65536, &req);
         assert_true(hl > 0);
-        f->sc.drain.admin = i == 1; /* undrain must not undo a drain either */
-        admin_route(&f->sc, &req, reqs[i] + hl, false, "192.0.2.9:5555", &out);
+        f->drain.admin = i == 1; /* undrain must not undo a drain either */
+        admin_route(&rt, &req, reqs[i] + hl, false, "192.0.2.9:5555", &out);
         assert_int_equal(out.status, 403);
-        assert_int_equal(f->sc.drain.admin, i == 1);
-        assert_string_equal(f->sc.drain.reason, "");
+        assert_int_equal(f->drain.admin, i == 1);
+        assert_string_equal(f->drain.reason, "");
         free(out.body);
     }
     /* reading routes stay open */
     const char *get = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
-    f->sc.drain.admin = false;
-    f->sc.gen++;
+    f->drain.admin = false;
+    f->gen++;
     long hl = http1_parse_request(get, strlen(get), 16384, 65536, &req);
-    admin_route(&f->sc, &req, get + hl, false, "192.0.2.9:5555", &out);
+    admin_route(&rt, &req, get + hl, false, "192.0.2.9:5555", &out);
     assert_int_equal(out.status, 200);
     free(out.body);
     /* and a trusted peer may drain */
     hl = http1_parse_request(reqs[0], strlen(reqs[0]), 16384, 65536, &req);
-    admin_route(&f->sc, &req, reqs[0] + hl, true, "10.1.1.1:5555", &out);
+    admin_route(&rt, &req, reqs[0] + hl, true, "10.1.1.1:5555", &out);
     assert_int_equal(out.status, 200);
-    assert_true(f->sc.drain.admin);
-    assert_string_equal(f->sc.drain.reason, "evil");
+    assert_true(f->drain.admin);
+    assert_string_equal(f->drain.reason, "evil");
     free(out.body);
-    fx_free(f);
+    status_cache_clear(&rt.health);
+    afx_free(f);
 }
 
 static void test_form_decode(void **state)
@@ -937,38 +801,38 @@ static void test_form_decode(void **state)
 static void test_allow_list_and_errors(void **state)
 {
     char *allow[] = {"10.0.0.0/8", "fd00::/8"};
-    struct fx *f = fx_new(NULL, allow, 2);
+    struct afx *f = fx_new(NULL, allow, 2);
     /* loopback keeps its right with an allow list */
     struct cli *c = cli_new(f);
     struct resp r = ask(c, "POST /drain HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
     assert_int_equal(r.status, 200);
-    assert_true(f->sc.drain.admin);
+    assert_true(f->drain.admin);
     cli_free(c);
 
     char err[256];
     struct admin_limits lim = {16384, 65536, 10, 16};
     char *bad_allow[] = {"10.0.0.1/8"};
-    assert_null(admin_new(f->loop, &f->sc, "127.0.0.1:0", bad_allow, 1, &lim, err, sizeof(err)));
+    assert_null(admin_new(f->loop, &f->view, "127.0.0.1:0", bad_allow, 1, &lim, err, sizeof(err)));
     assert_non_null(strstr(err, "10.0.0.1/8"));
-    assert_null(admin_new(f->loop, &f->sc, "127.0.0.1", NULL, 0, &lim, err, sizeof(err)));
+    assert_null(admin_new(f->loop, &f->view, "127.0.0.1", NULL, 0, &lim, err, sizeof(err)));
     assert_non_null(strstr(err, "PORT"));
     /* the port is taken */
     char taken[32];
     snprintf(taken, sizeof(taken), "127.0.0.1:%d", f->port);
-    assert_null(admin_new(f->loop, &f->sc, taken, NULL, 0, &lim, err, sizeof(err)));
+    assert_null(admin_new(f->loop, &f->view, taken, NULL, 0, &lim, err, sizeof(err)));
     assert_non_null(strstr(err, "bind"));
     admin_free(NULL);
-    fx_free(f);
+    afx_free(f);
 }
 
 static void test_ipv6(void **state)
 {
-    struct fx *f = fx_new(NULL, NULL, 0);
+    struct afx *f = fx_new(NULL, NULL, 0);
     char err[256];
     struct admin_limits lim = {16384, 65536, 10, 16};
-    struct admin *a6 = admin_new(f->loop, &f->sc, "[::1]:0", NULL, 0, &lim, err, sizeof(err));
+    struct admin *a6 = admin_new(f->loop, &f->view, "[::1]:0", NULL, 0, &lim, err, sizeof(err));
     if (!a6) {
-        fx_free(f);
+        afx_free(f);
         skip(); /* no IPv6 loopback in this sandbox */
     }
     struct cli *c = cli_new_at(f, AF_INET6, admin_port(a6));
@@ -976,7 +840,7 @@ static void test_ipv6(void **state)
     assert_int_equal(r.status, 200); /* ::1 is loopback */
     cli_free(c);
     admin_free(a6);
-    fx_free(f);
+    afx_free(f);
 }
 
 int main(void)

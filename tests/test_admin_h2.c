@@ -1,7 +1,7 @@
-/* h2c on the admin port (§6) over real loopback sockets: a real struct
- * sidecar (two checks, the real drain machine, the file: backend in a temp
- * dir), admin_new() on 127.0.0.1:0, and an nghttp2 client session in this
- * process, all driven by pumping the one libev loop. */
+/* h2c on the admin port (README "Admin / health endpoint") over real loopback sockets: the shared
+ * admin fixture (two checks with real rise/fall counters, the real drain machine, behind
+ * struct admin_view), admin_new() on 127.0.0.1:0, and an nghttp2 client session in this process,
+ * all driven by pumping the one libev loop. */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
@@ -20,146 +20,28 @@
 
 #include <cmocka.h>
 
-#include "sidecar/admin/admin.h"
 #include "sidecar/admin/admin_h2.h"
-#include "sidecar/backend/reg.h"
-#include "sidecar/sidecar.h"
-#include "sidecar/admin/status.h"
+#include "tests/admin_fixture.h"
 
-/* ---- fixture: a sidecar with two healthy registrations ---- */
+/* ---- fixture (tests/admin_fixture.h): two healthy registrations, the
+ * admin endpoint on a free port ---- */
 
-struct fx {
-    struct ev_loop *loop;
-    struct mr_config cfg;
-    struct check_spec specs[2];
-    struct check checks[2];
-    struct sidecar sc;
-    struct admin *admin;
-    int port;
-    char dir[64];
-    char backend[96];
-};
-
-static void spec_init(struct check_spec *s, const char *name, const char *ns, int port)
+static struct afx *fx_new(const struct admin_limits *lim)
 {
-    memset(s, 0, sizeof(*s));
-    s->name = (char *)name;
-    s->service = "svc";
-    s->ns = (char *)ns;
-    s->instance = "main";
-    s->registered = true;
-    s->host = "10.0.0.5";
-    s->port = port;
-    s->instance_id = "host1";
-    s->weight = 10;
-    s->probe = PROBE_TCP;
-    s->probe_host = "127.0.0.1";
-    s->probe_port = port;
-    s->timeout_ms = 1000;
-    s->interval_ms = 2000;
-    s->rise = 1;
-    s->fall = 2;
-}
-
-static struct fx *fx_new(const struct admin_limits *lim)
-{
-    struct fx *f = calloc(1, sizeof(*f));
-    char err[256];
-    assert_non_null(f);
-    status_reset();
-    f->loop = ev_loop_new(EVFLAG_AUTO);
-    snprintf(f->dir, sizeof(f->dir), "/tmp/meshreg-test-h2-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->backend, sizeof(f->backend), "file:%s", f->dir);
-    spec_init(&f->specs[0], "svc.main", "main", 8888);
-    spec_init(&f->specs[1], "svc.canary", "canary", 8889);
-    f->cfg.backend = f->backend;
-    f->cfg.admin_addr = "127.0.0.1:0";
-    f->cfg.drain_seconds = 30;
-    f->cfg.ttl_seconds = 10;
-    f->cfg.checks = f->specs;
-    f->cfg.nchecks = 2;
-
-    struct sidecar *sc = &f->sc;
-    sc->loop = f->loop;
-    sc->cfg = &f->cfg;
-    sc->checks = f->checks;
-    sc->nchecks = 2;
-    sc->started = ev_now(f->loop);
-    drain_init(&sc->drain, 30, 10, false);
-    for (size_t i = 0; i < 2; i++) {
-        struct check *c = &f->checks[i];
-        c->spec = &f->specs[i];
-        c->sc = sc;
-        health_init(&c->health, 1, 2);
-        health_feed(&c->health, true);
-        c->node = i == 0 ? "host1_8888" : "host1_8889";
-        c->record = "{\"host\":\"10.0.0.5\"}";
-        snprintf(c->last_detail, sizeof(c->last_detail), "connected");
-        c->last_pass = true;
-        c->last_at = ev_now(f->loop);
-    }
-    sc->reg = reg_new(f->loop, f->backend, 10, err, sizeof(err));
-    if (!sc->reg)
-        fail_msg("reg_new: %s", err);
-    assert_int_equal(reg_start(sc->reg), 0);
-    struct admin_limits def = {16 * 1024, 64 * 1024, 10.0, 4096};
-    f->admin = admin_new(f->loop, sc, "127.0.0.1:0", NULL, 0, lim ? lim : &def, err, sizeof(err));
-    if (!f->admin)
-        fail_msg("admin_new: %s", err);
-    sc->admin = f->admin;
-    f->port = admin_port(f->admin);
+    struct afx *f = afx_new(2, 2);
+    afx_admin(f, lim, NULL, 0);
     return f;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+static int connect_admin(struct afx *f)
 {
-    return remove(path);
-}
-
-static void fx_free(struct fx *f)
-{
-    admin_free(f->admin);
-    reg_stop(f->sc.reg);
-    reg_free(f->sc.reg);
-    ev_loop_destroy(f->loop);
-    nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-    status_reset();
-    free(f);
-}
-
-static void timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    *(bool *)w->data = true;
-    ev_break(loop, EVBREAK_ONE);
-}
-
-static void spin(struct fx *f, double seconds)
-{
-    bool done = false;
-    ev_timer t;
-    ev_timer_init(&t, timeout_cb, seconds, 0.);
-    t.data = &done;
-    ev_timer_start(f->loop, &t);
-    while (!done)
-        ev_run(f->loop, EVRUN_ONCE);
-}
-
-static int connect_admin(struct fx *f)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->port)};
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    /* loopback: the kernel completes the handshake from its backlog */
-    assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-    return fd;
+    return afx_connect(AF_INET, f->port);
 }
 
 /* ---- a raw client: bytes out, input gathered while the loop runs ---- */
 
 struct raw {
-    struct fx *f;
+    struct afx *f;
     int fd;
     char *buf;
     size_t len, cap;
@@ -188,7 +70,7 @@ static void raw_cb(struct ev_loop *loop, ev_io *w, int revents)
     ev_break(loop, EVBREAK_ONE);
 }
 
-static struct raw *raw_new(struct fx *f)
+static struct raw *raw_new(struct afx *f)
 {
     struct raw *r = calloc(1, sizeof(*r));
     assert_non_null(r);
@@ -211,7 +93,7 @@ static double raw_wait_eof(struct raw *r, double timeout)
     bool timed_out = false;
     ev_timer t;
     ev_tstamp t0 = ev_time();
-    ev_timer_init(&t, timeout_cb, timeout, 0.);
+    ev_timer_init(&t, afx_timeout_cb, timeout, 0.);
     t.data = &timed_out;
     ev_timer_start(r->f->loop, &t);
     while (!r->eof && !timed_out)
@@ -230,7 +112,7 @@ static void raw_free(struct raw *r)
 
 /* One HTTP/1.0 request without Host (what HAProxy sends); the body of the
  * answer, malloc'd. */
-static char *h1_body(struct fx *f, const char *method, const char *path, int *status)
+static char *h1_body(struct afx *f, const char *method, const char *path, int *status)
 {
     struct raw *r = raw_new(f);
     char req[256];
@@ -261,7 +143,7 @@ struct h2resp {
 };
 
 struct h2cli {
-    struct fx *f;
+    struct afx *f;
     int fd;
     nghttp2_session *s;
     ev_io rw, ww;
@@ -377,7 +259,7 @@ static void cli_write_cb(struct ev_loop *loop, ev_io *w, int revents)
     ev_break(loop, EVBREAK_ONE); /* the pump flushes */
 }
 
-static struct h2cli *h2cli_new(struct fx *f)
+static struct h2cli *h2cli_new(struct afx *f)
 {
     struct h2cli *c = calloc(1, sizeof(*c));
     nghttp2_session_callbacks *cbs;
@@ -464,7 +346,7 @@ static void h2_pump(struct h2cli *c, struct h2resp **rs, size_t n, double timeou
 {
     bool timed_out = false;
     ev_timer t;
-    ev_timer_init(&t, timeout_cb, timeout, 0.);
+    ev_timer_init(&t, afx_timeout_cb, timeout, 0.);
     t.data = &timed_out;
     ev_timer_start(c->f->loop, &t);
     for (;;) {
@@ -512,7 +394,7 @@ static void test_sniff(void **state)
 /* The same routes answer the same over both protocols. */
 static void test_same_answers_as_http1(void **state)
 {
-    struct fx *f = fx_new(NULL);
+    struct afx *f = fx_new(NULL);
     struct h2cli *c = h2cli_new(f);
     const char *paths[] = {"/health", "/health/svc.main", "/health/nope", "/http/svc.main/8888/x",
                            "/nowhere"};
@@ -540,14 +422,14 @@ static void test_same_answers_as_http1(void **state)
     h2resp_free(r);
     assert_false(c->eof);
     h2cli_free(c);
-    fx_free(f);
+    afx_free(f);
 }
 
 /* Many streams in flight on one connection, answered each on its own. */
 static void test_concurrent_streams(void **state)
 {
     enum { N = 30 };
-    struct fx *f = fx_new(NULL);
+    struct afx *f = fx_new(NULL);
     struct h2cli *c = h2cli_new(f);
     struct h2resp *rs[N];
     for (int round = 0; round < 2; round++) {
@@ -570,19 +452,19 @@ static void test_concurrent_streams(void **state)
     }
     assert_false(c->eof);
     h2cli_free(c);
-    fx_free(f);
+    afx_free(f);
 }
 
 static void test_drain_undrain(void **state)
 {
-    struct fx *f = fx_new(NULL);
+    struct afx *f = fx_new(NULL);
     struct h2cli *c = h2cli_new(f);
 
     struct h2resp *r = h2_ask(c, "POST", "/drain?reason=maint", NULL, 0, NULL, 0);
     assert_int_equal(r->status, 200);
     assert_non_null(strstr(r->body, "\"draining\":true"));
-    assert_true(f->sc.drain.admin);
-    assert_string_equal(f->sc.drain.reason, "maint");
+    assert_true(f->drain.admin);
+    assert_string_equal(f->drain.reason, "maint");
     h2resp_free(r);
     r = h2_get(c, "/health");
     assert_int_equal(r->status, 503);
@@ -590,7 +472,7 @@ static void test_drain_undrain(void **state)
 
     r = h2_ask(c, "POST", "/undrain", NULL, 0, NULL, 0);
     assert_int_equal(r->status, 200);
-    assert_false(f->sc.drain.admin);
+    assert_false(f->drain.admin);
     h2resp_free(r);
 
     /* a form body, as `curl -d` sends it */
@@ -598,8 +480,8 @@ static void test_drain_undrain(void **state)
     nghttp2_nv ct[] = {NV("content-type", "application/x-www-form-urlencoded")};
     r = h2_ask(c, "POST", "/drain", form, sizeof(form) - 1, ct, 1);
     assert_int_equal(r->status, 200);
-    assert_string_equal(f->sc.drain.reason, "from body");
-    assert_true(f->sc.drain.admin_expires_at > 0);
+    assert_string_equal(f->drain.reason, "from body");
+    assert_true(f->drain.admin_expires_at > 0);
     h2resp_free(r);
 
     r = h2_ask(c, "POST", "/drain?expire=60", NULL, 0, NULL, 0);
@@ -611,12 +493,12 @@ static void test_drain_undrain(void **state)
     assert_string_equal(r->allow, "POST");
     h2resp_free(r);
     h2cli_free(c);
-    fx_free(f);
+    afx_free(f);
 }
 
 static void test_head(void **state)
 {
-    struct fx *f = fx_new(NULL);
+    struct afx *f = fx_new(NULL);
     struct h2cli *c = h2cli_new(f);
     struct h2resp *r = h2_ask(c, "HEAD", "/health", NULL, 0, NULL, 0);
     assert_int_equal(r->status, 200);
@@ -624,13 +506,13 @@ static void test_head(void **state)
     assert_int_equal(r->len, 0);
     h2resp_free(r);
     h2cli_free(c);
-    fx_free(f);
+    afx_free(f);
 }
 
 /* 413 / 431 as over HTTP/1.1, and the connection goes on serving. */
 static void test_limits(void **state)
 {
-    struct fx *f = fx_new(NULL);
+    struct afx *f = fx_new(NULL);
     struct h2cli *c = h2cli_new(f);
 
     size_t big = 70 * 1024;
@@ -640,7 +522,7 @@ static void test_limits(void **state)
     memcpy(body, "reason=", 7);
     struct h2resp *r = h2_ask(c, "POST", "/drain", body, big, NULL, 0);
     assert_int_equal(r->status, 413);
-    assert_false(f->sc.drain.admin);
+    assert_false(f->drain.admin);
     h2resp_free(r);
 
     /* exactly the limit is fine (and parsed: a 64 KiB reason is too long) */
@@ -674,14 +556,14 @@ static void test_limits(void **state)
     free(val);
     free(body);
     h2cli_free(c);
-    fx_free(f);
+    afx_free(f);
 }
 
 /* A valid preface followed by garbage: a GOAWAY and a clean close (EOF,
  * not a reset), and the endpoint keeps serving others. */
 static void test_garbage_after_preface(void **state)
 {
-    struct fx *f = fx_new(NULL);
+    struct afx *f = fx_new(NULL);
     struct raw *r = raw_new(f);
     static const char msg[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n"
                               "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff";
@@ -723,20 +605,20 @@ static void test_garbage_after_preface(void **state)
     assert_int_equal(hr->status, 200);
     h2resp_free(hr);
     h2cli_free(c);
-    fx_free(f);
+    afx_free(f);
 }
 
 /* The preface arriving a byte at a time is still h2c. */
 static void test_trickled_preface(void **state)
 {
-    struct fx *f = fx_new(NULL);
+    struct afx *f = fx_new(NULL);
     struct h2cli *c = h2cli_new(f);
     c->trickle = 1;
     struct h2resp *r = h2_submit(c, "GET", "/health", NULL, 0, NULL, 0);
     /* write one byte per loop round for the first 40 bytes */
     for (int i = 0; i < 40; i++) {
         cli_flush(c);
-        spin(f, 0.002);
+        afx_spin(f->loop, 0.002);
     }
     c->trickle = 0;
     h2_pump(c, &r, 1, 5.0);
@@ -744,14 +626,14 @@ static void test_trickled_preface(void **state)
     assert_int_equal(r->status, 200);
     h2resp_free(r);
     h2cli_free(c);
-    fx_free(f);
+    afx_free(f);
 }
 
 /* Idle after its request: closed at the request timeout, like HTTP/1.1. */
 static void test_idle_timeout(void **state)
 {
     struct admin_limits lim = {16 * 1024, 64 * 1024, 0.3, 4096};
-    struct fx *f = fx_new(&lim);
+    struct afx *f = fx_new(&lim);
     struct h2cli *c = h2cli_new(f);
     struct h2resp *r = h2_get(c, "/health");
     assert_int_equal(r->status, 200);
@@ -759,7 +641,7 @@ static void test_idle_timeout(void **state)
     ev_tstamp t0 = ev_time();
     bool timed_out = false;
     ev_timer t;
-    ev_timer_init(&t, timeout_cb, 3.0, 0.);
+    ev_timer_init(&t, afx_timeout_cb, 3.0, 0.);
     t.data = &timed_out;
     ev_timer_start(f->loop, &t);
     while (!c->eof && !timed_out)
@@ -777,7 +659,7 @@ static void test_idle_timeout(void **state)
     assert_true(raw->eof);
     assert_true(took < 1.5);
     raw_free(raw);
-    fx_free(f);
+    afx_free(f);
 }
 
 /* h2c connections count against the same connection limit: the least
@@ -785,14 +667,14 @@ static void test_idle_timeout(void **state)
 static void test_shared_connection_limit(void **state)
 {
     struct admin_limits lim = {16 * 1024, 64 * 1024, 10.0, 2};
-    struct fx *f = fx_new(&lim);
+    struct afx *f = fx_new(&lim);
     struct h2cli *a = h2cli_new(f);
     struct h2resp *r = h2_get(a, "/health");
     assert_int_equal(r->status, 200);
     h2resp_free(r);
     /* Let a's SETTINGS ACK arrive now: it is activity, and b must be the
      * more recently active connection. */
-    spin(f, 0.05);
+    afx_spin(f->loop, 0.05);
     struct h2cli *b = h2cli_new(f);
     r = h2_get(b, "/health");
     assert_int_equal(r->status, 200);
@@ -805,7 +687,7 @@ static void test_shared_connection_limit(void **state)
     /* the oldest went: wait for its EOF (generously), not a fixed time */
     ev_tstamp end = ev_time() + 10.0;
     while (!a->eof && ev_time() < end)
-        spin(f, 0.01);
+        afx_spin(f->loop, 0.01);
     assert_true(a->eof);
     assert_false(b->eof);
     r = h2_get(b, "/health");
@@ -813,7 +695,7 @@ static void test_shared_connection_limit(void **state)
     h2resp_free(r);
     h2cli_free(a);
     h2cli_free(b);
-    fx_free(f);
+    afx_free(f);
 }
 
 static int count_fds(void)
@@ -828,11 +710,11 @@ static int count_fds(void)
 }
 
 /* Runs the loop until the process holds `want` descriptors (or timeout s). */
-static bool wait_fds(struct fx *f, int want, double timeout)
+static bool wait_fds(struct afx *f, int want, double timeout)
 {
     ev_tstamp end = ev_time() + timeout;
     while (count_fds() != want && ev_time() < end)
-        spin(f, 0.01);
+        afx_spin(f->loop, 0.01);
     return count_fds() == want;
 }
 
@@ -846,7 +728,7 @@ static bool wait_fds(struct fx *f, int want, double timeout)
 static void test_client_vanishes(void **state)
 {
     struct admin_limits lim = {16 * 1024, 64 * 1024, 600.0, 4096};
-    struct fx *f = fx_new(&lim);
+    struct afx *f = fx_new(&lim);
     static const char form[] = "reason=vanished";
     int fds0 = count_fds();
     for (int i = 0; i < 6; i++) {
@@ -868,18 +750,18 @@ static void test_client_vanishes(void **state)
         /* accepted, and the server has read what came */
         if (!wait_fds(f, fds0 + 2, 10.0))
             fail_msg("round %d: %d descriptors, want %d", i, count_fds(), fds0 + 2);
-        spin(f, 0.02);
+        afx_spin(f->loop, 0.02);
         h2cli_free(c);
         h2resp_free(r);
         if (!wait_fds(f, fds0, 20.0))
             fail_msg("round %d: the server kept the connection of a vanished client", i);
     }
-    assert_false(f->sc.drain.admin);
+    assert_false(f->drain.admin);
     int st;
     char *body = h1_body(f, "GET", "/health", &st);
     assert_int_equal(st, 200);
     free(body);
-    fx_free(f);
+    afx_free(f);
 }
 
 int main(void)

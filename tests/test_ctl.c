@@ -1,12 +1,11 @@
 /* `meshreg drain|undrain|status` (ctl_main) against a real admin endpoint:
- * a child process runs admin_new() over a real struct sidecar on its own
- * libev loop; the test calls ctl_main() in the parent, capturing stdout and
- * stderr. A few raw servers cover what a healthy sidecar never does
- * (403, never answering). */
+ * a child process runs admin_new() over the admin fixture's view
+ * (tests/admin_fixture.h: the real drain machine) on its own libev loop; the test calls ctl_main()
+ * in the parent, capturing stdout and stderr. A few raw servers cover what a healthy sidecar never
+ * does (403, never answering). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -26,11 +25,9 @@
 
 #include <cmocka.h>
 
-#include "sidecar/admin/admin.h"
 #include "sidecar/admin/ctl.h"
 #include "sidecar/log.h"
-#include "sidecar/backend/reg.h"
-#include "sidecar/sidecar.h"
+#include "tests/admin_fixture.h"
 #include "tests/failalloc.h"
 
 /* ---- the server child ---- */
@@ -43,11 +40,10 @@ struct server_opts {
 struct server {
     pid_t pid;
     int port;
-    char dir[64];
 };
 
 struct child {
-    struct sidecar sc;
+    struct afx *f;
     double exit_after_drain;
     ev_timer watch;
     ev_signal term;
@@ -56,7 +52,8 @@ struct child {
 static void child_watch(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct child *ch = w->data;
-    if (ch->sc.drain.admin && ev_now(loop) - ch->sc.drain.admin_at >= ch->exit_after_drain)
+    const struct drain *d = &ch->f->drain;
+    if (d->admin && ev_now(loop) - d->admin_at >= ch->exit_after_drain)
         ev_break(loop, EVBREAK_ALL);
 }
 
@@ -65,59 +62,18 @@ static void child_term(struct ev_loop *loop, ev_signal *w, int revents)
     ev_break(loop, EVBREAK_ALL);
 }
 
-static void child_main(const struct server_opts *o, const char *dir, int port_fd)
+static void child_main(const struct server_opts *o, int port_fd)
 {
-    static struct check_spec spec;
-    static struct check check;
-    static struct mr_config cfg;
     static struct child ch;
-    char backend[128], err[256];
 
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     log_setup(LOG_FORMAT_TEXT, LOG_ERROR);
-    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
-    snprintf(backend, sizeof(backend), "file:%s", dir);
-    spec.name = "svc.main";
-    spec.service = "svc";
-    spec.ns = "main";
-    spec.instance = "main";
-    spec.registered = true;
-    spec.host = "10.0.0.5";
-    spec.port = 8888;
-    spec.instance_id = "host1";
-    spec.weight = 10;
-    spec.probe = PROBE_TCP;
-    spec.probe_host = "127.0.0.1";
-    spec.probe_port = 8888;
-    spec.interval_ms = 2000;
-    spec.rise = 1;
-    spec.fall = 2;
-    cfg.backend = backend;
-    cfg.admin_addr = "127.0.0.1:0";
-    cfg.checks = &spec;
-    cfg.nchecks = 1;
-
-    struct sidecar *sc = &ch.sc;
-    sc->loop = loop;
-    sc->cfg = &cfg;
-    sc->checks = &check;
-    sc->nchecks = 1;
-    sc->started = ev_now(loop);
-    drain_init(&sc->drain, o->drain_seconds, 10, false);
-    check.spec = &spec;
-    check.sc = sc;
-    health_init(&check.health, 1, 2);
-    health_feed(&check.health, true);
-    check.node = "host1_8888";
-    check.record = "{}";
-    sc->reg = reg_new(loop, backend, 10, err, sizeof(err));
-    if (!sc->reg || reg_start(sc->reg) != 0)
-        _exit(3);
+    /* one healthy registration behind the admin endpoint (tests/admin_fixture.h) */
+    ch.f = afx_new(1, 2);
+    drain_init(&ch.f->drain, o->drain_seconds, 10, false);
     struct admin_limits lim = {16384, 65536, 10.0, 64};
-    struct admin *a = admin_new(loop, sc, "127.0.0.1:0", NULL, 0, &lim, err, sizeof(err));
-    if (!a)
-        _exit(4);
-    sc->admin = a;
+    afx_admin(ch.f, &lim, NULL, 0);
+    struct ev_loop *loop = ch.f->loop;
     if (o->exit_after_drain > 0) {
         ch.exit_after_drain = o->exit_after_drain;
         ev_timer_init(&ch.watch, child_watch, 0.02, 0.02);
@@ -126,36 +82,29 @@ static void child_main(const struct server_opts *o, const char *dir, int port_fd
     }
     ev_signal_init(&ch.term, child_term, SIGTERM);
     ev_signal_start(loop, &ch.term);
-    int port = admin_port(a);
+    int port = ch.f->port;
     if (write(port_fd, &port, sizeof(port)) != sizeof(port))
         _exit(5);
     close(port_fd);
     ev_run(loop, 0);
-    admin_free(a);
+    afx_free(ch.f);
     _exit(0);
 }
 
 static void server_start(struct server *s, const struct server_opts *o)
 {
     int p[2];
-    snprintf(s->dir, sizeof(s->dir), "/tmp/meshreg-test-ctl-XXXXXX");
-    assert_non_null(mkdtemp(s->dir));
     assert_int_equal(pipe(p), 0);
     fflush(NULL);
     s->pid = fork();
     assert_true(s->pid >= 0);
     if (s->pid == 0) {
         close(p[0]);
-        child_main(o, s->dir, p[1]);
+        child_main(o, p[1]);
     }
     close(p[1]);
     assert_int_equal(read(p[0], &s->port, sizeof(s->port)), sizeof(s->port));
     close(p[0]);
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(path);
 }
 
 /* Returns the child's exit status. */
@@ -164,7 +113,6 @@ static int server_stop(struct server *s)
     int st = 0;
     kill(s->pid, SIGTERM);
     waitpid(s->pid, &st, 0);
-    nftw(s->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 

@@ -64,10 +64,8 @@ static void owner_close_all(struct owner *o)
 
 static void open_listener(struct listener *l, struct ev_loop *loop, struct owner *o)
 {
-    struct netaddr na;
     char err[256];
-    assert_int_equal(netaddr_parse("127.0.0.1:0", &na, err, sizeof(err)), 0);
-    if (listener_open(l, loop, &na, "test", "127.0.0.1:0", on_accept, o, err, sizeof(err)) != 0)
+    if (listener_open(l, loop, "127.0.0.1:0", -1, "test", on_accept, o, err, sizeof(err)) != 0)
         fail_msg("listener_open: %s", err);
     assert_true(l->port > 0);
 }
@@ -292,16 +290,23 @@ static void open_errors(void **state)
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
     struct listener l, l2;
     struct owner o = {.accepted = 0};
-    struct netaddr na;
     char err[256], addr[32];
 
     open_listener(&l, loop, &o);
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", l.port);
-    assert_int_equal(netaddr_parse(addr, &na, err, sizeof(err)), 0);
-    assert_int_equal(listener_open(&l2, loop, &na, "test", addr, on_accept, &o, err, sizeof(err)),
+    assert_int_equal(listener_open(&l2, loop, addr, -1, "test", on_accept, &o, err, sizeof(err)),
                      -1);
     assert_non_null(strstr(err, addr));
     assert_non_null(strstr(err, "bind"));
+    listener_close(&l2); /* never opened: a no-op */
+    /* the same port given as an override of another address's port */
+    assert_int_equal(
+        listener_open(&l2, loop, "127.0.0.1:1", l.port, "test", on_accept, &o, err, sizeof(err)),
+        -1);
+    assert_non_null(strstr(err, addr));
+    assert_non_null(strstr(err, "bind"));
+    assert_int_equal(
+        listener_open(&l2, loop, "nonsense", -1, "test", on_accept, &o, err, sizeof(err)), -1);
     listener_close(&l2); /* never opened: a no-op */
     listener_close(&l);
     ev_loop_destroy(loop);

@@ -64,7 +64,7 @@ struct admin_conn {
 
 struct admin {
     struct ev_loop *loop;
-    struct sidecar *sc;
+    struct admin_routes routes; /* the view, and the /health cache */
     struct listener listener;
     struct admin_limits lim;
     struct netaddr_cidr *allow;
@@ -314,7 +314,7 @@ static int conn_process(struct admin_conn *c)
         if (h2 == 0)
             return 0; /* so far a prefix of the preface: wait for more */
         c->sniffed = true;
-        if (h2 > 0 && !(c->h2 = admin_h2_new(a->sc, c->trusted, c->peer_text, a->lim.max_head,
+        if (h2 > 0 && !(c->h2 = admin_h2_new(&a->routes, c->trusted, c->peer_text, a->lim.max_head,
                                              a->lim.max_body))) {
             conn_free(c);
             return -1;
@@ -343,7 +343,7 @@ static int conn_process(struct admin_conn *c)
 
         struct admin_reply r;
         bool head_only = req.method_len == 4 && memcmp(req.method, "HEAD", 4) == 0;
-        admin_route(a->sc, &req, c->in + hl, c->trusted, c->peer_text, &r);
+        admin_route(&a->routes, &req, c->in + hl, c->trusted, c->peer_text, &r);
         /* HTTP/1.0 clients keep the connection only when told so. */
         const char *extra = NULL;
         char extra_buf[128];
@@ -532,22 +532,17 @@ static void on_accept(void *arg, int fd, const struct sockaddr_storage *peer)
     conn_new(a, fd, peer);
 }
 
-struct admin *admin_new(struct ev_loop *loop, struct sidecar *sc, const char *addr,
+struct admin *admin_new(struct ev_loop *loop, const struct admin_view *view, const char *addr,
                         char *const *allow, size_t nallow, const struct admin_limits *limits,
                         char *err, size_t errlen)
 {
-    struct netaddr na;
-    struct admin *a = NULL;
-
-    if (netaddr_parse(addr, &na, err, errlen) < 0)
-        return NULL;
-    a = calloc(1, sizeof(*a));
+    struct admin *a = calloc(1, sizeof(*a));
     if (!a) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
     a->loop = loop;
-    a->sc = sc;
+    a->routes.view = *view;
     a->listener.fd = -1;
     a->lim = *limits;
     if (a->lim.max_conns == 0)
@@ -567,7 +562,7 @@ struct admin *admin_new(struct ev_loop *loop, struct sidecar *sc, const char *ad
     }
     a->nallow = nallow;
 
-    if (listener_open(&a->listener, loop, &na, "admin", addr, on_accept, a, err, errlen) < 0)
+    if (listener_open(&a->listener, loop, addr, -1, "admin", on_accept, a, err, errlen) < 0)
         goto fail;
     /* Each answer goes out in one send(); with Nagle a second pipelined
      * answer would wait for the client's delayed ACK. Accepted sockets
@@ -594,6 +589,7 @@ void admin_free(struct admin *a)
     while (a->head)
         conn_free(a->head);
     listener_close(&a->listener);
+    status_cache_clear(&a->routes.health);
     free(a->allow);
     free(a);
 }

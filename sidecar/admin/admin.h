@@ -6,7 +6,8 @@
 #include <ev.h>
 #include <stddef.h>
 
-struct sidecar;
+#include "sidecar/admin/admin_view.h"
+
 struct admin;
 
 struct admin_limits {
@@ -16,9 +17,10 @@ struct admin_limits {
     size_t max_conns;       /* 4096 */
 };
 
-/* Binds and listens on addr ("0.0.0.0:6666", "[::1]:6666", "127.0.0.1:0").
+/* Binds and listens on addr ("0.0.0.0:6666", "[::1]:6666", "127.0.0.1:0")
+ * and answers from view (copied; its owner must outlive the endpoint).
  * allow: CIDRs whose peers may drain/undrain besides loopback. */
-struct admin *admin_new(struct ev_loop *loop, struct sidecar *sc, const char *addr,
+struct admin *admin_new(struct ev_loop *loop, const struct admin_view *view, const char *addr,
                         char *const *allow, size_t nallow, const struct admin_limits *limits,
                         char *err, size_t errlen);
 /* The port actually bound (useful with port 0). */

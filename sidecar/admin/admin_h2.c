@@ -57,7 +57,7 @@ struct h2_stream {
 
 struct admin_h2 {
     nghttp2_session *session;
-    struct sidecar *sc;
+    struct admin_routes *rt;
     bool trusted;
     bool failed;
     char peer[NETADDR_STRLEN];
@@ -177,7 +177,7 @@ static void route(struct h2_stream *s)
     req.keep_alive = true;
     req.has_host = s->has_authority || http1_find_header(req.headers, req.nheaders, "host");
     s->head_only = req.method_len == 4 && memcmp(req.method, "HEAD", 4) == 0;
-    admin_route(s->h->sc, &req, s->body ? s->body : "", s->h->trusted, s->h->peer, &s->reply);
+    admin_route(s->h->rt, &req, s->body ? s->body : "", s->h->trusted, s->h->peer, &s->reply);
 }
 
 static void answer(struct admin_h2 *h, struct h2_stream *s)
@@ -328,14 +328,14 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t
 
 /* ---- session ---- */
 
-struct admin_h2 *admin_h2_new(struct sidecar *sc, bool trusted, const char *peer, size_t max_head,
-                              size_t max_body)
+struct admin_h2 *admin_h2_new(struct admin_routes *rt, bool trusted, const char *peer,
+                              size_t max_head, size_t max_body)
 {
     nghttp2_session_callbacks *cbs = NULL;
     struct admin_h2 *h = calloc(1, sizeof(*h));
     if (!h)
         return NULL;
-    h->sc = sc;
+    h->rt = rt;
     h->trusted = trusted;
     snprintf(h->peer, sizeof(h->peer), "%s", peer ? peer : "?");
     h->max_head = max_head;

@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-struct sidecar;
+struct admin_routes;
 struct admin_h2;
 
 /* Looks at the first bytes of a connection: 1 when they start with the
@@ -17,10 +17,11 @@ struct admin_h2;
  * a shorter prefix of it (wait for more), -1 when this is not HTTP/2. */
 int admin_h2_sniff(const char *buf, size_t len);
 
-/* A server session. trusted/peer as for admin_route(); max_head and
- * max_body are the HTTP/1.1 limits, applied per stream (431, 413). */
-struct admin_h2 *admin_h2_new(struct sidecar *sc, bool trusted, const char *peer, size_t max_head,
-                              size_t max_body);
+/* A server session answering through rt (not owned). trusted/peer as for
+ * admin_route(); max_head and max_body are the HTTP/1.1 limits, applied
+ * per stream (431, 413). */
+struct admin_h2 *admin_h2_new(struct admin_routes *rt, bool trusted, const char *peer,
+                              size_t max_head, size_t max_body);
 
 /* Feeds bytes from the peer, starting with the preface. Returns how many
  * requests were answered (>= 0), or -1 when the session failed: stop

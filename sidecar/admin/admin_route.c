@@ -12,7 +12,6 @@
 
 #include "proto/http1.h"
 #include "sidecar/log.h"
-#include "sidecar/sidecar.h"
 #include "sidecar/admin/status.h"
 
 /* Longest accepted drain expiry: ten years is "forever" for any real use;
@@ -34,7 +33,8 @@ struct route_ctx {
     const char *peer;
 };
 
-typedef void (*route_fn)(struct sidecar *sc, const struct route_ctx *x, struct admin_reply *out);
+typedef void (*route_fn)(struct admin_routes *rt, const struct route_ctx *x,
+                         struct admin_reply *out);
 
 struct route {
     const char *path;
@@ -81,17 +81,21 @@ static void reply_body(struct admin_reply *out, int status, const char *ctype, c
     out->len = body ? len : 0;
 }
 
-static void route_health(struct sidecar *sc, const struct route_ctx *x, struct admin_reply *out)
+static void route_health(struct admin_routes *rt, const struct route_ctx *x,
+                         struct admin_reply *out)
 {
     char *body = NULL;
     size_t len = 0;
-    int st = status_health(sc, NULL, 0, &body, &len);
-    if (sc->cfg->adaptive_drain)
-        sidecar_note_poll(sc, x->peer, st == 503 && drain_is_draining(&sc->drain));
+    int st = status_health(&rt->view, &rt->health, NULL, 0, &body, &len);
+    struct admin_view_state vs;
+    rt->view.ops->state(rt->view.owner, &vs);
+    if (vs.watches_polls)
+        rt->view.ops->polled(rt->view.owner, x->peer, st == 503 && vs.drain.draining);
     reply_body(out, st, CT_JSON, body, len);
 }
 
-static void route_health_one(struct sidecar *sc, const struct route_ctx *x, struct admin_reply *out)
+static void route_health_one(struct admin_routes *rt, const struct route_ctx *x,
+                             struct admin_reply *out)
 {
     char *body = NULL;
     size_t len = 0;
@@ -99,23 +103,25 @@ static void route_health_one(struct sidecar *sc, const struct route_ctx *x, stru
         reply_text(out, 404, "no registration named\n");
         return;
     }
-    int st = status_health(sc, x->rest, x->rest_len, &body, &len);
+    int st = status_health(&rt->view, &rt->health, x->rest, x->rest_len, &body, &len);
     reply_body(out, st, CT_JSON, body, len);
 }
 
-static void route_status(struct sidecar *sc, const struct route_ctx *x, struct admin_reply *out)
+static void route_status(struct admin_routes *rt, const struct route_ctx *x,
+                         struct admin_reply *out)
 {
     char *body = NULL;
     size_t len = 0;
-    int st = status_full(sc, &body, &len);
+    int st = status_full(&rt->view, &body, &len);
     reply_body(out, st, CT_JSON, body, len);
 }
 
-static void route_metrics(struct sidecar *sc, const struct route_ctx *x, struct admin_reply *out)
+static void route_metrics(struct admin_routes *rt, const struct route_ctx *x,
+                          struct admin_reply *out)
 {
     char *body = NULL;
     size_t len = 0;
-    int st = status_metrics(sc, &body, &len);
+    int st = status_metrics(&rt->view, &body, &len);
     reply_body(out, st, CT_PROM, body, len);
 }
 
@@ -145,7 +151,7 @@ long admin_route_form_decode(const char *s, size_t n, char *out, size_t cap)
 }
 
 struct drain_params {
-    char reason[sizeof(((struct drain *)0)->reason)];
+    char reason[ADMIN_VIEW_REASON_MAX + 1];
     double expires;
 };
 
@@ -220,12 +226,14 @@ static bool body_is_form(const struct http1_request *req)
             ct->value[sizeof(form) - 1] == ' ');
 }
 
-static void reply_drain_state(struct sidecar *sc, struct admin_reply *out)
+static void reply_drain_state(const struct admin_view *v, struct admin_reply *out)
 {
     char buf[128];
-    double ms = sidecar_window_remaining(sc) * 1000.0;
+    struct admin_view_state vs;
+    v->ops->state(v->owner, &vs);
+    double ms = vs.drain.window_remaining * 1000.0;
     int n = snprintf(buf, sizeof(buf), "{\"draining\":%s,\"window_remaining_ms\":%lld}\n",
-                     drain_is_draining(&sc->drain) ? "true" : "false", (long long)llround(ms));
+                     vs.drain.draining ? "true" : "false", (long long)llround(ms));
     out->status = 200;
     out->content_type = CT_JSON;
     out->body = strdup(buf);
@@ -234,7 +242,7 @@ static void reply_drain_state(struct sidecar *sc, struct admin_reply *out)
         out->status = 500;
 }
 
-static void route_drain(struct sidecar *sc, const struct route_ctx *x, struct admin_reply *out)
+static void route_drain(struct admin_routes *rt, const struct route_ctx *x, struct admin_reply *out)
 {
     struct drain_params p = {.reason = "", .expires = 0};
     char err[160];
@@ -254,21 +262,24 @@ static void route_drain(struct sidecar *sc, const struct route_ctx *x, struct ad
         }
     }
     log_info(NULL, "admin: drain requested by %s", x->peer);
-    sidecar_request_drain(sc, p.reason, p.expires);
-    reply_drain_state(sc, out);
+    struct admin_drain_request r = {ADMIN_VIEW_ALL, p.reason, p.expires};
+    rt->view.ops->drain(rt->view.owner, &r);
+    reply_drain_state(&rt->view, out);
 }
 
-static void route_undrain(struct sidecar *sc, const struct route_ctx *x, struct admin_reply *out)
+static void route_undrain(struct admin_routes *rt, const struct route_ctx *x,
+                          struct admin_reply *out)
 {
     log_info(NULL, "admin: undrain requested by %s", x->peer);
-    sidecar_request_undrain(sc);
-    reply_drain_state(sc, out);
+    rt->view.ops->undrain(rt->view.owner, ADMIN_VIEW_ALL);
+    reply_drain_state(&rt->view, out);
 }
 
 /* hacheck: /{http,tcp,spool}/<svc.ns>/<port>[/<path...>]. hacheck would
  * also probe the app; we answer from the same in-memory state as /health,
  * which is the point (README "Running it": never re-probe for a load balancer). */
-static void route_hacheck(struct sidecar *sc, const struct route_ctx *x, struct admin_reply *out)
+static void route_hacheck(struct admin_routes *rt, const struct route_ctx *x,
+                          struct admin_reply *out)
 {
     const char *name = x->rest, *end = x->rest + x->rest_len;
     const char *slash = memchr(name, '/', x->rest_len);
@@ -284,15 +295,17 @@ static void route_hacheck(struct sidecar *sc, const struct route_ctx *x, struct 
         return;
     }
     int nlen = (int)(slash - name);
-    const struct check *c = sidecar_find(sc, name, (size_t)nlen);
-    if (!c) {
+    struct admin_view_reg r;
+    size_t i;
+    if (!rt->view.ops->find(rt->view.owner, name, (size_t)nlen, &i)) {
         reply_text(out, 404, "Service %.*s not found\n", nlen > 200 ? 200 : nlen, name);
         return;
     }
-    if (sidecar_check_up(sc, c))
+    rt->view.ops->reg(rt->view.owner, i, &r);
+    if (r.up)
         reply_text(out, 200, "OK");
     else
-        reply_text(out, 503, "Service %s in down state", c->spec->name);
+        reply_text(out, 503, "Service %s in down state", r.name);
 }
 
 #define GET_HEAD "GET, HEAD"
@@ -322,7 +335,7 @@ static bool method_allowed(const struct route *r, const struct http1_request *re
     return method_is(req, "GET") || method_is(req, "HEAD");
 }
 
-void admin_route(struct sidecar *sc, const struct http1_request *req, const char *body,
+void admin_route(struct admin_routes *rt, const struct http1_request *req, const char *body,
                  bool trusted, const char *peer, struct admin_reply *out)
 {
     struct route_ctx x = {.body = body, .req = req, .peer = peer};
@@ -359,7 +372,7 @@ void admin_route(struct sidecar *sc, const struct http1_request *req, const char
         }
         x.rest = path + rl;
         x.rest_len = plen - rl;
-        r->fn(sc, &x, out);
+        r->fn(rt, &x, out);
         return;
     }
     reply_text(out, 404, "not found\n");

@@ -7,8 +7,18 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-struct sidecar;
+#include "sidecar/admin/admin_view.h"
+#include "sidecar/admin/status.h"
+
 struct http1_request;
+
+/* What the routes answer from: the sidecar's view, and the /health body
+ * kept between requests. One per admin endpoint; its owner clears the
+ * cache (status_cache_clear) when done. */
+struct admin_routes {
+    struct admin_view view;
+    struct status_cache health;
+};
 
 struct admin_reply {
     int status;
@@ -22,7 +32,7 @@ struct admin_reply {
  * trusted: the peer may use changing routes (see netaddr_peer_trusted);
  * peer: its text form, for the log line of a changing request.
  * HEAD is answered like GET; leaving the body out is the caller's job. */
-void admin_route(struct sidecar *sc, const struct http1_request *req, const char *body,
+void admin_route(struct admin_routes *rt, const struct http1_request *req, const char *body,
                  bool trusted, const char *peer, struct admin_reply *out);
 
 /* Decodes one application/x-www-form-urlencoded component ('+' is a space,

@@ -11,7 +11,6 @@
 #include "sidecar/admin/agent.h"
 
 #include <errno.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +20,6 @@
 #include "sidecar/log.h"
 #include "sidecar/admin/listener.h"
 #include "proto/netaddr.h"
-#include "sidecar/sidecar.h"
 
 #define AGENT_MAX_CONNS 256
 #define AGENT_LINGER 1.0 /* seconds we wait for the peer's close */
@@ -36,22 +34,28 @@ struct agent_conn {
 
 struct agent {
     struct ev_loop *loop;
-    struct sidecar *sc;
+    struct admin_view view;
     struct listener listener;
     struct agent_conn *head, *tail;
     size_t nconns;
 };
 
-const char *agent_line(const struct sidecar *sc)
+const char *agent_line(const struct admin_view *v)
 {
     /* The same order as /health: all up wins (a worker's check stays up
      * under an admin drain), then draining, then down. */
+    struct admin_view_state st;
+    struct admin_view_reg r;
     bool all_up = true;
-    for (size_t i = 0; i < sc->nchecks && all_up; i++)
-        all_up = sidecar_check_up(sc, &sc->checks[i]);
+    size_t n = v->ops->count(v->owner);
+    for (size_t i = 0; i < n && all_up; i++) {
+        v->ops->reg(v->owner, i, &r);
+        all_up = r.up;
+    }
     if (all_up)
         return "up ready 100%\n";
-    if (drain_is_draining(&sc->drain))
+    v->ops->state(v->owner, &st);
+    if (st.drain.draining)
         return "drain\n";
     return "down\n";
 }
@@ -91,11 +95,13 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 /* Answers a fresh connection and keeps it lingering (or closes it). */
 static void answer(struct agent *a, int fd, const struct sockaddr_storage *peer)
 {
-    const char *line = agent_line(a->sc);
-    if (a->sc->cfg->adaptive_drain) {
+    const char *line = agent_line(&a->view);
+    struct admin_view_state st;
+    a->view.ops->state(a->view.owner, &st);
+    if (st.watches_polls) {
         char text[NETADDR_STRLEN];
         netaddr_format((const struct sockaddr *)peer, text, sizeof(text));
-        sidecar_note_poll(a->sc, text, line[0] == 'd' && line[1] == 'r');
+        a->view.ops->polled(a->view.owner, text, line[0] == 'd' && line[1] == 'r');
     }
     size_t len = strlen(line);
     /* A fresh socket's send buffer is empty and far larger than the line,
@@ -135,39 +141,27 @@ static void on_accept(void *arg, int fd, const struct sockaddr_storage *peer)
     answer(arg, fd, peer);
 }
 
-struct agent *agent_new(struct ev_loop *loop, struct sidecar *sc, const char *admin_addr, int port,
-                        char *err, size_t errlen)
+struct agent *agent_new(struct ev_loop *loop, const struct admin_view *view, const char *admin_addr,
+                        int port, char *err, size_t errlen)
 {
-    struct netaddr na;
-    char text[NETADDR_STRLEN];
-
     if (port < 0 || port > 65535) {
         snprintf(err, errlen, "agent port %d: want 0..65535", port);
         return NULL;
     }
-    if (netaddr_parse(admin_addr, &na, err, errlen) < 0)
-        return NULL;
-    if (na.ss.ss_family == AF_INET6)
-        ((struct sockaddr_in6 *)&na.ss)->sin6_port = htons((uint16_t)port);
-    else
-        ((struct sockaddr_in *)&na.ss)->sin_port = htons((uint16_t)port);
-    netaddr_format((struct sockaddr *)&na.ss, text, sizeof(text));
-
     struct agent *a = calloc(1, sizeof(*a));
     if (!a) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
     a->loop = loop;
-    a->sc = sc;
-    if (listener_open(&a->listener, loop, &na, "agent", text, on_accept, a, err, errlen) < 0)
-        goto fail;
-    log_info(NULL, "HAProxy agent-check on %s", text);
+    a->view = *view;
+    if (listener_open(&a->listener, loop, admin_addr, port, "agent", on_accept, a, err, errlen) <
+        0) {
+        agent_free(a);
+        return NULL;
+    }
+    log_info(NULL, "HAProxy agent-check on %s", a->listener.addr);
     return a;
-
-fail:
-    agent_free(a);
-    return NULL;
 }
 
 int agent_port(const struct agent *a)

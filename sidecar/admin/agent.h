@@ -15,19 +15,21 @@
 #include <ev.h>
 #include <stddef.h>
 
-struct sidecar;
+#include "sidecar/admin/admin_view.h"
+
 struct agent;
 
 /* Binds the host part of admin_addr ("0.0.0.0:6666" -> 0.0.0.0) on port
- * (0 = an ephemeral port, for tests) and starts accepting. Returns NULL
- * with err on failure. */
-struct agent *agent_new(struct ev_loop *loop, struct sidecar *sc, const char *admin_addr, int port,
-                        char *err, size_t errlen);
+ * (0 = an ephemeral port, for tests) and starts accepting; answers from
+ * view (copied; its owner must outlive the agent). Returns NULL with err
+ * on failure. */
+struct agent *agent_new(struct ev_loop *loop, const struct admin_view *view, const char *admin_addr,
+                        int port, char *err, size_t errlen);
 /* The port actually bound. */
 int agent_port(const struct agent *a);
 void agent_free(struct agent *a);
 
 /* The line answered now (with its "\n"); a static string. */
-const char *agent_line(const struct sidecar *sc);
+const char *agent_line(const struct admin_view *v);
 
 #endif

@@ -1,6 +1,8 @@
 #include "sidecar/admin/listener.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -41,16 +43,25 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
     }
 }
 
-int listener_open(struct listener *l, struct ev_loop *loop, const struct netaddr *na,
-                  const char *name, const char *label, listener_accept_cb cb, void *arg, char *err,
-                  size_t errlen)
+int listener_open(struct listener *l, struct ev_loop *loop, const char *addr, int port,
+                  const char *name, listener_accept_cb cb, void *arg, char *err, size_t errlen)
 {
+    struct netaddr na;
     memset(l, 0, sizeof(*l));
+    l->fd = -1;
     l->loop = loop;
     l->name = name;
     l->cb = cb;
     l->arg = arg;
-    if ((l->fd = netaddr_listen(na, label, &l->port, err, errlen)) < 0)
+    if (netaddr_parse(addr, &na, err, errlen) < 0)
+        return -1;
+    if (port >= 0 && na.ss.ss_family == AF_INET6)
+        ((struct sockaddr_in6 *)&na.ss)->sin6_port = htons((uint16_t)port);
+    else if (port >= 0)
+        ((struct sockaddr_in *)&na.ss)->sin_port = htons((uint16_t)port);
+    netaddr_format((struct sockaddr *)&na.ss, l->addr, sizeof(l->addr));
+    /* Errors name the address as given, or as bound when the port changed. */
+    if ((l->fd = netaddr_listen(&na, port >= 0 ? l->addr : addr, &l->port, err, errlen)) < 0)
         return -1;
     ev_io_init(&l->accept_w, accept_cb, l->fd, EV_READ);
     l->accept_w.data = l;

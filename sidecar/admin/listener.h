@@ -16,20 +16,23 @@ typedef void (*listener_accept_cb)(void *arg, int fd, const struct sockaddr_stor
 
 struct listener {
     struct ev_loop *loop;
-    int fd;           /* -1 when closed */
-    int port;         /* the port actually bound */
-    const char *name; /* for log lines ("admin", "agent") */
+    int fd;                    /* -1 when closed */
+    int port;                  /* the port actually bound */
+    char addr[NETADDR_STRLEN]; /* the address bound, as text */
+    const char *name;          /* for log lines ("admin", "agent") */
     ev_io accept_w;
     ev_timer pause;
     listener_accept_cb cb;
     void *arg;
 };
 
-/* Binds and listens on na (see netaddr_listen) and starts accepting.
- * label prefixes error messages. Returns 0, or -1 with err. */
-int listener_open(struct listener *l, struct ev_loop *loop, const struct netaddr *na,
-                  const char *name, const char *label, listener_accept_cb cb, void *arg, char *err,
-                  size_t errlen);
+/* Binds and listens on addr ("0.0.0.0:6666", "[::1]:0"; see netaddr_parse)
+ * and starts accepting. port >= 0 replaces addr's own port (the agent-check
+ * listens on the admin endpoint's host; port <= 65535); -1 keeps it. name
+ * prefixes log lines. Returns 0, or -1 with err (which names
+ * the address). */
+int listener_open(struct listener *l, struct ev_loop *loop, const char *addr, int port,
+                  const char *name, listener_accept_cb cb, void *arg, char *err, size_t errlen);
 
 /* Stops accepting and closes the socket; a no-op when not open. */
 void listener_close(struct listener *l);

@@ -1,32 +1,29 @@
-/* Bodies of the reading routes, from in-memory state only.
+/* Bodies of the reading routes, from the sidecar's view only.
  *
- * GET /health is what load balancers poll many times a second, so its
- * whole-process body is cached and rebuilt only when sc->gen moved (a probe
- * result, a drain, a backend change); /status and /metrics are for humans
- * and scrapers and are built fresh with jansson. */
+ * GET /health's whole-process body is kept in a status_cache and rebuilt
+ * only when the view's generation moved (a probe result, a drain, a backend
+ * change); /status and /metrics are for humans and scrapers and are built
+ * fresh with jansson. */
 #include "sidecar/admin/status.h"
 
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "sidecar/probe/probe.h"
-#include "sidecar/backend/reg.h"
-#include "sidecar/sidecar.h"
 
 #ifndef MESHREG_VERSION
 #define MESHREG_VERSION "0.1.0"
 #endif
 
 /* The state word of one check, as /health and /status show it. */
-static const char *check_state(const struct sidecar *sc, const struct check *c)
+static const char *check_state(const struct admin_view_reg *r)
 {
-    if (sidecar_check_up(sc, c))
+    if (r->up)
         return "up";
-    if (!c->health.probed)
+    if (!r->probed)
         return "starting";
-    if (c->health.up)
+    if (r->healthy)
         return "draining"; /* healthy, but drained or shutting down */
     return "down";
 }
@@ -50,30 +47,26 @@ static char *dump(json_t *o, size_t *len)
     return t;
 }
 
-static json_t *health_object(const struct sidecar *sc, const struct check *only, bool *all_up)
+/* only: the one check to show, or every check when only == SIZE_MAX. */
+static json_t *health_object(const struct admin_view *v, size_t only, bool *all_up)
 {
+    struct admin_view_state st;
+    struct admin_view_reg r;
     json_t *checks = json_object();
+    size_t n = v->ops->count(v->owner);
     *all_up = true;
-    for (size_t i = 0; i < sc->nchecks; i++) {
-        const struct check *c = &sc->checks[i];
-        if (only && c != only)
+    for (size_t i = 0; i < n; i++) {
+        if (only != SIZE_MAX && i != only)
             continue;
-        if (!sidecar_check_up(sc, c))
+        v->ops->reg(v->owner, i, &r);
+        if (!r.up)
             *all_up = false;
-        json_object_set_new(checks, c->spec->name, json_string(check_state(sc, c)));
+        json_object_set_new(checks, r.name, json_string(check_state(&r)));
     }
-    const char *overall = *all_up ? "up" : drain_is_draining(&sc->drain) ? "draining" : "down";
+    v->ops->state(v->owner, &st);
+    const char *overall = *all_up ? "up" : st.drain.draining ? "draining" : "down";
     return json_pack("{s:s, s:o}", "status", overall, "checks", checks);
 }
-
-static struct {
-    const struct sidecar *sc;
-    unsigned long gen;
-    bool valid;
-    int code;
-    char *body;
-    size_t len;
-} health_cache;
 
 static char *copy_body(const char *s, size_t n)
 {
@@ -85,138 +78,160 @@ static char *copy_body(const char *s, size_t n)
     return b;
 }
 
-int status_health(const struct sidecar *sc, const char *name, size_t name_len, char **body,
-                  size_t *len)
+void status_cache_clear(struct status_cache *c)
+{
+    free(c->body);
+    memset(c, 0, sizeof(*c));
+}
+
+int status_health(const struct admin_view *v, struct status_cache *cache, const char *name,
+                  size_t name_len, char **body, size_t *len)
 {
     bool all_up;
     *body = NULL;
     *len = 0;
     if (name) {
-        const struct check *c = sidecar_find(sc, name, name_len);
-        if (!c) {
+        size_t i;
+        if (!v->ops->find(v->owner, name, name_len, &i)) {
             json_t *o = json_pack("{s:s, s:s#}", "error", "unknown registration", "name", name,
                                   (int)name_len);
             *body = dump(o, len);
             return 404;
         }
-        *body = dump(health_object(sc, c, &all_up), len);
+        *body = dump(health_object(v, i, &all_up), len);
         return all_up ? 200 : 503;
     }
-    if (!health_cache.valid || health_cache.sc != sc || health_cache.gen != sc->gen) {
+    struct admin_view_state st;
+    v->ops->state(v->owner, &st);
+    if (!cache->valid || cache->generation != st.generation) {
         size_t n = 0;
-        char *b = dump(health_object(sc, NULL, &all_up), &n);
+        char *b = dump(health_object(v, SIZE_MAX, &all_up), &n);
         if (!b)
             return 500;
-        free(health_cache.body);
-        health_cache.body = b;
-        health_cache.len = n;
-        health_cache.code = all_up ? 200 : 503;
-        health_cache.sc = sc;
-        health_cache.gen = sc->gen;
-        health_cache.valid = true;
+        free(cache->body);
+        cache->body = b;
+        cache->len = n;
+        cache->code = all_up ? 200 : 503;
+        cache->generation = st.generation;
+        cache->valid = true;
     }
-    *body = copy_body(health_cache.body, health_cache.len);
-    *len = health_cache.len;
-    return *body ? health_cache.code : 500;
+    *body = copy_body(cache->body, cache->len);
+    *len = cache->len;
+    return *body ? cache->code : 500;
 }
 
-void status_reset(void)
+static json_t *check_object(const struct admin_view *v, size_t i, double now)
 {
-    free(health_cache.body);
-    memset(&health_cache, 0, sizeof(health_cache));
-}
-
-static json_t *check_object(const struct sidecar *sc, const struct check *c, double now)
-{
-    const struct check_spec *s = c->spec;
+    struct admin_view_reg r_, *r = &r_;
     char target[512];
-    switch (s->probe) {
-    case PROBE_HTTP:
-    case PROBE_HTTPS:
-        snprintf(target, sizeof(target), "%s://%s:%d%s", s->probe == PROBE_HTTP ? "http" : "https",
-                 s->probe_host, s->probe_port, s->probe_uri ? s->probe_uri : "/");
-        break;
-    case PROBE_CMD:
-        snprintf(target, sizeof(target), "%s", s->probe_cmd ? s->probe_cmd : "");
-        break;
-    default:
-        snprintf(target, sizeof(target), "%s:%d", s->probe_host, s->probe_port);
-    }
+    v->ops->reg(v->owner, i, r);
+    v->ops->target(v->owner, i, target, sizeof(target));
     json_t *o = json_pack(
         "{s:s, s:s, s:b, s:s, s:s, s:b, s:b, s:b, s:s, s:b, s:I, s:I, s:I, s:i, s:i, s:i}", "name",
-        s->name, "state", check_state(sc, c), "registration", s->registered, "probe",
-        config_probe_kind_name(s->probe), "target", target, "healthy", c->health.up, "up",
-        sidecar_check_up(sc, c), "registered", sidecar_check_registered(sc, c), "last_result",
-        c->last_detail, "last_pass", c->last_pass, "last_ago_ms",
-        (json_int_t)(c->last_at > 0 ? (now - c->last_at) * 1000 : -1), "passes",
-        (json_int_t)c->total_passes, "failures", (json_int_t)c->total_failures, "interval_ms",
-        s->interval_ms, "rise", s->rise, "fall", s->fall);
-    if (o && s->registered) {
-        json_object_set_new(o, "host", json_string(s->host));
-        json_object_set_new(o, "port", json_integer(s->port));
-        json_object_set_new(o, "node", json_string(c->node));
+        r->name, "state", check_state(r), "registration", r->registration, "probe", r->probe,
+        "target", target, "healthy", r->healthy, "up", r->up, "registered",
+        v->ops->registered(v->owner, i), "last_result", r->last_result, "last_pass", r->last_pass,
+        "last_ago_ms", (json_int_t)(r->last_at > 0 ? (now - r->last_at) * 1000 : -1), "passes",
+        (json_int_t)r->total_passes, "failures", (json_int_t)r->total_failures, "interval_ms",
+        r->interval_ms, "rise", r->rise, "fall", r->fall);
+    if (o && r->registration) {
+        json_object_set_new(o, "host", json_string(r->host));
+        json_object_set_new(o, "port", json_integer(r->port));
+        json_object_set_new(o, "node", json_string(r->node));
     }
     return o;
 }
 
-int status_full(const struct sidecar *sc, char **body, size_t *len)
+int status_full(const struct admin_view *v, char **body, size_t *len)
 {
-    double now = ev_now(sc->loop);
-    const struct drain *d = &sc->drain;
+    struct admin_view_state st;
+    struct admin_view_backend b_;
+    const struct admin_view_backend *b = &b_;
+    v->ops->state(v->owner, &st);
+    v->ops->backend(v->owner, &b_);
+    const struct admin_view_drain *d = &st.drain;
     json_t *checks = json_array();
-    for (size_t i = 0; i < sc->nchecks; i++)
-        json_array_append_new(checks, check_object(sc, &sc->checks[i], now));
+    size_t n = v->ops->count(v->owner);
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(checks, check_object(v, i, st.now));
     json_t *drain = json_pack(
-        "{s:s, s:b, s:b, s:b, s:s, s:I, s:I, s:i}", "phase", drain_phase_name(d->phase), "draining",
-        drain_is_draining(d), "shutting_down", drain_is_shutting_down(d), "admin", d->admin,
-        "reason", d->reason, "expires_in_ms",
-        (json_int_t)(d->admin && d->admin_expires_at > now ? (d->admin_expires_at - now) * 1000
-                                                           : 0),
-        "window_remaining_ms", (json_int_t)(drain_window_remaining(d, now) * 1000), "drain_seconds",
-        (int)d->drain_seconds);
-    const struct reg *r = sc->reg;
-    json_t *backend =
-        json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "uri", r->uri, "type", r->ops->name,
-                  "state", reg_conn_name(r->conn), "detail", r->conn_detail, "last_error",
-                  r->last_error, "pending", (json_int_t)reg_pending(r), "ops_ok",
-                  (json_int_t)r->ops_ok, "ops_failed", (json_int_t)r->ops_failed);
+        "{s:s, s:b, s:b, s:b, s:s, s:I, s:I, s:i}", "phase", d->phase, "draining", d->draining,
+        "shutting_down", d->shutting_down, "admin", d->drained, "reason", d->reason,
+        "expires_in_ms", (json_int_t)(d->expires_in * 1000), "window_remaining_ms",
+        (json_int_t)(d->window_remaining * 1000), "drain_seconds", (int)d->drain_seconds);
+    json_t *backend = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "uri", b->uri, "type",
+                                b->type, "state", b->state, "detail", b->detail, "last_error",
+                                b->last_error, "pending", (json_int_t)b->pending, "ops_ok",
+                                (json_int_t)b->ops_ok, "ops_failed", (json_int_t)b->ops_failed);
     json_t *o = json_pack("{s:s, s:I, s:o, s:o, s:o}", "version", MESHREG_VERSION, "uptime_ms",
-                          (json_int_t)((now - sc->started) * 1000), "drain", drain, "backend",
-                          backend, "checks", checks);
+                          (json_int_t)(st.uptime * 1000), "drain", drain, "backend", backend,
+                          "checks", checks);
     *body = dump(o, len);
     return *body ? 200 : 500;
 }
 
-int status_metrics(const struct sidecar *sc, char **body, size_t *len)
+/* One gauge over every check: value(v, i, r) printed per name. */
+static void metric_per_check(FILE *f, const struct admin_view *v, const char *head,
+                             const char *name,
+                             bool (*value)(const struct admin_view *v, size_t i,
+                                           const struct admin_view_reg *r))
 {
+    struct admin_view_reg r;
+    size_t n = v->ops->count(v->owner);
+    fputs(head, f);
+    for (size_t i = 0; i < n; i++) {
+        v->ops->reg(v->owner, i, &r);
+        fprintf(f, "%s{name=\"%s\"} %d\n", name, r.name, value(v, i, &r));
+    }
+}
+
+static bool reg_up(const struct admin_view *v, size_t i, const struct admin_view_reg *r)
+{
+    return r->up;
+}
+
+static bool reg_healthy(const struct admin_view *v, size_t i, const struct admin_view_reg *r)
+{
+    return r->healthy;
+}
+
+static bool reg_registered(const struct admin_view *v, size_t i, const struct admin_view_reg *r)
+{
+    return v->ops->registered(v->owner, i);
+}
+
+int status_metrics(const struct admin_view *v, char **body, size_t *len)
+{
+    struct admin_view_state st;
+    struct admin_view_backend b;
+    struct admin_view_reg r;
     char *buf = NULL;
-    size_t n = 0;
+    size_t n = 0, count = v->ops->count(v->owner);
     FILE *f = open_memstream(&buf, &n);
     if (!f)
         return 500;
-    fprintf(f, "# HELP meshreg_check_up 1 when the check is up (healthy, not drained).\n"
-               "# TYPE meshreg_check_up gauge\n");
-    for (size_t i = 0; i < sc->nchecks; i++)
-        fprintf(f, "meshreg_check_up{name=\"%s\"} %d\n", sc->checks[i].spec->name,
-                sidecar_check_up(sc, &sc->checks[i]));
-    fprintf(f, "# HELP meshreg_check_healthy 1 when the probe state is healthy.\n"
-               "# TYPE meshreg_check_healthy gauge\n");
-    for (size_t i = 0; i < sc->nchecks; i++)
-        fprintf(f, "meshreg_check_healthy{name=\"%s\"} %d\n", sc->checks[i].spec->name,
-                sc->checks[i].health.up);
-    fprintf(f, "# HELP meshreg_check_registered 1 when the backend confirmed the record.\n"
-               "# TYPE meshreg_check_registered gauge\n");
-    for (size_t i = 0; i < sc->nchecks; i++)
-        fprintf(f, "meshreg_check_registered{name=\"%s\"} %d\n", sc->checks[i].spec->name,
-                sidecar_check_registered(sc, &sc->checks[i]));
+    v->ops->state(v->owner, &st);
+    v->ops->backend(v->owner, &b);
+    metric_per_check(f, v,
+                     "# HELP meshreg_check_up 1 when the check is up (healthy, not drained).\n"
+                     "# TYPE meshreg_check_up gauge\n",
+                     "meshreg_check_up", reg_up);
+    metric_per_check(f, v,
+                     "# HELP meshreg_check_healthy 1 when the probe state is healthy.\n"
+                     "# TYPE meshreg_check_healthy gauge\n",
+                     "meshreg_check_healthy", reg_healthy);
+    metric_per_check(f, v,
+                     "# HELP meshreg_check_registered 1 when the backend confirmed the record.\n"
+                     "# TYPE meshreg_check_registered gauge\n",
+                     "meshreg_check_registered", reg_registered);
     fprintf(f, "# HELP meshreg_probes_total Probe attempts by result.\n"
                "# TYPE meshreg_probes_total counter\n");
-    for (size_t i = 0; i < sc->nchecks; i++) {
-        const struct check *c = &sc->checks[i];
-        fprintf(f, "meshreg_probes_total{name=\"%s\",result=\"pass\"} %lu\n", c->spec->name,
-                c->total_passes);
-        fprintf(f, "meshreg_probes_total{name=\"%s\",result=\"fail\"} %lu\n", c->spec->name,
-                c->total_failures);
+    for (size_t i = 0; i < count; i++) {
+        v->ops->reg(v->owner, i, &r);
+        fprintf(f, "meshreg_probes_total{name=\"%s\",result=\"pass\"} %lu\n", r.name,
+                r.total_passes);
+        fprintf(f, "meshreg_probes_total{name=\"%s\",result=\"fail\"} %lu\n", r.name,
+                r.total_failures);
     }
     fprintf(f,
             "# HELP meshreg_draining 1 while drained or shutting down.\n"
@@ -229,8 +244,7 @@ int status_metrics(const struct sidecar *sc, char **body, size_t *len)
             "# TYPE meshreg_backend_ops_total counter\n"
             "meshreg_backend_ops_total{result=\"ok\"} %lu\n"
             "meshreg_backend_ops_total{result=\"failed\"} %lu\n",
-            drain_is_draining(&sc->drain), sc->reg->conn == REG_CONNECTED, reg_pending(sc->reg),
-            sc->reg->ops_ok, sc->reg->ops_failed);
+            st.drain.draining, b.connected, b.pending, b.ops_ok, b.ops_failed);
     if (fclose(f) != 0) {
         free(buf);
         return 500;

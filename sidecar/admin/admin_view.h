@@ -1,0 +1,125 @@
+/* Everything the admin side (sidecar/admin/: the endpoint, its routes, /status, /metrics, the
+ * agent-check) may know of the running sidecar, and the one interface through which it asks for
+ * changes. The admin side includes this header, never sidecar/sidecar.h
+ * (tests/e2e/code_layout.sh checks it), so the core can change its structs freely.
+ *
+ * The owner (sidecar.c; tests/admin_fixture.h in the unit tests) implements struct
+ * admin_view_ops. Reading fills plain structs on demand, on the loop's thread; their strings
+ * point into the owner's state and are valid until the loop runs again. Requests only record
+ * intent (README "Drain sequence": a tick moves the drain machine) and return at once. */
+#ifndef MESHREG_ADMIN_VIEW_H
+#define MESHREG_ADMIN_VIEW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* The scope of a drain request that covers every registration; the only
+ * one today (a registration's name "svc.ns" is the natural next one). */
+#define ADMIN_VIEW_ALL "all"
+
+/* The longest drain reason the sidecar keeps, in bytes. */
+#define ADMIN_VIEW_REASON_MAX 127
+
+/* One check: a registration ("svc.ns" announced in the backend) or a
+ * worker's check (probed for /health, nothing announced). */
+struct admin_view_reg {
+    const char *name;  /* "svc.ns" */
+    bool registration; /* it announces a record (false: a worker's check) */
+    const char *probe; /* probe kind: "http", "https", "tcp", "grpc", "cmd" */
+
+    /* probe state (rise/fall, README "Probes") */
+    bool probed;                  /* at least one result seen */
+    bool healthy;                 /* rise/fall says up */
+    int passes_in_a_row;          /* consecutive passes while down */
+    int failures_in_a_row;        /* consecutive failures while up */
+    const char *last_result;      /* last probe outcome, for humans */
+    bool last_pass;               /* last probe result */
+    double last_at;               /* when it came (loop clock), 0 = never */
+    unsigned long total_passes;   /* since start */
+    unsigned long total_failures; /* since start */
+    int interval_ms, rise, fall;  /* its configuration */
+
+    /* what the sidecar makes of it */
+    bool drained; /* an admin drain covers it (workers' checks: never) */
+    bool up;      /* healthy, not drained, not shutting down: the one rule
+                   * behind the backend record, /health and the agent */
+
+    /* the record (registrations only; else NULL and 0) */
+    const char *host;
+    int port;
+    const char *node; /* "<instance_id>_<port>" */
+};
+
+/* The admin drain and the shutdown (README "Drain sequence"). */
+struct admin_view_drain {
+    const char *phase;       /* the drain machine's state: "running", "deregistering", ... */
+    bool draining;           /* an admin drain or a shutdown is in force */
+    bool shutting_down;      /* SIGTERM/SIGINT (or the app exited) */
+    bool drained;            /* an admin drain of scope "all" is in force */
+    const char *reason;      /* its reason ("" for none) */
+    double expires_in;       /* seconds until it ends by itself, 0 = never or none */
+    double window_remaining; /* seconds left in the window the current drain promises */
+    double drain_seconds;    /* the configured window */
+};
+
+/* The discovery backend's connection and counters. */
+struct admin_view_backend {
+    const char *uri;
+    const char *type;  /* "file", "zk", "etcd" */
+    const char *state; /* "connecting", "connected", "disconnected" */
+    bool connected;
+    const char *detail;
+    const char *last_error;
+    size_t pending; /* records not yet confirmed */
+    unsigned long ops_ok, ops_failed;
+};
+
+/* The whole process. */
+struct admin_view_state {
+    unsigned long generation; /* moves on every change that /health shows */
+    double now;               /* the loop's clock, seconds */
+    double uptime;            /* seconds since start */
+    bool watches_polls;       /* --adaptive-drain: report pollers with ops->polled */
+    struct admin_view_drain drain;
+};
+
+struct admin_drain_request {
+    const char *scope;  /* ADMIN_VIEW_ALL */
+    const char *reason; /* "" for none */
+    double expires_s;   /* the drain ends by itself after this long; 0 = never */
+};
+
+struct admin_view_ops {
+    /* ---- reading ---- */
+    /* Cheap: /health and the agent read it on every poll. */
+    void (*state)(const void *owner, struct admin_view_state *out);
+    /* Costs a walk over the records: for /status and /metrics. */
+    void (*backend)(const void *owner, struct admin_view_backend *out);
+    /* Checks are numbered 0..count-1 in configuration order; a number is
+     * good until the loop runs again (a reload renumbers). */
+    size_t (*count)(const void *owner);
+    void (*reg)(const void *owner, size_t i, struct admin_view_reg *out);
+    /* What check i probes, for humans: a URL, "host:port" or a command. */
+    void (*target)(const void *owner, size_t i, char *buf, size_t len);
+    /* The backend confirmed check i's record (a look-up among the records). */
+    bool (*registered)(const void *owner, size_t i);
+    /* The number of the check called name[0..len), or false. */
+    bool (*find)(const void *owner, const char *name, size_t len, size_t *i);
+
+    /* ---- requests ---- */
+    void (*drain)(void *owner, const struct admin_drain_request *r);
+    void (*undrain)(void *owner, const char *scope);
+    /* Reload the configuration as SIGHUP does (ignored during shutdown). */
+    void (*reload)(void *owner);
+    /* A load balancer at peer polled /health or the agent port and was
+     * answered draining or not (only while watches_polls). */
+    void (*polled)(void *owner, const char *peer, bool answered_draining);
+};
+
+/* What the admin side holds: copied by value into each user. */
+struct admin_view {
+    const struct admin_view_ops *ops;
+    void *owner;
+};
+
+#endif

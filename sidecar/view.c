@@ -1,0 +1,169 @@
+/* struct admin_view over a running struct sidecar (README "Admin / health
+ * endpoint"): the only code that turns the core's structs into what the
+ * admin side may read. */
+#include "sidecar/view.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "sidecar/backend/reg.h"
+#include "sidecar/log.h"
+
+_Static_assert(ADMIN_VIEW_REASON_MAX < sizeof(((struct drain *)0)->reason),
+               "a drain reason the admin side accepts fits the drain machine");
+
+static void view_state(const void *owner, struct admin_view_state *out)
+{
+    const struct sidecar *sc = owner;
+    const struct drain *d = &sc->drain;
+    double now = ev_now(sc->loop);
+    memset(out, 0, sizeof(*out));
+    out->generation = sc->gen;
+    out->now = now;
+    out->uptime = now - sc->started;
+    out->watches_polls = sc->cfg->adaptive_drain;
+    out->drain.phase = drain_phase_name(d->phase);
+    out->drain.draining = drain_is_draining(d);
+    out->drain.shutting_down = drain_is_shutting_down(d);
+    out->drain.drained = d->admin;
+    out->drain.reason = d->reason;
+    out->drain.expires_in = d->admin && d->admin_expires_at > now ? d->admin_expires_at - now : 0;
+    out->drain.window_remaining = drain_window_remaining(d, now);
+    out->drain.drain_seconds = d->drain_seconds;
+}
+
+static void view_backend(const void *owner, struct admin_view_backend *out)
+{
+    const struct reg *r = ((const struct sidecar *)owner)->reg;
+    out->uri = r->uri;
+    out->type = r->ops->name;
+    out->state = reg_conn_name(r->conn);
+    out->connected = r->conn == REG_CONNECTED;
+    out->detail = r->conn_detail;
+    out->last_error = r->last_error;
+    out->pending = reg_pending(r);
+    out->ops_ok = r->ops_ok;
+    out->ops_failed = r->ops_failed;
+}
+
+static size_t view_count(const void *owner)
+{
+    return ((const struct sidecar *)owner)->nchecks;
+}
+
+static void view_reg(const void *owner, size_t i, struct admin_view_reg *out)
+{
+    const struct sidecar *sc = owner;
+    const struct check *c = &sc->checks[i];
+    const struct check_spec *s = c->spec;
+    memset(out, 0, sizeof(*out));
+    out->name = s->name;
+    out->registration = s->registered;
+    out->probe = config_probe_kind_name(s->probe);
+    out->probed = c->health.probed;
+    out->healthy = c->health.up;
+    out->passes_in_a_row = c->health.passes_in_a_row;
+    out->failures_in_a_row = c->health.failures_in_a_row;
+    out->last_result = c->last_detail;
+    out->last_pass = c->last_pass;
+    out->last_at = c->last_at;
+    out->total_passes = c->total_passes;
+    out->total_failures = c->total_failures;
+    out->interval_ms = s->interval_ms;
+    out->rise = s->rise;
+    out->fall = s->fall;
+    out->drained = s->registered && sc->drain.admin;
+    out->up = sidecar_check_up(sc, c);
+    if (s->registered) {
+        out->host = s->host;
+        out->port = s->port;
+        out->node = c->node;
+    }
+}
+
+static void view_target(const void *owner, size_t i, char *buf, size_t len)
+{
+    const struct check_spec *s = ((const struct sidecar *)owner)->checks[i].spec;
+    switch (s->probe) {
+    case PROBE_HTTP:
+    case PROBE_HTTPS:
+        snprintf(buf, len, "%s://%s:%d%s", s->probe == PROBE_HTTP ? "http" : "https", s->probe_host,
+                 s->probe_port, s->probe_uri ? s->probe_uri : "/");
+        break;
+    case PROBE_CMD:
+        snprintf(buf, len, "%s", s->probe_cmd ? s->probe_cmd : "");
+        break;
+    default:
+        snprintf(buf, len, "%s:%d", s->probe_host, s->probe_port);
+    }
+}
+
+static bool view_registered(const void *owner, size_t i)
+{
+    const struct sidecar *sc = owner;
+    return sidecar_check_registered(sc, &sc->checks[i]);
+}
+
+static bool view_find(const void *owner, const char *name, size_t len, size_t *i)
+{
+    const struct sidecar *sc = owner;
+    for (size_t k = 0; k < sc->nchecks; k++) {
+        const char *n = sc->checks[k].spec->name;
+        if (strlen(n) == len && memcmp(n, name, len) == 0) {
+            *i = k;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Only the scope "all" exists today; anything else is a caller's bug. */
+static bool scope_all(const char *scope)
+{
+    if (strcmp(scope, ADMIN_VIEW_ALL) == 0)
+        return true;
+    log_error(NULL, "admin: request for scope '%s' ignored: only 'all' is supported", scope);
+    return false;
+}
+
+static void view_drain(void *owner, const struct admin_drain_request *r)
+{
+    if (scope_all(r->scope))
+        sidecar_request_drain(owner, r->reason, r->expires_s);
+}
+
+static void view_undrain(void *owner, const char *scope)
+{
+    if (scope_all(scope))
+        sidecar_request_undrain(owner);
+}
+
+static void view_reload(void *owner)
+{
+    sidecar_request_reload(owner, "reload requested");
+}
+
+static void view_polled(void *owner, const char *peer, bool answered_draining)
+{
+    sidecar_note_poll(owner, peer, answered_draining);
+}
+
+static const struct admin_view_ops view_ops = {
+    .state = view_state,
+    .backend = view_backend,
+    .count = view_count,
+    .reg = view_reg,
+    .target = view_target,
+    .registered = view_registered,
+    .find = view_find,
+    .drain = view_drain,
+    .undrain = view_undrain,
+    .reload = view_reload,
+    .polled = view_polled,
+};
+
+struct admin_view view_of(struct sidecar *sc)
+{
+    struct admin_view v = {&view_ops, sc};
+    return v;
+}

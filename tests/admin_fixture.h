@@ -1,0 +1,335 @@
+/* The admin side's unit-test fixture, shared by test_admin.c, test_admin_h2.c and test_agent.c:
+ * an owner of struct admin_view (sidecar/admin/admin_view.h) holding N checks with real rise/fall
+ * counters (sidecar/health.h) and the real drain machine (sidecar/drain.h), a loop, the admin
+ * endpoint or the agent-check on a free loopback port, and helpers that run the loop.
+ *
+ * Requests change the drain machine the way sidecar.c does (drain_request_admin/undrain and a
+ * new generation); whether a check is up is drain_allows_up(), the rule sidecar.c uses. What
+ * sidecar.c does beyond that (the backend, the tick, --state-dir) is the end-to-end tests'
+ * business (tests/e2e/main_drain.sh, main_register.sh). Also used by test_ctl.c's server child
+ * and the fuzz_admin harness. */
+#ifndef MESHREG_TEST_ADMIN_FIXTURE_H
+#define MESHREG_TEST_ADMIN_FIXTURE_H
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ev.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "sidecar/admin/admin.h"
+#include "sidecar/admin/admin_view.h"
+#include "sidecar/admin/agent.h"
+#include "sidecar/drain.h"
+#include "sidecar/health.h"
+
+#define AFX_MAX 8
+
+/* The fixture serves cmocka tests and libFuzzer harnesses alike, so it
+ * stops the process itself when it cannot be set up. */
+#define AFX_CHECK(cond, ...)                                                                       \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                                        \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fprintf(stderr, "\n");                                                                 \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
+/* One check as the fixture keeps it; tests change these fields directly
+ * (then bump afx.gen when /health must see it, as sidecar.c does). */
+struct afx_check {
+    char name[32];     /* "svc.main", "svc.canary", "svc.c2", ... */
+    bool registration; /* false: a worker's check */
+    struct health health;
+    const char *last_result;
+    bool last_pass;
+    double last_at;
+    unsigned long total_passes, total_failures;
+    int port;        /* record and probe port: 8888 + i */
+    char node[32];   /* "host1_<port>" */
+    bool registered; /* the backend confirmed its record */
+};
+
+struct afx {
+    struct ev_loop *loop;
+    struct afx_check checks[AFX_MAX];
+    size_t nchecks;
+    struct drain drain;
+    unsigned long gen;
+    double started;
+    bool watches_polls;
+    unsigned long reloads; /* ops->reload calls */
+    unsigned long polls;   /* ops->polled calls */
+    struct admin_view view;
+    struct admin *admin; /* afx_admin() */
+    struct agent *agent; /* afx_agent() */
+    int port;            /* the port of whichever of the two was opened */
+};
+
+static inline const struct afx *afx_of(const void *owner)
+{
+    return owner;
+}
+
+static inline void afx_state(const void *owner, struct admin_view_state *out)
+{
+    const struct afx *f = afx_of(owner);
+    double now = ev_now(f->loop);
+    memset(out, 0, sizeof(*out));
+    out->generation = f->gen;
+    out->now = now;
+    out->uptime = now - f->started;
+    out->watches_polls = f->watches_polls;
+    out->drain.phase = drain_phase_name(f->drain.phase);
+    out->drain.draining = drain_is_draining(&f->drain);
+    out->drain.shutting_down = drain_is_shutting_down(&f->drain);
+    out->drain.drained = f->drain.admin;
+    out->drain.reason = f->drain.reason;
+    out->drain.expires_in =
+        f->drain.admin && f->drain.admin_expires_at > now ? f->drain.admin_expires_at - now : 0;
+    out->drain.window_remaining = drain_window_remaining(&f->drain, now);
+    out->drain.drain_seconds = f->drain.drain_seconds;
+}
+
+static inline void afx_backend(const void *owner, struct admin_view_backend *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->uri = "file:/fixture";
+    out->type = "file";
+    out->state = "connected";
+    out->connected = true;
+    out->detail = "";
+    out->last_error = "";
+}
+
+static inline size_t afx_count(const void *owner)
+{
+    return afx_of(owner)->nchecks;
+}
+
+static inline void afx_reg(const void *owner, size_t i, struct admin_view_reg *out)
+{
+    const struct afx *f = afx_of(owner);
+    const struct afx_check *c = &f->checks[i];
+    memset(out, 0, sizeof(*out));
+    out->name = c->name;
+    out->registration = c->registration;
+    out->probe = "tcp";
+    out->probed = c->health.probed;
+    out->healthy = c->health.up;
+    out->passes_in_a_row = c->health.passes_in_a_row;
+    out->failures_in_a_row = c->health.failures_in_a_row;
+    out->last_result = c->last_result;
+    out->last_pass = c->last_pass;
+    out->last_at = c->last_at;
+    out->total_passes = c->total_passes;
+    out->total_failures = c->total_failures;
+    out->interval_ms = 2000;
+    out->rise = c->health.rise;
+    out->fall = c->health.fall;
+    out->drained = c->registration && f->drain.admin;
+    out->up = c->health.up && drain_allows_up(&f->drain, c->registration);
+    if (c->registration) {
+        out->host = "10.0.0.5";
+        out->port = c->port;
+        out->node = c->node;
+    }
+}
+
+static inline void afx_target(const void *owner, size_t i, char *buf, size_t len)
+{
+    snprintf(buf, len, "127.0.0.1:%d", afx_of(owner)->checks[i].port);
+}
+
+static inline bool afx_registered(const void *owner, size_t i)
+{
+    return afx_of(owner)->checks[i].registered;
+}
+
+static inline bool afx_find(const void *owner, const char *name, size_t len, size_t *i)
+{
+    const struct afx *f = afx_of(owner);
+    for (size_t k = 0; k < f->nchecks; k++) {
+        if (strlen(f->checks[k].name) == len && memcmp(f->checks[k].name, name, len) == 0) {
+            *i = k;
+            return true;
+        }
+    }
+    return false;
+}
+
+static inline void afx_drain(void *owner, const struct admin_drain_request *r)
+{
+    struct afx *f = owner;
+    AFX_CHECK(strcmp(r->scope, ADMIN_VIEW_ALL) == 0, "drain scope '%s'", r->scope);
+    drain_request_admin(&f->drain, ev_now(f->loop), r->reason, r->expires_s);
+    f->gen++;
+}
+
+static inline void afx_undrain(void *owner, const char *scope)
+{
+    struct afx *f = owner;
+    AFX_CHECK(strcmp(scope, ADMIN_VIEW_ALL) == 0, "undrain scope '%s'", scope);
+    drain_request_undrain(&f->drain);
+    f->gen++;
+}
+
+static inline void afx_reload(void *owner)
+{
+    ((struct afx *)owner)->reloads++;
+}
+
+static inline void afx_polled(void *owner, const char *peer, bool answered_draining)
+{
+    ((struct afx *)owner)->polls++;
+}
+
+static const struct admin_view_ops afx_ops = {
+    .state = afx_state,
+    .backend = afx_backend,
+    .count = afx_count,
+    .reg = afx_reg,
+    .target = afx_target,
+    .registered = afx_registered,
+    .find = afx_find,
+    .drain = afx_drain,
+    .undrain = afx_undrain,
+    .reload = afx_reload,
+    .polled = afx_polled,
+};
+
+/* n healthy registrations "svc.main", "svc.canary", "svc.c2", ... (ports
+ * 8888 + i, each probed once and passed), rise 1 and fall `fall`, not
+ * drained, on a fresh loop. */
+static inline struct afx *afx_new(size_t n, int fall)
+{
+    struct afx *f = calloc(1, sizeof(*f));
+    AFX_CHECK(f && n <= AFX_MAX, "afx_new(%zu)", n);
+    f->loop = ev_loop_new(EVFLAG_AUTO);
+    AFX_CHECK(f->loop, "ev_loop_new");
+    f->started = ev_now(f->loop);
+    f->nchecks = n;
+    drain_init(&f->drain, 30, 10, false);
+    for (size_t i = 0; i < n; i++) {
+        struct afx_check *c = &f->checks[i];
+        if (i < 2)
+            snprintf(c->name, sizeof(c->name), "%s", i == 0 ? "svc.main" : "svc.canary");
+        else
+            snprintf(c->name, sizeof(c->name), "svc.c%zu", i);
+        c->registration = true;
+        health_init(&c->health, 1, fall);
+        health_feed(&c->health, true);
+        c->last_result = "connected";
+        c->last_pass = true;
+        c->last_at = ev_now(f->loop);
+        c->total_passes = 1;
+        c->port = 8888 + (int)i;
+        snprintf(c->node, sizeof(c->node), "host1_%d", c->port);
+        c->registered = true;
+    }
+    f->view.ops = &afx_ops;
+    f->view.owner = f;
+    return f;
+}
+
+/* Feeds c until its health is `up`. */
+static inline void afx_set_health(struct afx *f, struct afx_check *c, bool up)
+{
+    while (c->health.up != up)
+        health_feed(&c->health, up);
+    f->gen++;
+}
+
+/* The admin endpoint on 127.0.0.1 at a free port (lim NULL: the sidecar's
+ * defaults); f->port is its port. */
+static inline void afx_admin(struct afx *f, const struct admin_limits *lim, char *const *allow,
+                             size_t nallow)
+{
+    char err[256];
+    struct admin_limits def = {16 * 1024, 64 * 1024, 10.0, 4096};
+    f->admin = admin_new(f->loop, &f->view, "127.0.0.1:0", allow, nallow, lim ? lim : &def, err,
+                         sizeof(err));
+    AFX_CHECK(f->admin, "admin_new: %s", err);
+    f->port = admin_port(f->admin);
+}
+
+/* The agent-check on admin_addr's host at a free port; f->port is its port. */
+static inline void afx_agent(struct afx *f, const char *admin_addr)
+{
+    char err[256];
+    f->agent = agent_new(f->loop, &f->view, admin_addr, 0, err, sizeof(err));
+    AFX_CHECK(f->agent, "agent_new(%s): %s", admin_addr, err);
+    f->port = agent_port(f->agent);
+}
+
+static inline void afx_free(struct afx *f)
+{
+    admin_free(f->admin);
+    agent_free(f->agent);
+    ev_loop_destroy(f->loop);
+    free(f);
+}
+
+static inline void afx_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    *(bool *)w->data = true;
+    ev_break(loop, EVBREAK_ONE);
+}
+
+/* Runs the loop until done(arg) holds or `timeout` seconds passed; returns
+ * done(arg). done is checked before each turn of the loop, so whatever
+ * wakes the loop (a client's ev_io, the timer) gets it re-checked. */
+static inline bool afx_run_until(struct ev_loop *loop, bool (*done)(void *arg), void *arg,
+                                 double timeout)
+{
+    bool timed_out = false;
+    ev_timer t;
+    ev_timer_init(&t, afx_timeout_cb, timeout, 0.);
+    t.data = &timed_out;
+    ev_timer_start(loop, &t);
+    while (!(done && done(arg)) && !timed_out)
+        ev_run(loop, EVRUN_ONCE);
+    ev_timer_stop(loop, &t);
+    return done && done(arg);
+}
+
+/* Runs the loop for `seconds` (to let the server accept, time out, ...). */
+static inline void afx_spin(struct ev_loop *loop, double seconds)
+{
+    afx_run_until(loop, NULL, NULL, seconds);
+}
+
+/* A blocking socket connected to loopback:port (family AF_INET or AF_INET6);
+ * a loopback connect completes at once (the kernel's backlog), no loop needed. */
+static inline int afx_connect(int family, int port)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    AFX_CHECK(fd >= 0, "socket: %s", strerror(errno));
+    memset(&ss, 0, sizeof(ss));
+    if (family == AF_INET) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((uint16_t)port);
+        sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        len = sizeof(*sin);
+    } else {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons((uint16_t)port);
+        sin6->sin6_addr = in6addr_loopback;
+        len = sizeof(*sin6);
+    }
+    AFX_CHECK(connect(fd, (struct sockaddr *)&ss, len) == 0, "connect to port %d: %s", port,
+              strerror(errno));
+    return fd;
+}
+
+#endif
