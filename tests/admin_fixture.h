@@ -99,6 +99,7 @@ static inline void afx_state(const void *owner, struct admin_view_state *out)
 
 static inline void afx_backend(const void *owner, struct admin_view_backend *out)
 {
+    (void)owner;
     memset(out, 0, sizeof(*out));
     out->uri = "file:/fixture";
     out->type = "file";
@@ -187,6 +188,7 @@ static inline void afx_reload(void *owner)
 
 static inline void afx_polled(void *owner, const char *peer, bool answered_draining)
 {
+    (void)peer, (void)answered_draining;
     ((struct afx *)owner)->polls++;
 }
 
@@ -278,6 +280,7 @@ static inline void afx_free(struct afx *f)
 
 static inline void afx_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
+    (void)revents;
     *(bool *)w->data = true;
     ev_break(loop, EVBREAK_ONE);
 }
