@@ -33,6 +33,7 @@ struct location_db {
     size_t ntypes;
     struct lnode *nodes;
     size_t nnodes;
+    char *etc_dir;
     char *types_file, *mapping_file; /* NULL when absent */
     struct hloc *env, *conf, *file;  /* by precedence, highest first */
     size_t nenv, nconf, nfile;
@@ -70,6 +71,7 @@ void location_db_free(struct location_db *db)
         free(db->nodes[i].parents);
     }
     free(db->nodes);
+    free(db->etc_dir);
     free(db->types_file);
     free(db->mapping_file);
     hlocs_free(db->env, db->nenv);
@@ -142,6 +144,11 @@ int location_db_type_index(const struct location_db *db, const char *type)
         if (strcmp(db->types[i], type) == 0)
             return (int)i;
     return -1;
+}
+
+const char *location_db_etc_dir(const struct location_db *db)
+{
+    return db && db->etc_dir ? db->etc_dir : "";
 }
 
 const char *location_db_types_file(const struct location_db *db)
@@ -398,6 +405,7 @@ struct location_db *location_db_load(const char *etc_dir, const struct settings 
     load_overrides(db, s);
     if (!etc_dir || !*etc_dir)
         return db;
+    db->etc_dir = cmem_strdup(etc_dir);
     db->types_file = data_file(etc_dir, "location_types.json");
     db->mapping_file = data_file(etc_dir, "location_mapping.json");
     if (db->types_file && load_types(db, err, errlen) < 0)

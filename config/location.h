@@ -39,6 +39,7 @@ bool location_db_has_hierarchy(const struct location_db *db);
 /* Position of type in location_types.json (0 = most general), -1 if absent. */
 int location_db_type_index(const struct location_db *db, const char *type);
 /* The files read, for messages ("" when absent). */
+const char *location_db_etc_dir(const struct location_db *db);
 const char *location_db_types_file(const struct location_db *db);
 const char *location_db_mapping_file(const struct location_db *db);
 

@@ -96,7 +96,7 @@ static void add_advertised(const struct location_db *db, const struct placement_
             note(set,
                  "advertise %s: this host's %s is unknown (no %s/%s file, locations: entry "
                  "or MESHREG_LOCATION_ variable)",
-                 typ, typ, "<etc-dir>", typ);
+                 typ, typ, location_db_etc_dir(db), typ);
     }
 }
 

@@ -474,6 +474,8 @@ static void log_start(const struct sidecar *sc)
             nreg++;
             log_info(s->name, "registration %s:%d as %s, probe %s every %d ms", s->host, s->port,
                      sc->checks[i].node, config_probe_kind_name(s->probe), s->interval_ms);
+            for (size_t j = 0; j < s->placements.nnotes; j++)
+                log_warn(s->name, "placement: %s", s->placements.notes[j]);
         } else {
             log_info(s->name,
                      "no smartstack registration for this instance: worker mode, "

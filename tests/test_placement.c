@@ -245,6 +245,23 @@ static void a_host_without_layout_keeps_todays_labels(void **state)
     config_free(cfg);
 }
 
+static void unknown_host_location_is_a_note(void **state)
+{
+    put_host_layout();
+    remove(tpath("etc/habitat"));
+    struct mr_config *cfg =
+        load_ss(NULL, "main:\n  proxy_port: 20000\n  advertise: [habitat, region]\n", NULL);
+    const struct check_spec *c = &cfg->checks[0];
+    assert_string_equal(placements(c), "norcal-prod: region:uswest1-prod,paasta_instance=main\n");
+    char want[PATH_MAX + 256];
+    snprintf(want, sizeof(want),
+             "advertise habitat: this host's habitat is unknown (no %s/habitat file, locations: "
+             "entry or MESHREG_LOCATION_ variable)\n",
+             tpath("etc"));
+    assert_string_equal(notes(c), want);
+    config_free(cfg);
+}
+
 static void host_location_precedence_env_config_files(void **state)
 {
     put_host_layout();
@@ -523,6 +540,7 @@ int main(int argc, char **argv)
         T(unknown_destinations_are_skipped_with_a_note),
         T(without_hierarchy_destinations_are_taken_as_written),
         T(a_host_without_layout_keeps_todays_labels),
+        T(unknown_host_location_is_a_note),
         T(host_location_precedence_env_config_files),
         T(custom_labels_from_the_labels_dir),
         T(malformed_labels_files_are_errors),

@@ -34,7 +34,7 @@ main:
   proxy_port: 20001
   advertise: [habitat, region]
   extra_advertise:
-    region:uswest1-prod: [superregion:nova-prod, habitat:useast1aprod]
+    region:uswest1-prod: [superregion:nova-prod, habitat:useast1aprod, region:mars]
     region:useast1-prod: [region:uswest2-prod]
   extra_healthcheck_headers:
     X-Smartstack-Target-Identity: spoofed
@@ -52,6 +52,9 @@ check_eq "check prints one placement per superregion cluster" \
     "$(grep '^  placement' <<<"$out")" \
     "  placement superregion:norcal-prod path /smartstack/global/psvc.main labels habitat:uswest1aprod,region:uswest1-prod,team=web,paasta_instance=main
   placement superregion:nova-prod path /smartstack/global/psvc.main labels habitat:useast1aprod,region:useast1-prod,team=web,paasta_instance=main"
+check "an unknown destination is a note naming the mapping file" grep -qF \
+    "  note: extra_advertise destination region:mars: unknown location region:mars (not in $ETC/services/location_mapping.json), skipped" \
+    <<<"$out"
 # No upcast: with advertise [region], a habitat destination is not widened to
 # its region (useast1-prod, in nova-prod's cluster).
 printf 'main:\n  proxy_port: 20001\n  extra_advertise:\n    region:uswest1-prod: [habitat:useast1aprod]\n' \
@@ -146,6 +149,8 @@ check "probe sends x-smartstack-target-identity: psvc.main" \
     grep -qF "('x-smartstack-target-identity', 'psvc.main')" <<<"$line"
 check "the spoofed extra header of that name is gone" bash -c "! grep -q spoofed <<<\"\$1\"" _ "$line"
 check "other extra headers are kept" grep -qF "('x-extra', 'kept')" <<<"$line"
+check "the note is logged at start" grep -q \
+    "psvc.main.*placement: extra_advertise destination region:mars: unknown location" "$MESHREG_LOG"
 rec=$T/reg/psvc.main/h1_$APP_PORT.json
 check "the file: record is written" wait_for 5 test -f "$rec"
 check "its labels are the union of the placements' labels" json_true "$rec" \
