@@ -25,6 +25,13 @@ ifeq ($(COVERAGE),1)
 CFLAGS   += --coverage -O0
 LDFLAGS  += --coverage
 endif
+# make static: every library from its Debian -dev package's .a, OpenSSL
+# linked in (proto/tls.c's MESHREG_TLS_STATIC: no dlopen in a static binary).
+ifeq ($(STATIC),1)
+CFLAGS   += -DMESHREG_TLS_STATIC
+LDFLAGS  += -static
+LDLIBS   := -ljansson -lyaml -lnghttp2 -lev -lzookeeper_st -lssl -lcrypto -lm -lpthread -ldl
+endif
 ifeq ($(SANITIZE),1)
 CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS  += -fsanitize=address,undefined
@@ -36,7 +43,7 @@ TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 DEMO     := $(BUILD)/demoapp
 
-.PHONY: all test unit demo bench install clean deps format coverage
+.PHONY: all test unit demo bench install clean deps format coverage static
 all: $(BUILD)/meshreg $(DEMO)
 
 $(BUILD)/%.o: %.c
@@ -67,6 +74,12 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(BUILD)/tests/failalloc.o $(BUIL
 	$(CC) $(LDFLAGS) $(WRAP_ALLOC) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)
 
 unit: $(TEST_BIN) $(BUILD)/meshreg $(DEMO)
+
+# build/meshreg-static: a fully static, stripped binary (objects in
+# build/static/, the unstripped one there too). README "Deploying".
+static:
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/static STATIC=1 $(BUILD)/static/meshreg
+	strip -o $(BUILD)/meshreg-static $(BUILD)/static/meshreg
 
 deps:
 	@scripts/install-deps

@@ -2,10 +2,16 @@
  * (through __typeof__, so a mismatch with the real prototypes is a compile
  * error), the library is found at run time. Nothing here names an OpenSSL
  * function directly, so the object file has no reference for the linker to
- * resolve against libssl: `ldd meshreg` shows none. */
+ * resolve against libssl: `ldd meshreg` shows none.
+ *
+ * Built with -DMESHREG_TLS_STATIC (`make static`), the same table is filled
+ * with the functions' own addresses instead and OpenSSL is linked in: a
+ * static binary cannot dlopen a shared library. Nothing else changes. */
 #include "proto/tls.h"
 
+#ifndef MESHREG_TLS_STATIC
 #include <dlfcn.h>
+#endif
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -62,6 +68,21 @@ bool tls_loaded(void)
     return api.ctx != NULL;
 }
 
+#ifdef MESHREG_TLS_STATIC
+static void unload(void)
+{
+    memset(&api, 0, sizeof(api));
+}
+
+/* Linked in: the table is the functions themselves; nothing can be missing. */
+static int resolve(char *err, size_t errlen)
+{
+#define X(lib, fn) api.fn = fn;
+    TLS_FUNCS(X)
+#undef X
+    return 0;
+}
+#else
 /* dlerror() says "NAME: why"; the caller already names the library. */
 static const char *dl_reason(const char *name)
 {
@@ -84,12 +105,10 @@ static void unload(void)
     memset(&api, 0, sizeof(api));
 }
 
-int tls_load(char *err, size_t errlen)
+static int resolve(char *err, size_t errlen)
 {
     void *sym;
 
-    if (api.ctx)
-        return 0;
     /* libssl first: when it is missing, that is the name to report. */
     api.ssl = dlopen(ssl_soname, RTLD_NOW | RTLD_LOCAL);
     if (!api.ssl) {
@@ -115,6 +134,16 @@ int tls_load(char *err, size_t errlen)
     memcpy(&api.fn, &sym, sizeof(sym));
     TLS_FUNCS(X)
 #undef X
+    return 0;
+}
+#endif
+
+int tls_load(char *err, size_t errlen)
+{
+    if (api.ctx)
+        return 0;
+    if (resolve(err, errlen) != 0)
+        return -1;
     api.ctx = api.SSL_CTX_new(api.TLS_client_method());
     if (!api.ctx) {
         snprintf(err, errlen, "cannot create a TLS context");

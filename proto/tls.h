@@ -3,7 +3,8 @@
  * only the dozen functions needed resolved with dlsym. A process that never
  * asks for TLS (no https probe) never maps libssl or libcrypto, and the
  * binary does not link them; it compiles against libssl-dev's headers only
- * for the types and constants.
+ * for the types and constants. `make static` builds this file with
+ * MESHREG_TLS_STATIC instead: OpenSSL is linked in and nothing is loaded.
  *
  * No certificate verification: the peer is the local app's health port,
  * reached over loopback, and a health check is not where its identity is
