@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -30,6 +31,10 @@
 /* Cap on the response's header and trailer fields, names and values. */
 #define H2C_MAX_HEADER_BYTES (16 * 1024)
 #define H2C_MAX_HEADERS 64
+/* I/O steps one h2c_client_poke() runs at most. */
+#define H2C_POKE_STEPS 8
+/* A deadline this close is as good as reached. */
+#define H2C_DEADLINE_SLACK_S 0.001
 
 struct h2c_client {
     struct ev_loop *loop;
@@ -41,6 +46,8 @@ struct h2c_client {
     bool pending_error; /* timer set to 0 to report errbuf */
     int timeout_ms;
     ev_tstamp t0;
+    ev_tstamp sent_at; /* the request is all written; 0 before */
+    bool *gone;        /* set when c is freed while a poke runs */
     h2c_client_cb cb;
     void *arg;
 
@@ -77,6 +84,8 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
 static void release(struct h2c_client *c)
 {
+    if (c->gone)
+        *c->gone = true;
     ev_io_stop(c->loop, &c->io);
     ev_timer_stop(c->loop, &c->timer);
     nghttp2_session_del(c->session);
@@ -414,6 +423,8 @@ static void step(struct h2c_client *c, bool readable)
         finish(c, false, NULL);
         return;
     }
+    if (c->sent_at == 0 && !nghttp2_session_want_write(c->session))
+        c->sent_at = ev_time();
     if (!nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session)) {
         explain(c, "HTTP/2 session ended");
         finish(c, false, NULL);
@@ -443,14 +454,64 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
     step(c, (revents & EV_READ) != 0);
 }
 
+/* Runs the I/O the socket is ready for now. 1: the request ended. */
+static int progress(struct h2c_client *c)
+{
+    bool gone = false;
+
+    for (int i = 0; i < H2C_POKE_STEPS && c->fd >= 0 && c->io_events; i++) {
+        struct pollfd pfd = {.fd = c->fd};
+        int revents = 0;
+
+        pfd.events = (short)(((c->io_events & EV_READ) ? POLLIN : 0) |
+                             ((c->io_events & EV_WRITE) ? POLLOUT : 0));
+        if (poll(&pfd, 1, 0) <= 0)
+            return 0;
+        if (pfd.revents & (POLLIN | POLLHUP | POLLERR))
+            revents |= EV_READ;
+        if (pfd.revents & POLLOUT)
+            revents |= EV_WRITE;
+        c->gone = &gone;
+        io_cb(c->loop, &c->io, revents & c->io_events ? revents & c->io_events : c->io_events);
+        if (gone)
+            return 1;
+        c->gone = NULL;
+    }
+    return 0;
+}
+
+int h2c_client_poke(struct h2c_client *c)
+{
+    if (!c || c->pending_error)
+        return 0;
+    return progress(c);
+}
+
+ev_tstamp h2c_client_sent_at(const struct h2c_client *c)
+{
+    return c ? c->sent_at : 0;
+}
+
+/* The deadline fails the request only if the socket holds no answer and
+ * the request left at least timeout_ms ago. */
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct h2c_client *c = w->data;
+    double left;
 
-    if (c->pending_error)
+    if (c->pending_error) {
         finish(c, false, NULL);
-    else
-        finish(c, false, "timeout after %d ms", c->timeout_ms);
+        return;
+    }
+    if (progress(c))
+        return;
+    left = (c->sent_at > 0 ? c->sent_at : c->t0) + c->timeout_ms / 1000.0 - ev_time();
+    if (left > H2C_DEADLINE_SLACK_S) {
+        ev_timer_set(&c->timer, left, 0.);
+        ev_timer_start(loop, &c->timer);
+        return;
+    }
+    finish(c, false, "timeout after %d ms", c->timeout_ms);
 }
 
 /* Creates the session and queues the preface's SETTINGS and the request;
@@ -524,6 +585,8 @@ struct h2c_client *h2c_client_start(struct ev_loop *loop, const struct h2c_clien
     c->io.data = c;
     ev_timer_init(&c->timer, timer_cb, c->timeout_ms / 1000.0, 0.);
     c->timer.data = c;
+    /* After the I/O of the same loop iteration: see timer_cb. */
+    ev_set_priority(&c->timer, EV_MINPRI);
 
     sslen = tcpconn_addr(req->host, req->port, &ss);
     if (sslen)

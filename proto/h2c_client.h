@@ -58,6 +58,13 @@ struct h2c_client *h2c_client_start(struct ev_loop *loop, const struct h2c_clien
 /* Aborts and frees a request in flight (its session, socket and buffers);
  * its callback will not run. NULL is a no-op. */
 void h2c_client_cancel(struct h2c_client *c);
+/* Runs now, without waiting, whatever I/O the socket is ready for. Returns
+ * 1 if that ended the request (the callback ran, c is freed), else 0. Once
+ * the request is written the deadline counts from then, and it fails the
+ * request only if the socket holds no answer when it fires. */
+int h2c_client_poke(struct h2c_client *c);
+/* When the request was all written (ev_time()), 0 while it was not. */
+ev_tstamp h2c_client_sent_at(const struct h2c_client *c);
 
 /* The value of the last field called `name` among headers and trailers
  * (trailers win, as they come last), or NULL. */

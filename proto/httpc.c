@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -26,6 +27,13 @@
 
 /* Largest response head accepted; health and etcd answers are far smaller. */
 #define HTTPC_MAX_HEAD (32 * 1024)
+/* The head buffer starts this small and grows on demand: thousands of
+ * probes in flight must not hold HTTPC_MAX_HEAD each. */
+#define HTTPC_HEAD_INITIAL 1024
+/* I/O steps one httpc_poke() runs at most (connect, send, reads). */
+#define HTTPC_POKE_STEPS 8
+/* A deadline this close is as good as reached. */
+#define HTTPC_DEADLINE_SLACK_S 0.001
 /* Cap on a chunk-size line's extensions and on the trailer section. */
 #define HTTPC_MAX_CHUNK_META (8 * 1024)
 #define HTTPC_READS_PER_WAKEUP 16
@@ -60,6 +68,8 @@ struct httpc {
     bool pending_error; /* timer set to 0 to report errbuf */
     int timeout_ms;
     ev_tstamp t0;
+    ev_tstamp sent_at; /* the request is all sent; 0 before */
+    bool *gone;        /* set when c is freed while a poke runs */
     httpc_cb cb;
     void *arg;
     bool head_only; /* HEAD request: no body whatever the headers say */
@@ -67,8 +77,8 @@ struct httpc {
     char *out; /* the whole request */
     size_t out_len, out_off;
 
-    char *head; /* response head being received, HTTPC_MAX_HEAD bytes */
-    size_t head_len;
+    char *head; /* response head being received, up to HTTPC_MAX_HEAD bytes */
+    size_t head_len, head_cap;
     size_t received; /* total bytes received */
     int status;
 
@@ -111,6 +121,8 @@ static void arm(struct httpc *c, int events)
 
 static void httpc_release(struct httpc *c)
 {
+    if (c->gone)
+        *c->gone = true;
     ev_io_stop(c->loop, &c->io);
     ev_timer_stop(c->loop, &c->timer);
     conn_close(c);
@@ -403,6 +415,21 @@ static int feed(struct httpc *c, const char *p, size_t n)
 
         if (take > n)
             take = n;
+        if (c->head_len + take > c->head_cap) {
+            size_t cap = c->head_cap ? c->head_cap : HTTPC_HEAD_INITIAL;
+            char *nh;
+
+            while (cap < c->head_len + take)
+                cap *= 2;
+            if (cap > HTTPC_MAX_HEAD)
+                cap = HTTPC_MAX_HEAD;
+            if (!(nh = realloc(c->head, cap))) {
+                snprintf(c->errbuf, sizeof(c->errbuf), "out of memory");
+                return -1;
+            }
+            c->head = nh;
+            c->head_cap = cap;
+        }
         memcpy(c->head + c->head_len, p, take);
         c->head_len += take;
         rc = parse_head(c, &used);
@@ -560,6 +587,7 @@ static void do_send(struct httpc *c)
         }
         c->out_off += (size_t)n;
     }
+    c->sent_at = ev_time();
     c->phase = PH_HEAD;
     arm(c, EV_READ);
 }
@@ -615,14 +643,68 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
     do_read(c);
 }
 
+/* Runs the I/O the socket is ready for now. 1: the request ended. */
+static int progress(struct httpc *c)
+{
+    bool gone = false;
+
+    for (int i = 0; i < HTTPC_POKE_STEPS && c->fd >= 0 && ev_is_active(&c->io); i++) {
+        struct pollfd pfd = {.fd = c->fd};
+        int revents = 0;
+        enum httpc_phase phase = c->phase;
+        size_t received = c->received, sent = c->out_off;
+
+        pfd.events = (short)(((c->io_events & EV_READ) ? POLLIN : 0) |
+                             ((c->io_events & EV_WRITE) ? POLLOUT : 0));
+        if (poll(&pfd, 1, 0) > 0)
+            revents = c->io_events;
+        else if (c->tls && c->phase >= PH_HEAD && tls_conn_pending(c->tls))
+            revents = EV_READ;
+        if (!revents)
+            return 0;
+        c->gone = &gone;
+        io_cb(c->loop, &c->io, revents);
+        if (gone)
+            return 1;
+        c->gone = NULL;
+        if (c->phase == phase && c->received == received && c->out_off == sent)
+            return 0;
+    }
+    return 0;
+}
+
+int httpc_poke(struct httpc *c)
+{
+    if (!c || c->pending_error)
+        return 0;
+    return progress(c);
+}
+
+ev_tstamp httpc_sent_at(const struct httpc *c)
+{
+    return c ? c->sent_at : 0;
+}
+
+/* The deadline fails the request only if the socket holds no answer and
+ * the request left at least timeout_ms ago. */
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct httpc *c = w->data;
+    double left;
 
-    if (c->pending_error)
+    if (c->pending_error) {
         finish(c, 0, NULL);
-    else
-        finish(c, 0, "timeout after %d ms", c->timeout_ms);
+        return;
+    }
+    if (progress(c))
+        return;
+    left = (c->sent_at > 0 ? c->sent_at : c->t0) + c->timeout_ms / 1000.0 - ev_time();
+    if (left > HTTPC_DEADLINE_SLACK_S) {
+        ev_timer_set(&c->timer, left, 0.);
+        ev_timer_start(loop, &c->timer);
+        return;
+    }
+    finish(c, 0, "timeout after %d ms", c->timeout_ms);
 }
 
 /* Formats the whole request into c->out. */
@@ -704,12 +786,12 @@ struct httpc *httpc_start(struct ev_loop *loop, const struct httpc_request *req,
     c->io.data = c;
     ev_timer_init(&c->timer, timer_cb, c->timeout_ms / 1000.0, 0.);
     c->timer.data = c;
+    /* After the I/O of the same loop iteration: see timer_cb. */
+    ev_set_priority(&c->timer, EV_MINPRI);
 
     sslen = tcpconn_addr(req->host, req->port, &ss);
     v6 = sslen && ss.ss_family == AF_INET6;
-    c->head = malloc(HTTPC_MAX_HEAD);
-    if (!c->head || build_request(c, req, v6) < 0) {
-        free(c->head);
+    if (build_request(c, req, v6) < 0) {
         free(c->out);
         free(c);
         return NULL;

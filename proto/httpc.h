@@ -1,6 +1,8 @@
 /* A minimal asynchronous HTTP/1.1 client on libev: one request on one fresh
  * connection, with one deadline covering connect, (TLS handshake,) send and
- * receive. Used by the http and https probes and by the etcd backend (JSON
+ * receive; once the request is sent, the deadline counts from then, and it
+ * fails the request only if the socket holds no answer when it fires (a
+ * busy loop is not the server's delay). Used by the http and https probes and by the etcd backend (JSON
  * gateway). No policy. */
 #ifndef MESHREG_HTTPC_H
 #define MESHREG_HTTPC_H
@@ -50,5 +52,11 @@ struct httpc *httpc_start(struct ev_loop *loop, const struct httpc_request *req,
                           void *arg);
 /* Aborts and frees a request in flight; its callback will not run. */
 void httpc_cancel(struct httpc *c);
+/* Runs now, without waiting, whatever I/O the socket is ready for (an
+ * answer that arrived while the loop was busy). Returns 1 if that ended
+ * the request (the callback ran, c is freed), else 0. */
+int httpc_poke(struct httpc *c);
+/* When the whole request was sent (ev_time()), 0 while it was not. */
+ev_tstamp httpc_sent_at(const struct httpc *c);
 
 #endif

@@ -1,7 +1,15 @@
 /* Probing one check: a jittered schedule, a deadline on every attempt, and a
  * kind-specific attempt (http, tcp, cmd, ...) behind one const ops table per
  * kind. Everything runs on the libev loop; nothing blocks. A hung, slow,
- * closing or garbage-talking app is a failed attempt at its deadline. */
+ * closing or garbage-talking app is a failed attempt at its deadline.
+ *
+ * Honest under overload (README "Probes under load"): meshreg's own
+ * slowness is never the app's failure. The deadline counts from when the
+ * request really left, and before failing on it the attempt's I/O is run
+ * once more (an answer already waiting in the socket passes); deadline and
+ * schedule timers run after I/O in a loop iteration. At most
+ * PROBE_MAX_IN_FLIGHT attempts run at once; past that, due attempts wait
+ * their turn, and how late attempts start is probe_stats()' lag. */
 #ifndef MESHREG_PROBE_H
 #define MESHREG_PROBE_H
 
@@ -28,7 +36,16 @@ struct probe_ops {
     void (*cancel)(struct probe *p);
     /* Frees kind state (p->state); may be NULL. */
     void (*free)(struct probe *p);
+    /* Runs now, without waiting, whatever I/O of the attempt in flight is
+     * ready (the socket already holds the answer, the child already
+     * exited). Returns 1 if that ended the attempt (probe_finish() ran and
+     * p may be gone), else 0 with *sent set to when the request left (0:
+     * not yet). NULL: the deadline counts from the start. */
+    int (*poke)(struct probe *p, ev_tstamp *sent);
 };
+
+/* Attempts in flight at once, over all probes of the process. */
+#define PROBE_MAX_IN_FLIGHT 512
 
 struct probe {
     const struct probe_ops *ops;
@@ -43,6 +60,19 @@ struct probe {
     void *cb_arg;
     void *state; /* kind-specific */
     unsigned long attempts;
+    ev_tstamp due;               /* when the next attempt is due */
+    bool waiting;                /* due, queued behind PROBE_MAX_IN_FLIGHT */
+    struct probe *wprev, *wnext; /* the queue of waiting probes */
+    bool *gone;                  /* set when freed while a poke runs */
+};
+
+/* The scheduler's load, over all probes of the process. */
+struct probe_stats {
+    double lag_seconds;     /* how late attempts started, max over the last ~10 s */
+    double lag_max_seconds; /* the same since start */
+    unsigned in_flight;     /* attempts running */
+    unsigned waiting;       /* attempts due, waiting for a slot */
+    unsigned long late;     /* attempts that started more than 1 s late */
 };
 
 /* Picks the kind's ops from spec->probe. Fails (NULL, reason in err) for a
@@ -68,6 +98,8 @@ void probe_rebind(struct probe *p, const struct check_spec *spec, void *arg);
  * calling it. Ignored when no attempt is in flight. */
 void probe_finish(struct probe *p, bool pass, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+void probe_stats(struct probe_stats *out);
 
 /* For probe kinds: milliseconds since the current attempt started. */
 double probe_elapsed_ms(const struct probe *p);

@@ -129,6 +129,22 @@ static void http_cancel(struct probe *p)
     }
 }
 
+/* An answer that arrived while the loop was busy passes; the deadline
+ * counts from the send (README "Probes under load"). */
+static int http_poke(struct probe *p, ev_tstamp *sent)
+{
+    struct probe_http *st = p->state;
+    struct httpc *req = st ? st->req : NULL;
+
+    *sent = 0;
+    if (!req)
+        return 0;
+    if (httpc_poke(req))
+        return 1; /* http_done ran: p may be gone */
+    *sent = httpc_sent_at(req);
+    return 0;
+}
+
 static void http_free(struct probe *p)
 {
     struct probe_http *st = p->state;
@@ -147,4 +163,5 @@ const struct probe_ops probe_http_ops = {
     .start = http_start,
     .cancel = http_cancel,
     .free = http_free,
+    .poke = http_poke,
 };

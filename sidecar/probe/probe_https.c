@@ -39,9 +39,15 @@ static void https_free(struct probe *p)
     probe_http_ops.free(p);
 }
 
+static int https_poke(struct probe *p, ev_tstamp *sent)
+{
+    return probe_http_ops.poke(p, sent);
+}
+
 const struct probe_ops probe_https_ops = {
     .name = "https",
     .start = https_start,
     .cancel = https_cancel,
     .free = https_free,
+    .poke = https_poke,
 };
