@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "sidecar/backend/reg.h"
+#include "sidecar/probe/probe.h"
 #include "sidecar/log.h"
 
 _Static_assert(ADMIN_VIEW_REASON_MAX < sizeof(((struct drain *)0)->reason),
@@ -30,6 +31,13 @@ static void view_state(const void *owner, struct admin_view_state *out)
     out->drain.expires_in = d->admin && d->admin_expires_at > now ? d->admin_expires_at - now : 0;
     out->drain.window_remaining = drain_window_remaining(d, now);
     out->drain.drain_seconds = d->drain_seconds;
+    struct probe_stats ps;
+    probe_stats(&ps);
+    out->probes.lag_seconds = ps.lag_seconds;
+    out->probes.lag_max_seconds = ps.lag_max_seconds;
+    out->probes.in_flight = ps.in_flight;
+    out->probes.waiting = ps.waiting;
+    out->probes.late = ps.late;
 }
 
 static void view_backend(const void *owner, struct admin_view_backend *out)

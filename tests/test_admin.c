@@ -211,10 +211,12 @@ static void test_keepalive_and_routes(void **state)
     r = ask(c, "GET /status HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_int_equal(r.status, 200);
     assert_true(has(&r, "\"window_remaining_ms\""));
+    assert_true(has(&r, "\"probes\":{\"lag_ms\":0,"));
     r = ask(c, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_int_equal(r.status, 200);
     assert_true(head_has(&r, "text/plain; version=0.0.4"));
     assert_true(has(&r, "meshreg_check_up{name=\"svc.main\"} 1"));
+    assert_true(has(&r, "\nmeshreg_probe_lag_seconds 0.000\n"));
     r = ask(c, "GET /health?x=1 HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_int_equal(r.status, 200);
 

@@ -74,6 +74,15 @@ struct admin_view_backend {
     unsigned long ops_ok, ops_failed;
 };
 
+/* The probe scheduler's load (README "Probes under load"). */
+struct admin_view_probes {
+    double lag_seconds;     /* how late attempts start, the last ~10 s */
+    double lag_max_seconds; /* the same since start */
+    unsigned in_flight;     /* attempts running */
+    unsigned waiting;       /* attempts due, waiting for a slot */
+    unsigned long late;     /* attempts that started more than 1 s late, since start */
+};
+
 /* The whole process. */
 struct admin_view_state {
     unsigned long generation; /* moves on every change that /health shows */
@@ -81,6 +90,7 @@ struct admin_view_state {
     double uptime;            /* seconds since start */
     bool watches_polls;       /* --adaptive-drain: report pollers with ops->polled */
     struct admin_view_drain drain;
+    struct admin_view_probes probes;
 };
 
 struct admin_drain_request {

@@ -163,9 +163,15 @@ int status_full(const struct admin_view *v, char **body, size_t *len)
                                 b->type, "state", b->state, "detail", b->detail, "last_error",
                                 b->last_error, "pending", (json_int_t)b->pending, "ops_ok",
                                 (json_int_t)b->ops_ok, "ops_failed", (json_int_t)b->ops_failed);
-    json_t *o = json_pack("{s:s, s:I, s:o, s:o, s:o}", "version", MESHREG_VERSION, "uptime_ms",
-                          (json_int_t)(st.uptime * 1000), "drain", drain, "backend", backend,
-                          "checks", checks);
+    const struct admin_view_probes *pr = &st.probes;
+    json_t *probes = json_pack("{s:I, s:I, s:I, s:I, s:I}", "lag_ms",
+                               (json_int_t)(pr->lag_seconds * 1000), "lag_max_ms",
+                               (json_int_t)(pr->lag_max_seconds * 1000), "in_flight",
+                               (json_int_t)pr->in_flight, "waiting", (json_int_t)pr->waiting,
+                               "late", (json_int_t)pr->late);
+    json_t *o = json_pack("{s:s, s:I, s:o, s:o, s:o, s:o}", "version", MESHREG_VERSION,
+                          "uptime_ms", (json_int_t)(st.uptime * 1000), "drain", drain, "backend",
+                          backend, "probes", probes, "checks", checks);
     *body = dump(o, len);
     return *body ? 200 : 500;
 }
@@ -245,6 +251,14 @@ int status_metrics(const struct admin_view *v, char **body, size_t *len)
             "meshreg_backend_ops_total{result=\"ok\"} %lu\n"
             "meshreg_backend_ops_total{result=\"failed\"} %lu\n",
             st.drain.draining, b.connected, b.pending, b.ops_ok, b.ops_failed);
+    fprintf(f,
+            "# HELP meshreg_probe_lag_seconds How late probe attempts start (the last 5-10 s).\n"
+            "# TYPE meshreg_probe_lag_seconds gauge\nmeshreg_probe_lag_seconds %.3f\n"
+            "# HELP meshreg_probes_in_flight Probe attempts running.\n"
+            "# TYPE meshreg_probes_in_flight gauge\nmeshreg_probes_in_flight %u\n"
+            "# HELP meshreg_probes_waiting Probe attempts due, waiting for a slot.\n"
+            "# TYPE meshreg_probes_waiting gauge\nmeshreg_probes_waiting %u\n",
+            st.probes.lag_seconds, st.probes.in_flight, st.probes.waiting);
     if (fclose(f) != 0) {
         free(buf);
         return 500;
