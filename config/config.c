@@ -354,6 +354,7 @@ done:
         diag_copy(&d, err, errlen);
         config_free(cfg);
     } else {
+        cfg->warnings = d.wbuf ? cmem_strdup(d.wbuf) : NULL;
         *out = cfg;
     }
     diag_free(&d);
@@ -526,6 +527,7 @@ void config_free(struct mr_config *cfg)
     if (!cfg)
         return;
     free(cfg->config_file);
+    free(cfg->warnings);
     free(cfg->backend);
     free(cfg->admin_addr);
     free(cfg->state_dir);

@@ -86,6 +86,9 @@ struct mr_config {
     char *labels_dir;          /* --labels-dir */
     char *zk_location_type;    /* --zk-location-type */
     struct location_db *locdb; /* the host's locations, never NULL after a load */
+    /* "FILE:LINE:COL: warning: ..." lines (what PaaSTA accepts but meshreg
+     * reads with a caveat), '\n'-separated, or NULL. */
+    char *warnings;
 };
 
 /* Parses the options of `run`/`check` (argv excludes the subcommand word:

@@ -18,10 +18,12 @@ void diag_free(struct diag *d)
     if (!d)
         return;
     free(d->buf);
+    free(d->wbuf);
     memset(d, 0, sizeof(*d));
 }
 
-static void append_line(struct diag *d, const char *prefix, const char *fmt, va_list ap)
+static void append_line(char **buf, size_t *len, size_t *cap, int *count, const char *prefix,
+                        const char *fmt, va_list ap)
 {
     char *msg = NULL;
     if (vasprintf(&msg, fmt, ap) < 0)
@@ -33,13 +35,13 @@ static void append_line(struct diag *d, const char *prefix, const char *fmt, va_
         if (*c == '\n' || *c == '\r')
             *c = ' ';
     size_t need = (prefix ? strlen(prefix) : 0) + strlen(msg) + 2;
-    if (d->len + need + 1 > d->cap) {
-        d->cap = (d->len + need + 1) * 2;
-        d->buf = cmem_realloc(d->buf, d->cap);
+    if (*len + need + 1 > *cap) {
+        *cap = (*len + need + 1) * 2;
+        *buf = cmem_realloc(*buf, *cap);
     }
-    d->len += (size_t)snprintf(d->buf + d->len, d->cap - d->len, "%s%s%s", d->count ? "\n" : "",
-                               prefix ? prefix : "", msg);
-    d->count++;
+    *len += (size_t)snprintf(*buf + *len, *cap - *len, "%s%s%s", *count ? "\n" : "",
+                             prefix ? prefix : "", msg);
+    (*count)++;
     free(msg);
 }
 
@@ -47,7 +49,7 @@ void diag_add(struct diag *d, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    append_line(d, NULL, fmt, ap);
+    append_line(&d->buf, &d->len, &d->cap, &d->count, NULL, fmt, ap);
     va_end(ap);
 }
 
@@ -57,7 +59,17 @@ void diag_node(struct diag *d, const struct ytree_node *n, const char *fmt, ...)
     snprintf(prefix, sizeof(prefix), "%s:%d:%d: ", n->file, n->line, n->col);
     va_list ap;
     va_start(ap, fmt);
-    append_line(d, prefix, fmt, ap);
+    append_line(&d->buf, &d->len, &d->cap, &d->count, prefix, fmt, ap);
+    va_end(ap);
+}
+
+void diag_warn_node(struct diag *d, const struct ytree_node *n, const char *fmt, ...)
+{
+    char prefix[1200];
+    snprintf(prefix, sizeof(prefix), "%s:%d:%d: warning: ", n->file, n->line, n->col);
+    va_list ap;
+    va_start(ap, fmt);
+    append_line(&d->wbuf, &d->wlen, &d->wcap, &d->wcount, prefix, fmt, ap);
     va_end(ap);
 }
 

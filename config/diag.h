@@ -13,6 +13,11 @@ struct diag {
     char *buf; /* NUL-terminated, lines separated by '\n' (no trailing one) */
     size_t len, cap;
     int count;
+    /* Warnings: problems that do not stop meshreg (README "Same verdicts as
+     * paasta validate"), same line format, kept apart from the errors. */
+    char *wbuf;
+    size_t wlen, wcap;
+    int wcount;
 };
 
 void diag_init(struct diag *d);
@@ -21,6 +26,9 @@ void diag_free(struct diag *d);
 void diag_add(struct diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Adds "FILE:LINE:COL: message" pointing at node n (file taken from the node). */
 void diag_node(struct diag *d, const struct ytree_node *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Adds a warning "FILE:LINE:COL: message" pointing at node n. */
+void diag_warn_node(struct diag *d, const struct ytree_node *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Copies everything collected into err (truncated to errlen). */
 void diag_copy(const struct diag *d, char *err, size_t errlen);

@@ -1,5 +1,6 @@
 #include "config/smartstack.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,24 +11,35 @@
 
 /* ---- the schema, transcribed from PaaSTA's smartstack_schema.json ---- */
 
-/* ^/[-_0-9a-zA-Z/\?&\.=]*$ */
-static bool uri_ok(const char *s)
+/* The patterns are applied as Python's re.search does: `$` also matches
+ * before a final newline, so "/status\n" (a `|` block scalar) passes. */
+static size_t without_final_newline(const char *s, size_t len)
 {
-    if (s[0] != '/')
+    return len && s[len - 1] == '\n' ? len - 1 : len;
+}
+
+/* ^/[-_0-9a-zA-Z/\?&\.=]*$ */
+static bool uri_ok(const char *s, size_t len)
+{
+    len = without_final_newline(s, len);
+    if (len == 0 || s[0] != '/')
         return false;
-    for (const char *c = s + 1; *c; c++) {
-        if ((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z'))
+    for (size_t i = 1; i < len; i++) {
+        char c = s[i];
+        if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
             continue;
-        if (!strchr("-_/?&.=", *c))
+        if (!c || !strchr("-_/?&.=", c))
             return false;
     }
     return true;
 }
 
 /* ^(leastconn|roundrobin)$ */
-static bool balance_ok(const char *s)
+static bool balance_ok(const char *s, size_t len)
 {
-    return strcmp(s, "leastconn") == 0 || strcmp(s, "roundrobin") == 0;
+    len = without_final_newline(s, len);
+    return (len == 9 && memcmp(s, "leastconn", 9) == 0) ||
+           (len == 10 && memcmp(s, "roundrobin", 10) == 0);
 }
 
 #define RANGE(lo, hi) .has_min = true, .min = (lo), .has_max = true, .max = (hi)
@@ -75,7 +87,7 @@ static const struct yschema_prop plugins_props[] = {
 static const struct yschema_prop endpoint_props[] = {{"name", &s_str},
                                                      {"error_threshold_ratio", &s_ratio},
                                                      {"minimum_error_rps", &s_num_pos},
-                                                     {"latency_threshold_ms", &s_num_pos},
+                                                     {"timeout_threshold_ratio", &s_ratio},
                                                      {"team", &s_str},
                                                      {"slack_channel", &s_str},
                                                      {"project", &s_str},
@@ -96,7 +108,10 @@ static const struct yschema_prop monitoring_props[] = {
     {"page_nonprod", &s_bool},
     {"error_threshold_ratio", &s_ratio},
     {"minimum_error_rps", &s_num_pos},
-    {"latency_threshold_ms", &s_num_pos},
+    {"timeout_threshold_ratio", &s_ratio},
+    {"timeout_alerting", &s_bool},
+    {"timeout_page", &s_bool},
+    {"timeout_ticket", &s_bool},
     {"default_endpoint_alerting", &s_bool},
     {"endpoint_error_threshold_ratio", &s_ratio},
     {"endpoint_minimum_error_rps", &s_num_pos},
@@ -162,16 +177,16 @@ static bool is_location(const char *s)
     return c && c != s && c[1] && !strchr(c + 1, ':');
 }
 
-/* extra_advertise entries are "TYPE:LOC" on both sides; PaaSTA's schema only says
- * "string", but anything else cannot become a label, so meshreg says so. */
-static int extract_xadv(struct smartstack_ns *ns, const struct ytree_node *x, struct diag *d)
+/* extra_advertise entries are "TYPE:LOC" on both sides. PaaSTA's schema only
+ * says "string" (and any key), so anything else is accepted and left out,
+ * with a warning: it cannot become a location. */
+static void extract_xadv(struct smartstack_ns *ns, const struct ytree_node *x, struct diag *d)
 {
-    int errs = 0;
     for (size_t i = 0; x && x->kind == YTREE_MAP && i < x->npairs; i++) {
         const struct ytree_node *k = x->pairs[i].key, *v = x->pairs[i].value;
-        if (!is_location(k->str)) {
-            diag_node(d, k, "%s.extra_advertise: '%s' is not TYPE:LOCATION", ns->name, k->str);
-            errs++;
+        if (!ytree_is_scalar(k, YTREE_STR) || !is_location(k->str)) {
+            diag_warn_node(d, k, "%s.extra_advertise: '%s' is not TYPE:LOCATION: entry ignored",
+                           ns->name, k->str);
             continue;
         }
         if (v->kind != YTREE_SEQ)
@@ -183,19 +198,54 @@ static int extract_xadv(struct smartstack_ns *ns, const struct ytree_node *x, st
             if (!ytree_is_scalar(it, YTREE_STR))
                 continue;
             if (!is_location(it->str)) {
-                diag_node(d, it, "%s.extra_advertise.%s: '%s' is not TYPE:LOCATION", ns->name,
-                          k->str, it->str);
-                errs++;
+                diag_warn_node(d, it, "%s.extra_advertise.%s: '%s' is not TYPE:LOCATION: ignored",
+                               ns->name, k->str, it->str);
                 continue;
             }
             *(char **)cmem_push(&xa->dst, &xa->ndst, sizeof(char *)) = cmem_strdup(it->str);
         }
     }
-    return errs;
 }
 
-static int extract(struct smartstack_ns *ns, const struct ytree_node *key,
-                   const struct ytree_node *m, struct diag *d)
+/* What PaaSTA accepts but meshreg cannot use as written: warned about, and
+ * read the nearest sensible way. */
+static void extract_probe(struct smartstack_ns *ns, const struct ytree_node *m, struct diag *d)
+{
+    const struct ytree_node *n;
+    if ((n = ytree_map_get(m, "healthcheck_mode"))) {
+        ns->healthcheck_mode = str_of(n);
+        ns->mode_line = n->line;
+        ns->mode_col = n->col;
+        if (ns->healthcheck_mode &&
+            (strcmp(ns->healthcheck_mode, "cmd") == 0 || strcmp(ns->healthcheck_mode, "grpc") == 0))
+            diag_warn_node(d, n,
+                           "%s.healthcheck_mode: '%s' is a meshreg extension: paasta validate "
+                           "rejects it",
+                           ns->name, ns->healthcheck_mode);
+    }
+    n = ytree_map_get(m, "healthcheck_uri");
+    ns->healthcheck_uri = str_of(n);
+    size_t ulen = ns->healthcheck_uri ? strlen(ns->healthcheck_uri) : 0;
+    if (ulen && ns->healthcheck_uri[ulen - 1] == '\n') {
+        ns->healthcheck_uri[ulen - 1] = '\0';
+        diag_warn_node(d, n,
+                       "%s.healthcheck_uri: ends with a line break (a '|' block?): probing "
+                       "without it",
+                       ns->name);
+    }
+    if ((n = ytree_map_get(m, "healthcheck_port")) && ytree_is_scalar(n, YTREE_INT))
+        ns->healthcheck_port = (int)n->ival;
+    if ((n = ytree_map_get(m, "healthcheck_timeout_s")) && ytree_is_number(n)) {
+        if (isnan(n->fval))
+            diag_warn_node(d, n, "%s.healthcheck_timeout_s: NaN: using the default, 1 s", ns->name);
+        else
+            ns->healthcheck_timeout_s = n->fval;
+    }
+    ns->body_expect = str_of(ytree_map_get(m, "healthcheck_body_expect"));
+}
+
+static void extract(struct smartstack_ns *ns, const struct ytree_node *key,
+                    const struct ytree_node *m, struct diag *d)
 {
     const struct ytree_node *n;
     ns->name = cmem_strdup(key->str);
@@ -207,17 +257,7 @@ static int extract(struct smartstack_ns *ns, const struct ytree_node *key,
     if ((n = ytree_map_get(m, "proxy_port")) && ytree_is_scalar(n, YTREE_INT))
         ns->proxy_port = (int)n->ival;
     ns->mode = str_of(ytree_map_get(m, "mode"));
-    if ((n = ytree_map_get(m, "healthcheck_mode"))) {
-        ns->healthcheck_mode = str_of(n);
-        ns->mode_line = n->line;
-        ns->mode_col = n->col;
-    }
-    ns->healthcheck_uri = str_of(ytree_map_get(m, "healthcheck_uri"));
-    if ((n = ytree_map_get(m, "healthcheck_port")) && ytree_is_scalar(n, YTREE_INT))
-        ns->healthcheck_port = (int)n->ival;
-    if ((n = ytree_map_get(m, "healthcheck_timeout_s")) && ytree_is_number(n))
-        ns->healthcheck_timeout_s = n->fval;
-    ns->body_expect = str_of(ytree_map_get(m, "healthcheck_body_expect"));
+    extract_probe(ns, m, d);
     if ((n = ytree_map_get(m, "extra_healthcheck_headers")) && n->kind == YTREE_MAP) {
         for (size_t i = 0; i < n->npairs; i++) {
             if (!ytree_is_scalar(n->pairs[i].value, YTREE_STR))
@@ -235,7 +275,7 @@ static int extract(struct smartstack_ns *ns, const struct ytree_node *key,
                     cmem_strdup(n->items[i]->str);
     }
     ns->discover = str_of(ytree_map_get(m, "discover"));
-    return extract_xadv(ns, ytree_map_get(m, "extra_advertise"), d);
+    extract_xadv(ns, ytree_map_get(m, "extra_advertise"), d);
 }
 
 int smartstack_from_doc(const struct ytree_doc *doc, struct smartstack **out, struct diag *d)
@@ -246,7 +286,7 @@ int smartstack_from_doc(const struct ytree_doc *doc, struct smartstack **out, st
         diag_add(d, "%s:1:1: empty file: expected a map of namespace -> settings", doc->file);
         return -1;
     }
-    if (root->kind != YTREE_MAP) {
+    if (root->kind != YTREE_MAP || root->other) {
         char desc[160];
         yschema_describe(root, desc, sizeof(desc));
         diag_node(d, root, "top level: expected a map of namespace -> settings, got %s", desc);
@@ -265,8 +305,16 @@ int smartstack_from_doc(const struct ytree_doc *doc, struct smartstack **out, st
         errs += e;
         if (v->kind != YTREE_MAP)
             continue;
+        /* PaaSTA looks namespaces up by the string after the dot of a
+         * registration: a key of another type (123, yes, ~) is valid but
+         * can never be named, so it is not kept. */
+        if (!ytree_is_scalar(k, YTREE_STR) || strlen(k->str) != k->len) {
+            diag_warn_node(d, k, "namespace %s is not a string: no registration can name it",
+                           k->str);
+            continue;
+        }
         struct smartstack_ns *ns = cmem_push(&ss->ns, &ss->nns, sizeof(*ns));
-        errs += extract(ns, k, v, d);
+        extract(ns, k, v, d);
     }
     if (errs) {
         smartstack_free(ss);

@@ -10,7 +10,7 @@ void yschema_describe(const struct ytree_node *n, char *buf, size_t len)
 {
     if (!n) {
         snprintf(buf, len, "nothing");
-    } else if (n->kind != YTREE_SCALAR || n->stype == YTREE_NULL) {
+    } else if (n->kind != YTREE_SCALAR || n->other || n->stype == YTREE_NULL) {
         snprintf(buf, len, "%s", ytree_type_name(n));
     } else if (n->stype == YTREE_STR) {
         snprintf(buf, len, "string \"%.60s%s\"", n->str, strlen(n->str) > 60 ? "..." : "");
@@ -19,10 +19,14 @@ void yschema_describe(const struct ytree_node *n, char *buf, size_t len)
     }
 }
 
+/* JSON Schema's types of what PyYAML built: a set, a tuple, a date or bytes
+ * is none of them. */
 static bool type_ok(unsigned types, const struct ytree_node *n)
 {
     if (!types)
         return true;
+    if (n->other)
+        return false;
     if (n->kind == YTREE_MAP)
         return types & YS_MAP;
     if (n->kind == YTREE_SEQ)
@@ -38,6 +42,9 @@ static bool type_ok(unsigned types, const struct ytree_node *n)
         return types & YS_NUMBER;
     case YTREE_STR:
         return types & YS_STRING;
+    case YTREE_TIME:
+    case YTREE_BYTES:
+        break;
     }
     return false;
 }
@@ -87,7 +94,7 @@ static int check_scalar(const struct yschema *s, const struct ytree_node *n, con
     if (s->enumv) {
         bool ok = false;
         for (int i = 0; s->enumv[i] && !ok; i++)
-            ok = n->kind == YTREE_SCALAR && n->stype == YTREE_STR &&
+            ok = ytree_is_scalar(n, YTREE_STR) && !n->other && n->len == strlen(s->enumv[i]) &&
                  strcmp(n->str, s->enumv[i]) == 0;
         if (!ok) {
             char et[400];
@@ -99,13 +106,14 @@ static int check_scalar(const struct yschema *s, const struct ytree_node *n, con
     }
     if (n->kind != YTREE_SCALAR)
         return errs;
-    if (s->pattern && n->stype == YTREE_STR && !s->pattern(n->str)) {
+    if (s->pattern && n->stype == YTREE_STR && !s->pattern(n->str, n->len)) {
         diag_node(d, n, "%s: \"%.200s\" does not match %s", path, n->str, s->pattern_text);
         errs++;
     }
     if ((n->stype == YTREE_INT || n->stype == YTREE_FLOAT) && (s->has_min || s->has_max)) {
+        /* As Python compares: NaN is neither below nor above anything. */
         double v = n->fval;
-        bool lo = s->has_min && !(v >= s->min), hi = s->has_max && !(v <= s->max);
+        bool lo = s->has_min && v < s->min, hi = s->has_max && v > s->max;
         if (lo || hi) {
             if (s->has_min && s->has_max)
                 diag_node(d, n, "%s: %s is out of range %.15g..%.15g", path, n->str, s->min,
@@ -134,7 +142,8 @@ static int check_map(const struct yschema *s, const struct ytree_node *n,
     for (size_t i = 0; i < n->npairs; i++) {
         const struct ytree_node *k = n->pairs[i].key, *v = n->pairs[i].value;
         const struct yschema *vs = NULL;
-        for (const struct yschema_prop *p = s->props; p && p->key; p++)
+        bool skey = k->stype == YTREE_STR && strlen(k->str) == k->len;
+        for (const struct yschema_prop *p = s->props; skey && p && p->key; p++)
             if (strcmp(p->key, k->str) == 0)
                 vs = p->schema;
         if (*path)

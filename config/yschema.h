@@ -2,6 +2,11 @@
  * the smartstack.yaml schema reads like PaaSTA's smartstack_schema.json and every
  * problem is reported as FILE:LINE:COL at the offending node.
  *
+ * Values are what PyYAML builds (README "Same verdicts as paasta validate"):
+ * dates, bytes, sets and tuples have no JSON type; NaN passes every
+ * minimum/maximum (Python's comparisons are false); a non-string key is
+ * never a named property.
+ *
  * Supported: type (any set of null/boolean/integer/number/string/map/list),
  * enum, pattern (as a C predicate plus its text for messages), minimum/maximum,
  * properties, additionalProperties (false, a schema, or anything), required,
@@ -28,10 +33,10 @@ enum {
 struct yschema_prop;
 
 struct yschema {
-    unsigned types;           /* YS_* bits; 0 = any type */
-    const char *const *enumv; /* NULL-terminated allowed strings, or NULL */
-    bool (*pattern)(const char *s);
-    const char *pattern_text; /* shown in the message when pattern fails */
+    unsigned types;                             /* YS_* bits; 0 = any type */
+    const char *const *enumv;                   /* NULL-terminated allowed strings, or NULL */
+    bool (*pattern)(const char *s, size_t len); /* s may hold NUL bytes */
+    const char *pattern_text;                   /* shown in the message when pattern fails */
     bool has_min, has_max;
     double min, max;
     const struct yschema_prop *props; /* terminated by {NULL, NULL} */

@@ -1,7 +1,6 @@
 #include "config/ytree.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +9,7 @@
 
 #include "config/cmem.h"
 #include "config/diag.h"
+#include "config/yaml11.h"
 
 /* Limits that turn hostile input into an error instead of a crash. */
 #define YTREE_MAX_DEPTH 64
@@ -30,6 +30,7 @@ struct parse {
     size_t nodes;
     struct ytree_node **dropped; /* nodes left out of the tree; anchors may point in */
     size_t ndropped;
+    bool as_key; /* the node being parsed is a mapping key */
     bool failed; /* a fatal error: stop parsing */
     bool errors; /* any error, fatal or not */
 };
@@ -98,131 +99,70 @@ static struct ytree_node *node_new(struct parse *p, enum ytree_kind kind, yaml_m
     return n;
 }
 
-static bool is_one_of(const char *s, const char *const *list)
+/* Resolves and constructs a scalar as PyYAML does. tag: the event's tag
+ * (NULL, "!" or a full tag); implicit: libyaml's plain_implicit (a plain
+ * scalar, or one tagged "!"). `<<` and `=` are only keys (a merge key, the
+ * string "="): PyYAML has no constructor for them as values. */
+static void resolve(struct parse *p, struct ytree_node *n, const char *tag, bool implicit,
+                    bool as_key)
 {
-    for (; *list; list++)
-        if (strcmp(s, *list) == 0)
-            return true;
-    return false;
-}
-
-/* Integer forms PyYAML (YAML 1.1) knows, minus sexagesimal. Underscores allowed. */
-static bool parse_int(const char *s, long long *out)
-{
-    char buf[128];
-    size_t j = 0;
-    for (size_t i = 0; s[i]; i++) {
-        if (s[i] == '_')
-            continue;
-        if (j + 1 >= sizeof(buf))
-            return false;
-        buf[j++] = s[i];
-    }
-    buf[j] = '\0';
-    const char *q = buf;
-    bool neg = false;
-    if (*q == '+' || *q == '-')
-        neg = *q++ == '-';
-    if (!*q || s[0] == '_')
-        return false;
-    int base = 10;
-    if (q[0] == '0' && (q[1] == 'x' || q[1] == 'X'))
-        base = 16, q += 2;
-    else if (q[0] == '0' && (q[1] == 'o' || q[1] == 'O'))
-        base = 8, q += 2;
-    else if (q[0] == '0' && (q[1] == 'b' || q[1] == 'B'))
-        base = 2, q += 2;
-    else if (q[0] == '0' && q[1])
-        base = 8, q += 1;
-    if (!*q)
-        return false;
-    for (const char *c = q; *c; c++) {
-        int v = (*c >= '0' && *c <= '9')   ? *c - '0'
-                : (*c >= 'a' && *c <= 'f') ? *c - 'a' + 10
-                : (*c >= 'A' && *c <= 'F') ? *c - 'A' + 10
-                                           : 99;
-        if (v >= base)
-            return false;
-    }
-    errno = 0;
-    char *end = NULL;
-    unsigned long long u = strtoull(q, &end, base);
-    if (errno || *end || u > (unsigned long long)LLONG_MAX)
-        return false;
-    *out = neg ? -(long long)u : (long long)u;
-    return true;
-}
-
-static bool parse_float(const char *s, double *out)
-{
-    static const char *const inf[] = {".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", NULL};
-    static const char *const ninf[] = {"-.inf", "-.Inf", "-.INF", NULL};
-    static const char *const nan_[] = {".nan", ".NaN", ".NAN", NULL};
-    if (is_one_of(s, inf))
-        return *out = INFINITY, true;
-    if (is_one_of(s, ninf))
-        return *out = -INFINITY, true;
-    if (is_one_of(s, nan_))
-        return *out = NAN, true;
-    /* [-+]? digits with a '.' or an exponent; at least one digit */
-    const char *c = s;
-    bool digit = false, dot = false, exp = false;
-    if (*c == '+' || *c == '-')
-        c++;
-    for (; *c; c++) {
-        if (*c >= '0' && *c <= '9')
-            digit = true;
-        else if (*c == '_' && digit)
-            continue;
-        else if (*c == '.' && !dot && !exp)
-            dot = true;
-        else if ((*c == 'e' || *c == 'E') && digit && !exp) {
-            exp = true;
-            if (c[1] == '+' || c[1] == '-')
-                c++;
-            if (!(c[1] >= '0' && c[1] <= '9'))
-                return false;
-        } else
-            return false;
-    }
-    if (!digit || (!dot && !exp))
-        return false;
-    char buf[128];
-    size_t j = 0;
-    for (size_t i = 0; s[i] && j + 1 < sizeof(buf); i++)
-        if (s[i] != '_')
-            buf[j++] = s[i];
-    buf[j] = '\0';
-    *out = strtod(buf, NULL);
-    return true;
-}
-
-static void resolve(struct ytree_node *n, const char *tag, bool plain)
-{
-    static const char *const nulls[] = {"", "~", "null", "Null", "NULL", NULL};
-    static const char *const trues[] = {"true", "True", "TRUE", "yes", "Yes",
-                                        "YES",  "on",   "On",   "ON",  NULL};
-    static const char *const falses[] = {"false", "False", "FALSE", "no",  "No",
-                                         "NO",    "off",   "Off",   "OFF", NULL};
+    char full[200], err[300];
+    struct yaml11_value v;
     n->stype = YTREE_STR;
-    n->quoted = !plain;
-    if (tag && strcmp(tag, "tag:yaml.org,2002:str") != 0 && strcmp(tag, "!") != 0)
-        plain = true; /* another explicit tag (!!int, !!null ...): resolve the text */
-    else if (tag)
+    n->quoted = true;
+    if (!tag || strcmp(tag, "!") == 0) {
+        if (!implicit)
+            return;
+        n->quoted = false;
+        const char *t = yaml11_implicit(n->str, n->len);
+        if (as_key && (strcmp(t, "merge") == 0 || strcmp(t, "value") == 0))
+            return;
+        snprintf(full, sizeof(full), "%s%s", YAML11_TAG, t);
+        tag = full;
+    }
+    if (yaml11_construct(tag, n->str, n->len, &v, err, sizeof(err)) < 0) {
+        perr(p, n->line, n->col, err);
         return;
-    if (!plain)
+    }
+    static const enum ytree_stype st[] = {
+        [YAML11_NULL] = YTREE_NULL,    [YAML11_BOOL] = YTREE_BOOL, [YAML11_INT] = YTREE_INT,
+        [YAML11_FLOAT] = YTREE_FLOAT,  [YAML11_STR] = YTREE_STR,   [YAML11_TIMESTAMP] = YTREE_TIME,
+        [YAML11_BINARY] = YTREE_BYTES,
+    };
+    n->stype = st[v.type];
+    n->bval = v.b;
+    n->ival = v.i;
+    n->big = v.big;
+    n->fval = v.f;
+}
+
+/* Tags on collections: the default ones, and !!set/!!omap/!!pairs whose
+ * values have no JSON type. Anything else has no constructor in PyYAML. */
+static void collection_tag(struct parse *p, struct ytree_node *n, const char *tag)
+{
+    const char *t =
+        tag && strncmp(tag, YAML11_TAG, strlen(YAML11_TAG)) == 0 ? tag + strlen(YAML11_TAG) : tag;
+    if (!t || strcmp(t, "!") == 0 || strcmp(t, n->kind == YTREE_MAP ? "map" : "seq") == 0)
         return;
-    const char *s = n->str;
-    if (is_one_of(s, nulls))
-        n->stype = YTREE_NULL;
-    else if (is_one_of(s, trues))
-        n->stype = YTREE_BOOL, n->bval = true;
-    else if (is_one_of(s, falses))
-        n->stype = YTREE_BOOL, n->bval = false;
-    else if (parse_int(s, &n->ival))
-        n->stype = YTREE_INT, n->fval = (double)n->ival;
-    else if (parse_float(s, &n->fval))
-        n->stype = YTREE_FLOAT;
+    if (n->kind == YTREE_MAP && strcmp(t, "set") == 0) {
+        n->other = "set";
+        return;
+    }
+    if (n->kind == YTREE_SEQ && (strcmp(t, "omap") == 0 || strcmp(t, "pairs") == 0)) {
+        for (size_t i = 0; i < n->nitems; i++) {
+            if (n->items[i]->kind != YTREE_MAP || n->items[i]->npairs != 1) {
+                perr(p, n->items[i]->line, n->items[i]->col,
+                     "!!omap and !!pairs items must be maps of one key");
+                return;
+            }
+            n->items[i]->other = "tuple";
+        }
+        return;
+    }
+    char msg[300];
+    snprintf(msg, sizeof(msg), "could not determine a constructor for the tag '%.200s' on a %s",
+             tag, n->kind == YTREE_MAP ? "map" : "list");
+    perr(p, n->line, n->col, msg);
 }
 
 static struct ytree_node *copy_node(struct parse *p, const struct ytree_node *src)
@@ -231,12 +171,18 @@ static struct ytree_node *copy_node(struct parse *p, const struct ytree_node *sr
     struct ytree_node *n = node_new(p, src->kind, m);
     if (!n)
         return NULL;
-    n->str = cmem_strdup(src->str);
+    if (src->str) {
+        n->str = cmem_malloc(src->len + 1);
+        memcpy(n->str, src->str, src->len + 1);
+    }
+    n->len = src->len;
     n->stype = src->stype;
     n->quoted = src->quoted;
     n->ival = src->ival;
+    n->big = src->big;
     n->fval = src->fval;
     n->bval = src->bval;
+    n->other = src->other;
     if (src->nitems) {
         n->items = cmem_calloc(src->nitems, sizeof(*n->items));
         for (size_t i = 0; i < src->nitems && !p->failed; i++, n->nitems++)
@@ -252,11 +198,20 @@ static struct ytree_node *copy_node(struct parse *p, const struct ytree_node *sr
     return n;
 }
 
+static struct ytree_node *find_anchor(struct parse *p, const char *name);
+
 static void add_anchor(struct parse *p, const yaml_char_t *anchor, struct ytree_node *n)
 {
     if (!anchor || !n)
         return;
-    /* A redefined anchor shadows the older one: search from the end. */
+    for (size_t i = 0; i < p->nanchors; i++) {
+        if (strcmp(p->anchors[i].name, (const char *)anchor) == 0) {
+            char msg[300];
+            snprintf(msg, sizeof(msg), "found duplicate anchor '&%.200s'", (const char *)anchor);
+            perr(p, n->line, n->col, msg);
+            break;
+        }
+    }
     struct anchor *a = cmem_push(&p->anchors, &p->nanchors, sizeof(*a));
     a->name = cmem_strdup((const char *)anchor);
     a->node = n;
@@ -288,31 +243,97 @@ static bool next_event(struct parse *p, yaml_event_t *ev)
 
 static struct ytree_node *parse_node(struct parse *p, yaml_event_t *ev, int depth);
 
-static bool has_key(struct ytree_pair *pairs, size_t n, const char *key, size_t *at)
+/* Python's == on the values of two scalar keys (PyYAML builds a dict):
+ * true == 1 == 1.0, and PyYAML's one NaN object is equal to itself. */
+static bool key_equal(const struct ytree_node *a, const struct ytree_node *b)
 {
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(pairs[i].key->str, key) == 0) {
-            if (at)
-                *at = i;
-            return true;
-        }
-    return false;
+    bool an = a->stype == YTREE_BOOL || a->stype == YTREE_INT || a->stype == YTREE_FLOAT;
+    bool bn = b->stype == YTREE_BOOL || b->stype == YTREE_INT || b->stype == YTREE_FLOAT;
+    if (an && bn) {
+        double x = a->stype == YTREE_BOOL ? a->bval : a->fval;
+        double y = b->stype == YTREE_BOOL ? b->bval : b->fval;
+        if (a->stype == YTREE_INT && b->stype == YTREE_INT && !a->big && !b->big)
+            return a->ival == b->ival;
+        return x == y || (isnan(x) && isnan(y));
+    }
+    if (a->stype != b->stype)
+        return false;
+    return a->stype == YTREE_NULL || (a->len == b->len && memcmp(a->str, b->str, a->len) == 0);
 }
 
-/* Applies `<<: *x` / `<<: [*x, *y]`: keys written in the mapping win, then
- * earlier merge sources win over later ones (YAML merge key semantics). */
-static void apply_merges(struct parse *p, struct ytree_node *map, struct ytree_node **merges,
-                         size_t nmerges)
+/* Puts key: value into map as a dict assignment does: a key already there
+ * keeps its place and takes the new value. Returns the pair replaced (its
+ * old key and value are dropped), or NULL. */
+static struct ytree_pair *dict_set(struct parse *p, struct ytree_node *map, struct ytree_node *key,
+                                   struct ytree_node *val)
+{
+    for (size_t i = 0; i < map->npairs; i++) {
+        struct ytree_pair *old = &map->pairs[i];
+        if (key_equal(old->key, key)) {
+            drop(p, old->value);
+            drop(p, key);
+            old->value = val;
+            return old;
+        }
+    }
+    struct ytree_pair *np = cmem_push(&map->pairs, &map->npairs, sizeof(*np));
+    np->key = key;
+    np->value = val;
+    return NULL;
+}
+
+/* A `<<` value: a map, or a list of maps whose earlier items win (PyYAML
+ * merges them in reverse). Adds the sources, in the order their pairs are
+ * assigned, to merges. */
+static void add_merge(struct parse *p, struct ytree_node *val, struct ytree_node ***merges,
+                      size_t *nmerges)
+{
+    bool ok = val->kind == YTREE_MAP;
+    for (size_t i = 0; val->kind == YTREE_SEQ && i < val->nitems; i++)
+        ok = (i == 0 || ok) && val->items[i]->kind == YTREE_MAP;
+    if (val->kind == YTREE_SEQ && val->nitems == 0)
+        ok = true;
+    if (!ok) {
+        perr(p, val->line, val->col, "merge key '<<' needs a map or a list of maps");
+    } else if (val->kind == YTREE_MAP) {
+        *(struct ytree_node **)cmem_push(merges, nmerges, sizeof(**merges)) = val;
+    } else {
+        for (size_t i = val->nitems; i-- > 0;)
+            *(struct ytree_node **)cmem_push(merges, nmerges, sizeof(**merges)) = val->items[i];
+    }
+}
+
+/* PyYAML's flatten_mapping then dict construction: the merged pairs first
+ * (later assignments win), then the mapping's own pairs, each of which wins
+ * over everything before it. */
+static void build_mapping(struct parse *p, struct ytree_node *map, struct ytree_pair *own,
+                          size_t nown, struct ytree_node **merges, size_t nmerges)
 {
     for (size_t m = 0; m < nmerges && !p->failed; m++) {
         struct ytree_node *src = merges[m];
         for (size_t i = 0; i < src->npairs && !p->failed; i++) {
-            if (has_key(map->pairs, map->npairs, src->pairs[i].key->str, NULL))
-                continue;
-            struct ytree_pair *np = cmem_push(&map->pairs, &map->npairs, sizeof(*np));
-            np->key = copy_node(p, src->pairs[i].key);
-            np->value = copy_node(p, src->pairs[i].value);
+            struct ytree_node *k = copy_node(p, src->pairs[i].key);
+            struct ytree_node *v = k ? copy_node(p, src->pairs[i].value) : NULL;
+            if (!k || !v) {
+                node_free(k);
+                node_free(v);
+                return;
+            }
+            dict_set(p, map, k, v);
         }
+    }
+    for (size_t i = 0; i < nown; i++) {
+        int first_line = 0;
+        for (size_t j = 0; j < i && !first_line; j++)
+            if (key_equal(own[j].key, own[i].key))
+                first_line = own[j].key->line;
+        struct ytree_node *key = own[i].key;
+        struct ytree_pair *old = dict_set(p, map, key, own[i].value);
+        if (old && first_line && p->d)
+            diag_warn_node(p->d, key,
+                           "duplicate key '%.200s' (first at line %d): the last one wins, as "
+                           "in paasta validate",
+                           key->str, first_line);
     }
 }
 
@@ -320,6 +341,8 @@ static void parse_mapping(struct parse *p, struct ytree_node *map, int depth)
 {
     struct ytree_node **merges = NULL;
     size_t nmerges = 0;
+    struct ytree_pair *own = NULL;
+    size_t nown = 0;
     yaml_event_t ev;
     while (!p->failed) {
         if (!next_event(p, &ev))
@@ -328,7 +351,9 @@ static void parse_mapping(struct parse *p, struct ytree_node *map, int depth)
             yaml_event_delete(&ev);
             break;
         }
+        p->as_key = true;
         struct ytree_node *key = parse_node(p, &ev, depth + 1);
+        p->as_key = false;
         yaml_event_delete(&ev);
         if (!key)
             break;
@@ -342,45 +367,28 @@ static void parse_mapping(struct parse *p, struct ytree_node *map, int depth)
             node_free(key);
             break;
         }
-        if (key->kind != YTREE_SCALAR) {
-            perr(p, key->line, key->col, "mapping keys must be scalars");
+        if (key->kind != YTREE_SCALAR || key->other) {
+            perr(p, key->line, key->col, "found unhashable key (a list or map as a key)");
             drop(p, key);
             drop(p, val);
             continue;
         }
         if (!key->quoted && strcmp(key->str, "<<") == 0) {
-            bool ok = val->kind == YTREE_MAP;
-            for (size_t i = 0; val->kind == YTREE_SEQ && i < val->nitems; i++)
-                ok = val->items[i]->kind == YTREE_MAP;
-            if (!ok || (val->kind == YTREE_SEQ && val->nitems == 0)) {
-                perr(p, val->line, val->col, "merge key '<<' needs a map or a list of maps");
-            } else if (val->kind == YTREE_MAP) {
-                *(struct ytree_node **)cmem_push(&merges, &nmerges, sizeof(*merges)) = val;
-            } else {
-                for (size_t i = 0; i < val->nitems; i++)
-                    *(struct ytree_node **)cmem_push(&merges, &nmerges, sizeof(*merges)) =
-                        val->items[i];
-            }
+            add_merge(p, val, &merges, &nmerges);
             drop(p, val);
             drop(p, key);
             continue;
         }
-        size_t first;
-        if (has_key(map->pairs, map->npairs, key->str, &first)) {
-            char msg[600];
-            snprintf(msg, sizeof(msg), "duplicate key '%.400s' (first at line %d)", key->str,
-                     map->pairs[first].key->line);
-            perr(p, key->line, key->col, msg);
-            drop(p, key);
-            drop(p, val);
-            continue;
-        }
-        struct ytree_pair *pair = cmem_push(&map->pairs, &map->npairs, sizeof(*pair));
+        struct ytree_pair *pair = cmem_push(&own, &nown, sizeof(*pair));
         pair->key = key;
         pair->value = val;
     }
     if (!p->failed)
-        apply_merges(p, map, merges, nmerges);
+        build_mapping(p, map, own, nown, merges, nmerges);
+    else
+        for (size_t i = 0; i < nown; i++)
+            drop(p, own[i].key), drop(p, own[i].value);
+    free(own);
     free(merges);
 }
 
@@ -388,6 +396,8 @@ static struct ytree_node *parse_node(struct parse *p, yaml_event_t *ev, int dept
 {
     struct ytree_node *n = NULL;
     int line = (int)ev->start_mark.line + 1, col = (int)ev->start_mark.column + 1;
+    bool as_key = p->as_key;
+    p->as_key = false;
     if (depth > YTREE_MAX_DEPTH) {
         fatal(p, line, col, "nesting too deep");
         return NULL;
@@ -397,11 +407,13 @@ static struct ytree_node *parse_node(struct parse *p, yaml_event_t *ev, int dept
         n = node_new(p, YTREE_SCALAR, ev->start_mark);
         if (!n)
             return NULL;
-        n->str = cmem_strndup((const char *)ev->data.scalar.value, ev->data.scalar.length);
-        if (strlen(n->str) != ev->data.scalar.length)
-            perr(p, line, col, "NUL byte in a scalar");
-        resolve(n, (const char *)ev->data.scalar.tag,
-                ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE);
+        n->len = ev->data.scalar.length;
+        n->str = cmem_malloc(n->len + 1);
+        memcpy(n->str, ev->data.scalar.value, n->len);
+        n->str[n->len] = '\0';
+        if (strlen(n->str) != n->len)
+            diag_warn_node(p->d, n, "NUL byte in a scalar: meshreg reads the text before it");
+        resolve(p, n, (const char *)ev->data.scalar.tag, ev->data.scalar.plain_implicit, as_key);
         add_anchor(p, ev->data.scalar.anchor, n);
         return n;
     case YAML_SEQUENCE_START_EVENT:
@@ -423,6 +435,8 @@ static struct ytree_node *parse_node(struct parse *p, yaml_event_t *ev, int dept
                 break;
             *(struct ytree_node **)cmem_push(&n->items, &n->nitems, sizeof(*n->items)) = item;
         }
+        if (!p->failed)
+            collection_tag(p, n, (const char *)ev->data.sequence_start.tag);
         break;
     case YAML_MAPPING_START_EVENT:
         n = node_new(p, YTREE_MAP, ev->start_mark);
@@ -430,6 +444,8 @@ static struct ytree_node *parse_node(struct parse *p, yaml_event_t *ev, int dept
             return NULL;
         add_anchor(p, ev->data.mapping_start.anchor, n);
         parse_mapping(p, n, depth);
+        if (!p->failed)
+            collection_tag(p, n, (const char *)ev->data.mapping_start.tag);
         break;
     case YAML_ALIAS_EVENT: {
         struct ytree_node *target = find_anchor(p, (const char *)ev->data.alias.anchor);
@@ -564,9 +580,11 @@ struct ytree_node *ytree_map_get(const struct ytree_node *n, const char *key)
 {
     if (!n || n->kind != YTREE_MAP)
         return NULL;
-    for (size_t i = 0; i < n->npairs; i++)
-        if (strcmp(n->pairs[i].key->str, key) == 0)
+    for (size_t i = 0; i < n->npairs; i++) {
+        const struct ytree_node *k = n->pairs[i].key;
+        if (k->stype == YTREE_STR && strlen(k->str) == k->len && strcmp(k->str, key) == 0)
             return n->pairs[i].value;
+    }
     return NULL;
 }
 
@@ -574,11 +592,17 @@ const char *ytree_type_name(const struct ytree_node *n)
 {
     if (!n)
         return "nothing";
+    if (n->other)
+        return n->other;
     if (n->kind == YTREE_SEQ)
         return "list";
     if (n->kind == YTREE_MAP)
         return "map";
     switch (n->stype) {
+    case YTREE_TIME:
+        return "date";
+    case YTREE_BYTES:
+        return "binary";
     case YTREE_NULL:
         return "null";
     case YTREE_BOOL:

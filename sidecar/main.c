@@ -54,6 +54,8 @@ static int cmd_run(bool check_only, int argc, char **argv)
         config_free(cfg);
         return 2;
     }
+    if (cfg->warnings)
+        fprintf(stderr, "%s\n", cfg->warnings);
     if (check_only) {
         config_print(stdout, cfg);
         config_free(cfg);

@@ -17,6 +17,8 @@
 
 #define BAD "tests/fixtures/smartstack/bad/"
 #define GOOD "tests/fixtures/smartstack/good/"
+#define WARN "tests/fixtures/smartstack/warn/"
+#define CORPUS "tests/fixtures/smartstack_corpus/"
 
 /* Each bad file and the exact "LINE:COL: message" it must produce. */
 static const struct {
@@ -46,13 +48,11 @@ static const struct {
      "4:12: main.extra_healthcheck_headers.X-Foo: expected string, got integer 1"},
     {"headers_list.yaml", "3:30: main.extra_healthcheck_headers: expected map, got list"},
     {"advertise_string.yaml", "3:14: main.advertise: expected list, got string \"region\""},
-    {"extra_advertise_key.yaml", "4:5: main.extra_advertise: 'region' is not TYPE:LOCATION"},
     {"top_list.yaml", "1:1: top level: expected a map of namespace -> settings, got list"},
     {"scalar_top.yaml", "1:1: top level: expected a map of namespace -> settings, got string"},
     {"empty.yaml", "1:1: empty file: expected a map of namespace -> settings"},
     {"empty_map.yaml", "1:1: top level: needs at least one namespace"},
     {"ns_null.yaml", "1:1: main: expected map, got null"},
-    {"duplicate_ns.yaml", "5:1: duplicate key 'main' (first at line 1)"},
     {"syntax_flow.yaml", "3:7: while parsing a flow sequence did not find expected ',' or ']'"},
     {"syntax_tab.yaml", "2:1: while scanning for the next token found character that cannot "
                         "start any token"},
@@ -83,6 +83,58 @@ static void bad_smartstack_files_fail_at_the_right_place(void **state)
             fail_msg("%s: expected\n  %s\ngot\n  %s", path, want, d.buf ? d.buf : "(nothing)");
         diag_free(&d);
     }
+}
+
+/* What paasta validate accepts loads, whatever meshreg thinks of it: its
+ * doubts are warnings at FILE:LINE:COL (README "Same verdicts as paasta
+ * validate"). */
+static void paasta_accepted_files_load_with_warnings(void **state)
+{
+    struct diag d;
+    struct smartstack *ss = NULL;
+    diag_init(&d);
+    assert_int_equal(smartstack_load(WARN "duplicate_ns.yaml", &ss, &d), 0);
+    assert_int_equal(d.count, 0);
+    assert_string_equal(d.wbuf, WARN "duplicate_ns.yaml:5:1: warning: duplicate key 'main' (first "
+                                     "at line 1): the last one wins, as in paasta validate");
+    assert_int_equal(ss->nns, 2);
+    assert_int_equal(smartstack_find(ss, "main")->proxy_port, 20002);
+    smartstack_free(ss);
+    diag_free(&d);
+
+    diag_init(&d);
+    assert_int_equal(smartstack_load(WARN "extra_advertise_key.yaml", &ss, &d), 0);
+    assert_string_equal(d.wbuf, WARN "extra_advertise_key.yaml:4:5: warning: main.extra_advertise: "
+                                     "'region' is not TYPE:LOCATION: entry ignored");
+    assert_int_equal(smartstack_find(ss, "main")->nxadv, 0);
+    smartstack_free(ss);
+    diag_free(&d);
+
+    /* a '|' block's final line break passes PaaSTA's pattern ($ before a
+     * final newline); meshreg probes without it */
+    diag_init(&d);
+    assert_int_equal(smartstack_load(CORPUS "uri_block_literal.yaml", &ss, &d), 0);
+    assert_string_equal(smartstack_find(ss, "main")->healthcheck_uri, "/status");
+    assert_non_null(strstr(d.wbuf, "uri_block_literal.yaml:3:20: warning: main.healthcheck_uri"));
+    smartstack_free(ss);
+    diag_free(&d);
+
+    /* NaN passes PaaSTA's 0..10; meshreg keeps its default */
+    diag_init(&d);
+    assert_int_equal(smartstack_load(CORPUS "float_nan.yaml", &ss, &d), 0);
+    assert_true(smartstack_find(ss, "main")->healthcheck_timeout_s < 0);
+    assert_non_null(
+        strstr(d.wbuf, "float_nan.yaml:3:26: warning: main.healthcheck_timeout_s: NaN"));
+    smartstack_free(ss);
+    diag_free(&d);
+
+    /* meshreg's extensions: accepted, and said to be extensions */
+    diag_init(&d);
+    assert_int_equal(smartstack_load(CORPUS "ext_hc_mode_grpc.yaml", &ss, &d), 0);
+    assert_non_null(strstr(d.wbuf, "ext_hc_mode_grpc.yaml:3:21: warning: main.healthcheck_mode: "
+                                   "'grpc' is a meshreg extension: paasta validate rejects it"));
+    smartstack_free(ss);
+    diag_free(&d);
 }
 
 static void every_error_of_a_file_is_reported(void **state)
@@ -709,6 +761,7 @@ int main(int argc, char **argv)
     find_repo_root(argv[0]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(bad_smartstack_files_fail_at_the_right_place),
+        cmocka_unit_test(paasta_accepted_files_load_with_warnings),
         cmocka_unit_test(every_error_of_a_file_is_reported),
         cmocka_unit_test(full_schema_file_is_valid_and_extracted),
         cmocka_unit_test(minimal_and_merge_key_files_are_valid),

@@ -1,6 +1,6 @@
 /* config/ytree.c corner by corner (test_yaml.c covers the main behaviour):
- * scalar resolution at the edges of PyYAML's int/float/bool/null forms,
- * explicit tags, NUL bytes, anchors that shadow, aliases as keys, merge
+ * scalar resolution as PyYAML does it, at the edges of its int/float/bool/null forms,
+ * explicit tags, NUL bytes, redefined anchors, aliases as keys, merge
  * keys given twice or quoted, every place an unknown alias or the depth
  * and node caps can strike, several errors in one file, empty documents,
  * unreadable paths, and the small query helpers. */
@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,47 +91,58 @@ static void expect_kind(const char *text, enum ytree_stype t, const char *str)
     ytree_doc_free(doc);
 }
 
+/* Resolution through the tree (config/yaml11.c has its own tests): what
+ * PyYAML makes of each form. */
 static void test_integers(void **state)
 {
     expect_int("0b101", 5);
-    expect_int("0B11", 3);
-    expect_int("0O17", 15);
     expect_int("017", 15); /* YAML 1.1 leading-zero octal */
     expect_int("0", 0);
     expect_int("+12", 12);
     expect_int("-0x10", -16);
-    expect_int("0XfF", 255);
+    expect_int("0xfF", 255);
     expect_int("1__0", 10);
+    expect_int("1:30", 90); /* sexagesimal */
     expect_int("9223372036854775807", 9223372036854775807LL);
-    /* not integers: stay strings */
-    static const char *const strs[] = {
-        "08", "0x", "0x1G", "0b102", "_1", "+", "0o", "9223372036854775808", "12abc", "1 2"};
+    /* not integers to PyYAML: stay strings (0o and uppercase prefixes are YAML 1.2) */
+    static const char *const strs[] = {"08",   "0x",   "0x1G", "0b102", "_1",    "+",   "0o",
+                                       "0o17", "0O17", "0B11", "0XfF",  "12abc", "1 2", "1:60"};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
         expect_kind(strs[i], YTREE_STR, strs[i]);
-    /* more digits than any integer holds: a string, not a crash */
+    /* Python's integers have no limit: beyond long long, still an integer */
     char longnum[200];
     memset(longnum, '7', sizeof(longnum) - 1);
     longnum[sizeof(longnum) - 1] = '\0';
-    expect_kind(longnum, YTREE_STR, longnum);
+    const struct ytree_node *v;
+    struct ytree_doc *doc = one(longnum, &v);
+    assert_true(ytree_is_scalar(v, YTREE_INT) && v->big && v->ival == LLONG_MAX);
+    assert_true(v->fval > 7e198);
+    ytree_doc_free(doc);
+    /* patterns PyYAML matches but cannot construct: the load fails */
+    assert_null(parse("v: 0b_\n"));
+    assert_diag_has("t.yaml:1:4: '0b_' is not a valid integer");
+    assert_null(parse("v: 0x__\n"));
 }
 
 static void test_floats(void **state)
 {
-    expect_float("1e5", 1e5);
     expect_float("1.5e-3", 1.5e-3);
-    expect_float("1E+2", 100);
+    expect_float("1.0e+5", 1e5);
     expect_float(".5", 0.5);
     expect_float("5.", 5.0);
     expect_float("-2.25", -2.25);
     expect_float("1_000.5", 1000.5);
+    expect_float("0:30.5", 30.5);
     expect_float("+.Inf", INFINITY);
     expect_float(".INF", INFINITY);
     expect_float("-.inf", -INFINITY);
     expect_float("-.Inf", -INFINITY);
     expect_float(".NaN", NAN);
     expect_float(".nan", NAN);
-    static const char *const strs[] = {"1e",  "e5",  "1.2.3", "1e5e5", "1e5.0", ".",
-                                       "1e+", "._5", "inf",   "NaN",   "1,5",   ".e5"};
+    /* a float needs a dot, and an exponent needs its sign */
+    static const char *const strs[] = {"1e5",   "1E+2",  "1.0e5", "1e",  "e5",    "1.2.3",
+                                       "1e5e5", "1e5.0", ".",     "1e+", "._5",   "inf",
+                                       "NaN",   "1,5",   ".e5",   "-.5", "-.nan", "+.nan"};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
         expect_kind(strs[i], YTREE_STR, strs[i]);
 }
@@ -142,46 +154,77 @@ static void test_null_bool_and_tags(void **state)
     expect_kind("TRUE", YTREE_BOOL, "TRUE");
     expect_kind("ON", YTREE_BOOL, "ON");
     expect_kind("NO", YTREE_BOOL, "NO");
+    expect_kind("nUll", YTREE_STR, "nUll");
+    expect_kind("y", YTREE_STR, "y");
     /* quoted: never resolved */
     expect_kind("\"null\"", YTREE_STR, "null");
     expect_kind("'true'", YTREE_STR, "true");
     expect_kind("\"12\"", YTREE_STR, "12");
-    /* an explicit tag other than str resolves the text, even when quoted */
+    /* an explicit tag constructs the text, even when quoted */
     expect_kind("!!int \"42\"", YTREE_INT, "42");
     expect_kind("!!bool 'yes'", YTREE_BOOL, "yes");
+    expect_kind("!!bool tRuE", YTREE_BOOL, "tRuE");
     expect_kind("!!null ''", YTREE_NULL, "");
+    expect_kind("!!null anything", YTREE_NULL, "anything");
     expect_kind("!!float '2.5'", YTREE_FLOAT, "2.5");
-    expect_kind("!custom 7", YTREE_INT, "7");
-    /* the non-specific tag "!" and !!str keep it a string */
-    expect_kind("! 12", YTREE_STR, "12");
+    expect_kind("!!float 20000", YTREE_FLOAT, "20000");
     expect_kind("!!str true", YTREE_STR, "true");
-    /* tags on collections change nothing */
-    struct ytree_doc *doc = parse("a: !!map {x: 1}\nb: !!seq [1]\n");
+    expect_kind("2001-12-14", YTREE_TIME, "2001-12-14");
+    expect_kind("!!binary aGk=", YTREE_BYTES, "aGk=");
+    /* the non-specific tag "!" resolves as if plain, even a quoted scalar */
+    expect_kind("! 12", YTREE_INT, "12");
+    expect_kind("! \"12\"", YTREE_INT, "12");
+    /* a tag PyYAML has no constructor for fails the load */
+    assert_null(parse("v: !custom 7\n"));
+    assert_string_equal(D.buf, "t.yaml:1:4: could not determine a constructor for the tag "
+                               "'!custom'");
+    assert_null(parse("v: !!bool maybe\n"));
+    assert_null(parse("v: !!int [1]\n"));
+    assert_null(parse("v: !x {a: 1}\n"));
+    assert_diag_has("on a map");
+    assert_null(parse("v: <<\n"));
+    assert_diag_has("'tag:yaml.org,2002:merge'");
+    assert_null(parse("v: =\n"));
+    assert_diag_has("'tag:yaml.org,2002:value'");
+    /* tags on collections: the defaults, and set/omap whose values have no JSON type */
+    struct ytree_doc *doc = parse("a: !!map {x: 1}\nb: !!seq [1]\nc: !!set {x}\n"
+                                  "d: !!omap [{x: 1}]\n=: 1\n");
     assert_int_equal(ytree_map_get(doc->root, "a")->kind, YTREE_MAP);
     assert_int_equal(ytree_map_get(doc->root, "b")->kind, YTREE_SEQ);
+    assert_string_equal(ytree_type_name(ytree_map_get(doc->root, "c")), "set");
+    assert_string_equal(ytree_type_name(ytree_map_get(doc->root, "d")->items[0]), "tuple");
+    assert_int_equal(ytree_map_get(doc->root, "=")->ival, 1);
     ytree_doc_free(doc);
+    assert_null(parse("v: !!omap [1]\n"));
 }
 
-/* "\0" in a quoted scalar would cut the C string short: an error. */
+/* "\0" in a quoted scalar is fine to PyYAML: a warning, the length kept. */
 static void test_nul_byte_in_a_scalar(void **state)
 {
-    assert_null(parse("a: 1\nb: \"x\\0y\"\n"));
-    assert_string_equal(D.buf, "t.yaml:2:4: NUL byte in a scalar");
-    assert_null(parse("\"k\\0\": 1\n"));
-    assert_string_equal(D.buf, "t.yaml:1:1: NUL byte in a scalar");
+    struct ytree_doc *doc = parse("a: 1\nb: \"x\\0y\"\n");
+    assert_non_null(doc);
+    assert_string_equal(D.wbuf, "t.yaml:2:4: warning: NUL byte in a scalar: meshreg reads the "
+                                "text before it");
+    assert_int_equal(ytree_map_get(doc->root, "b")->len, 3);
+    ytree_doc_free(doc);
+    doc = parse("\"k\\0\": 1\n");
+    assert_int_equal(D.wcount, 1);
+    assert_null(ytree_map_get(doc->root, "k"));
+    ytree_doc_free(doc);
 }
 
 /* ---- anchors, aliases, merge keys ---- */
 
 static void test_anchors_and_aliases(void **state)
 {
-    /* a redefined anchor shadows the older one from there on */
-    struct ytree_doc *doc = parse("a: &x 1\nb: *x\nc: &x 2\nd: *x\n");
+    struct ytree_doc *doc = parse("a: &x 1\nb: *x\nc: &y [1]\nd: *y\n");
     assert_int_equal(ytree_map_get(doc->root, "b")->ival, 1);
-    assert_int_equal(ytree_map_get(doc->root, "d")->ival, 2);
     /* a copy keeps the position of what it copies */
     assert_int_equal(ytree_map_get(doc->root, "d")->line, 3);
     ytree_doc_free(doc);
+    /* a redefined anchor is an error in PyYAML */
+    assert_null(parse("a: &x 1\nb: *x\nc: &x 2\n"));
+    assert_string_equal(D.buf, "t.yaml:3:4: found duplicate anchor '&x'");
 
     /* an anchored root; aliases inside lists and as keys */
     doc = parse("&r\n- &k key\n- *k\n- {*k : v}\n");
@@ -191,45 +234,61 @@ static void test_anchors_and_aliases(void **state)
     assert_string_equal(ytree_map_get(doc->root->items[2], "key")->str, "v");
     ytree_doc_free(doc);
 
-    /* an alias key equal to a written one is a duplicate (reported where
-     * the copied key was written, as every copy keeps its position) */
-    assert_null(parse("&k a: 1\n*k : 2\n"));
-    assert_string_equal(D.buf, "t.yaml:1:1: duplicate key 'a' (first at line 1)");
-    /* an alias of a collection as a key is not a scalar key */
+    /* an alias key equal to a written one is a duplicate: the last wins
+     * (warned where the copied key was written) */
+    doc = parse("&k a: 1\n*k : 2\n");
+    assert_int_equal(ytree_map_get(doc->root, "a")->ival, 2);
+    assert_string_equal(D.wbuf, "t.yaml:1:1: warning: duplicate key 'a' (first at line 1): the "
+                                "last one wins, as in paasta validate");
+    ytree_doc_free(doc);
+    /* keys are Python values: 1, 1.0, true and 0o1 (01) are one key */
+    doc = parse("1: a\n1.0: b\ntrue: c\n01: d\n\"1\": e\n");
+    assert_int_equal(doc->root->npairs, 2);
+    assert_string_equal(doc->root->pairs[0].key->str, "1");
+    assert_string_equal(doc->root->pairs[0].value->str, "d");
+    assert_int_equal(D.wcount, 3);
+    ytree_doc_free(doc);
+    /* an alias of a collection as a key is unhashable */
     assert_null(parse("x: &m {a: 1}\n? *m\n: 2\n"));
-    assert_diag_has("mapping keys must be scalars");
+    assert_diag_has("found unhashable key");
 }
 
 static void test_merge_keys(void **state)
 {
-    /* two merge keys in one map both apply, the first source winning */
+    /* two merge keys in one map both apply, the later source winning
+     * (PyYAML's flatten_mapping); in a list the earlier one wins */
     struct ytree_doc *doc = parse("a: &a {x: 1, z: 1}\n"
                                   "b: &b {y: 2, z: 2}\n"
-                                  "m:\n  <<: *a\n  <<: *b\n");
+                                  "m:\n  <<: *a\n  <<: *b\n"
+                                  "n:\n  <<: [*a, *b]\n  x: 3\n");
     const struct ytree_node *m = ytree_map_get(doc->root, "m");
     assert_int_equal(m->npairs, 3);
     assert_int_equal(ytree_map_get(m, "x")->ival, 1);
     assert_int_equal(ytree_map_get(m, "y")->ival, 2);
-    assert_int_equal(ytree_map_get(m, "z")->ival, 1);
+    assert_int_equal(ytree_map_get(m, "z")->ival, 2);
+    const struct ytree_node *n = ytree_map_get(doc->root, "n");
+    assert_int_equal(ytree_map_get(n, "z")->ival, 1);
+    assert_int_equal(ytree_map_get(n, "x")->ival, 3);
+    assert_int_equal(D.wcount, 0); /* overriding a merged key is no duplicate */
     ytree_doc_free(doc);
 
-    /* a quoted "<<" is an ordinary key */
-    doc = parse("m:\n  \"<<\": {x: 1}\n");
+    /* a quoted "<<" is an ordinary key; an empty list merges nothing */
+    doc = parse("m:\n  \"<<\": {x: 1}\nn:\n  <<: []\n");
     m = ytree_map_get(doc->root, "m");
     assert_int_equal(m->npairs, 1);
     assert_int_equal(ytree_map_get(m, "<<")->kind, YTREE_MAP);
+    assert_int_equal(ytree_map_get(doc->root, "n")->npairs, 0);
     ytree_doc_free(doc);
 
     /* the sources: only maps */
-    assert_null(parse("m:\n  <<: []\n"));
-    assert_string_equal(D.buf, "t.yaml:2:7: merge key '<<' needs a map or a list of maps");
     assert_null(parse("a: &a {x: 1}\nm:\n  <<: [*a, [1]]\n"));
     assert_string_equal(D.buf, "t.yaml:3:7: merge key '<<' needs a map or a list of maps");
     assert_null(parse("m:\n  <<: [{x: 1}, 5]\n"));
     assert_diag_has("merge key '<<' needs a map or a list of maps");
 }
 
-/* Errors that do not stop the parse are all reported, each at its place. */
+/* Errors that do not stop the parse are all reported, each at its place;
+ * warnings apart. */
 static void test_several_errors_in_one_file(void **state)
 {
     char longkey[600];
@@ -244,18 +303,25 @@ static void test_several_errors_in_one_file(void **state)
              "m: {<<: 4}\n"
              "%s: 1\n"
              "%s: 2\n"
-             "z: \"\\0\"\n",
+             "z: \"\\0\"\n"
+             "t: !t 1\n"
+             "d: 2001-02-29\n",
              longkey, longkey);
     assert_null(parse(text));
-    assert_int_equal(D.count, 5);
-    assert_diag_has("t.yaml:2:1: duplicate key 'a' (first at line 1)");
-    assert_diag_has("t.yaml:3:3: mapping keys must be scalars");
+    assert_int_equal(D.count, 4);
+    assert_diag_has("t.yaml:3:3: found unhashable key");
     assert_diag_has("t.yaml:5:9: merge key '<<' needs a map or a list of maps");
+    assert_diag_has("t.yaml:9:4: could not determine a constructor for the tag '!t'");
+    assert_diag_has("t.yaml:10:4: '2001-02-29': day is out of range for month");
+    assert_int_equal(D.wcount, 3);
     /* a long key is quoted cut, the message stays one line */
     char want[600];
-    snprintf(want, sizeof(want), "t.yaml:7:1: duplicate key '%.400s' (first at line 6)", longkey);
-    assert_diag_has(want);
-    assert_diag_has("t.yaml:8:4: NUL byte in a scalar");
+    snprintf(want, sizeof(want), "t.yaml:7:1: warning: duplicate key '%.200s' (first at line 6)",
+             longkey);
+    if (!strstr(D.wbuf, want))
+        fail_msg("warnings lack \"%s\":\n%s", want, D.wbuf);
+    assert_non_null(strstr(D.wbuf, "t.yaml:2:1: warning: duplicate key 'a' (first at line 1)"));
+    assert_non_null(strstr(D.wbuf, "t.yaml:8:4: warning: NUL byte in a scalar"));
 }
 
 /* ---- where a fatal error can strike ---- */
