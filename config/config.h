@@ -71,6 +71,7 @@ struct mr_config {
     size_t nadmin_allow;
     int grace_seconds;
     bool adaptive_drain;
+    bool zk_path_encoding; /* zk: child names carry the record */
     enum log_format log_format;
 
     struct check_spec *checks;

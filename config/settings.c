@@ -118,6 +118,10 @@ static const struct def defs[SET_COUNT] = {
     [SET_ZK_LOCATION_TYPE] = {"zk-location-type", "zk_location_type", NULL, T_STR, "superregion", 0,
                               0, OFF(zk_location_type), "TYPE",
                               "location type that picks a ZooKeeper cluster", check_name, 0},
+    [SET_ZK_PATH_ENCODING] = {"zk-path-encoding", "zk_path_encoding", NULL, T_BOOL, "false", 0, 0,
+                              OFF(zk_path_encoding), NULL,
+                              "zk: child names carry the record (nerve's use_path_encoding)", NULL,
+                              0},
 };
 
 /* ---- validators ---- */

@@ -51,6 +51,7 @@ enum settings_id {
     SET_ETC_DIR,
     SET_LABELS_DIR,
     SET_ZK_LOCATION_TYPE,
+    SET_ZK_PATH_ENCODING,
     SET_COUNT
 };
 
@@ -93,6 +94,7 @@ struct settings {
     char *etc_dir;
     char *labels_dir;
     char *zk_location_type;
+    bool zk_path_encoding;
 
     enum settings_src src[SET_COUNT];
     char *origin[SET_COUNT]; /* where the winning value was written, for messages */

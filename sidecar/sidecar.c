@@ -341,6 +341,8 @@ static void reload_warn_restart(const struct mr_config *o, const struct mr_confi
         n->nadmin_allow != o->nadmin_allow)
         log_warn(NULL, "reload: agent_port, ttl_seconds and admin_allow take effect at the next "
                        "restart");
+    if (n->zk_path_encoding != o->zk_path_encoding)
+        log_warn(NULL, "reload: zk_path_encoding takes effect at the next restart");
 }
 
 /* Build and compare: the checks of ncfg, each either marked to take over a
@@ -546,6 +548,7 @@ int sidecar_run(struct mr_config *cfg, int argc, char **argv, char **envp)
     }
     sc->reg->on_change = reg_changed;
     sc->reg->on_change_arg = sc;
+    sc->reg->path_encoding = cfg->zk_path_encoding;
     if (checks_init(sc, err, sizeof(err)) != 0) {
         log_error(NULL, "%s", err);
         goto out;

@@ -21,358 +21,13 @@
 
 #include <cmocka.h>
 #include <ev.h>
+#include <jansson.h>
 
 #include "sidecar/backend/reg.h"
-#include "tests/test_ports.h"
+#include "tests/test_zk_util.h"
 
-static char scripts[PATH_MAX], zkwatch[PATH_MAX + 32];
-static char dir_single[64], dir_late[64], dir_ens[64];
-static int base_single, base_late, base_ens;
-static char hosts_single[64];
-
-struct sh_out {
-    char *buf;
-    size_t len, cap;
-    bool eof;
-};
-
-static void sh_read_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-    struct sh_out *o = w->data;
-    char tmp[4096];
-    ssize_t n = read(w->fd, tmp, sizeof tmp);
-    if (n > 0) {
-        size_t take = (size_t)n < o->cap - 1 - o->len ? (size_t)n : o->cap - 1 - o->len;
-        memcpy(o->buf + o->len, tmp, take);
-        o->len += take;
-    } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-        o->eof = true;
-        ev_io_stop(loop, w);
-        ev_break(loop, EVBREAK_ONE);
-    }
-}
-
-/* Runs a shell command; its stdout (trimmed) goes to out. Returns the exit
- * status, -1 if it did not exit normally. With a loop, the loop keeps
- * running until the command is done: a session with a short timeout keeps
- * pinging while a (slow to start) observer looks at ZooKeeper. */
-static int sh_on(struct ev_loop *loop, char *out, size_t outlen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int sh_on(struct ev_loop *loop, char *out, size_t outlen, const char *fmt, ...)
-{
-    char cmd[2048], scratch[64];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    if (!out) {
-        out = scratch;
-        outlen = sizeof scratch;
-    }
-    size_t n = 0;
-    if (loop) {
-        struct sh_out o = {.buf = out, .cap = outlen};
-        ev_io w;
-        int fd = fileno(p);
-        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-        ev_io_init(&w, sh_read_cb, fd, EV_READ);
-        w.data = &o;
-        ev_io_start(loop, &w);
-        while (!o.eof)
-            ev_run(loop, EVRUN_ONCE);
-        ev_io_stop(loop, &w);
-        n = o.len;
-    } else {
-        for (;;) {
-            size_t got = fread(out + n, 1, outlen - 1 - n, p);
-            n += got;
-            if (got == 0 || n == outlen - 1)
-                break;
-        }
-    }
-    out[n] = '\0';
-    while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == ' '))
-        out[--n] = '\0';
-    char drain[256];
-    while (fread(drain, 1, sizeof drain, p) > 0) {
-    }
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-#define sh(...) sh_on(NULL, __VA_ARGS__)
-
-static double mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void find_scripts(void)
-{
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    snprintf(scripts, sizeof scripts, "scripts");
-    if (n > 0) {
-        exe[n] = '\0';
-        for (char *slash; (slash = strrchr(exe, '/')) != NULL;) {
-            *slash = '\0';
-            char probe[PATH_MAX + 32];
-            snprintf(probe, sizeof probe, "%s/scripts/zk-start", exe);
-            if (access(probe, X_OK) == 0) {
-                snprintf(scripts, sizeof scripts, "%s/scripts", exe);
-                break;
-            }
-        }
-    }
-    snprintf(zkwatch, sizeof zkwatch, "/usr/bin/python3 %s/../tests/zkwatch.py", scripts);
-}
-
-static void make_dir(char *dir, size_t len, const char *tag)
-{
-    snprintf(dir, len, "%s/meshreg-zk-%s.XXXXXX",
-             access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp", tag);
-    assert_non_null(mkdtemp(dir));
-}
-
-/* ---- the independent observer ---- */
-
-struct znode {
-    bool exists;
-    char data[512];
-    char owner[32];
-    long long czxid;
-    int version;
-};
-
-/* Reads a node with kazoo. The JSON is flat and ours, so a little scanning
- * does. loop (if not NULL) runs meanwhile: starting python and kazoo can
- * take longer than a short session timeout on a loaded machine. */
-static void zk_get(struct ev_loop *loop, const char *hosts, const char *path, struct znode *z)
-{
-    char out[1024];
-    memset(z, 0, sizeof(*z));
-    int rc = sh_on(loop, out, sizeof out, "%s --hosts %s get '%s'", zkwatch, hosts, path);
-    assert_true(rc == 0 || rc == 3);
-    z->exists = rc == 0;
-    if (!z->exists)
-        return;
-    /* {"czxid": N, "data": "...", "ephemeralOwner": "0x..", "exists": true, "version": N} */
-    char *p = strstr(out, "\"czxid\": ");
-    assert_non_null(p);
-    z->czxid = atoll(p + 9);
-    p = strstr(out, "\"version\": ");
-    assert_non_null(p);
-    z->version = atoi(p + 11);
-    p = strstr(out, "\"ephemeralOwner\": \"");
-    assert_non_null(p);
-    sscanf(p + 19, "%31[0-9a-fx]", z->owner);
-    /* data: a JSON string; our records hold \" escaped by json.dumps. */
-    p = strstr(out, "\"data\": \"");
-    assert_non_null(p);
-    p += 9;
-    size_t n = 0;
-    while (*p && *p != '"' && n < sizeof z->data - 1) {
-        if (*p == '\\' && p[1])
-            p++;
-        z->data[n++] = *p++;
-    }
-    z->data[n] = '\0';
-}
-
-static int zk_children(struct ev_loop *loop, const char *hosts, const char *path)
-{
-    char out[1024];
-    assert_int_equal(
-        sh_on(loop, out, sizeof out, "%s --hosts %s children '%s'", zkwatch, hosts, path), 0);
-    if (strcmp(out, "[]") == 0)
-        return 0;
-    int n = 1;
-    for (char *c = out; *c; c++)
-        n += *c == ',';
-    return n;
-}
-
-/* Waits until every thread of pid is stopped (kill -STOP only asks; a
- * server may still answer a request meanwhile). */
-static void wait_stopped(pid_t pid)
-{
-    char dir[64];
-    snprintf(dir, sizeof dir, "/proc/%d/task", (int)pid);
-    double end = mono() + 20;
-    for (;;) {
-        DIR *d = opendir(dir);
-        assert_non_null(d);
-        bool all = true;
-        struct dirent *de;
-        while ((de = readdir(d)) != NULL) {
-            if (de->d_name[0] == '.')
-                continue;
-            char path[300], line[512];
-            snprintf(path, sizeof path, "%s/%s/stat", dir, de->d_name);
-            FILE *f = fopen(path, "r");
-            if (!f)
-                continue; /* the thread exited */
-            char *rp = fgets(line, sizeof line, f) ? strrchr(line, ')') : NULL;
-            fclose(f);
-            if (rp && rp[1] == ' ' && rp[2] != 'T' && rp[2] != 't')
-                all = false;
-        }
-        closedir(d);
-        if (all)
-            return;
-        if (mono() > end)
-            fail_msg("process %d did not stop", (int)pid);
-        usleep(10 * 1000);
-    }
-}
-
-/* ---- driving the loop ---- */
-
-/* The longest the loop may go without running our 10 ms timer. A loop
- * blocked in a call to a hung server would wait for the client's receive
- * timeout (2/3 of the session timeout: 667 ms for our shortest, 1 s);
- * scheduling on a loaded machine accounts for ~0.1 s. */
-#define STALL_MAX 0.4
-
-struct waiter {
-    bool (*pred)(void *);
-    void *arg;
-    ev_timer poll, limit;
-    bool timed_out;
-    double max_gap, last;
-};
-
-static void poll_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    struct waiter *wt = w->data;
-    double now = mono();
-    if (now - wt->last > wt->max_gap)
-        wt->max_gap = now - wt->last;
-    wt->last = now;
-    if (wt->pred && wt->pred(wt->arg))
-        ev_break(loop, EVBREAK_ONE);
-}
-
-static void limit_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    struct waiter *wt = w->data;
-    wt->timed_out = true;
-    ev_break(loop, EVBREAK_ONE);
-}
-
-/* Runs the loop until pred(arg) or timeout seconds; returns whether pred
- * became true. *max_gap (if given) is the longest the loop went without
- * running our 10 ms timer: the loop never blocked if it stays small. */
-static bool run_until(struct ev_loop *loop, bool (*pred)(void *), void *arg, double timeout,
-                      double *max_gap)
-{
-    struct waiter wt = {.pred = pred, .arg = arg, .last = mono()};
-    if (pred && pred(arg))
-        return true;
-    ev_now_update(loop);
-    ev_timer_init(&wt.poll, poll_cb, 0.01, 0.01);
-    ev_timer_init(&wt.limit, limit_cb, timeout, 0);
-    wt.poll.data = wt.limit.data = &wt;
-    ev_timer_start(loop, &wt.poll);
-    ev_timer_start(loop, &wt.limit);
-    ev_run(loop, 0);
-    ev_timer_stop(loop, &wt.poll);
-    ev_timer_stop(loop, &wt.limit);
-    if (max_gap)
-        *max_gap = wt.max_gap;
-    return pred ? pred(arg) : !wt.timed_out;
-}
-
-static bool is_connected(void *arg)
-{
-    return ((struct reg *)arg)->conn == REG_CONNECTED;
-}
-
-static bool is_not_connected(void *arg)
-{
-    return ((struct reg *)arg)->conn != REG_CONNECTED;
-}
-
-static bool is_settled(void *arg)
-{
-    return reg_pending(arg) == 0;
-}
-
-static bool is_connected_and_settled(void *arg)
-{
-    return is_connected(arg) && is_settled(arg);
-}
-
-/* A reg whose backend is on another server than the one it is connected to. */
-struct moved {
-    struct reg *r;
-    char from[64];
-};
-
-static bool is_connected_elsewhere(void *arg)
-{
-    struct moved *m = arg;
-    return m->r->conn == REG_CONNECTED && strncmp(m->r->conn_detail, m->from, strlen(m->from)) != 0;
-}
-
-/* A reg settled on a session other than `from`. */
-struct resession {
-    struct reg *r;
-    const char *from;
-};
-
-static bool is_settled_on_new_session(void *arg)
-{
-    struct resession *s = arg;
-    char needle[48];
-    snprintf(needle, sizeof needle, "session %s,", s->from);
-    return s->r->conn == REG_CONNECTED && !strstr(s->r->conn_detail, needle) &&
-           reg_pending(s->r) == 0;
-}
-
-/* "127.0.0.1:P, session 0x.., timeout N ms" -> "0x.." */
-static void our_session(const struct reg *r, char *out, size_t len)
-{
-    const char *s = strstr(r->conn_detail, "session 0x");
-    assert_non_null(s);
-    snprintf(out, len, "%s", s + 8);
-    out[strcspn(out, ",")] = '\0';
-}
-
-static struct reg *new_reg(struct ev_loop *loop, const char *uri, int ttl)
-{
-    char err[256] = "";
-    struct reg *r = reg_new(loop, uri, ttl, err, sizeof err);
-    if (!r)
-        fail_msg("reg_new(%s): %s", uri, err);
-    assert_int_equal(reg_start(r), 0);
-    return r;
-}
-
-static struct reg *connected_reg(struct ev_loop *loop, const char *uri, int ttl)
-{
-    struct reg *r = new_reg(loop, uri, ttl);
-    if (!run_until(loop, is_connected, r, 10, NULL))
-        fail_msg("not connected to %s: %s", uri, r->conn_detail);
-    return r;
-}
-
-static void register_one(struct ev_loop *loop, struct reg *r, const char *svc, const char *node,
-                         const char *data)
-{
-    reg_set(r, svc, node, data);
-    if (!run_until(loop, is_settled, r, 10, NULL))
-        fail_msg("%s/%s not registered: %s", svc, node, r->last_error);
-    assert_true(reg_present(r, svc, node));
-}
-
-#define REC(port)                                                                                  \
-    "{\"host\":\"10.1.2.3\",\"port\":" #port                                                       \
-    ",\"name\":\"h1\",\"weight\":10,\"labels\":{\"region:r1\":\"\"}}"
+static char dir_late[64], dir_ens[64];
+static int base_late, base_ens;
 
 /* ---- tests ---- */
 
@@ -416,7 +71,7 @@ static void test_register_update_delete(void **state)
     assert_non_null(strstr(r->conn_detail, "timeout 10000 ms"));
     our_session(r, sess, sizeof sess);
 
-    const char *path = "/smartstack/global/svc.main/h1_8888";
+    const char *path = "/smartstack/global/svc.main/h1_";
     register_one(loop, r, "svc.main", "h1_8888", REC(8888));
     struct znode z;
     zk_get(loop, hosts_single, path, &z);
@@ -442,56 +97,6 @@ static void test_register_update_delete(void **state)
     assert_false(z.exists);
     assert_int_equal(zk_children(loop, hosts_single, "/smartstack/global/svc.main"), 0);
     assert_int_equal(r->ops_failed, 0);
-    reg_free(r);
-    ev_loop_destroy(loop);
-}
-
-/* A retried create of a node that already exists: ours (a lost reply) is
- * kept as is; another session's (an earlier run's leftover) is replaced. */
-static void test_existing_node(void **state)
-{
-    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
-    char uri[128], sess[32], out[64];
-    snprintf(uri, sizeof uri, "zk://%s/meshreg-test/existing", hosts_single);
-    const char *path = "/meshreg-test/existing/svc.main/h1_8888";
-
-    /* Another session holds a node with our name (and old data). */
-    char pidfile[128];
-    snprintf(pidfile, sizeof pidfile, "%s/hold.pid", dir_single);
-    assert_int_equal(
-        sh(out, sizeof out,
-           "%s --hosts %s hold '%s' old >%s/hold.out 2>&1 & echo $! >%s; "
-           "for i in $(seq 100); do grep -q 0x %s/hold.out && break; sleep 0.05; done; "
-           "cat %s/hold.out",
-           zkwatch, hosts_single, path, dir_single, pidfile, dir_single, dir_single),
-        0);
-    assert_non_null(strstr(out, "0x"));
-    struct znode z;
-    zk_get(loop, hosts_single, path, &z);
-    assert_true(z.exists);
-    assert_string_equal(z.data, "old");
-
-    struct reg *r = connected_reg(loop, uri, 10);
-    our_session(r, sess, sizeof sess);
-    assert_string_not_equal(z.owner, sess);
-    register_one(loop, r, "svc.main", "h1_8888", REC(8888));
-    zk_get(loop, hosts_single, path, &z);
-    assert_string_equal(z.owner, sess);
-    assert_string_equal(z.data, REC(8888));
-    assert_int_equal(zk_children(loop, hosts_single, "/meshreg-test/existing/svc.main"), 1);
-
-    /* Our own node: a re-put (what follows a lost create reply) changes nothing. */
-    reg_resync(r);
-    assert_true(run_until(loop, is_settled, r, 5, NULL));
-    struct znode z2;
-    zk_get(loop, hosts_single, path, &z2);
-    assert_int_equal(z2.czxid, z.czxid);
-    assert_int_equal(z2.version, z.version);
-    assert_int_equal(r->ops_failed, 0);
-
-    sh(NULL, 0, "kill $(cat %s) 2>/dev/null; sleep 0.3", pidfile);
-    zk_get(loop, hosts_single, path, &z2);
-    assert_true(z2.exists); /* the old session ending does not take our node */
     reg_free(r);
     ev_loop_destroy(loop);
 }
@@ -526,9 +131,9 @@ static void test_stop_closes_session(void **state)
     print_message("# zk session close took %.2f ms\n", ms);
     assert_true(ms < 500);
     struct znode z;
-    zk_get(loop, hosts_single, "/meshreg-test/stop/svc.main/h1_1", &z);
+    zk_get(loop, hosts_single, "/meshreg-test/stop/svc.main/h1_", &z);
     assert_false(z.exists);
-    zk_get(loop, hosts_single, "/meshreg-test/stop/svc.canary/h1_2", &z);
+    zk_get(loop, hosts_single, "/meshreg-test/stop/svc.canary/h1_", &z);
     assert_false(z.exists);
     reg_free(r);
     ev_loop_destroy(loop);
@@ -580,7 +185,7 @@ static void test_restart_within_timeout(void **state)
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
     char uri[128], out[256];
     snprintf(uri, sizeof uri, "zk://%s/meshreg-test/restart", hosts_single);
-    const char *path = "/meshreg-test/restart/svc.main/h1_8888";
+    const char *path = "/meshreg-test/restart/svc.main/h1_";
     struct reg *r = connected_reg(loop, uri, 8);
     register_one(loop, r, "svc.main", "h1_8888", REC(8888));
     struct znode z0, z1;
@@ -588,9 +193,10 @@ static void test_restart_within_timeout(void **state)
 
     assert_int_equal(
         sh(NULL, 0,
-           "%s --hosts %s watch '%s' >%s/restart.watch 2>&1 & echo $! >%s/watch.pid; "
+           "%s --hosts %s watch /meshreg-test/restart/svc.main --prefix h1_ >%s/restart.watch "
+           "2>&1 & echo $! >%s/watch.pid; "
            "for i in $(seq 100); do grep -q present %s/restart.watch && break; sleep 0.05; done",
-           zkwatch, hosts_single, path, dir_single, dir_single, dir_single),
+           zkwatch, hosts_single, dir_single, dir_single, dir_single),
         0);
     assert_int_equal(sh(NULL, 0, "%s/zk-stop %s", scripts, dir_single), 0);
     double gap = 0;
@@ -624,7 +230,7 @@ static void test_expiry_recreates(void **state)
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
     char uri[128], sess0[32], sess1[32];
     snprintf(uri, sizeof uri, "zk://%s/meshreg-test/expiry", hosts_single);
-    const char *path = "/meshreg-test/expiry/svc.main/h1_8888";
+    const char *path = "/meshreg-test/expiry/svc.main/h1_";
     struct reg *r = connected_reg(loop, uri, 1);
     our_session(r, sess0, sizeof sess0);
     register_one(loop, r, "svc.main", "h1_8888", REC(8888));
@@ -673,7 +279,7 @@ static void test_down_longer_than_timeout(void **state)
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
     char uri[128], sess[32];
     snprintf(uri, sizeof uri, "zk://%s/meshreg-test/longdown", hosts_single);
-    const char *path = "/meshreg-test/longdown/svc.main/h1_8888";
+    const char *path = "/meshreg-test/longdown/svc.main/h1_";
     struct reg *r = connected_reg(loop, uri, 1);
     register_one(loop, r, "svc.main", "h1_8888", REC(8888));
     assert_int_equal(sh(NULL, 0, "%s/zk-stop %s", scripts, dir_single), 0);
@@ -726,7 +332,7 @@ static void test_hung_server_never_blocks(void **state)
     assert_int_equal(sh(NULL, 0, "kill -CONT $(cat %s/zk1.pid)", dir_single), 0);
     assert_true(run_until(loop, is_settled, r, 10, NULL));
     struct znode z;
-    zk_get(loop, hosts_single, "/meshreg-test/hung/svc.main/h1_1", &z);
+    zk_get(loop, hosts_single, "/meshreg-test/hung/svc.main/h1_", &z);
     assert_true(z.exists);
     assert_int_equal(zk_children(loop, hosts_single, "/meshreg-test/hung/svc.main"), 1);
     reg_free(r);
@@ -760,7 +366,7 @@ static void test_start_before_server(void **state)
     print_message("# registered %.0f ms after zk-start returned\n", ms);
     assert_true(ms < 1000);
     struct znode z;
-    zk_get(loop, hosts, "/meshreg-test/late/svc.main/h1_8888", &z);
+    zk_get(loop, hosts, "/meshreg-test/late/svc.main/h1_", &z);
     assert_true(z.exists);
     assert_string_equal(z.data, REC(8888));
     reg_free(r);
@@ -773,7 +379,7 @@ static void test_killed_process_node_expires(void **state)
 {
     char uri[128];
     snprintf(uri, sizeof uri, "zk://%s/meshreg-test/killed", hosts_single);
-    const char *path = "/meshreg-test/killed/svc.main/h1_8888";
+    const char *path = "/meshreg-test/killed/svc.main/h1_";
     int ready[2];
     assert_int_equal(pipe(ready), 0);
     pid_t pid = fork();
@@ -804,7 +410,7 @@ static void test_killed_process_node_expires(void **state)
     waitpid(pid, NULL, 0);
     char out[64];
     assert_int_equal(sh(out, sizeof out, "%s --hosts %s wait '%s' gone --timeout 12", zkwatch,
-                        hosts_single, path),
+                        hosts_single, z.path),
                      0);
     double s = mono() - t0;
     print_message("# node gone %.2f s after SIGKILL (session timeout 2 s)\n", s);
@@ -825,7 +431,7 @@ static void test_ensemble_member_loss(void **state)
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
     char uri[256];
     snprintf(uri, sizeof uri, "zk://%s/meshreg-test/ensemble", hosts);
-    const char *path = "/meshreg-test/ensemble/svc.main/h1_8888";
+    const char *path = "/meshreg-test/ensemble/svc.main/h1_";
     struct reg *r = connected_reg(loop, uri, 6);
     register_one(loop, r, "svc.main", "h1_8888", REC(8888));
     struct znode z0, z;
@@ -867,31 +473,20 @@ static void test_ensemble_member_loss(void **state)
 
 static int group_setup(void **state)
 {
-    find_scripts();
-    const char *b = getenv("MESHREG_TEST_ZK_BASE");
-    base_single = b ? atoi(b) : test_free_block(50, 21840);
+    if (zk_single_setup(50) != 0)
+        return -1;
     base_late = base_single + 20;
     base_ens = base_single + 40;
-    make_dir(dir_single, sizeof dir_single, "single");
     make_dir(dir_late, sizeof dir_late, "late");
     make_dir(dir_ens, sizeof dir_ens, "ensemble");
-    if (access("/usr/bin/python3", X_OK) != 0 ||
-        sh(NULL, 0, "/usr/bin/python3 -c 'import kazoo'") != 0) {
-        fprintf(stderr, "test_reg_zk needs /usr/bin/python3 with kazoo (python3-kazoo)\n");
-        return -1;
-    }
-    if (sh(hosts_single, sizeof hosts_single, "%s/zk-start --port %d %s", scripts, base_single,
-           dir_single) != 0) {
-        fprintf(stderr, "cannot start ZooKeeper (%s)\n", hosts_single);
-        return -1;
-    }
     return 0;
 }
 
 static int group_teardown(void **state)
 {
-    const char *dirs[] = {dir_single, dir_late, dir_ens};
-    for (int i = 0; i < 3; i++) {
+    zk_single_teardown();
+    const char *dirs[] = {dir_late, dir_ens};
+    for (int i = 0; i < 2; i++) {
         sh(NULL, 0, "%s/zk-stop %s", scripts, dirs[i]);
         sh(NULL, 0, "rm -rf '%s'", dirs[i]);
     }
@@ -904,7 +499,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_uri),
         cmocka_unit_test(test_register_update_delete),
-        cmocka_unit_test(test_existing_node),
         cmocka_unit_test(test_delete_absent),
         cmocka_unit_test(test_stop_closes_session),
         cmocka_unit_test(test_free_with_inflight),

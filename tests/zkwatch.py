@@ -3,6 +3,11 @@
 
   zkwatch.py --hosts H get PATH              JSON of the node (exit 0) or {"exists": false} (exit 3)
   zkwatch.py --hosts H children PATH         JSON list of PATH's children ([] if PATH is absent)
+  zkwatch.py --hosts H nodes PARENT [--prefix P]
+                                             JSON list of PARENT's children named P + 10 digits
+                                             (a record's ephemeral sequential nodes; every child
+                                             without --prefix), each {"name", "path", "data",
+                                             "ephemeralOwner", "czxid", "version"}, by name
   zkwatch.py --hosts H wait PATH present|gone [--timeout S]
                                              waits; prints the wait in ms; exit 0, or 1 on timeout
   zkwatch.py --hosts H watch PATH [--duration S]
@@ -11,9 +16,16 @@
                                              created, deleted, changed, recreated (the czxid changed
                                              between two notifications: a delete we did not see),
                                              children (count of PATH's parent's children), state
-  zkwatch.py --hosts H hold PATH DATA [--seconds S] [--persistent]
-                                             creates PATH (ephemeral unless --persistent, parents
-                                             made), prints its session id, keeps the session S
+  zkwatch.py --hosts H watch PARENT --prefix P [--duration S]
+                                             the same for a record whose node is named P + 10
+                                             digits (ephemeral sequential): "created" when one
+                                             appears where there was none, "deleted" when the last
+                                             goes, "recreated" when the set of such nodes (czxids)
+                                             changes otherwise, "changed" on a data change
+  zkwatch.py --hosts H hold PATH DATA [--seconds S] [--persistent] [--sequence]
+                                             creates PATH (ephemeral unless --persistent,
+                                             sequential with --sequence, parents made), prints its
+                                             session id and the path made, keeps the session S
                                              seconds (default: until killed)
 
 Uses the system python3 (/usr/bin/python3), where Debian's python3-kazoo lives.
@@ -21,6 +33,7 @@ Uses the system python3 (/usr/bin/python3), where Debian's python3-kazoo lives.
 import argparse
 import json
 import logging
+import re
 import signal
 import sys
 import threading
@@ -73,6 +86,85 @@ def cmd_children(zk, args):
     return 0
 
 
+def seq_match(prefix):
+    return re.compile(re.escape(prefix) + r"[0-9]{10}\Z")
+
+
+def cmd_nodes(zk, args):
+    try:
+        kids = sorted(zk.get_children(args.parent))
+    except NoNodeError:
+        kids = []
+    if args.prefix is not None:
+        m = seq_match(args.prefix)
+        kids = [k for k in kids if m.match(k)]
+    out = []
+    for k in kids:
+        path = args.parent.rstrip("/") + "/" + k
+        j = node_json(zk, path)
+        if j:
+            j.pop("exists")
+            j.update(name=k, path=path)
+            out.append(j)
+    print(json.dumps(out, sort_keys=True))
+    return 0
+
+
+def watch_prefix(zk, args, stop):
+    """watch PARENT --prefix P: one record's sequential nodes, as one thing."""
+    m = seq_match(args.prefix)
+    lock = threading.Lock()
+    last = {"czxids": None, "watched": set()}
+
+    def on_data(path):
+        def cb(data, stat, event=None):
+            if event is not None and event.type == "CHANGED" and stat is not None:
+                emit("changed", path, "czxid=%d owner=0x%x version=%d data=%s" % (
+                    stat.czxid, stat.ephemeralOwner, stat.version,
+                    (data or b"").decode("utf-8", "replace")))
+            return stat is not None
+        return cb
+
+    def refresh(kids):
+        with lock:
+            nodes = {}
+            for k in sorted(kids):
+                if not m.match(k):
+                    continue
+                path = args.parent.rstrip("/") + "/" + k
+                stat = zk.exists(path)
+                if stat is not None:
+                    nodes[path] = stat
+            czxids = sorted(s.czxid for s in nodes.values())
+            desc = " ".join("%s czxid=%d owner=0x%x version=%d" % (p, s.czxid, s.ephemeralOwner,
+                                                                   s.version)
+                            for p, s in sorted(nodes.items()))
+            if last["czxids"] is None:
+                emit("present" if czxids else "absent", args.parent, desc)
+            elif czxids != last["czxids"]:
+                if not czxids:
+                    emit("deleted", args.parent)
+                elif not last["czxids"]:
+                    emit("created", args.parent, desc)
+                else:
+                    emit("recreated", args.parent, desc)
+            last["czxids"] = czxids
+            for p in nodes:
+                if p not in last["watched"]:
+                    last["watched"].add(p)
+                    zk.DataWatch(p, on_data(p))
+            emit("children", len(kids), ",".join(sorted(kids)))
+
+    while not stop.is_set():
+        if zk.exists(args.parent):
+            zk.ChildrenWatch(args.parent, refresh)
+            return
+        if last["czxids"] is None:
+            emit("absent", args.parent)
+            last["czxids"] = []
+        stop.wait(0.05)
+
+
 def cmd_wait(zk, args):
     want = args.what == "present"
     done = threading.Event()
@@ -98,6 +190,14 @@ def cmd_watch(zk, args):
         emit("state", state)
 
     zk.add_listener(on_state)
+    if args.prefix is not None:
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *a: stop.set())
+        signal.signal(signal.SIGINT, lambda *a: stop.set())
+        args.parent = args.path
+        threading.Thread(target=watch_prefix, args=(zk, args, stop), daemon=True).start()
+        stop.wait(args.duration if args.duration else None)
+        return 0
 
     def on_data(data, stat, event=None):
         with lock:
@@ -139,8 +239,9 @@ def cmd_watch(zk, args):
 
 
 def cmd_hold(zk, args):
-    zk.create(args.path, args.data.encode(), ephemeral=not args.persistent, makepath=True)
-    print("0x%x" % zk.client_id[0], flush=True)
+    path = zk.create(args.path, args.data.encode(), ephemeral=not args.persistent,
+                     sequence=args.sequence, makepath=True)
+    print("0x%x %s" % (zk.client_id[0], path), flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
     signal.signal(signal.SIGINT, lambda *a: stop.set())
@@ -157,6 +258,9 @@ def main():
     p.add_argument("path")
     p = sub.add_parser("children")
     p.add_argument("path")
+    p = sub.add_parser("nodes")
+    p.add_argument("parent")
+    p.add_argument("--prefix")
     p = sub.add_parser("wait")
     p.add_argument("path")
     p.add_argument("what", choices=["present", "gone"])
@@ -164,11 +268,13 @@ def main():
     p = sub.add_parser("watch")
     p.add_argument("path")
     p.add_argument("--duration", type=float, default=0)
+    p.add_argument("--prefix")
     p = sub.add_parser("hold")
     p.add_argument("path")
     p.add_argument("data")
     p.add_argument("--seconds", type=float, default=0)
     p.add_argument("--persistent", action="store_true")
+    p.add_argument("--sequence", action="store_true")
     args = ap.parse_args()
 
     logging.basicConfig(level=logging.ERROR, stream=sys.stderr)

@@ -19,7 +19,7 @@ struct reg;
 
 struct reg_entry {
     char *svc;        /* "svc.ns": the directory / znode parent / key prefix */
-    char *node;       /* "<instance_id>_<port>" */
+    char *node;       /* "<instance_id>_<port>": the key (zk's node name is its own) */
     char *data;       /* record JSON while wanted, else NULL */
     bool want;        /* the record should exist */
     bool have;        /* the backend confirmed it exists (as of the last completed op) */
@@ -59,6 +59,8 @@ struct reg {
     char *uri;
     const char *cluster; /* the cluster's name in log lines (regset.h), NULL: the only one */
     int ttl_seconds;
+    bool path_encoding; /* zk: child names carry the record (--zk-path-encoding); set before
+                           reg_start */
     struct reg_entry *entries;
     enum reg_conn conn;
     char conn_detail[192];

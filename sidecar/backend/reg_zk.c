@@ -1,7 +1,8 @@
 /* The ZooKeeper backend, zk://H:P[,H:P...]/ROOT (default ROOT
- * /smartstack/global): one ephemeral znode ROOT/<svc.ns>/<instance_id>_<port>
- * per up registration, data = the record JSON, parents created as persistent
- * nodes when missing.
+ * /smartstack/global): one ephemeral sequential znode per up registration
+ * under ROOT/<svc.ns>/, named and found again as zk_node.c explains, data =
+ * the record JSON, parents created as persistent nodes when missing. This
+ * file is the session and the event loop.
  *
  * Driven through Debian's single-threaded C client (libzookeeper-st): one
  * ev_io on the client's socket and one ev_timer for the timeout it asks for,
@@ -17,12 +18,7 @@
  * failed. Only an expired session loses our nodes: we close the handle, open
  * a new session and reg_resync() once it is up, so the core puts everything
  * again. The session timeout is the sidecar's --ttl-seconds: after SIGKILL the
- * nodes vanish when it runs out.
- *
- * Exactly one node per registration: names are deterministic, so a create
- * that reached the server but whose reply was lost comes back as NODEEXISTS
- * on retry; we then read the node and compare its ephemeralOwner with our
- * session (see put_get_done). */
+ * nodes vanish when it runs out. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,39 +29,21 @@
 
 #include "sidecar/log.h"
 #include "sidecar/backend/reg.h"
+#include "sidecar/backend/zk_node.h"
 
 #define ZK_DEFAULT_ROOT "/smartstack/global"
 #define REOPEN_MIN 0.1
 #define REOPEN_MAX 5.0
 #define HANDSHAKE_MIN 0.5
 
-struct reg_zk;
-
-/* One operation of the core (a put or a delete) while it is in flight. It
- * may take several requests (create, get, set, delete of a stale node). The
- * op owns copies of the path and data: the core may change e->data meanwhile. */
-struct zk_op {
-    struct reg_zk *zk;
-    struct reg_entry *e; /* NULL once the core forgot the entry or we stopped */
-    char *path;
-    char *data;
-    size_t len;
-    bool made_parents; /* a create already retried after creating parents */
-    bool replaced;     /* a create already retried after removing a stale node */
-    struct zk_op *prev, *next;
-};
-
 struct reg_zk {
-    struct reg *r;
-    char *hosts; /* "h:p,h:p" as zookeeper_init wants it */
-    char *root;  /* "/a/b", never a trailing '/' */
-    zhandle_t *zh;
-    bool session_up; /* the current handle has had a session */
-    bool connected;  /* ... and is connected right now */
-    bool expired;    /* the handle's session is gone (or auth failed): reopen */
-    bool in_lib;     /* inside a library call: callbacks may run */
-    bool want_pump;  /* a callback queued a request: ask the library again */
-    bool stopped;
+    struct zk_session s; /* first: zk_node.c's view of us */
+    char *hosts;         /* "h:p,h:p" as zookeeper_init wants it */
+    char *root;          /* "/a/b", never a trailing '/' */
+    bool session_up;     /* the current handle has had a session */
+    bool expired;        /* the handle's session is gone (or auth failed): reopen */
+    bool in_lib;         /* inside a library call: callbacks may run */
+    bool want_pump;      /* a callback queued a request: ask the library again */
     int64_t session;
     int io_fd, io_events;
     ev_io io;
@@ -74,7 +52,6 @@ struct reg_zk {
     double reopen_backoff;
     double hs_since; /* when the current connection attempt started, 0 = none */
     double hs_limit; /* how long it may take to become a session */
-    struct zk_op *ops;
 };
 
 /* The library's log callback has no context argument, so the last error line
@@ -83,7 +60,6 @@ static char lib_last_error[160];
 
 static void zk_pump(struct reg_zk *zk);
 static void zk_open(struct reg_zk *zk);
-static void put_create(struct zk_op *op);
 
 static void lib_log(const char *message)
 {
@@ -120,293 +96,35 @@ static void lib_log(const char *message)
     log_debug(NULL, "zookeeper client: %s", text);
 }
 
-static bool is_conn_error(int rc)
-{
-    return rc == ZCONNECTIONLOSS || rc == ZOPERATIONTIMEOUT || rc == ZSESSIONEXPIRED ||
-           rc == ZCLOSING || rc == ZINVALIDSTATE || rc == ZSESSIONMOVED;
-}
-
-/* ---- operations ---- */
-
-static struct zk_op *op_new(struct reg_zk *zk, struct reg_entry *e, bool with_data)
-{
-    struct zk_op *op = calloc(1, sizeof(*op));
-    if (!op)
-        return NULL;
-    size_t n = strlen(zk->root) + strlen(e->svc) + strlen(e->node) + 3;
-    if (!(op->path = malloc(n))) {
-        free(op);
-        return NULL;
-    }
-    snprintf(op->path, n, "%s/%s/%s", zk->root, e->svc, e->node);
-    if (with_data) {
-        op->len = strlen(e->data);
-        if (!(op->data = malloc(op->len + 1))) {
-            free(op->path);
-            free(op);
-            return NULL;
-        }
-        memcpy(op->data, e->data, op->len + 1);
-    }
-    op->zk = zk;
-    op->e = e;
-    e->impl = op;
-    op->next = zk->ops;
-    if (zk->ops)
-        zk->ops->prev = op;
-    zk->ops = op;
-    return op;
-}
-
-static void op_free(struct zk_op *op)
-{
-    struct reg_zk *zk = op->zk;
-    if (op->prev)
-        op->prev->next = op->next;
-    else
-        zk->ops = op->next;
-    if (op->next)
-        op->next->prev = op->prev;
-    if (op->e)
-        op->e->impl = NULL;
-    free(op->path);
-    free(op->data);
-    free(op);
-}
-
-/* Ends the op and tells the core, unless the entry is gone or we stopped
- * (the core must not re-arm its retry timer after reg_stop). */
-static void op_finish(struct zk_op *op, bool ok, const char *msg)
-{
-    struct reg_zk *zk = op->zk;
-    struct reg_entry *e = op->e;
-    op_free(op);
-    if (e && !zk->stopped)
-        reg_op_done(zk->r, e, ok, msg);
-}
-
-static void op_fail(struct zk_op *op, const char *what, int rc)
-{
-    char msg[320];
-    snprintf(msg, sizeof(msg), "%s %s: %s", what, op->path, zerror(rc));
-    op_finish(op, false, msg);
-}
-
-/* In a completion: the op, or NULL (and freed) if nobody waits for it. */
-static struct zk_op *op_live(const void *data)
-{
-    struct zk_op *op = (struct zk_op *)data;
-    if (!op->e || op->zk->stopped || !op->zk->zh) {
-        op_free(op);
-        return NULL;
-    }
-    return op;
-}
-
 /* A request was queued: the library must be asked again what it wants
  * (write interest). Inside a library call the pump that follows does it;
  * otherwise a zero timer does it on the next loop iteration, so a request
  * issued from deep inside the core never re-enters the library. */
-static void zk_kick(struct reg_zk *zk)
+static void zk_kick(struct zk_session *s)
 {
+    struct reg_zk *zk = (struct reg_zk *)s;
     if (zk->in_lib) {
         zk->want_pump = true;
         return;
     }
-    ev_timer_stop(zk->r->loop, &zk->tick);
+    ev_timer_stop(zk->s.r->loop, &zk->tick);
     ev_timer_set(&zk->tick, 0., 0.);
-    ev_timer_start(zk->r->loop, &zk->tick);
-}
-
-static void parent_done(int rc, const char *value, const void *data)
-{
-    if (rc != ZOK && rc != ZNODEEXISTS && !is_conn_error(rc))
-        log_warn(NULL, "zk: cannot create a parent node: %s", zerror(rc));
-}
-
-/* Parents are created pipelined: ZooKeeper answers a session's requests in
- * order, so the node's own create, sent last, runs after all of them. */
-static void put_make_parents(struct zk_op *op)
-{
-    struct reg_zk *zk = op->zk;
-    op->made_parents = true;
-    for (char *p = strchr(op->path + 1, '/'); p; p = strchr(p + 1, '/')) {
-        *p = '\0';
-        int rc = zoo_acreate(zk->zh, op->path, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, ZOO_PERSISTENT,
-                             parent_done, zk);
-        *p = '/';
-        if (rc != ZOK) {
-            op_fail(op, "create parent of", rc);
-            return;
-        }
-    }
-    put_create(op);
-}
-
-static void put_set_done(int rc, const struct Stat *stat, const void *data)
-{
-    struct zk_op *op = op_live(data);
-    if (!op)
-        return;
-    if (rc == ZOK)
-        op_finish(op, true, NULL);
-    else
-        op_fail(op, "set", rc); /* BADVERSION/NONODE: changed under us; the retry sorts it out */
-}
-
-static void put_stale_deleted(int rc, const void *data)
-{
-    struct zk_op *op = op_live(data);
-    if (!op)
-        return;
-    if (rc == ZOK || rc == ZNONODE)
-        put_create(op);
-    else
-        op_fail(op, "delete stale", rc);
-}
-
-/* The node exists. Ours (this session) is the lost-reply case: keep it, fix
- * its data if it differs. Anyone else's is a leftover of an earlier run of
- * this instance (same name = same instance id and port), e.g. after SIGKILL
- * within the session timeout: we delete it and create ours at once rather
- * than wait up to a whole session timeout for it to expire, which would keep
- * us unregistered (or registered with stale data) and, once it expired, need
- * a watch to notice. The version check makes the delete a no-op if the node
- * changed since we read it. Two live processes with the same instance id and
- * port would replace each other's node on their next put; that is a
- * configuration error (the name must be unique), logged here. */
-static void put_get_done(int rc, const char *value, int value_len, const struct Stat *stat,
-                         const void *data)
-{
-    struct zk_op *op = op_live(data);
-    if (!op)
-        return;
-    struct reg_zk *zk = op->zk;
-    if (rc == ZNONODE && !op->replaced) {
-        op->replaced = true; /* gone meanwhile (its session just expired): create again */
-        put_create(op);
-        return;
-    }
-    if (rc != ZOK) {
-        op_fail(op, "get", rc);
-        return;
-    }
-    int64_t mine = zoo_client_id(zk->zh)->client_id;
-    if (stat->ephemeralOwner == mine) {
-        if ((size_t)value_len == op->len &&
-            (op->len == 0 || memcmp(value, op->data, op->len) == 0)) {
-            op_finish(op, true, NULL);
-            return;
-        }
-        rc = zoo_aset(zk->zh, op->path, op->data, (int)op->len, stat->version, put_set_done, op);
-        if (rc != ZOK)
-            op_fail(op, "set", rc);
-        else
-            zk_kick(zk);
-        return;
-    }
-    if (op->replaced) {
-        op_fail(op, "create", ZNODEEXISTS);
-        return;
-    }
-    op->replaced = true;
-    log_info(op->e->svc, "zk: replacing %s left by %s 0x%llx", op->path,
-             stat->ephemeralOwner ? "session" : "a persistent node, owner",
-             (unsigned long long)stat->ephemeralOwner);
-    rc = zoo_adelete(zk->zh, op->path, stat->version, put_stale_deleted, op);
-    if (rc != ZOK)
-        op_fail(op, "delete stale", rc);
-    else
-        zk_kick(zk);
-}
-
-static void put_create_done(int rc, const char *value, const void *data)
-{
-    struct zk_op *op = op_live(data);
-    if (!op)
-        return;
-    struct reg_zk *zk = op->zk;
-    if (rc == ZOK) {
-        op_finish(op, true, NULL);
-    } else if (rc == ZNONODE && !op->made_parents) {
-        put_make_parents(op);
-    } else if (rc == ZNODEEXISTS) {
-        rc = zoo_aget(zk->zh, op->path, 0, put_get_done, op);
-        if (rc != ZOK)
-            op_fail(op, "get", rc);
-        else
-            zk_kick(zk);
-    } else {
-        op_fail(op, "create", rc);
-    }
-}
-
-static void put_create(struct zk_op *op)
-{
-    struct reg_zk *zk = op->zk;
-    int rc = zoo_acreate(zk->zh, op->path, op->data, (int)op->len, &ZOO_OPEN_ACL_UNSAFE,
-                         ZOO_EPHEMERAL, put_create_done, op);
-    if (rc != ZOK)
-        op_fail(op, "create", rc);
-    else
-        zk_kick(zk);
-}
-
-static void del_done(int rc, const void *data)
-{
-    struct zk_op *op = op_live(data);
-    if (!op)
-        return;
-    if (rc == ZOK || rc == ZNONODE)
-        op_finish(op, true, NULL);
-    else
-        op_fail(op, "delete", rc);
-}
-
-static bool start_op(struct reg *r, struct reg_entry *e, bool put, struct zk_op **out)
-{
-    struct reg_zk *zk = r->impl;
-    *out = NULL;
-    if (strchr(e->svc, '/') || strchr(e->node, '/')) {
-        reg_op_done(r, e, false, "unsafe record name");
-        return false;
-    }
-    if (!zk->zh || !zk->connected) {
-        reg_op_done(r, e, false, "not connected");
-        return false;
-    }
-    if (!(*out = op_new(zk, e, put))) {
-        reg_op_done(r, e, false, "out of memory");
-        return false;
-    }
-    return true;
+    ev_timer_start(zk->s.r->loop, &zk->tick);
 }
 
 static void zk_put(struct reg *r, struct reg_entry *e)
 {
-    struct zk_op *op;
-    if (start_op(r, e, true, &op))
-        put_create(op);
+    zk_node_put(r->impl, e);
 }
 
 static void zk_del(struct reg *r, struct reg_entry *e)
 {
-    struct zk_op *op;
-    if (!start_op(r, e, false, &op))
-        return;
-    int rc = zoo_adelete(op->zk->zh, op->path, -1, del_done, op);
-    if (rc != ZOK)
-        op_fail(op, "delete", rc);
-    else
-        zk_kick(op->zk);
+    zk_node_del(r->impl, e);
 }
 
 static void zk_forget(struct reg *r, struct reg_entry *e)
 {
-    struct zk_op *op = e->impl;
-    if (op)
-        op->e = NULL; /* its completion frees it */
-    e->impl = NULL;
+    zk_node_forget(r->impl, e);
 }
 
 /* ---- session and event loop ---- */
@@ -423,23 +141,23 @@ static void zk_report_down(struct reg_zk *zk)
                  zk->hosts, (unsigned long long)zk->session, sep, lib_last_error);
     else
         snprintf(detail, sizeof(detail), "connecting to %s%s%s", zk->hosts, sep, lib_last_error);
-    enum reg_conn c = zk->r->conn;
+    enum reg_conn c = zk->s.r->conn;
     if (c == REG_CONNECTED || zk->session_up)
         c = REG_DISCONNECTED;
-    if (c != zk->r->conn || strcmp(detail, zk->r->conn_detail) != 0)
-        reg_set_conn(zk->r, c, detail);
+    if (c != zk->s.r->conn || strcmp(detail, zk->s.r->conn_detail) != 0)
+        reg_set_conn(zk->s.r, c, detail);
 }
 
 static void session_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx)
 {
     struct reg_zk *zk = ctx;
-    if (type != ZOO_SESSION_EVENT || zh != zk->zh)
+    if (type != ZOO_SESSION_EVENT || zh != zk->s.zh)
         return;
     char detail[192];
     if (state == ZOO_CONNECTED_STATE) {
         bool fresh = !zk->session_up;
         zk->session_up = true;
-        zk->connected = true;
+        zk->s.connected = true;
         zk->session = zoo_client_id(zh)->client_id;
         zk->reopen_backoff = REOPEN_MIN;
         zk->hs_limit = HANDSHAKE_MIN;
@@ -449,20 +167,22 @@ static void session_watcher(zhandle_t *zh, int type, int state, const char *path
         log_info(NULL, "zk: session 0x%llx %s on %s", (unsigned long long)zk->session,
                  fresh ? "established" : "resumed", zoo_get_current_server(zh));
         /* A new session owns none of our nodes: have the core put them all. */
-        if (fresh)
-            reg_resync(zk->r);
-        reg_set_conn(zk->r, REG_CONNECTED, detail);
+        if (fresh) {
+            zk_node_new_session(&zk->s);
+            reg_resync(zk->s.r);
+        }
+        reg_set_conn(zk->s.r, REG_CONNECTED, detail);
     } else if (state == ZOO_EXPIRED_SESSION_STATE || state == ZOO_AUTH_FAILED_STATE) {
-        zk->connected = false;
+        zk->s.connected = false;
         zk->expired = true;
         snprintf(detail, sizeof(detail), "session 0x%llx %s; opening a new one",
                  (unsigned long long)zk->session,
                  state == ZOO_EXPIRED_SESSION_STATE ? "expired" : "failed authentication");
-        reg_set_conn(zk->r, REG_DISCONNECTED, detail);
+        reg_set_conn(zk->s.r, REG_DISCONNECTED, detail);
     } else {
         /* CONNECTING/ASSOCIATING: the connection dropped, the session lives on
          * the server until its timeout; the client is already reconnecting. */
-        zk->connected = false;
+        zk->s.connected = false;
         zk_report_down(zk);
     }
 }
@@ -475,33 +195,27 @@ static void session_watcher(zhandle_t *zh, int type, int state, const char *path
  * not connected it does no I/O. */
 static void zk_close(struct reg_zk *zk, const char *why)
 {
-    zhandle_t *zh = zk->zh;
+    zhandle_t *zh = zk->s.zh;
     if (!zh)
         return;
-    ev_io_stop(zk->r->loop, &zk->io);
-    ev_timer_stop(zk->r->loop, &zk->tick);
+    ev_io_stop(zk->s.r->loop, &zk->io);
+    ev_timer_stop(zk->s.r->loop, &zk->tick);
     zk->io_fd = -1;
     zk->io_events = 0;
-    zk->connected = false;
+    zk->s.connected = false;
     zk->in_lib = true;
     zookeeper_close(zh);
     zk->in_lib = false;
-    zk->zh = NULL;
+    zk->s.zh = NULL;
     zk->session_up = false;
-    while (zk->ops) {
-        struct zk_op *op = zk->ops;
-        if (op->e)
-            op_finish(op, false, why);
-        else
-            op_free(op);
-    }
+    zk_node_end_all(&zk->s, why);
 }
 
 static void zk_reopen_later(struct reg_zk *zk)
 {
-    ev_timer_stop(zk->r->loop, &zk->reopen);
+    ev_timer_stop(zk->s.r->loop, &zk->reopen);
     ev_timer_set(&zk->reopen, zk->reopen_backoff, 0.);
-    ev_timer_start(zk->r->loop, &zk->reopen);
+    ev_timer_start(zk->s.r->loop, &zk->reopen);
     zk->reopen_backoff = zk->reopen_backoff * 2 > REOPEN_MAX ? REOPEN_MAX : zk->reopen_backoff * 2;
 }
 
@@ -532,19 +246,19 @@ static void zk_expired(struct reg_zk *zk)
  * Returns how long until the current attempt must be cut. */
 static double zk_handshake_left(struct reg_zk *zk, int rc, int fd)
 {
-    if (zk->connected || fd < 0 || rc != ZOK) {
+    if (zk->s.connected || fd < 0 || rc != ZOK) {
         zk->hs_since = 0;
         return 1e9;
     }
     double now = ev_time();
     if (zk->hs_since == 0)
         zk->hs_since = now;
-    double cap = zoo_recv_timeout(zk->zh) * 2.0 / 3000.0;
+    double cap = zoo_recv_timeout(zk->s.zh) * 2.0 / 3000.0;
     double limit = zk->hs_limit < cap ? zk->hs_limit : cap;
     if (now - zk->hs_since < limit)
         return zk->hs_since + limit - now;
     log_debug(NULL, "zk: no session after %.1f s on %s: trying again", now - zk->hs_since,
-              zoo_get_current_server(zk->zh));
+              zoo_get_current_server(zk->s.zh));
     shutdown(fd, SHUT_RDWR);
     zk->hs_since = 0;
     zk->hs_limit *= 2;
@@ -558,14 +272,14 @@ static void zk_pump(struct reg_zk *zk)
         zk->want_pump = true;
         return;
     }
-    for (int round = 0; zk->zh && round < 8; round++) {
+    for (int round = 0; zk->s.zh && round < 8; round++) {
         int fd = -1, interest = 0;
         struct timeval tv = {0, 0};
         zk->want_pump = false;
         zk->in_lib = true;
-        int rc = zookeeper_interest(zk->zh, &fd, &interest, &tv);
+        int rc = zookeeper_interest(zk->s.zh, &fd, &interest, &tv);
         zk->in_lib = false;
-        if (zk->expired || is_unrecoverable(zk->zh) == ZINVALIDSTATE) {
+        if (zk->expired || is_unrecoverable(zk->s.zh) == ZINVALIDSTATE) {
             zk_expired(zk);
             return;
         }
@@ -579,11 +293,11 @@ static void zk_pump(struct reg_zk *zk)
         /* The library closes and reopens its socket on every reconnect, and
          * the new one often gets the same number: re-register unless we are
          * connected and nothing changed. */
-        if (fd != zk->io_fd || events != zk->io_events || !zk->connected) {
-            ev_io_stop(zk->r->loop, &zk->io);
+        if (fd != zk->io_fd || events != zk->io_events || !zk->s.connected) {
+            ev_io_stop(zk->s.r->loop, &zk->io);
             if (fd >= 0 && events) {
                 ev_io_set(&zk->io, fd, events);
-                ev_io_start(zk->r->loop, &zk->io);
+                ev_io_start(zk->s.r->loop, &zk->io);
             }
             zk->io_fd = fd;
             zk->io_events = events;
@@ -594,10 +308,10 @@ static void zk_pump(struct reg_zk *zk)
         double left = zk_handshake_left(zk, rc, fd);
         if (left < after)
             after = left;
-        ev_timer_stop(zk->r->loop, &zk->tick);
+        ev_timer_stop(zk->s.r->loop, &zk->tick);
         ev_timer_set(&zk->tick, after, 0.);
-        ev_timer_start(zk->r->loop, &zk->tick);
-        if (!zk->connected)
+        ev_timer_start(zk->s.r->loop, &zk->tick);
+        if (!zk->s.connected)
             zk_report_down(zk);
         if (!zk->want_pump)
             return;
@@ -607,7 +321,7 @@ static void zk_pump(struct reg_zk *zk)
 static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct reg_zk *zk = w->data;
-    if (!zk->zh)
+    if (!zk->s.zh)
         return;
     int events = 0;
     if (revents & EV_READ)
@@ -617,7 +331,7 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
     zk->in_lib = true;
     /* Errors come back as session events and failed completions; any error
      * also means the connection attempt in progress, if any, is over. */
-    int rc = zookeeper_process(zk->zh, events);
+    int rc = zookeeper_process(zk->s.zh, events);
     zk->in_lib = false;
     if (rc != ZOK && rc != ZNOTHING)
         zk->hs_since = 0;
@@ -636,11 +350,11 @@ static void reopen_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void zk_open(struct reg_zk *zk)
 {
-    if (zk->stopped || zk->zh)
+    if (zk->s.stopped || zk->s.zh)
         return;
-    int ttl = zk->r->ttl_seconds > 0 ? zk->r->ttl_seconds : 10;
+    int ttl = zk->s.r->ttl_seconds > 0 ? zk->s.r->ttl_seconds : 10;
     zk->session_up = false;
-    zk->connected = false;
+    zk->s.connected = false;
     zk->expired = false;
     zk->io_fd = -1;
     zk->io_events = 0;
@@ -648,18 +362,19 @@ static void zk_open(struct reg_zk *zk)
     errno = 0;
     /* Resolves the host names (getaddrinfo: instant for addresses and
      * /etc/hosts names; a DNS name can make this wait on the resolver). */
-    zk->zh = zookeeper_init2(zk->hosts, session_watcher, ttl * 1000, NULL, zk, ZOO_NO_LOG_CLIENTENV,
-                             lib_log);
-    if (!zk->zh) {
+    zk->s.zh = zookeeper_init2(zk->hosts, session_watcher, ttl * 1000, NULL, zk,
+                               ZOO_NO_LOG_CLIENTENV, lib_log);
+    if (!zk->s.zh) {
         char detail[192];
         snprintf(detail, sizeof(detail), "cannot start a client for %s: %s; retrying in %.1f s",
                  zk->hosts, strerror(errno ? errno : EINVAL), zk->reopen_backoff);
-        reg_set_conn(zk->r, zk->r->conn == REG_CONNECTED ? REG_DISCONNECTED : zk->r->conn, detail);
+        reg_set_conn(zk->s.r, zk->s.r->conn == REG_CONNECTED ? REG_DISCONNECTED : zk->s.r->conn,
+                     detail);
         zk_reopen_later(zk);
         return;
     }
     /* Re-resolve names only when reconnecting, not on every call. */
-    zoo_set_servers_resolution_delay(zk->zh, -1);
+    zoo_set_servers_resolution_delay(zk->s.zh, -1);
     zk_pump(zk);
 }
 
@@ -757,7 +472,9 @@ static int zk_init(struct reg *r, const char *uri, char *err, size_t errlen)
         free(zk);
         return bad_uri(uri, "bad root path", err, errlen);
     }
-    zk->r = r;
+    zk->s.r = r;
+    zk->s.root = zk->root;
+    zk->s.kick = zk_kick;
     zk->io_fd = -1;
     zk->reopen_backoff = REOPEN_MIN;
     zk->hs_limit = HANDSHAKE_MIN;
@@ -780,6 +497,7 @@ static int zk_start(struct reg *r)
     char detail[192];
     snprintf(detail, sizeof(detail), "connecting to %s, root %s", zk->hosts, zk->root);
     reg_set_conn(r, REG_CONNECTING, detail);
+    zk->s.path_encoding = r->path_encoding;
     zk_open(zk);
     return 0;
 }
@@ -787,16 +505,12 @@ static int zk_start(struct reg *r)
 static void zk_stop(struct reg *r)
 {
     struct reg_zk *zk = r->impl;
-    if (!zk || zk->stopped)
+    if (!zk || zk->s.stopped)
         return;
-    zk->stopped = true;
+    zk->s.stopped = true;
     ev_timer_stop(r->loop, &zk->reopen);
-    for (struct zk_op *op = zk->ops; op; op = op->next) {
-        if (op->e)
-            op->e->impl = NULL;
-        op->e = NULL;
-    }
-    if (zk->zh) {
+    /* From here on completions free their op without telling the core. */
+    if (zk->s.zh) {
         zk_close(zk, "stopped");
         reg_set_conn(r, REG_DISCONNECTED, "session closed");
     }
@@ -808,8 +522,7 @@ static void zk_free(struct reg *r)
     if (!zk)
         return;
     zk_stop(r);
-    while (zk->ops)
-        op_free(zk->ops);
+    zk_node_end_all(&zk->s, "stopped");
     ev_io_stop(r->loop, &zk->io);
     ev_timer_stop(r->loop, &zk->tick);
     ev_timer_stop(r->loop, &zk->reopen);

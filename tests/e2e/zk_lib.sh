@@ -8,11 +8,15 @@
 #   start_zk_meshreg [ARGS]   only meshreg, the same way, in front of the demo app already
 #                             on $APP_PORT (a restart); waits until /health answers
 #   zkw ARGS...               tests/zkwatch.py --hosts $ZK_ADDR ARGS...
-#   zk_path [SVC.NS] [PORT]   the registration's znode
-#   zk_present / zk_absent    the znode exists / does not (kazoo says so)
-#   zk_node_field FIELD       czxid, ephemeralOwner, data, version of the znode
+#   zk_parent [SVC.NS]        the registration's parent znode
+#   zk_nodes [SVC.NS] [IID]   JSON list of the record's nodes: named IID_ + ZooKeeper's 10-digit
+#                             sequence (ephemeral sequential, as nerve makes them)
+#   zk_path                   the record's znode (empty unless exactly one)
+#   zk_present / zk_absent    the record has a znode / has none (kazoo says so)
+#   zk_node_field FIELD       czxid, ephemeralOwner, data, version, name of the record's znode
 #   zk_count [SVC.NS]         how many znodes the registration's parent holds
-#   zk_watch_start            a kazoo watcher on zk_path in the background ($ZK_WATCH = its output)
+#   zk_watch_start            a kazoo watcher on the record's nodes in the background
+#                             ($ZK_WATCH = its output)
 #   zk_wait_event T0 EVENT S  waits up to S s for EVENT (deleted, created, ...) at or after
 #                             T0 (ms); prints the event's time - T0 (ms); fails if none
 #   zk_events EVENT           how many EVENT lines the watcher printed
@@ -41,24 +45,31 @@ zkw() {
     timeout -k 1 20 "$ZK_PY" "$ROOT/tests/zkwatch.py" --hosts "$ZK_ADDR" "$@"
 }
 
-zk_path() {
-    echo "$ZK_ROOT/${1:-$SVC.main}/${IID}_${2:-$APP_PORT}"
+zk_parent() {
+    echo "$ZK_ROOT/${1:-$SVC.main}"
 }
 
-# `get` exits 0 when present, 3 when absent, anything else is a failure to ask.
+zk_nodes() {
+    zkw nodes "$(zk_parent "${1:-}")" --prefix "${2:-$IID}_"
+}
+
+zk_path() {
+    zk_nodes | json_get - "j[0]['path'] if len(j) == 1 else ''"
+}
+
+# A failure to ask is neither present nor absent.
 zk_present() {
-    zkw get "$(zk_path "$@")" >/dev/null
+    local n
+    n=$(zk_nodes "$@" | json_get - "len(j)") && [ "$n" -ge 1 ]
 }
 
 zk_absent() {
-    local rc
-    zkw get "$(zk_path "$@")" >/dev/null
-    rc=$?
-    [ "$rc" = 3 ]
+    local n
+    n=$(zk_nodes "$@" | json_get - "len(j)") && [ "$n" = 0 ]
 }
 
 zk_node_field() {
-    zkw get "$(zk_path)" | json_get - "j.get('$1', '')"
+    zk_nodes | json_get - "j[0].get('$1', '') if len(j) == 1 else 'not exactly one node: %d' % len(j)"
 }
 
 zk_count() {
@@ -66,7 +77,8 @@ zk_count() {
 }
 
 zk_watch_start() {
-    start_bg zkwatch "$ZK_PY" "$ROOT/tests/zkwatch.py" --hosts "$ZK_ADDR" watch "$(zk_path "$@")"
+    start_bg zkwatch "$ZK_PY" "$ROOT/tests/zkwatch.py" --hosts "$ZK_ADDR" watch \
+        "$(zk_parent "${1:-}")" --prefix "${2:-$IID}_"
     ZK_WATCH=$BG_OUT
     wait_for 10 grep -q -E '^[0-9]+ (present|absent) ' "$ZK_WATCH" ||
         fail "kazoo watcher started" "no first event in $ZK_WATCH"
