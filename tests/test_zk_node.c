@@ -315,7 +315,7 @@ static void test_path_encoding(void **state)
     assert_string_equal(out, "0");
     sh(out, sizeof out, "grep -c ' children ' %s/enc.watch", dir_single);
     print_message("# watcher saw %s children events, never an empty parent\n", out);
-    assert_true(atoi(out) >= 5);
+    assert_true(atoi(out) >= 4); /* the first listing, then at least one per change */
     assert_int_equal(r->ops_failed, 0);
     reg_free(r);
     ev_loop_destroy(loop);
