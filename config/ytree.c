@@ -30,9 +30,10 @@ struct parse {
     size_t nodes;
     struct ytree_node **dropped; /* nodes left out of the tree; anchors may point in */
     size_t ndropped;
-    bool as_key; /* the node being parsed is a mapping key */
-    bool failed; /* a fatal error: stop parsing */
-    bool errors; /* any error, fatal or not */
+    bool as_key;    /* the node being parsed is a mapping key */
+    bool merge_key; /* the key just parsed is a merge key */
+    bool failed;    /* a fatal error: stop parsing */
+    bool errors;    /* any error, fatal or not */
 };
 
 static void node_free(struct ytree_node *n)
@@ -114,12 +115,17 @@ static void resolve(struct parse *p, struct ytree_node *n, const char *tag, bool
         if (!implicit)
             return;
         n->quoted = false;
-        const char *t = yaml11_implicit(n->str, n->len);
-        if (as_key && (strcmp(t, "merge") == 0 || strcmp(t, "value") == 0))
-            return;
-        snprintf(full, sizeof(full), "%s%s", YAML11_TAG, t);
+        snprintf(full, sizeof(full), "%s%s", YAML11_TAG, yaml11_implicit(n->str, n->len));
         tag = full;
     }
+    /* flatten_mapping: a key tagged merge (`<<`, `!!merge x`) merges, one
+     * tagged value (`=`) is the string it is written as */
+    if (as_key && strcmp(tag, YAML11_TAG "merge") == 0) {
+        p->merge_key = true;
+        return;
+    }
+    if (as_key && strcmp(tag, YAML11_TAG "value") == 0)
+        return;
     if (yaml11_construct(tag, n->str, n->len, &v, err, sizeof(err)) < 0) {
         perr(p, n->line, n->col, err);
         return;
@@ -352,8 +358,10 @@ static void parse_mapping(struct parse *p, struct ytree_node *map, int depth)
             break;
         }
         p->as_key = true;
+        p->merge_key = false;
         struct ytree_node *key = parse_node(p, &ev, depth + 1);
-        p->as_key = false;
+        bool merge = p->merge_key;
+        p->as_key = p->merge_key = false;
         yaml_event_delete(&ev);
         if (!key)
             break;
@@ -373,7 +381,7 @@ static void parse_mapping(struct parse *p, struct ytree_node *map, int depth)
             drop(p, val);
             continue;
         }
-        if (!key->quoted && strcmp(key->str, "<<") == 0) {
+        if (merge) {
             add_merge(p, val, &merges, &nmerges);
             drop(p, val);
             drop(p, key);

@@ -54,14 +54,20 @@ static int cmd_run(bool check_only, int argc, char **argv)
         config_free(cfg);
         return 2;
     }
-    if (cfg->warnings)
-        fprintf(stderr, "%s\n", cfg->warnings);
     if (check_only) {
+        if (cfg->warnings)
+            fprintf(stderr, "%s\n", cfg->warnings);
         config_print(stdout, cfg);
         config_free(cfg);
         return 0;
     }
     log_setup(cfg->log_format, LOG_INFO);
+    /* README "Same verdicts as paasta validate": what PaaSTA accepts starts,
+     * meshreg's doubts are logged as warnings (one per FILE:LINE:COL line). */
+    for (const char *w = cfg->warnings, *nl; w && *w; w = nl ? nl + 1 : NULL) {
+        nl = strchr(w, '\n');
+        log_warn(NULL, "%.*s", nl ? (int)(nl - w) : (int)strlen(w), w);
+    }
     return sidecar_run(cfg, argc, argv, environ);
 }
 

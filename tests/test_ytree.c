@@ -280,6 +280,15 @@ static void test_merge_keys(void **state)
     assert_int_equal(ytree_map_get(doc->root, "n")->npairs, 0);
     ytree_doc_free(doc);
 
+    /* a key tagged merge merges whatever its text; one tagged value is a string */
+    doc = parse("m:\n  !!merge x: {a: 1}\n  ! <<: {b: 2}\n  !!value c: 3\n");
+    m = ytree_map_get(doc->root, "m");
+    assert_int_equal(m->npairs, 3);
+    assert_int_equal(ytree_map_get(m, "a")->ival, 1);
+    assert_int_equal(ytree_map_get(m, "b")->ival, 2);
+    assert_int_equal(ytree_map_get(m, "c")->ival, 3);
+    ytree_doc_free(doc);
+
     /* the sources: only maps */
     assert_null(parse("a: &a {x: 1}\nm:\n  <<: [*a, [1]]\n"));
     assert_string_equal(D.buf, "t.yaml:3:7: merge key '<<' needs a map or a list of maps");

@@ -72,4 +72,16 @@ for f in "${files[@]}"; do
     fi
 done
 echo "# ${#files[@]} files, $disagree disagreements"
+
+# What PaaSTA accepts starts: `run` on a file meshreg only warns about comes
+# up (admin endpoint answering) and logs the warning with its position.
+port=$(free_port)
+warned=$C/meshreg_warn_duplicate_ns.yaml
+start_meshreg run --smartstack "$warned" --service corpus --instance nosuchinstance --port 8888 \
+    --host 127.0.0.1 --backend "file:$T/reg-run" --admin "127.0.0.1:$port" --drain-seconds 0
+check "run: a file PaaSTA accepts (with a duplicate key) starts" wait_port "$port" 10
+check "run: the warning is logged at FILE:LINE:COL" \
+    grep -q "warn .*meshreg_warn_duplicate_ns.yaml:5:1: warning: duplicate key 'main'" \
+    "$MESHREG_LOG" "$MESHREG_ERR"
+stop_pid "$MESHREG_PID"
 finish
