@@ -93,6 +93,8 @@ struct httpc {
     size_t body_len, body_cap, max_body;
 
     char errbuf[160];
+    enum httpc_error kind; /* of the failure being reported */
+    int sys_errno;
 };
 
 static void io_cb(struct ev_loop *loop, ev_io *w, int revents);
@@ -155,8 +157,20 @@ static void finish(struct httpc *c, int status, const char *fmt, ...)
     res.body = (status != 0 && c->body) ? c->body : "";
     res.body_len = status != 0 ? c->body_len : 0;
     res.elapsed_ms = (ev_time() - c->t0) * 1000.0;
+    res.error_kind = status != 0 ? HTTPC_ERR_NONE : c->kind ? c->kind : HTTPC_ERR_OTHER;
+    res.sys_errno = status == 0 ? c->sys_errno : 0;
+    res.stage = c->phase <= PH_HANDSHAKE ? HTTPC_STAGE_CONNECT
+                : c->phase == PH_SEND    ? HTTPC_STAGE_SEND
+                                         : HTTPC_STAGE_RECEIVE;
     c->cb(c->arg, &res);
     httpc_release(c);
+}
+
+/* Records the kind of the failure about to be reported. */
+static void fail_kind(struct httpc *c, enum httpc_error kind, int sys_errno)
+{
+    c->kind = kind;
+    c->sys_errno = sys_errno;
 }
 
 /* Reports an error from the next loop iteration (used where calling back
@@ -207,6 +221,90 @@ static int keep_body(struct httpc *c, const char *p, size_t n)
     return 0;
 }
 
+/* The end of a chunk's size line: its data, or the trailers after the
+ * last (zero-size) chunk. */
+static void chunk_size_line_done(struct httpc *c)
+{
+    if (c->remaining == 0) {
+        c->ch = CH_TRAILER;
+        c->trailer_line = 0;
+    } else {
+        c->ch = CH_DATA;
+    }
+}
+
+/* One byte of chunked framing outside chunk data (every such state takes
+ * exactly one byte). Returns 1 when the last chunk and trailers are in, 0
+ * for more, -1 malformed. */
+static int chunk_framing_byte(struct httpc *c, char ch)
+{
+    switch (c->ch) {
+    case CH_SIZE: {
+        int d = http1_hexval(ch);
+        if (d >= 0) {
+            if (c->remaining > (~0ULL >> 4))
+                return -1;
+            c->remaining = c->remaining * 16 + (unsigned)d;
+            c->ch_digits++;
+            return 0;
+        }
+        if (c->ch_digits == 0)
+            return -1;
+        if (ch == ';' || ch == ' ' || ch == '\t') {
+            c->ch = CH_EXT;
+            return 0;
+        }
+        if (ch == '\r') {
+            c->ch = CH_SIZE_LF;
+            return 0;
+        }
+        if (ch != '\n')
+            return -1;
+        /* bare LF ends the size line too */
+        chunk_size_line_done(c);
+        return 0;
+    }
+    case CH_SIZE_LF:
+        if (ch != '\n')
+            return -1;
+        chunk_size_line_done(c);
+        return 0;
+    case CH_EXT:
+        if (++c->ch_meta > HTTPC_MAX_CHUNK_META)
+            return -1;
+        if (ch == '\n')
+            chunk_size_line_done(c);
+        return 0;
+    case CH_DATA_CR:
+    case CH_DATA_LF:
+        if (ch == '\r' && c->ch == CH_DATA_CR) {
+            c->ch = CH_DATA_LF;
+            return 0;
+        }
+        if (ch != '\n')
+            return -1;
+        c->ch = CH_SIZE;
+        c->ch_digits = 0;
+        return 0;
+    case CH_TRAILER:
+        if (++c->ch_meta > HTTPC_MAX_CHUNK_META)
+            return -1;
+        if (ch == '\r')
+            return 0;
+        if (ch == '\n') {
+            if (c->trailer_line == 0)
+                return 1;
+            c->trailer_line = 0;
+            return 0;
+        }
+        c->trailer_line++;
+        return 0;
+    case CH_DATA:
+        break; /* feed_chunked's business */
+    }
+    return -1;
+}
+
 /* Decodes chunked framing. Returns 1 when the last chunk and trailers are
  * in, 0 for more, -1 malformed (errbuf set). */
 static int feed_chunked(struct httpc *c, const char *p, size_t n)
@@ -214,65 +312,12 @@ static int feed_chunked(struct httpc *c, const char *p, size_t n)
     size_t i = 0;
 
     while (i < n) {
-        char ch = p[i];
-
-        switch (c->ch) {
-        case CH_SIZE: {
-            int d = http1_hexval(ch);
-            if (d >= 0) {
-                if (c->remaining > (~0ULL >> 4))
-                    goto bad;
-                c->remaining = c->remaining * 16 + (unsigned)d;
-                c->ch_digits++;
-                i++;
-                break;
-            }
-            if (c->ch_digits == 0)
-                goto bad;
-            if (ch == ';' || ch == ' ' || ch == '\t') {
-                c->ch = CH_EXT;
-                i++;
-                break;
-            }
-            if (ch == '\r') {
-                c->ch = CH_SIZE_LF;
-                i++;
-                break;
-            }
-            if (ch != '\n')
-                goto bad;
-            /* bare LF ends the size line too */
-        }
-            /* fall through */
-        case CH_SIZE_LF:
-            if (ch != '\n')
-                goto bad;
-            i++;
-            if (c->remaining == 0) {
-                c->ch = CH_TRAILER;
-                c->trailer_line = 0;
-            } else {
-                c->ch = CH_DATA;
-            }
-            break;
-        case CH_EXT:
-            if (++c->ch_meta > HTTPC_MAX_CHUNK_META)
-                goto bad;
-            i++;
-            if (ch == '\n') {
-                if (c->remaining == 0) {
-                    c->ch = CH_TRAILER;
-                    c->trailer_line = 0;
-                } else {
-                    c->ch = CH_DATA;
-                }
-            }
-            break;
-        case CH_DATA: {
+        if (c->ch == CH_DATA) {
             size_t take = n - i;
             if (take > c->remaining)
                 take = (size_t)c->remaining;
             if (keep_body(c, p + i, take) < 0) {
+                fail_kind(c, HTTPC_ERR_NOMEM, 0);
                 snprintf(c->errbuf, sizeof(c->errbuf), "out of memory");
                 return -1;
             }
@@ -280,46 +325,18 @@ static int feed_chunked(struct httpc *c, const char *p, size_t n)
             c->remaining -= take;
             if (c->remaining == 0)
                 c->ch = CH_DATA_CR;
-            break;
+            continue;
         }
-        case CH_DATA_CR:
-            i++;
-            if (ch == '\r') {
-                c->ch = CH_DATA_LF;
-                break;
-            }
-            if (ch != '\n')
-                goto bad;
-            c->ch = CH_SIZE;
-            c->ch_digits = 0;
-            break;
-        case CH_DATA_LF:
-            i++;
-            if (ch != '\n')
-                goto bad;
-            c->ch = CH_SIZE;
-            c->ch_digits = 0;
-            break;
-        case CH_TRAILER:
-            i++;
-            if (++c->ch_meta > HTTPC_MAX_CHUNK_META)
-                goto bad;
-            if (ch == '\r')
-                break;
-            if (ch == '\n') {
-                if (c->trailer_line == 0)
-                    return 1;
-                c->trailer_line = 0;
-                break;
-            }
-            c->trailer_line++;
-            break;
+        int rc = chunk_framing_byte(c, p[i++]);
+        if (rc < 0) {
+            fail_kind(c, HTTPC_ERR_PROTOCOL, 0);
+            snprintf(c->errbuf, sizeof(c->errbuf), "malformed chunked body");
+            return -1;
         }
+        if (rc > 0)
+            return 1;
     }
     return 0;
-bad:
-    snprintf(c->errbuf, sizeof(c->errbuf), "malformed chunked body");
-    return -1;
 }
 
 /* Body bytes. Returns 1 complete, 0 more, -1 error (errbuf set). */
@@ -333,6 +350,7 @@ static int feed_body(struct httpc *c, const char *p, size_t n)
         if (take > c->remaining)
             take = (size_t)c->remaining;
         if (keep_body(c, p, take) < 0) {
+            fail_kind(c, HTTPC_ERR_NOMEM, 0);
             snprintf(c->errbuf, sizeof(c->errbuf), "out of memory");
             return -1;
         }
@@ -343,6 +361,7 @@ static int feed_body(struct httpc *c, const char *p, size_t n)
         return feed_chunked(c, p, n);
     case BODY_CLOSE:
         if (keep_body(c, p, n) < 0) {
+            fail_kind(c, HTTPC_ERR_NOMEM, 0);
             snprintf(c->errbuf, sizeof(c->errbuf), "out of memory");
             return -1;
         }
@@ -361,11 +380,13 @@ static int parse_head(struct httpc *c, long *used)
     for (;;) {
         n = http1_parse_response(c->head, c->head_len, HTTPC_MAX_HEAD, &r);
         if (n < 0) {
+            fail_kind(c, HTTPC_ERR_PROTOCOL, 0);
             snprintf(c->errbuf, sizeof(c->errbuf), "malformed response head");
             return -1;
         }
         if (n == 0) {
             if (c->head_len >= HTTPC_MAX_HEAD) {
+                fail_kind(c, HTTPC_ERR_PROTOCOL, 0);
                 snprintf(c->errbuf, sizeof(c->errbuf), "response head too large");
                 return -1;
             }
@@ -381,6 +402,7 @@ static int parse_head(struct httpc *c, long *used)
         break;
     }
     if (r.status < 200) {
+        fail_kind(c, HTTPC_ERR_PROTOCOL, 0);
         snprintf(c->errbuf, sizeof(c->errbuf), "unexpected status %d", r.status);
         return -1;
     }
@@ -424,6 +446,7 @@ static int feed(struct httpc *c, const char *p, size_t n)
             if (cap > HTTPC_MAX_HEAD)
                 cap = HTTPC_MAX_HEAD;
             if (!(nh = realloc(c->head, cap))) {
+                fail_kind(c, HTTPC_ERR_NOMEM, 0);
                 snprintf(c->errbuf, sizeof(c->errbuf), "out of memory");
                 return -1;
             }
@@ -452,6 +475,7 @@ static int feed(struct httpc *c, const char *p, size_t n)
 static void on_eof(struct httpc *c)
 {
     if (c->phase == PH_HEAD) {
+        fail_kind(c, HTTPC_ERR_CLOSED, 0);
         if (c->received == 0)
             finish(c, 0, "connection closed without response");
         else
@@ -462,6 +486,7 @@ static void on_eof(struct httpc *c)
         finish(c, c->status, NULL);
         return;
     }
+    fail_kind(c, HTTPC_ERR_CUT, 0);
     finish(c, 0, "connection closed mid-body");
 }
 
@@ -489,8 +514,10 @@ static ssize_t xsend(struct httpc *c, const char *p, size_t n)
         rc = tls_conn_write(c->tls, p, n, why, sizeof(why));
         if (rc > 0)
             return rc;
-        if (rc == TLS_ERROR)
+        if (rc == TLS_ERROR) {
+            fail_kind(c, HTTPC_ERR_SEND, 0);
             snprintf(c->errbuf, sizeof(c->errbuf), "TLS send: %s", why);
+        }
         return tls_wait(c, rc);
     }
     for (;;) {
@@ -503,7 +530,8 @@ static ssize_t xsend(struct httpc *c, const char *p, size_t n)
             arm(c, EV_WRITE);
             return XFER_AGAIN;
         }
-        snprintf(c->errbuf, sizeof(c->errbuf), "send: %s", strerror(errno));
+        fail_kind(c, HTTPC_ERR_SEND, errno);
+        snprintf(c->errbuf, sizeof(c->errbuf), "send: %s", strerror(c->sys_errno));
         return -1;
     }
 }
@@ -518,8 +546,10 @@ static ssize_t xrecv(struct httpc *c, char *p, size_t n)
         rc = tls_conn_read(c->tls, p, n, why, sizeof(why));
         if (rc >= 0)
             return rc;
-        if (rc == TLS_ERROR)
+        if (rc == TLS_ERROR) {
+            fail_kind(c, HTTPC_ERR_RECV, 0);
             snprintf(c->errbuf, sizeof(c->errbuf), "TLS recv: %s", why);
+        }
         return tls_wait(c, rc);
     }
     for (;;) {
@@ -532,7 +562,8 @@ static ssize_t xrecv(struct httpc *c, char *p, size_t n)
             arm(c, EV_READ);
             return XFER_AGAIN;
         }
-        snprintf(c->errbuf, sizeof(c->errbuf), "recv: %s", strerror(errno));
+        fail_kind(c, HTTPC_ERR_RECV, errno);
+        snprintf(c->errbuf, sizeof(c->errbuf), "recv: %s", strerror(c->sys_errno));
         return -1;
     }
 }
@@ -604,6 +635,7 @@ static void do_handshake(struct httpc *c)
     }
     if (tls_wait(c, rc) == XFER_AGAIN)
         return;
+    fail_kind(c, HTTPC_ERR_OTHER, 0);
     finish(c, 0, "TLS handshake: %s", why);
 }
 
@@ -618,6 +650,7 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
         if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
             soerr = errno;
         if (soerr != 0) {
+            fail_kind(c, HTTPC_ERR_CONNECT, soerr);
             finish(c, 0, "connect: %s", strerror(soerr));
             return;
         }
@@ -627,6 +660,7 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
 
             c->tls = tls_conn_new(c->fd, c->sni[0] ? c->sni : NULL, why, sizeof(why));
             if (!c->tls) {
+                fail_kind(c, HTTPC_ERR_OTHER, 0);
                 finish(c, 0, "TLS: %s", why);
                 return;
             }
@@ -704,6 +738,7 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         ev_timer_start(loop, &c->timer);
         return;
     }
+    fail_kind(c, HTTPC_ERR_TIMEOUT, 0);
     finish(c, 0, "timeout after %d ms", c->timeout_ms);
 }
 
@@ -803,11 +838,13 @@ struct httpc *httpc_start(struct ev_loop *loop, const struct httpc_request *req,
         c->want_tls = true;
         tls_sni(req->host_header, c->sni, sizeof(c->sni));
         if (tls_load(why, sizeof(why)) < 0) {
+            fail_kind(c, HTTPC_ERR_OTHER, 0);
             defer_error(c, "%s", why);
             return c;
         }
     }
     if (sslen == 0) {
+        fail_kind(c, HTTPC_ERR_OTHER, 0);
         if (req->port <= 0 || req->port > 65535)
             defer_error(c, "bad port %d", req->port);
         else
@@ -816,6 +853,8 @@ struct httpc *httpc_start(struct ev_loop *loop, const struct httpc_request *req,
     }
     char why[160];
     if ((c->fd = tcpconn_start(&ss, sslen, why, sizeof(why))) < 0) {
+        /* tcpconn's reason names the call that failed, errno its cause */
+        fail_kind(c, strncmp(why, "socket:", 7) == 0 ? HTTPC_ERR_SOCKET : HTTPC_ERR_CONNECT, errno);
         defer_error(c, "%s", why);
         return c;
     }
@@ -830,4 +869,52 @@ void httpc_cancel(struct httpc *c)
     if (!c)
         return;
     httpc_release(c);
+}
+
+/* httpc_fetch's callback: keeps what the handle is about to free. */
+static void fetch_done(void *arg, const struct httpc_result *res)
+{
+    struct httpc_answer *a = arg;
+    a->res = *res;
+    a->done = true;
+    if (res->status != 0) {
+        a->body = malloc(res->body_len + 1);
+        if (a->body) {
+            memcpy(a->body, res->body, res->body_len);
+            a->body[res->body_len] = '\0';
+            a->res.body = a->body;
+            return;
+        }
+        a->res.status = 0;
+        a->res.error_kind = HTTPC_ERR_NOMEM;
+        snprintf(a->errbuf, sizeof(a->errbuf), "out of memory");
+    } else {
+        snprintf(a->errbuf, sizeof(a->errbuf), "%s", res->error ? res->error : "failed");
+    }
+    a->res.error = a->errbuf;
+    a->res.body = "";
+    a->res.body_len = 0;
+}
+
+int httpc_fetch(const struct httpc_request *req, struct httpc_answer *out)
+{
+    memset(out, 0, sizeof(*out));
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    if (!loop)
+        return -1;
+    if (!httpc_start(loop, req, fetch_done, out)) {
+        ev_loop_destroy(loop);
+        return -1;
+    }
+    /* The request's own deadline ends it: the callback always runs. */
+    while (!out->done)
+        ev_run(loop, EVRUN_ONCE);
+    ev_loop_destroy(loop);
+    return 0;
+}
+
+void httpc_answer_free(struct httpc_answer *a)
+{
+    free(a->body);
+    a->body = NULL;
 }

@@ -11,12 +11,33 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Why an exchange failed, for callers that act on the kind of failure. */
+enum httpc_error {
+    HTTPC_ERR_NONE,
+    HTTPC_ERR_SOCKET,   /* no socket (sys_errno) */
+    HTTPC_ERR_CONNECT,  /* connect() failed (sys_errno) */
+    HTTPC_ERR_SEND,     /* sys_errno (0 under TLS) */
+    HTTPC_ERR_RECV,     /* sys_errno (0 under TLS) */
+    HTTPC_ERR_TIMEOUT,  /* the deadline passed (stage says where) */
+    HTTPC_ERR_CLOSED,   /* the peer closed before a whole response head */
+    HTTPC_ERR_CUT,      /* the peer closed in the middle of the body */
+    HTTPC_ERR_PROTOCOL, /* malformed head or chunking, unexpected status */
+    HTTPC_ERR_NOMEM,
+    HTTPC_ERR_OTHER, /* bad address or port, TLS */
+};
+
+/* How far the exchange got. */
+enum httpc_stage { HTTPC_STAGE_CONNECT, HTTPC_STAGE_SEND, HTTPC_STAGE_RECEIVE };
+
 struct httpc_result {
     int status;        /* HTTP status, or 0 when no valid response arrived */
     const char *error; /* transport error text when status == 0, else NULL */
     const char *body;  /* body bytes received (at most max_body), NUL-terminated */
     size_t body_len;
     double elapsed_ms;
+    enum httpc_error error_kind; /* HTTPC_ERR_NONE when status != 0 */
+    int sys_errno;               /* for SOCKET, CONNECT, SEND, RECV */
+    enum httpc_stage stage;      /* where it ended (TLS handshake: CONNECT) */
 };
 
 typedef void (*httpc_cb)(void *arg, const struct httpc_result *res);
@@ -58,5 +79,20 @@ void httpc_cancel(struct httpc *c);
 int httpc_poke(struct httpc *c);
 /* When the whole request was sent (ev_time()), 0 while it was not. */
 ev_tstamp httpc_sent_at(const struct httpc *c);
+
+/* A whole exchange run by httpc_fetch(); free with httpc_answer_free(). */
+struct httpc_answer {
+    struct httpc_result res; /* res.body is body (or ""), res.error is errbuf */
+    char *body;              /* malloc'd, NUL-terminated, when res.status != 0 */
+    char errbuf[160];
+    bool done;
+};
+
+/* Runs one request to completion on a private loop, for a command-line
+ * tool (never inside an event loop): blocks for at most req->timeout_ms.
+ * Returns 0 with the outcome in *out (a failure is res.status == 0), or -1
+ * when out of memory before the request could start. */
+int httpc_fetch(const struct httpc_request *req, struct httpc_answer *out);
+void httpc_answer_free(struct httpc_answer *a);
 
 #endif

@@ -36,8 +36,10 @@ int tcpconn_start(const struct sockaddr_storage *ss, socklen_t len, char *err, s
         return -1;
     }
     if (connect(fd, (const struct sockaddr *)ss, len) != 0 && errno != EINPROGRESS) {
-        snprintf(err, errlen, "connect: %s", strerror(errno));
+        int e = errno;
+        snprintf(err, errlen, "connect: %s", strerror(e));
         close(fd);
+        errno = e;
         return -1;
     }
     return fd;

@@ -14,7 +14,7 @@ socklen_t tcpconn_addr(const char *host, int port, struct sockaddr_storage *ss);
 
 /* Opens a non-blocking, close-on-exec TCP socket and starts connecting.
  * Returns the fd (connected, or EINPROGRESS: wait for writability), or -1
- * with "socket: ..." / "connect: ..." in err. */
+ * with "socket: ..." / "connect: ..." in err and errno the cause. */
 int tcpconn_start(const struct sockaddr_storage *ss, socklen_t len, char *err, size_t errlen);
 
 #endif

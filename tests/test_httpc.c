@@ -294,6 +294,9 @@ struct outcome {
     char *body;
     size_t body_len;
     double elapsed_ms;
+    enum httpc_error kind;
+    int sys_errno;
+    enum httpc_stage stage;
     double wall_ms; /* measured by the test */
     ev_tstamp t0;
     struct ev_loop *loop;
@@ -315,6 +318,10 @@ static void on_result(void *arg, const struct httpc_result *res)
     memcpy(o->body, res->body, res->body_len + 1);
     o->body_len = res->body_len;
     o->elapsed_ms = res->elapsed_ms;
+    o->kind = res->error_kind;
+    o->sys_errno = res->sys_errno;
+    o->stage = res->stage;
+    assert_true((res->status == 0) == (res->error_kind != HTTPC_ERR_NONE));
     o->wall_ms = (ev_time() - o->t0) * 1000.0;
     if (o->loop)
         ev_break(o->loop, EVBREAK_ALL);
@@ -395,6 +402,7 @@ static void test_content_length(void **state)
     assert_string_equal(o.error, "");
     assert_string_equal(o.body, "hello");
     assert_int_equal(o.body_len, 5);
+    assert_int_equal(o.stage, HTTPC_STAGE_RECEIVE);
     assert_true(o.wall_ms < 10000); /* by the length, not the deadline */
     /* the request on the wire */
     assert_true(strncmp(s.req, "GET /status HTTP/1.1\r\n", 22) == 0);
@@ -463,6 +471,7 @@ static void test_chunked_malformed(void **state)
     do_request(loop, &r, &o);
     assert_int_equal(o.status, 0);
     assert_string_equal(o.error, "malformed chunked body");
+    assert_int_equal(o.kind, HTTPC_ERR_PROTOCOL);
     assert_true(o.wall_ms < 10000); /* not at the deadline */
     free(o.body);
     srv_free(&s);
@@ -537,6 +546,7 @@ static void test_garbage(void **state)
     do_request(loop, &r, &o);
     assert_int_equal(o.status, 0);
     assert_string_equal(o.error, "malformed response head");
+    assert_int_equal(o.kind, HTTPC_ERR_PROTOCOL);
     assert_int_equal(o.body_len, 0);
     assert_true(o.wall_ms < 10000);
     free(o.body);
@@ -557,7 +567,9 @@ static void test_hang_deadline(void **state)
     assert_int_equal(s.accepted, 1);
     assert_int_equal(o.status, 0);
     assert_string_equal(o.error, "timeout after 300 ms");
-    assert_true(o.wall_ms >= 295); /* not before */
+    assert_int_equal(o.kind, HTTPC_ERR_TIMEOUT);
+    assert_int_equal(o.stage, HTTPC_STAGE_RECEIVE); /* the request went out */
+    assert_true(o.wall_ms >= 295);                  /* not before */
     assert_true(o.elapsed_ms >= 295 && o.elapsed_ms < 10000);
     free(o.body);
     srv_free(&s);
@@ -597,6 +609,7 @@ static void test_closed_mid_body(void **state)
     do_request(loop, &r, &o);
     assert_int_equal(o.status, 0);
     assert_string_equal(o.error, "connection closed mid-body");
+    assert_int_equal(o.kind, HTTPC_ERR_CUT);
     free(o.body);
     srv_free(&s);
 }
@@ -630,6 +643,9 @@ static void test_refused(void **state)
     do_request(loop, &r, &o);
     assert_int_equal(o.status, 0);
     assert_string_equal(o.error, "connect: Connection refused");
+    assert_int_equal(o.kind, HTTPC_ERR_CONNECT);
+    assert_int_equal(o.sys_errno, ECONNREFUSED);
+    assert_int_equal(o.stage, HTTPC_STAGE_CONNECT);
     assert_true(o.wall_ms < 10000);
     free(o.body);
 }
@@ -807,6 +823,8 @@ static void test_endless_body(void **state)
     waitpid(pid, NULL, 0);
     assert_int_equal(o.status, 0);
     assert_string_equal(o.error, "timeout after 300 ms");
+    assert_int_equal(o.kind, HTTPC_ERR_TIMEOUT);
+    assert_int_equal(o.stage, HTTPC_STAGE_RECEIVE); /* the request went out */
     assert_true(o.wall_ms >= 295 && o.wall_ms < 10000);
     assert_true(t.ticks >= 5); /* other timers ran during the stream (30 when idle) */
     free(o.body);
@@ -929,16 +947,16 @@ static void test_chunked_edge_cases(void **state)
         const char *want;
     } cases[] = {
         /* accepted */
-        {"5 ;a=b\r\nhello\r\n0;last\r\n\r\n", 200, "hello"},  /* extensions, on the last too */
+        {"5 ;a=b\r\nhello\r\n0;last\r\n\r\n", 200, "hello"}, /* extensions, on the last too */
         {"5\t;x\r\nhello\r\n0\r\n\r\n", 200, "hello"},
-        {"5\nhello\n0\n\n", 200, "hello"},                    /* bare LFs throughout */
-        {"5\r\nhello\n3\r\nabc\r\n0\r\n\r\n", 200, "helloabc"}, /* bare LF after data */
+        {"5\nhello\n0\n\n", 200, "hello"},                         /* bare LFs throughout */
+        {"5\r\nhello\n3\r\nabc\r\n0\r\n\r\n", 200, "helloabc"},    /* bare LF after data */
         {"5\r\nhello\r\n0\r\nX-T: 1\nY: 2\r\n\r\n", 200, "hello"}, /* trailers */
-        {"a\r\n0123456789\r\n0\r\n\r\n", 200, "0123456789"},  /* lower-case hex */
+        {"a\r\n0123456789\r\n0\r\n\r\n", 200, "0123456789"},       /* lower-case hex */
         /* refused */
         {"FFFFFFFFFFFFFFFFF\r\n", 0, "malformed chunked body"}, /* size overflows 64 bits */
         {"5x\r\nhello\r\n0\r\n\r\n", 0, "malformed chunked body"},
-        {"\r\nhello\r\n", 0, "malformed chunked body"},           /* no size */
+        {"\r\nhello\r\n", 0, "malformed chunked body"},            /* no size */
         {"5\rX\nhello\r\n0\r\n\r\n", 0, "malformed chunked body"}, /* CR not before LF */
         {"5\r\nhelloX\r\n0\r\n\r\n", 0, "malformed chunked body"}, /* data overruns */
         {"5\r\nhello\rX0\r\n\r\n", 0, "malformed chunked body"},
@@ -1042,6 +1060,7 @@ static void test_closed_in_head(void **state)
     do_request(loop, &r, &o);
     assert_int_equal(o.status, 0);
     assert_string_equal(o.error, "connection closed in response head");
+    assert_int_equal(o.kind, HTTPC_ERR_CLOSED);
     free(o.body);
     srv_free(&s);
 }
@@ -1322,9 +1341,9 @@ static void test_https_sni(void **state)
         const char *host_header;
         const char *sni;
     } cases[] = {
-        {NULL, "(none)"},         {"10.1.2.3:443", "(none)"}, {"10.1.2.3", "(none)"},
-        {"[::1]:443", "(none)"},  {":443", "(none)"},         {"", "(none)"},
-        {longname, "(none)"},     {"svc.local", "svc.local"}, {"a-b.example:1", "a-b.example"},
+        {NULL, "(none)"},        {"10.1.2.3:443", "(none)"}, {"10.1.2.3", "(none)"},
+        {"[::1]:443", "(none)"}, {":443", "(none)"},         {"", "(none)"},
+        {longname, "(none)"},    {"svc.local", "svc.local"}, {"a-b.example:1", "a-b.example"},
     };
 
     memset(longname, 'n', sizeof(longname) - 1);
@@ -1352,8 +1371,8 @@ static void test_https_bodies(void **state)
     struct ev_loop *loop = *state;
     static char resp[(1 << 20) + 100];
     size_t body_len = 1 << 20;
-    int hl = snprintf(resp, sizeof(resp), "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n",
-                      body_len);
+    int hl =
+        snprintf(resp, sizeof(resp), "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", body_len);
     struct outcome o;
 
     for (size_t i = 0; i < body_len; i++)
@@ -1370,8 +1389,7 @@ static void test_https_bodies(void **state)
     tls_peer_end(&p);
 
     static const char until_close[] = "HTTP/1.0 200 OK\r\n\r\nuntil the close";
-    struct tls_peer q = {
-        .resp = until_close, .resp_len = sizeof(until_close) - 1, .variant = true};
+    struct tls_peer q = {.resp = until_close, .resp_len = sizeof(until_close) - 1, .variant = true};
     tls_peer_start(&q, script_https_answer);
     r = https_req(&q);
     do_request(loop, &r, &o);

@@ -1,22 +1,19 @@
-/* The client of `meshreg drain|undrain|status`. Blocking sockets under one
- * deadline per call (poll), so a hung sidecar cannot hang a preStop hook
- * for longer than the timeout of each call. */
+/* The client of `meshreg drain|undrain|status`. Each call is proto/httpc
+ * run to completion under one deadline (httpc_fetch), so a hung sidecar
+ * cannot hang a preStop hook for longer than the timeout of each call. */
 #include "sidecar/admin/ctl.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
-#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
-#include "proto/http1.h"
+#include "proto/httpc.h"
 #include "proto/netaddr.h"
 
 #define CTL_DEFAULT_ADMIN "127.0.0.1:6666"
@@ -83,22 +80,6 @@ static void sleep_s(double s)
         ;
 }
 
-/* Waits for fd to become ready before the deadline: 1 ready, 0 timed out. */
-static int wait_fd(int fd, short events, double deadline)
-{
-    for (;;) {
-        double left = deadline - now_s();
-        if (left <= 0)
-            return 0;
-        struct pollfd p = {.fd = fd, .events = events};
-        int n = poll(&p, 1, (int)ceil(left * 1000));
-        if (n > 0)
-            return 1;
-        if (n < 0 && errno != EINTR)
-            return 1; /* let the following call report the error */
-    }
-}
-
 static int parse_target(const char *s, struct netaddr *na, char *err, size_t errlen)
 {
     if (netaddr_parse(s, na, err, errlen) < 0)
@@ -113,154 +94,108 @@ static int parse_target(const char *s, struct netaddr *na, char *err, size_t err
     return 0;
 }
 
-/* One request on a fresh connection ("Connection: close"), answer read to
- * its end. */
+/* The numeric host of na, for the request (proto/httpc connects to numbers only). */
+static void host_of(const struct netaddr *na, char *out, size_t cap)
+{
+    const void *a = na->ss.ss_family == AF_INET6
+                        ? (const void *)&((const struct sockaddr_in6 *)&na->ss)->sin6_addr
+                        : (const void *)&((const struct sockaddr_in *)&na->ss)->sin_addr;
+    if (!inet_ntop(na->ss.ss_family, a, out, (socklen_t)cap))
+        snprintf(out, cap, "?");
+}
+
+/* Says why the exchange failed, and whether that means the sidecar is gone
+ * (refused, reset, closed before answering: one on its way out). */
+static enum ctl_fail call_failed(const struct httpc_result *r, const char *hostport, char *err,
+                                 size_t errlen)
+{
+    switch (r->error_kind) {
+    case HTTPC_ERR_NOMEM:
+        snprintf(err, errlen, "out of memory");
+        return CTL_ERROR;
+    case HTTPC_ERR_SOCKET:
+        snprintf(err, errlen, "%s", r->error);
+        return CTL_ERROR;
+    case HTTPC_ERR_CONNECT:
+        snprintf(err, errlen, "cannot connect to %s: %s", hostport, strerror(r->sys_errno));
+        return r->sys_errno == ECONNREFUSED ? CTL_GONE : CTL_ERROR;
+    case HTTPC_ERR_TIMEOUT:
+        if (r->stage == HTTPC_STAGE_CONNECT)
+            snprintf(err, errlen, "cannot connect to %s: timed out after %.0f s", hostport,
+                     CTL_TIMEOUT_S);
+        else if (r->stage == HTTPC_STAGE_SEND)
+            snprintf(err, errlen, "%s: sending timed out", hostport);
+        else
+            snprintf(err, errlen, "%s: no answer within %.0f s", hostport, CTL_TIMEOUT_S);
+        return CTL_ERROR;
+    case HTTPC_ERR_SEND:
+        snprintf(err, errlen, "%s: send: %s", hostport, strerror(r->sys_errno));
+        return r->sys_errno == ECONNRESET || r->sys_errno == EPIPE ? CTL_GONE : CTL_ERROR;
+    case HTTPC_ERR_RECV:
+        snprintf(err, errlen, "%s: receive: %s", hostport, strerror(r->sys_errno));
+        return r->sys_errno == ECONNRESET ? CTL_GONE : CTL_ERROR;
+    case HTTPC_ERR_CLOSED:
+        snprintf(err, errlen, "%s: connection closed without an answer", hostport);
+        return CTL_GONE;
+    case HTTPC_ERR_CUT:
+        snprintf(err, errlen, "%s: answer cut short", hostport);
+        return CTL_ERROR;
+    case HTTPC_ERR_PROTOCOL:
+        snprintf(err, errlen, "%s: not an HTTP answer", hostport);
+        return CTL_ERROR;
+    case HTTPC_ERR_NONE:
+    case HTTPC_ERR_OTHER:
+        break;
+    }
+    snprintf(err, errlen, "%s: %s", hostport, r->error ? r->error : "failed");
+    return CTL_ERROR;
+}
+
+/* One request on a fresh connection, answer read to its end (proto/httpc
+ * run to completion under one deadline). */
 static enum ctl_fail call(const struct netaddr *na, const char *method, const char *target,
                           const char *body, struct ctl_answer *ans, char *err, size_t errlen)
 {
-    char hostport[NETADDR_STRLEN], head[1024];
-    double deadline = now_s() + CTL_TIMEOUT_S;
-    enum ctl_fail rc = CTL_ERROR;
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    int fd;
+    char hostport[NETADDR_STRLEN], host[NETADDR_STRLEN];
+    struct httpc_answer a;
+    bool post = strcmp(method, "POST") == 0;
 
     memset(ans, 0, sizeof(*ans));
     netaddr_format((const struct sockaddr *)&na->ss, hostport, sizeof(hostport));
-    size_t blen = body ? strlen(body) : 0;
-    int hl = snprintf(head, sizeof(head),
-                      "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: meshreg-ctl\r\n"
-                      "Connection: close\r\n%s%s%zu\r\n\r\n",
-                      method, target, hostport,
-                      body ? "Content-Type: application/x-www-form-urlencoded\r\n" : "",
-                      "Content-Length: ", blen);
-    if (hl < 0 || (size_t)hl >= sizeof(head)) {
-        snprintf(err, errlen, "request too long");
+    host_of(na, host, sizeof(host));
+    struct httpc_request req = {
+        .host = host,
+        .port = netaddr_port((const struct sockaddr *)&na->ss),
+        .method = method,
+        .target = target,
+        .extra_headers = body ? "User-Agent: meshreg-ctl\r\n"
+                                "Content-Type: application/x-www-form-urlencoded\r\n"
+                              : "User-Agent: meshreg-ctl\r\n",
+        /* POSTs always say their length, even 0 */
+        .body = body   ? body
+                : post ? ""
+                       : NULL,
+        .body_len = body ? strlen(body) : 0,
+        .timeout_ms = (int)(CTL_TIMEOUT_S * 1000),
+        .max_body = CTL_MAX_ANSWER + 1,
+    };
+    if (httpc_fetch(&req, &a) < 0) {
+        snprintf(err, errlen, "out of memory");
         return CTL_ERROR;
     }
-
-    fd = socket(na->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        snprintf(err, errlen, "socket: %s", strerror(errno));
-        return CTL_ERROR;
+    enum ctl_fail rc = CTL_OK;
+    if (a.res.status == 0) {
+        rc = call_failed(&a.res, hostport, err, errlen);
+    } else if (a.res.body_len > CTL_MAX_ANSWER) {
+        snprintf(err, errlen, "%s: answer too large", hostport);
+        rc = CTL_ERROR;
+    } else {
+        ans->status = a.res.status;
+        ans->body = a.body;
+        ans->len = a.res.body_len;
+        a.body = NULL; /* now ans's */
     }
-    if (connect(fd, (const struct sockaddr *)&na->ss, na->len) < 0) {
-        if (errno != EINPROGRESS) {
-            snprintf(err, errlen, "cannot connect to %s: %s", hostport, strerror(errno));
-            rc = errno == ECONNREFUSED ? CTL_GONE : CTL_ERROR;
-            goto out;
-        }
-        if (!wait_fd(fd, POLLOUT, deadline)) {
-            snprintf(err, errlen, "cannot connect to %s: timed out after %.0f s", hostport,
-                     CTL_TIMEOUT_S);
-            goto out;
-        }
-        int soerr = 0;
-        socklen_t sl = sizeof(soerr);
-        getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
-        if (soerr) {
-            snprintf(err, errlen, "cannot connect to %s: %s", hostport, strerror(soerr));
-            rc = soerr == ECONNREFUSED ? CTL_GONE : CTL_ERROR;
-            goto out;
-        }
-    }
-
-    /* send head then body */
-    for (int part = 0; part < 2; part++) {
-        const char *p = part ? body : head;
-        size_t n = part ? blen : (size_t)hl;
-        while (n > 0) {
-            ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-            if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
-                if (!wait_fd(fd, POLLOUT, deadline)) {
-                    snprintf(err, errlen, "%s: sending timed out", hostport);
-                    goto out;
-                }
-                continue;
-            }
-            if (w < 0) {
-                snprintf(err, errlen, "%s: send: %s", hostport, strerror(errno));
-                rc = errno == ECONNRESET || errno == EPIPE ? CTL_GONE : CTL_ERROR;
-                goto out;
-            }
-            p += w;
-            n -= (size_t)w;
-        }
-    }
-
-    /* read until the declared body is complete, or EOF */
-    struct http1_response res;
-    long rhl = 0;
-    for (;;) {
-        if (len + 4096 + 1 > cap) {
-            if (cap >= CTL_MAX_ANSWER) {
-                snprintf(err, errlen, "%s: answer too large", hostport);
-                goto out;
-            }
-            cap = cap ? cap * 2 : 8192;
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                snprintf(err, errlen, "out of memory");
-                goto out;
-            }
-            buf = nb;
-        }
-        ssize_t r = recv(fd, buf + len, cap - len - 1, 0);
-        if (r < 0 && (errno == EAGAIN || errno == EINTR)) {
-            if (!wait_fd(fd, POLLIN, deadline)) {
-                snprintf(err, errlen, "%s: no answer within %.0f s", hostport, CTL_TIMEOUT_S);
-                goto out;
-            }
-            continue;
-        }
-        if (r < 0) {
-            snprintf(err, errlen, "%s: receive: %s", hostport, strerror(errno));
-            rc = errno == ECONNRESET ? CTL_GONE : CTL_ERROR;
-            goto out;
-        }
-        len += (size_t)r;
-        while (rhl == 0) {
-            rhl = http1_parse_response(buf, len, 64 * 1024, &res);
-            if (rhl < 0) {
-                snprintf(err, errlen, "%s: not an HTTP answer", hostport);
-                goto out;
-            }
-            if (rhl == 0 || res.status != 100)
-                break;
-            /* an interim answer: drop it; the real one follows, and may
-             * already be in the buffer (the server need not send more) */
-            memmove(buf, buf + rhl, len - (size_t)rhl);
-            len -= (size_t)rhl;
-            rhl = 0;
-        }
-        if (rhl > 0 && res.content_length >= 0 && len >= (size_t)rhl + (size_t)res.content_length) {
-            len = (size_t)rhl + (size_t)res.content_length;
-            break;
-        }
-        if (r == 0) {
-            if (rhl == 0) {
-                /* closed before answering: a sidecar on its way out */
-                snprintf(err, errlen, "%s: connection closed without an answer", hostport);
-                rc = CTL_GONE;
-                goto out;
-            }
-            if (res.content_length >= 0) {
-                snprintf(err, errlen, "%s: answer cut short", hostport);
-                goto out;
-            }
-            break; /* body delimited by the close */
-        }
-    }
-    ans->status = res.status;
-    ans->len = len - (size_t)rhl;
-    memmove(buf, buf + rhl, ans->len);
-    buf[ans->len] = '\0';
-    ans->body = buf;
-    buf = NULL;
-    rc = CTL_OK;
-out:
-    free(buf);
-    close(fd);
+    httpc_answer_free(&a);
     return rc;
 }
 
