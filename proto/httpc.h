@@ -80,19 +80,4 @@ int httpc_poke(struct httpc *c);
 /* When the whole request was sent (ev_time()), 0 while it was not. */
 ev_tstamp httpc_sent_at(const struct httpc *c);
 
-/* A whole exchange run by httpc_fetch(); free with httpc_answer_free(). */
-struct httpc_answer {
-    struct httpc_result res; /* res.body is body (or ""), res.error is errbuf */
-    char *body;              /* malloc'd, NUL-terminated, when res.status != 0 */
-    char errbuf[160];
-    bool done;
-};
-
-/* Runs one request to completion on a private loop, for a command-line
- * tool (never inside an event loop): blocks for at most req->timeout_ms.
- * Returns 0 with the outcome in *out (a failure is res.status == 0), or -1
- * when out of memory before the request could start. */
-int httpc_fetch(const struct httpc_request *req, struct httpc_answer *out);
-void httpc_answer_free(struct httpc_answer *a);
-
 #endif

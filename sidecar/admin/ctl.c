@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "proto/httpc.h"
+#include "proto/httpc_fetch.h"
 #include "proto/netaddr.h"
 
 #define CTL_DEFAULT_ADMIN "127.0.0.1:6666"
@@ -195,7 +195,7 @@ static enum ctl_fail call(const struct netaddr *na, const char *method, const ch
         ans->len = a.res.body_len;
         a.body = NULL; /* now ans's */
     }
-    httpc_answer_free(&a);
+    httpc_fetch_free(&a);
     return rc;
 }
 
