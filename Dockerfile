@@ -17,8 +17,20 @@ COPY . .
 RUN make clean && make static \
  && deploy/docker/rootfs.sh build/meshreg-static /rootfs
 
-# No shell, no package manager, no libraries: a static binary, CA
-# certificates (https probes, TLS backends), /etc/passwd for the user.
+# A second, optional image: the app container's preStop hook runs
+# `meshreg drain --wait`, but app images do not contain meshreg and the
+# final image below has no cp to hand its binary over. This one copies it
+# into a shared emptyDir from an init container (deploy/kubernetes/):
+#   docker build --target installer -t meshreg-installer:0.1.0 .
+FROM busybox:1.36 AS installer
+COPY --from=build /rootfs/usr/local/bin/meshreg /meshreg
+USER 65532:65532
+ENTRYPOINT ["cp", "/meshreg"]
+CMD ["/meshreg-bin/meshreg"]
+
+# The image (the default target, last): no shell, no package manager, no
+# libraries; a static binary, CA certificates (https probes, TLS backends),
+# /etc/passwd for the user.
 FROM scratch
 COPY --from=build /rootfs/ /
 # COPY resets ownership to root: the working directory must be the user's.

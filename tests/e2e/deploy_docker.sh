@@ -22,11 +22,19 @@ check "the build stage runs make static and rootfs.sh" \
 check "rootfs.sh runs on make static's output" grep -q 'deploy/docker/rootfs.sh build/meshreg-static /rootfs' "$DF"
 check "final stage copies the assembled tree" grep -qx 'COPY --from=build /rootfs/ /' "$DF"
 check "no HEALTHCHECK" bash -c "! grep -qi '^HEALTHCHECK' '$DF'"
-user=$(sed -n 's/^USER //p' "$DF")
+# The final stage: from the last FROM on (the default build target).
+awk '/^FROM /{buf=""} {buf=buf $0 "\n"} END{printf "%s", buf}' "$DF" >"$T/final"
+check "the final stage is the last (default target)" grep -qx 'FROM scratch' <<<"$(head -n 1 "$T/final")"
+user=$(sed -n 's/^USER //p' "$T/final")
 uid=${user%%:*}
 check "USER is set and not root ($user)" [ -n "$uid" ] && [ "$uid" != 0 ] && [ "$uid" != root ]
 check_eq "ENTRYPOINT is the binary rootfs.sh installs" \
-    "$(sed -n 's/^ENTRYPOINT //p' "$DF")" '["/usr/local/bin/meshreg"]'
+    "$(sed -n 's/^ENTRYPOINT //p' "$T/final")" '["/usr/local/bin/meshreg"]'
+# The installer image (for the app container's preStop) copies the same binary.
+check "installer stage: the static binary, copied by cp" bash -c \
+    "grep -q '^FROM busybox[^ ]* AS installer' '$DF' &&
+     grep -qx 'COPY --from=build /rootfs/usr/local/bin/meshreg /meshreg' '$DF' &&
+     grep -qx 'ENTRYPOINT \\[\"cp\", \"/meshreg\"\\]' '$DF'"
 check "the build stage installs what make static links" \
     bash -c "for p in libev-dev libjansson-dev libyaml-dev libnghttp2-dev libzookeeper-st-dev libssl-dev ca-certificates; do grep -q \"\$p\" '$DF' || exit 1; done"
 
