@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# README "Backends" zk://: one ephemeral znode per up registration with the record JSON
-# byte for byte, owned by meshreg's session; unhealthy, drain and SIGTERM
-# delete it (latency measured by a kazoo watcher), healthy/undrain put it back.
+# README "Backends" zk://: one ephemeral sequential znode per up registration, named as
+# nerve names it (<instance_id>_ + 10-digit sequence), with the record JSON byte for byte,
+# owned by meshreg's session; unhealthy, drain and SIGTERM delete it (latency measured by a
+# kazoo watcher), healthy/undrain put it back as a new node (a new sequence).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/zk_lib.sh"
 
@@ -16,6 +17,8 @@ detail=$(backend_field detail)
 check "owned by the session /status shows ($owner)" grep -q "session $owner," <<<"$detail"
 check_eq "/status backend connected" "$(backend_field state)" connected
 check_eq "exactly one znode" "$(zk_count)" 1
+name0=$(zk_node_field name)
+check "named <instance_id>_ + 10-digit sequence ($name0)" grep -q -E "^${IID}_[0-9]{10}\$" <<<"$name0"
 zk_watch_start
 
 # Unhealthy: the probe fails (fall 2 at 200 ms), the node goes.
@@ -51,6 +54,9 @@ else
     fail "undrain: znode back" "no create seen in 3 s"
 fi
 check_eq "exactly one znode after the flips" "$(zk_count)" 1
+name1=$(zk_node_field name)
+check "re-created as a new node with a higher sequence ($name0 -> $name1)" \
+    [ "${name1#"${IID}"_}" -gt "${name0#"${IID}"_}" ] 2>/dev/null
 check_eq "same data after the flips" "$(zk_node_field data)" "$want"
 
 # SIGTERM: deleted first, while meshreg still serves its drain window.
