@@ -312,6 +312,35 @@ static void open_errors(void **state)
     ev_loop_destroy(loop);
 }
 
+/* The connection list: oldest first, touch makes the newest, remove
+ * anywhere; the count follows. */
+static void conn_list_order(void **state)
+{
+    struct listener l;
+    struct listener_conn c[3];
+    memset(&l, 0, sizeof(l));
+    for (int i = 0; i < 3; i++)
+        listener_conn_add(&l, &c[i]);
+    assert_int_equal(l.nconns, 3);
+    assert_ptr_equal(l.oldest, &c[0]);
+    assert_ptr_equal(l.newest, &c[2]);
+    listener_conn_touch(&l, &c[0]); /* 1 2 0 */
+    assert_ptr_equal(l.oldest, &c[1]);
+    assert_ptr_equal(l.newest, &c[0]);
+    assert_ptr_equal(c[1].next, &c[2]);
+    listener_conn_touch(&l, &c[0]); /* already the newest */
+    assert_ptr_equal(l.newest, &c[0]);
+    assert_int_equal(l.nconns, 3);
+    listener_conn_remove(&l, &c[2]); /* 1 0 */
+    assert_ptr_equal(c[1].next, &c[0]);
+    assert_ptr_equal(c[0].prev, &c[1]);
+    listener_conn_remove(&l, &c[1]);
+    listener_conn_remove(&l, &c[0]);
+    assert_int_equal(l.nconns, 0);
+    assert_null(l.oldest);
+    assert_null(l.newest);
+}
+
 int main(void)
 {
     log_setup(LOG_FORMAT_TEXT, LOG_WARN);
@@ -320,6 +349,7 @@ int main(void)
         cmocka_unit_test_teardown(close_while_paused, teardown),
         cmocka_unit_test_teardown(accepts_are_batched, teardown),
         cmocka_unit_test_teardown(open_errors, teardown),
+        cmocka_unit_test(conn_list_order),
     };
     return cmocka_run_group_tests_name("listener", tests, NULL, NULL);
 }

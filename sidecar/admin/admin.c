@@ -40,8 +40,8 @@
 #define LINGER_MAX 2.0        /* seconds we keep discarding input before a close */
 
 struct admin_conn {
+    struct listener_conn link; /* first: a->listener's list, least recently active first */
     struct admin *a;
-    struct admin_conn *prev, *next; /* LRU: a->head is the least recently active */
     int fd;
     ev_io rio, wio;
     ev_timer timer;
@@ -69,46 +69,23 @@ struct admin {
     struct admin_limits lim;
     struct netaddr_cidr *allow;
     size_t nallow;
-    struct admin_conn *head, *tail;
-    size_t nconns;
 };
 
 static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
-/* ---- connection list (LRU) ---- */
-
-static void lru_unlink(struct admin *a, struct admin_conn *c)
-{
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        a->head = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    else
-        a->tail = c->prev;
-    c->prev = c->next = NULL;
-}
-
-static void lru_push(struct admin *a, struct admin_conn *c)
-{
-    c->prev = a->tail;
-    c->next = NULL;
-    if (a->tail)
-        a->tail->next = c;
-    else
-        a->head = c;
-    a->tail = c;
-}
+/* ---- connections ---- */
 
 static void conn_touch(struct admin_conn *c)
 {
-    if (c->a->tail != c) {
-        lru_unlink(c->a, c);
-        lru_push(c->a, c);
-    }
+    listener_conn_touch(&c->a->listener, &c->link);
+}
+
+/* The least recently active connection, or NULL. */
+static struct admin_conn *conn_oldest(struct admin *a)
+{
+    return (struct admin_conn *)a->listener.oldest;
 }
 
 static void conn_free(struct admin_conn *c)
@@ -118,8 +95,7 @@ static void conn_free(struct admin_conn *c)
     ev_io_stop(a->loop, &c->wio);
     ev_timer_stop(a->loop, &c->timer);
     close(c->fd);
-    lru_unlink(a, c);
-    a->nconns--;
+    listener_conn_remove(&a->listener, &c->link);
     admin_h2_free(c->h2);
     free(c->in);
     free(c->out);
@@ -511,8 +487,7 @@ static void conn_new(struct admin *a, int fd, const struct sockaddr_storage *pee
     c->timer.data = c;
     ev_io_start(a->loop, &c->rio);
     ev_timer_start(a->loop, &c->timer);
-    lru_push(a, c);
-    a->nconns++;
+    listener_conn_add(&a->listener, &c->link);
     /* A health checker's request has usually arrived with its handshake:
      * read it now rather than after one more trip through the loop. */
     conn_read_cb(a->loop, &c->rio, EV_READ);
@@ -527,8 +502,8 @@ static void on_accept(void *arg, int fd, const struct sockaddr_storage *peer)
      * lock the load balancers out; evicting the quietest one keeps a client
      * that sends its request right away served, and a conforming client can
      * always retry. */
-    if (a->nconns >= a->lim.max_conns && a->head)
-        conn_free(a->head);
+    if (a->listener.nconns >= a->lim.max_conns && conn_oldest(a))
+        conn_free(conn_oldest(a));
     conn_new(a, fd, peer);
 }
 
@@ -586,8 +561,8 @@ void admin_free(struct admin *a)
 {
     if (!a)
         return;
-    while (a->head)
-        conn_free(a->head);
+    while (conn_oldest(a))
+        conn_free(conn_oldest(a));
     listener_close(&a->listener);
     status_cache_clear(&a->routes.health);
     free(a->allow);

@@ -25,8 +25,8 @@
 #define AGENT_LINGER 1.0 /* seconds we wait for the peer's close */
 
 struct agent_conn {
+    struct listener_conn link; /* first: a->listener's list, oldest first */
     struct agent *a;
-    struct agent_conn *prev, *next; /* a->head is the oldest */
     int fd;
     ev_io rio;
     ev_timer timer;
@@ -36,8 +36,6 @@ struct agent {
     struct ev_loop *loop;
     struct admin_view view;
     struct listener listener;
-    struct agent_conn *head, *tail;
-    size_t nconns;
 };
 
 const char *agent_line(const struct admin_view *v)
@@ -66,15 +64,7 @@ static void conn_free(struct agent_conn *c)
     ev_io_stop(a->loop, &c->rio);
     ev_timer_stop(a->loop, &c->timer);
     close(c->fd);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        a->head = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    else
-        a->tail = c->prev;
-    a->nconns--;
+    listener_conn_remove(&a->listener, &c->link);
     free(c);
 }
 
@@ -112,8 +102,8 @@ static void answer(struct agent *a, int fd, const struct sockaddr_storage *peer)
         return;
     }
     shutdown(fd, SHUT_WR);
-    if (a->nconns >= AGENT_MAX_CONNS)
-        conn_free(a->head);
+    if (a->listener.nconns >= AGENT_MAX_CONNS)
+        conn_free((struct agent_conn *)a->listener.oldest);
     struct agent_conn *c = calloc(1, sizeof(*c));
     if (!c) {
         close(fd);
@@ -127,13 +117,7 @@ static void answer(struct agent *a, int fd, const struct sockaddr_storage *peer)
     c->timer.data = c;
     ev_io_start(a->loop, &c->rio);
     ev_timer_start(a->loop, &c->timer);
-    c->prev = a->tail;
-    if (a->tail)
-        a->tail->next = c;
-    else
-        a->head = c;
-    a->tail = c;
-    a->nconns++;
+    listener_conn_add(&a->listener, &c->link);
 }
 
 static void on_accept(void *arg, int fd, const struct sockaddr_storage *peer)
@@ -173,8 +157,8 @@ void agent_free(struct agent *a)
 {
     if (!a)
         return;
-    while (a->head)
-        conn_free(a->head);
+    while (a->listener.oldest)
+        conn_free((struct agent_conn *)a->listener.oldest);
     listener_close(&a->listener);
     free(a);
 }

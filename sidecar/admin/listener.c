@@ -71,6 +71,40 @@ int listener_open(struct listener *l, struct ev_loop *loop, const char *addr, in
     return 0;
 }
 
+void listener_conn_add(struct listener *l, struct listener_conn *c)
+{
+    c->prev = l->newest;
+    c->next = NULL;
+    if (l->newest)
+        l->newest->next = c;
+    else
+        l->oldest = c;
+    l->newest = c;
+    l->nconns++;
+}
+
+void listener_conn_remove(struct listener *l, struct listener_conn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        l->oldest = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        l->newest = c->prev;
+    c->prev = c->next = NULL;
+    l->nconns--;
+}
+
+void listener_conn_touch(struct listener *l, struct listener_conn *c)
+{
+    if (l->newest == c)
+        return;
+    listener_conn_remove(l, c);
+    listener_conn_add(l, c);
+}
+
 void listener_close(struct listener *l)
 {
     if (!l->loop || l->fd < 0)

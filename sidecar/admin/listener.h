@@ -1,7 +1,9 @@
 /* A listening TCP socket on the loop: bounded accepts per wakeup, and a
  * short rest when out of descriptors instead of spinning on a
- * level-triggered backlog. Shared by the admin endpoint and the agent port;
- * what to do with an accepted socket is the owner's callback. */
+ * level-triggered backlog, plus the list of its open connections, oldest
+ * (least recently active) first, so an owner that is full closes the
+ * oldest. Shared by the admin endpoint and the agent port; what to do with
+ * an accepted socket, and when to evict, is the owner's business. */
 #ifndef MESHREG_LISTENER_H
 #define MESHREG_LISTENER_H
 
@@ -14,6 +16,12 @@
 /* Owns fd from here on (close it when done). */
 typedef void (*listener_accept_cb)(void *arg, int fd, const struct sockaddr_storage *peer);
 
+/* Embedded first in the owner's connection struct, so the owner converts
+ * a listener_conn pointer back with a cast. */
+struct listener_conn {
+    struct listener_conn *prev, *next;
+};
+
 struct listener {
     struct ev_loop *loop;
     int fd;                    /* -1 when closed */
@@ -24,6 +32,8 @@ struct listener {
     ev_timer pause;
     listener_accept_cb cb;
     void *arg;
+    struct listener_conn *oldest, *newest; /* the owner's open connections */
+    size_t nconns;
 };
 
 /* Binds and listens on addr ("0.0.0.0:6666", "[::1]:0"; see netaddr_parse)
@@ -34,7 +44,15 @@ struct listener {
 int listener_open(struct listener *l, struct ev_loop *loop, const char *addr, int port,
                   const char *name, listener_accept_cb cb, void *arg, char *err, size_t errlen);
 
-/* Stops accepting and closes the socket; a no-op when not open. */
+/* Stops accepting and closes the socket; a no-op when not open. The
+ * connections are the owner's to close first. */
 void listener_close(struct listener *l);
+
+/* A new connection: the newest. */
+void listener_conn_add(struct listener *l, struct listener_conn *c);
+/* Activity on c: it becomes the newest. */
+void listener_conn_touch(struct listener *l, struct listener_conn *c);
+/* c is closing: off the list. */
+void listener_conn_remove(struct listener *l, struct listener_conn *c);
 
 #endif

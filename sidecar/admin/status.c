@@ -164,14 +164,13 @@ int status_full(const struct admin_view *v, char **body, size_t *len)
                                 b->last_error, "pending", (json_int_t)b->pending, "ops_ok",
                                 (json_int_t)b->ops_ok, "ops_failed", (json_int_t)b->ops_failed);
     const struct admin_view_probes *pr = &st.probes;
-    json_t *probes = json_pack("{s:I, s:I, s:I, s:I, s:I}", "lag_ms",
-                               (json_int_t)(pr->lag_seconds * 1000), "lag_max_ms",
-                               (json_int_t)(pr->lag_max_seconds * 1000), "in_flight",
-                               (json_int_t)pr->in_flight, "waiting", (json_int_t)pr->waiting,
-                               "late", (json_int_t)pr->late);
-    json_t *o = json_pack("{s:s, s:I, s:o, s:o, s:o, s:o}", "version", MESHREG_VERSION,
-                          "uptime_ms", (json_int_t)(st.uptime * 1000), "drain", drain, "backend",
-                          backend, "probes", probes, "checks", checks);
+    json_t *probes = json_pack(
+        "{s:I, s:I, s:I, s:I, s:I}", "lag_ms", (json_int_t)(pr->lag_seconds * 1000), "lag_max_ms",
+        (json_int_t)(pr->lag_max_seconds * 1000), "in_flight", (json_int_t)pr->in_flight, "waiting",
+        (json_int_t)pr->waiting, "late", (json_int_t)pr->late);
+    json_t *o = json_pack("{s:s, s:I, s:o, s:o, s:o, s:o}", "version", MESHREG_VERSION, "uptime_ms",
+                          (json_int_t)(st.uptime * 1000), "drain", drain, "backend", backend,
+                          "probes", probes, "checks", checks);
     *body = dump(o, len);
     return *body ? 200 : 500;
 }
