@@ -31,10 +31,12 @@ static void hold_node(const char *pidfile, const char *tag, char *out, size_t le
     assert_non_null(strstr(out, "0x"));
 }
 
-/* Nodes under our prefix left by other sessions: a byte-identical copy of
- * our record (an earlier run of this instance killed within its session
- * timeout) is deleted once ours is in place; anything else is not ours to
- * touch. A re-put of our own node changes nothing. */
+#define REC_W20 "{\"host\":\"10.1.2.3\",\"port\":8888,\"name\":\"h1\",\"weight\":20,\"labels\":{}}"
+
+/* Nodes under our prefix left by other sessions: a record of this instance
+ * and port (an earlier run killed within its session timeout, the same
+ * record or another weight) is deleted once ours is in place; another
+ * port's is not ours to touch. A re-put of our own node changes nothing. */
 static void test_existing_node(void **state)
 {
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
@@ -51,6 +53,10 @@ static void test_existing_node(void **state)
     snprintf(pid_other, sizeof pid_other, "%s/hold-other.pid", dir_single);
     snprintf(args, sizeof args, "--sequence '%s' '%s'", path, REC(7777));
     hold_node(pid_other, "hold-other", out, sizeof out, args);
+    char pid_w20[128];
+    snprintf(pid_w20, sizeof pid_w20, "%s/hold-w20.pid", dir_single);
+    snprintf(args, sizeof args, "--sequence '%s' '%s'", path, REC_W20);
+    hold_node(pid_w20, "hold-w20", out, sizeof out, args);
 
     struct reg *r = connected_reg(loop, uri, 10);
     our_session(r, sess, sizeof sess);
@@ -69,7 +75,7 @@ static void test_existing_node(void **state)
     json_decref(j);
     assert_string_equal(ours.data, REC(8888));
     assert_string_not_equal(ours.path, copy_path);
-    assert_string_equal(other.data, REC(7777)); /* not ours: left alone */
+    assert_string_equal(other.data, REC(7777)); /* another port: left alone */
 
     /* Our own node: a re-put changes nothing. */
     reg_resync(r);
@@ -88,7 +94,8 @@ static void test_existing_node(void **state)
     assert_int_equal(z2.version, ours.version);
     assert_int_equal(r->ops_failed, 0);
 
-    sh(NULL, 0, "kill $(cat %s) $(cat %s) 2>/dev/null; sleep 0.3", pid_copy, pid_other);
+    sh(NULL, 0, "kill $(cat %s) $(cat %s) $(cat %s) 2>/dev/null; sleep 0.3", pid_copy, pid_other,
+       pid_w20);
     zk_get(loop, hosts_single, path, &z2);
     assert_true(z2.exists); /* the other sessions ending do not take our node */
     assert_string_equal(z2.path, ours.path);
@@ -105,6 +112,44 @@ static json_t *node_with_data(json_t *j, const char *data)
             return n;
     }
     return NULL;
+}
+
+/* At start-up (reg_clear) the records of this instance and port left by an
+ * earlier run go before any probe passed, plain or path-encoded names
+ * alike; another port's record stays. */
+static void test_leftover_cleared_at_start(void **state)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    char uri[128], out[256], args[1024], pids[3][128];
+    snprintf(uri, sizeof uri, "zk://%s/meshreg-test/leftover", hosts_single);
+    const char *parent = "/meshreg-test/leftover/svc.main";
+    char *enc = zk_name_prefix("h1", 2, REC(8888), strlen(REC(8888)), true);
+    assert_non_null(enc);
+    const char *names[3] = {"h1_", enc, "h1_"};
+    const char *datas[3] = {REC_W20, REC(8888), REC(7777)};
+    for (int i = 0; i < 3; i++) {
+        char tag[16];
+        snprintf(tag, sizeof tag, "left%d", i);
+        snprintf(pids[i], sizeof pids[i], "%s/%s.pid", dir_single, tag);
+        snprintf(args, sizeof args, "--sequence '%s/%s' '%s'", parent, names[i], datas[i]);
+        hold_node(pids[i], tag, out, sizeof out, args);
+    }
+    free(enc);
+    json_t *j = zk_nodes(loop, hosts_single, parent, NULL);
+    assert_int_equal(json_array_size(j), 3);
+    json_decref(j);
+
+    struct reg *r = connected_reg(loop, uri, 10);
+    reg_clear(r, "svc.main", "h1_8888");
+    assert_true(run_until(loop, is_settled, r, 5, NULL));
+    j = zk_nodes(loop, hosts_single, parent, NULL);
+    assert_int_equal(json_array_size(j), 1);
+    assert_non_null(node_with_data(j, REC(7777)));
+    json_decref(j);
+    assert_int_equal(r->ops_failed, 0);
+    sh(NULL, 0, "kill $(cat %s) $(cat %s) $(cat %s) 2>/dev/null", pids[0], pids[1], pids[2]);
+    reg_free(r);
+    ev_loop_destroy(loop);
 }
 
 #define REC_H2 "{\"host\":\"10.9.9.9\",\"port\":8888,\"name\":\"h2\",\"weight\":10,\"labels\":{}}"
@@ -336,9 +381,8 @@ int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_existing_node),
-        cmocka_unit_test(test_sequential_names),
-        cmocka_unit_test(test_lost_create_reply),
+        cmocka_unit_test(test_existing_node),    cmocka_unit_test(test_leftover_cleared_at_start),
+        cmocka_unit_test(test_sequential_names), cmocka_unit_test(test_lost_create_reply),
         cmocka_unit_test(test_path_encoding),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

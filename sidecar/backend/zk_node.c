@@ -18,17 +18,21 @@
  * can share a parent and a prefix (one service on two ports): their data
  * (host, port) tells them apart.
  *
- * The same listing finds copies of our record left by another session,
- * i.e. an earlier run of this instance killed within its session timeout:
- * byte-identical data, so consumers could not tell them apart anyway. They
- * are deleted once our node is in place rather than left until their
- * session expires. Two live processes with the same instance id, host and
- * port delete each other's copy; that is a configuration error.
+ * The same listing finds this record's nodes left by another session, i.e.
+ * an earlier run of this instance killed within its session timeout: a
+ * record with our instance id ("name") and port, what a node's name said
+ * before names were sequential (the weight or labels may differ). They are
+ * deleted once our node is in place rather than left until their session
+ * expires; at start-up (reg_clear) the core's delete of a record it never
+ * put removes them before any probe passed. Two live processes with the
+ * same instance id and port delete each other's node; that is a
+ * configuration error.
  *
  * Every create of a record lists its parent first: one extra round trip per
  * registration, which also makes a restart find its leftovers. */
 #include "sidecar/backend/zk_node.h"
 
+#include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +62,7 @@ struct zk_op {
     char *parent;        /* ROOT/<svc.ns> */
     char *prefix;        /* put: parent/<name prefix of data> */
     char *unsure_prefix; /* parent/<name prefix of the unconfirmed data>, or NULL */
+    char *plain_prefix;  /* parent/<instance_id>_ */
     char **kids;         /* scan: candidates still to read */
     size_t nkids;
     bool scanned;      /* the parent was listed and every candidate read */
@@ -170,6 +175,7 @@ static void op_free(struct zk_op *op)
     free(op->parent);
     free(op->prefix);
     free(op->unsure_prefix);
+    free(op->plain_prefix);
     free(op->found);
     free(op->found_data);
     free(op);
@@ -206,6 +212,8 @@ static struct zk_op *op_new(struct zk_session *s, struct reg_entry *e, bool put)
     }
     if (ok && ent->unsure)
         ok = (op->unsure_prefix = full_prefix(op, ent->unsure)) != NULL;
+    if (ok)
+        ok = (op->plain_prefix = full_prefix(op, NULL)) != NULL;
     op->next = s->ops;
     if (s->ops)
         s->ops->prev = op;
@@ -297,6 +305,27 @@ static void delete_doomed(struct zk_op *op)
 static void scan_next(struct zk_op *op);
 
 /* Decides what a candidate is to this record; takes ownership of path. */
+/* The record is this entry's: same instance id ("name") and port as the
+ * registry key "<instance_id>_<port>", i.e. what the name of a node said
+ * before names were sequential. Weight and labels may differ (an earlier
+ * run with another configuration). */
+static bool same_instance(const struct zk_op *op, const char *data, size_t n)
+{
+    const char *key = op->e->node;
+    size_t idlen = zk_name_id_len(key);
+    char *end = NULL;
+    long port = key[idlen] ? strtol(key + idlen + 1, &end, 10) : 0;
+    if (!end || *end || port <= 0)
+        return false;
+    json_t *j = json_loadb(data, n, 0, NULL);
+    const char *name = json_string_value(json_object_get(j, "name"));
+    json_t *p = json_object_get(j, "port");
+    bool same = name && strlen(name) == idlen && memcmp(name, key, idlen) == 0 &&
+                json_is_integer(p) && json_integer_value(p) == port;
+    json_decref(j);
+    return same;
+}
+
 static void scan_classify(struct zk_op *op, char *path, const char *value, int value_len,
                           const struct Stat *stat)
 {
@@ -316,9 +345,9 @@ static void scan_classify(struct zk_op *op, char *path, const char *value, int v
         } else if (is_data || is_unsure) {
             doom = true;
         }
-    } else if (is_data) {
-        log_info(op->e->svc, "zk: %s is a copy of our record left by session 0x%llx: deleting it",
-                 path, (unsigned long long)stat->ephemeralOwner);
+    } else if (is_data || same_instance(op, value, n)) {
+        log_info(op->e->svc, "zk: %s is our record left by session 0x%llx: deleting it", path,
+                 (unsigned long long)stat->ephemeralOwner);
         doom = true;
     }
     if (doom && ent_doom(ent, path))
@@ -360,10 +389,20 @@ static void scan_next(struct zk_op *op)
     sent(op, zoo_aget(op->s->zh, path, 0, scan_got, op), "get", path);
 }
 
+/* A child that may be ours: named for our record or the unconfirmed one,
+ * or for this instance (the plain name, or an encoded name whose record is
+ * this entry's: see same_instance). */
 static bool is_candidate(const struct zk_op *op, const char *child)
 {
-    return (op->prefix && zk_name_matches(child, base_name(op->prefix))) ||
-           (op->unsure_prefix && zk_name_matches(child, base_name(op->unsure_prefix)));
+    if ((op->prefix && zk_name_matches(child, base_name(op->prefix))) ||
+        (op->unsure_prefix && zk_name_matches(child, base_name(op->unsure_prefix))) ||
+        zk_name_matches(child, base_name(op->plain_prefix)))
+        return true;
+    size_t n = 0;
+    char *rec = zk_name_decode(child, &n);
+    bool mine = rec && same_instance(op, rec, n);
+    free(rec);
+    return mine;
 }
 
 static void scan_listed(int rc, const struct String_vector *kids, const void *data)
@@ -594,7 +633,7 @@ static void del_continue(struct zk_op *op)
         sent(op, zoo_adelete(op->s->zh, ent->path, -1, del_done, op), "delete", ent->path);
     else if (ent->ndoomed)
         delete_doomed(op);
-    else if (ent->unsure && !op->scanned)
+    else if ((ent->unsure || op->e->leftover) && !op->scanned)
         scan_start(op);
     else
         op_finish(op, true, NULL);

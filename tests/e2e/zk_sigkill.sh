@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # README "Backends" zk:// after SIGKILL: the znode outlives the process for the session
 # timeout (--ttl-seconds 3), then vanishes by itself. A new meshreg started
-# within that timeout replaces the dead session's node at once (one node,
-# owned by the new session), and the old session's expiry leaves it alone.
+# within that timeout deletes the dead session's node at once, even before
+# its app is healthy, and registers its own (one node, owned by the new
+# session) once it is.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/zk_lib.sh"
 
@@ -31,8 +32,17 @@ old=$(zk_node_field ephemeralOwner)
 kill -KILL "$MESHREG_PID"
 wait_exit "$MESHREG_PID" 2
 check "killed: the old node is still there" zk_present
+# The app is down when meshreg comes back: the dead run's node must not keep
+# advertising it until its session expires.
+demo_ctl "$APP_PORT" unhealthy
 t0=$(now_ms)
 TTL=10 start_zk_meshreg
+if wait_for 3 zk_absent; then
+    ok "restarted meshreg, app unhealthy: the old run's node deleted after $(($(now_ms) - t0)) ms"
+else
+    fail "restarted meshreg deletes the old run's node" "still there: $(zk_node_field ephemeralOwner)"
+fi
+demo_ctl "$APP_PORT" healthy
 _new_owner() {
     local o
     o=$(zk_node_field ephemeralOwner) && [ -n "$o" ] && [ "$o" != "$old" ]
