@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "sidecar/admin/admin.h"
+#include "sidecar/admin/admin_view.h"
 #include "sidecar/admin/agent.h"
 #include "sidecar/log.h"
 #include "sidecar/probe/probe.h"
@@ -44,9 +45,17 @@ static void sync_all(struct sidecar *sc)
     sc->gen++;
 }
 
+const struct spool_entry *sidecar_check_drain(const struct sidecar *sc, const struct check *c)
+{
+    if (!c->spec->registered)
+        return NULL; /* a worker's check answers for its pod, not for a record */
+    return spool_covers(&sc->spool, c->spec->name, ev_now(sc->loop));
+}
+
 bool sidecar_check_up(const struct sidecar *sc, const struct check *c)
 {
-    return c->health.up && drain_allows_up(&sc->drain, c->spec->registered);
+    return c->health.up && drain_allows_up(&sc->drain, c->spec->registered) &&
+           !sidecar_check_drain(sc, c);
 }
 
 bool sidecar_check_registered(const struct sidecar *sc, const struct check *c)
@@ -67,29 +76,97 @@ void sidecar_note_poll(struct sidecar *sc, const char *peer, bool draining)
     lbwatch_note(&sc->lbwatch, peer, ev_now(sc->loop), draining);
 }
 
-void sidecar_request_drain(struct sidecar *sc, const char *reason, double expires_s)
+static void drain_info(const struct sidecar *sc, const struct spool_entry *e,
+                       struct admin_drain_info *out)
 {
-    bool was = sc->drain.admin;
-    drain_request_admin(&sc->drain, ev_now(sc->loop), reason, expires_s);
-    if (!was)
-        log_info(NULL, "drain requested%s%s%s: deregistering every registration",
-                 reason && *reason ? " (reason: " : "", reason && *reason ? reason : "",
-                 reason && *reason ? ")" : "");
-    if (expires_s > 0)
-        log_info(NULL, "drain expires in %.0f s", expires_s);
-    state_save(sc->cfg->state_dir, &sc->drain, ev_now(sc->loop));
+    double end = e->asked + sc->drain.drain_seconds, now = ev_now(sc->loop);
+    snprintf(out->scope, sizeof(out->scope), "%s", e->scope);
+    snprintf(out->reason, sizeof(out->reason), "%s", e->reason);
+    out->since = e->since;
+    out->until = e->until;
+    out->window_remaining = end > now ? end - now : 0;
+}
+
+/* " (reason: R, until T)" for a log line. */
+static const char *drain_words(const struct admin_drain_info *d, char *buf, size_t len)
+{
+    char until[64] = "";
+    if (d->until > 0)
+        snprintf(until, sizeof(until), "%suntil %.0f", d->reason[0] ? ", " : "", d->until);
+    if (d->reason[0] || until[0])
+        snprintf(buf, len, " (%s%s%s)", d->reason[0] ? "reason: " : "", d->reason, until);
+    else
+        buf[0] = '\0';
+    return buf;
+}
+
+/* A drain names "all" or one registration (workers' checks register nothing). */
+static bool scope_known(const struct sidecar *sc, const char *scope)
+{
+    if (strcmp(scope, SPOOL_ALL) == 0)
+        return true;
+    for (size_t i = 0; i < sc->nchecks; i++)
+        if (sc->checks[i].spec->registered && strcmp(sc->checks[i].spec->name, scope) == 0)
+            return true;
+    return false;
+}
+
+static void drains_changed(struct sidecar *sc)
+{
+    state_save(sc->cfg->state_dir, &sc->spool);
     sync_all(sc);
     tick(sc);
 }
 
-void sidecar_request_undrain(struct sidecar *sc)
+void sidecar_request_drain(struct sidecar *sc, const struct admin_drain_request *r,
+                           struct admin_drain_result *out)
 {
-    if (sc->drain.admin)
-        log_info(NULL, "undrain requested: registering healthy registrations again");
-    drain_request_undrain(&sc->drain);
-    state_save(sc->cfg->state_dir, &sc->drain, ev_now(sc->loop));
-    sync_all(sc);
-    tick(sc);
+    struct spool_entry old;
+    double now = ev_now(sc->loop);
+    double until = r->until > 0 ? r->until : r->expires_s > 0 ? now + r->expires_s : 0;
+    char w1[300], w2[300];
+    memset(out, 0, sizeof(*out));
+    out->status = 404;
+    if (!scope_known(sc, r->scope))
+        return;
+    out->status = 500;
+    if (spool_down(&sc->spool, r->scope, r->reason, until, now, &old, &out->replaced) != 0)
+        return;
+    out->status = 200;
+    struct spool_entry *e = (struct spool_entry *)spool_find(&sc->spool, r->scope, now);
+    if (r->since > 0 && e)
+        e->since = r->since; /* hacheck's `creation` */
+    if (out->replaced)
+        drain_info(sc, &old, &out->old);
+    if (e)
+        drain_info(sc, e, &out->now);
+    const char *what = strcmp(r->scope, SPOOL_ALL) == 0 ? "every registration" : r->scope;
+    if (out->replaced)
+        log_info(NULL, "drain of %s%s, replacing the drain since %.0f%s", what,
+                 drain_words(&out->now, w1, sizeof(w1)), out->old.since,
+                 drain_words(&out->old, w2, sizeof(w2)));
+    else
+        log_info(NULL, "drain of %s%s: deregistering", what, drain_words(&out->now, w1, sizeof(w1)));
+    drains_changed(sc);
+}
+
+void sidecar_request_undrain(struct sidecar *sc, const char *scope, struct admin_drain_result *out)
+{
+    struct spool_entry old;
+    char w[300];
+    memset(out, 0, sizeof(*out));
+    out->status = 200;
+    if (!spool_up(&sc->spool, scope, &old)) {
+        if (!scope_known(sc, scope))
+            out->status = 404;
+        return;
+    }
+    out->replaced = true;
+    drain_info(sc, &old, &out->old);
+    log_info(NULL, "undrain of %s: ended the drain since %.0f%s; registering what is healthy",
+             strcmp(scope, SPOOL_ALL) == 0 ? "every registration" : scope, old.since,
+             drain_words(&out->old, w, sizeof(w)));
+    drains_changed(sc);
 }
 
 static void probe_result(struct probe *p, bool pass, const char *detail, void *arg)
@@ -131,8 +208,8 @@ static void tick_schedule(struct sidecar *sc)
     ev_tstamp now = ev_now(sc->loop), after = 0;
     if (drain_is_shutting_down(&sc->drain))
         after = TICK_SECONDS;
-    else if (sc->drain.admin && sc->drain.admin_expires_at > 0)
-        after = sc->drain.admin_expires_at > now ? sc->drain.admin_expires_at - now : 0.001;
+    else if (spool_next_until(&sc->spool) > 0)
+        after = spool_next_until(&sc->spool) > now ? spool_next_until(&sc->spool) - now : 0.001;
     if (after <= 0) {
         ev_timer_stop(sc->loop, &sc->tick);
         return;
@@ -149,10 +226,16 @@ static void tick(struct sidecar *sc)
     tick_schedule(sc);
 }
 
+static void drain_expired(const struct spool_entry *e, void *arg)
+{
+    log_info(NULL, "drain of %s expired (since %.0f%s%s): registering what is healthy",
+             strcmp(e->scope, SPOOL_ALL) == 0 ? "every registration" : e->scope, e->since,
+             e->reason[0] ? ", reason: " : "", e->reason);
+}
+
 static void tick_advance(struct sidecar *sc)
 {
     ev_tstamp now = ev_now(sc->loop);
-    bool admin_before = sc->drain.admin;
     enum drain_phase before = sc->drain.phase;
     size_t npeers;
     /* --adaptive-drain is one more request: the window may end once every
@@ -166,9 +249,8 @@ static void tick_advance(struct sidecar *sc)
         drain_request_window_end(&sc->drain);
     }
     enum drain_phase ph = drain_tick(&sc->drain, now, reg_pending(sc->reg));
-    if (admin_before && !sc->drain.admin) {
-        log_info(NULL, "drain expired: registering healthy registrations again");
-        state_save(sc->cfg->state_dir, &sc->drain, now);
+    if (spool_expire(&sc->spool, now, drain_expired, NULL) > 0) {
+        state_save(sc->cfg->state_dir, &sc->spool);
         sync_all(sc);
     }
     if (ph == before)
@@ -465,6 +547,7 @@ static void sidecar_free(struct sidecar *sc)
     admin_free(sc->admin);
     agent_free(sc->agent);
     reg_free(sc->reg);
+    spool_clear(&sc->spool);
 }
 
 static void log_start(const struct sidecar *sc)
@@ -538,9 +621,15 @@ int sidecar_run(struct mr_config *cfg, int argc, char **argv, char **envp)
     sc->wrapper = cfg->app_argv != NULL;
     drain_init(&sc->drain, cfg->drain_seconds, cfg->ttl_seconds > 0 ? cfg->ttl_seconds : 10,
                sc->wrapper);
-    state_load(cfg->state_dir, &sc->drain, ev_now(sc->loop));
+    spool_init(&sc->spool);
 
     int rc = 1;
+    if (state_prepare(cfg->state_dir, err, sizeof(err)) != 0) {
+        log_error(NULL, "--state-dir: %s", err);
+        rc = 2;
+        goto out;
+    }
+    state_load(cfg->state_dir, &sc->spool, ev_now(sc->loop));
     if (!(sc->reg = reg_new(sc->loop, cfg->backend, cfg->ttl_seconds, err, sizeof(err)))) {
         log_error(NULL, "%s", err);
         rc = 2;
@@ -589,9 +678,10 @@ int sidecar_run(struct mr_config *cfg, int argc, char **argv, char **envp)
     tick(sc); /* a drain restored from --state-dir may carry an expiry */
 
     log_start(sc);
-    if (sc->drain.admin)
-        log_info(NULL, "drained since before the restart%s%s (state dir %s)",
-                 sc->drain.reason[0] ? ": " : "", sc->drain.reason, cfg->state_dir);
+    for (size_t i = 0; i < sc->spool.n; i++)
+        log_info(NULL, "drain of %s in force since before the restart (since %.0f%s%s; state dir %s)",
+                 sc->spool.e[i].scope, sc->spool.e[i].since, sc->spool.e[i].reason[0] ? ", reason: " : "",
+                 sc->spool.e[i].reason, cfg->state_dir);
     for (size_t i = 0; i < sc->nchecks; i++)
         probe_start(sc->checks[i].probe);
     sd_notify_ready_if_probed(sc); /* no checks at all: ready now */

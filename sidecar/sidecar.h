@@ -11,6 +11,7 @@
 #include "sidecar/drain.h"
 #include "sidecar/health.h"
 #include "sidecar/lbwatch.h"
+#include "sidecar/spool.h"
 #include "sidecar/supervise.h"
 
 struct probe;
@@ -42,6 +43,7 @@ struct sidecar {
     struct admin *admin;
     struct agent *agent; /* HAProxy agent-check, NULL when off */
     struct drain drain;
+    struct spool spool; /* admin drains, per scope (README "Drains") */
     struct lbwatch lbwatch; /* --adaptive-drain: who polls us */
     ev_timer tick;
     ev_signal sig_term, sig_int, sig_hup, sig_usr1, sig_usr2;
@@ -67,8 +69,13 @@ bool sidecar_check_registered(const struct sidecar *sc, const struct check *c);
 
 /* Requests (from the admin side through sidecar/view.c, or a signal); they
  * only record intent and kick the tick. */
-void sidecar_request_drain(struct sidecar *sc, const char *reason, double expires_s);
-void sidecar_request_undrain(struct sidecar *sc);
+struct admin_drain_request;
+struct admin_drain_result;
+void sidecar_request_drain(struct sidecar *sc, const struct admin_drain_request *r,
+                           struct admin_drain_result *out);
+void sidecar_request_undrain(struct sidecar *sc, const char *scope, struct admin_drain_result *out);
+/* The admin drain that covers check c now, or NULL. */
+const struct spool_entry *sidecar_check_drain(const struct sidecar *sc, const struct check *c);
 /* Reloads the configuration unless shutting down; why names the asker in
  * the log ("SIGHUP"). */
 void sidecar_request_reload(struct sidecar *sc, const char *why);

@@ -10,8 +10,19 @@
 #include "sidecar/probe/probe.h"
 #include "sidecar/log.h"
 
-_Static_assert(ADMIN_VIEW_REASON_MAX < sizeof(((struct drain *)0)->reason),
-               "a drain reason the admin side accepts fits the drain machine");
+_Static_assert(ADMIN_VIEW_REASON_MAX == SPOOL_REASON_MAX && ADMIN_VIEW_SCOPE_MAX == SPOOL_SCOPE_MAX,
+               "a drain the admin side accepts fits the spool");
+
+static void spool_view(const struct sidecar *sc, const struct spool_entry *e,
+                       struct admin_view_spool *out)
+{
+    double end = e->asked + sc->drain.drain_seconds, now = ev_now(sc->loop);
+    out->scope = e->scope;
+    out->reason = e->reason;
+    out->since = e->since;
+    out->until = e->until;
+    out->window_remaining = end > now ? end - now : 0;
+}
 
 static void view_state(const void *owner, struct admin_view_state *out)
 {
@@ -26,10 +37,21 @@ static void view_state(const void *owner, struct admin_view_state *out)
     out->drain.phase = drain_phase_name(d->phase);
     out->drain.draining = drain_is_draining(d);
     out->drain.shutting_down = drain_is_shutting_down(d);
-    out->drain.drained = d->admin;
-    out->drain.reason = d->reason;
-    out->drain.expires_in = d->admin && d->admin_expires_at > now ? d->admin_expires_at - now : 0;
+    const struct spool_entry *all = spool_find(&sc->spool, SPOOL_ALL, now);
+    out->drain.drained = all != NULL;
+    out->drain.reason = all ? all->reason : "";
+    out->drain.expires_in = all && all->until > now ? all->until - now : 0;
     out->drain.window_remaining = drain_window_remaining(d, now);
+    out->drain.drains = sc->spool.n;
+    if (!drain_is_shutting_down(d)) {
+        for (size_t i = 0; i < sc->spool.n; i++) {
+            struct admin_view_spool v;
+            spool_view(sc, &sc->spool.e[i], &v);
+            if (v.window_remaining > out->drain.window_remaining)
+                out->drain.window_remaining = v.window_remaining;
+        }
+    }
+    out->drain.draining = out->drain.draining || sc->spool.n > 0;
     out->drain.drain_seconds = d->drain_seconds;
     struct probe_stats ps;
     probe_stats(&ps);
@@ -80,7 +102,10 @@ static void view_reg(const void *owner, size_t i, struct admin_view_reg *out)
     out->interval_ms = s->interval_ms;
     out->rise = s->rise;
     out->fall = s->fall;
-    out->drained = s->registered && sc->drain.admin;
+    const struct spool_entry *dr = sidecar_check_drain(sc, c);
+    out->drained = dr != NULL;
+    if (dr)
+        spool_view(sc, dr, &out->drain);
     out->up = sidecar_check_up(sc, c);
     if (s->registered) {
         out->host = s->host;
@@ -125,25 +150,21 @@ static bool view_find(const void *owner, const char *name, size_t len, size_t *i
     return false;
 }
 
-/* Only the scope "all" exists today; anything else is a caller's bug. */
-static bool scope_all(const char *scope)
+static void view_drain_at(const void *owner, size_t i, struct admin_view_spool *out)
 {
-    if (strcmp(scope, ADMIN_VIEW_ALL) == 0)
-        return true;
-    log_error(NULL, "admin: request for scope '%s' ignored: only 'all' is supported", scope);
-    return false;
+    const struct sidecar *sc = owner;
+    spool_view(sc, &sc->spool.e[i], out);
 }
 
-static void view_drain(void *owner, const struct admin_drain_request *r)
+static void view_drain(void *owner, const struct admin_drain_request *r,
+                       struct admin_drain_result *out)
 {
-    if (scope_all(r->scope))
-        sidecar_request_drain(owner, r->reason, r->expires_s);
+    sidecar_request_drain(owner, r, out);
 }
 
-static void view_undrain(void *owner, const char *scope)
+static void view_undrain(void *owner, const char *scope, struct admin_drain_result *out)
 {
-    if (scope_all(scope))
-        sidecar_request_undrain(owner);
+    sidecar_request_undrain(owner, scope, out);
 }
 
 static void view_reload(void *owner)
@@ -164,6 +185,7 @@ static const struct admin_view_ops view_ops = {
     .target = view_target,
     .registered = view_registered,
     .find = view_find,
+    .drain_at = view_drain_at,
     .drain = view_drain,
     .undrain = view_undrain,
     .reload = view_reload,

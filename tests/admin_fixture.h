@@ -26,6 +26,7 @@
 #include "sidecar/admin/agent.h"
 #include "sidecar/drain.h"
 #include "sidecar/health.h"
+#include "sidecar/spool.h"
 
 #define AFX_MAX 8
 
@@ -61,6 +62,7 @@ struct afx {
     struct afx_check checks[AFX_MAX];
     size_t nchecks;
     struct drain drain;
+    struct spool spool; /* admin drains, as sidecar.c keeps them */
     unsigned long gen;
     double started;
     bool watches_polls;
@@ -89,11 +91,18 @@ static inline void afx_state(const void *owner, struct admin_view_state *out)
     out->drain.phase = drain_phase_name(f->drain.phase);
     out->drain.draining = drain_is_draining(&f->drain);
     out->drain.shutting_down = drain_is_shutting_down(&f->drain);
-    out->drain.drained = f->drain.admin;
-    out->drain.reason = f->drain.reason;
-    out->drain.expires_in =
-        f->drain.admin && f->drain.admin_expires_at > now ? f->drain.admin_expires_at - now : 0;
+    const struct spool_entry *all = spool_find(&f->spool, SPOOL_ALL, now);
+    out->drain.drained = all != NULL;
+    out->drain.reason = all ? all->reason : "";
+    out->drain.expires_in = all && all->until > now ? all->until - now : 0;
     out->drain.window_remaining = drain_window_remaining(&f->drain, now);
+    for (size_t i = 0; i < f->spool.n && !drain_is_shutting_down(&f->drain); i++) {
+        double w = f->spool.e[i].asked + f->drain.drain_seconds - now;
+        if (w > out->drain.window_remaining)
+            out->drain.window_remaining = w;
+    }
+    out->drain.draining = out->drain.draining || f->spool.n > 0;
+    out->drain.drains = f->spool.n;
     out->drain.drain_seconds = f->drain.drain_seconds;
 }
 
@@ -112,6 +121,17 @@ static inline void afx_backend(const void *owner, struct admin_view_backend *out
 static inline size_t afx_count(const void *owner)
 {
     return afx_of(owner)->nchecks;
+}
+
+static inline void afx_spool_view(const struct afx *f, const struct spool_entry *e,
+                                  struct admin_view_spool *out)
+{
+    double w = e->asked + f->drain.drain_seconds - ev_now(f->loop);
+    out->scope = e->scope;
+    out->reason = e->reason;
+    out->since = e->since;
+    out->until = e->until;
+    out->window_remaining = w > 0 ? w : 0;
 }
 
 static inline void afx_reg(const void *owner, size_t i, struct admin_view_reg *out)
@@ -134,8 +154,12 @@ static inline void afx_reg(const void *owner, size_t i, struct admin_view_reg *o
     out->interval_ms = 2000;
     out->rise = c->health.rise;
     out->fall = c->health.fall;
-    out->drained = c->registration && f->drain.admin;
-    out->up = c->health.up && drain_allows_up(&f->drain, c->registration);
+    const struct spool_entry *d =
+        c->registration ? spool_covers(&f->spool, c->name, ev_now(f->loop)) : NULL;
+    out->drained = d != NULL;
+    if (d)
+        afx_spool_view(f, d, &out->drain);
+    out->up = c->health.up && drain_allows_up(&f->drain, c->registration) && !d;
     if (c->registration) {
         out->host = "10.0.0.5";
         out->port = c->port;
@@ -165,19 +189,90 @@ static inline bool afx_find(const void *owner, const char *name, size_t len, siz
     return false;
 }
 
-static inline void afx_drain(void *owner, const struct admin_drain_request *r)
+static inline void afx_drain_at(const void *owner, size_t i, struct admin_view_spool *out)
+{
+    afx_spool_view(afx_of(owner), &afx_of(owner)->spool.e[i], out);
+}
+
+static inline void afx_info(const struct afx *f, const struct spool_entry *e,
+                            struct admin_drain_info *out)
+{
+    struct admin_view_spool v;
+    afx_spool_view(f, e, &v);
+    snprintf(out->scope, sizeof(out->scope), "%s", e->scope);
+    snprintf(out->reason, sizeof(out->reason), "%s", e->reason);
+    out->since = e->since;
+    out->until = e->until;
+    out->window_remaining = v.window_remaining;
+}
+
+/* Scopes as sidecar.c knows them: "all" or a registration's name. */
+static inline bool afx_scope_known(const struct afx *f, const char *scope)
+{
+    size_t i;
+    return strcmp(scope, SPOOL_ALL) == 0 ||
+           (afx_find(f, scope, strlen(scope), &i) && f->checks[i].registration);
+}
+
+static inline void afx_drain(void *owner, const struct admin_drain_request *r,
+                             struct admin_drain_result *out)
 {
     struct afx *f = owner;
-    AFX_CHECK(strcmp(r->scope, ADMIN_VIEW_ALL) == 0, "drain scope '%s'", r->scope);
-    drain_request_admin(&f->drain, ev_now(f->loop), r->reason, r->expires_s);
+    struct spool_entry old;
+    double now = ev_now(f->loop);
+    double until = r->until > 0 ? r->until : r->expires_s > 0 ? now + r->expires_s : 0;
+    memset(out, 0, sizeof(*out));
+    out->status = 404;
+    if (!afx_scope_known(f, r->scope))
+        return;
+    AFX_CHECK(spool_down(&f->spool, r->scope, r->reason, until, now, &old, &out->replaced) == 0,
+              "spool_down");
+    out->status = 200;
+    if (out->replaced)
+        afx_info(f, &old, &out->old);
+    afx_info(f, spool_find(&f->spool, r->scope, now), &out->now);
     f->gen++;
 }
 
-static inline void afx_undrain(void *owner, const char *scope)
+static inline void afx_undrain(void *owner, const char *scope, struct admin_drain_result *out)
 {
     struct afx *f = owner;
-    AFX_CHECK(strcmp(scope, ADMIN_VIEW_ALL) == 0, "undrain scope '%s'", scope);
-    drain_request_undrain(&f->drain);
+    struct spool_entry old;
+    memset(out, 0, sizeof(*out));
+    out->status = afx_scope_known(f, scope) ? 200 : 404;
+    if ((out->replaced = spool_up(&f->spool, scope, &old)))
+        afx_info(f, &old, &out->old);
+    f->gen++;
+}
+
+/* The `all` drain as tests look at it. */
+static inline bool afx_drained(const struct afx *f)
+{
+    return spool_find(&f->spool, SPOOL_ALL, ev_now(f->loop)) != NULL;
+}
+
+static inline const char *afx_reason(const struct afx *f)
+{
+    const struct spool_entry *e = spool_find(&f->spool, SPOOL_ALL, ev_now(f->loop));
+    return e ? e->reason : "";
+}
+
+static inline double afx_until(const struct afx *f)
+{
+    const struct spool_entry *e = spool_find(&f->spool, SPOOL_ALL, ev_now(f->loop));
+    return e ? e->until : 0;
+}
+
+/* Drains (or, drained false, undrains) the `all` scope directly. */
+static inline void afx_set_drained(struct afx *f, bool drained, const char *reason)
+{
+    bool replaced;
+    if (drained)
+        AFX_CHECK(spool_down(&f->spool, SPOOL_ALL, reason, 0, ev_now(f->loop), NULL, &replaced) ==
+                      0,
+                  "spool_down");
+    else
+        spool_up(&f->spool, SPOOL_ALL, NULL);
     f->gen++;
 }
 
@@ -200,6 +295,7 @@ static const struct admin_view_ops afx_ops = {
     .target = afx_target,
     .registered = afx_registered,
     .find = afx_find,
+    .drain_at = afx_drain_at,
     .drain = afx_drain,
     .undrain = afx_undrain,
     .reload = afx_reload,
@@ -274,6 +370,7 @@ static inline void afx_free(struct afx *f)
 {
     admin_free(f->admin);
     agent_free(f->agent);
+    spool_clear(&f->spool);
     ev_loop_destroy(f->loop);
     free(f);
 }

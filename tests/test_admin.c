@@ -250,7 +250,7 @@ static void test_methods(void **state)
     r = ask(c, "GET /drain HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_int_equal(r.status, 405);
     assert_true(head_has(&r, "\r\nAllow: POST\r\n"));
-    assert_false(f->drain.admin);
+    assert_false(afx_drained(f));
     r = ask(c, "DELETE /status HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_int_equal(r.status, 405);
     r = ask(c, "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -485,7 +485,7 @@ static void test_limits(void **state)
     /* a declared body over 64 KiB: 413 without waiting for it */
     const char *b413 = "POST /drain HTTP/1.1\r\nHost: x\r\nContent-Length: 70000\r\n\r\nreason=x";
     expect_error_and_close(f, b413, strlen(b413), 413);
-    assert_false(f->drain.admin);
+    assert_false(afx_drained(f));
 
     const char *garbage[] = {
         "HELLO\r\n\r\n",
@@ -498,7 +498,7 @@ static void test_limits(void **state)
         expect_error_and_close(f, garbage[i], strlen(garbage[i]), 400);
     const char *chunked = "POST /drain HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
     expect_error_and_close(f, chunked, strlen(chunked), 501);
-    assert_false(f->drain.admin);
+    assert_false(afx_drained(f));
 
     /* the endpoint still answers */
     c = cli_new(f);
@@ -667,9 +667,9 @@ static void test_drain_undrain(void **state)
     assert_non_null(w);
     long ms = strtol(w + 22, NULL, 10);
     assert_true(ms > 29000 && ms <= 30000);
-    assert_true(f->drain.admin);
-    assert_string_equal(f->drain.reason, "deploy now");
-    assert_true(fabs(f->drain.admin_expires_at - (ev_now(f->loop) + 60)) < 2);
+    assert_true(afx_drained(f));
+    assert_string_equal(afx_reason(f), "deploy now");
+    assert_true(fabs(afx_until(f) - (ev_now(f->loop) + 60)) < 2);
 
     r = ask(c, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_int_equal(r.status, 503);
@@ -682,7 +682,7 @@ static void test_drain_undrain(void **state)
     r = ask(c, "POST /undrain HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
     assert_int_equal(r.status, 200);
     assert_true(has(&r, "\"draining\":false"));
-    assert_false(f->drain.admin);
+    assert_false(afx_drained(f));
     r = ask(c, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_int_equal(r.status, 200);
     r = ask(c, "GET /tcp/svc.main/8888/x/y HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -702,10 +702,10 @@ static void test_drain_undrain(void **state)
              strlen(form), form);
     r = ask(c, req);
     assert_int_equal(r.status, 200);
-    assert_string_equal(f->drain.reason, "a b!");
-    assert_true(fabs(f->drain.admin_expires_at - (ev_now(f->loop) + 5)) < 2);
+    assert_string_equal(afx_reason(f), "a b!");
+    assert_true(fabs(afx_until(f) - (ev_now(f->loop) + 5)) < 2);
     ask(c, "POST /undrain HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
-    assert_false(f->drain.admin);
+    assert_false(afx_drained(f));
 
     /* Expect: 100-continue (curl with a larger body) */
     c->len = 0;
@@ -717,11 +717,11 @@ static void test_drain_undrain(void **state)
     struct resp rr[2];
     assert_int_equal(pump(c, 1, 5.0, rr, 2, NULL), 1);
     assert_int_equal(rr[0].status, 100);
-    assert_false(f->drain.admin);
+    assert_false(afx_drained(f));
     cli_sends(c, form);
     assert_int_equal(pump(c, 2, 5.0, rr, 2, NULL), 2);
     assert_int_equal(rr[1].status, 200);
-    assert_true(f->drain.admin);
+    assert_true(afx_drained(f));
     ask(c, "POST /undrain HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
 
     /* bad parameters: 400 and nothing changes */
@@ -734,14 +734,14 @@ static void test_drain_undrain(void **state)
         r = ask(c, req);
         if (r.status != 400)
             fail_msg("%s: want 400, got %d", bad[i], r.status);
-        assert_false(f->drain.admin);
+        assert_false(afx_drained(f));
     }
     snprintf(req, sizeof(req),
              "POST /drain HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
              "Content-Length: 2\r\n\r\n{}");
     r = ask(c, req);
     assert_int_equal(r.status, 400);
-    assert_false(f->drain.admin);
+    assert_false(afx_drained(f));
 
     cli_free(c);
     afx_free(f);
@@ -761,16 +761,16 @@ static void test_forbidden_peer(void **state)
     for (size_t i = 0; i < 2; i++) {
         long hl = http1_parse_request(reqs[i], strlen(reqs[i]), 16384, 65536, &req);
         assert_true(hl > 0);
-        f->drain.admin = i == 1; /* undrain must not undo a drain either */
+        afx_set_drained(f, i == 1, ""); /* undrain must not undo a drain either */
         admin_route(&rt, &req, reqs[i] + hl, false, "192.0.2.9:5555", &out);
         assert_int_equal(out.status, 403);
-        assert_int_equal(f->drain.admin, i == 1);
-        assert_string_equal(f->drain.reason, "");
+        assert_int_equal(afx_drained(f), i == 1);
+        assert_string_equal(afx_reason(f), "");
         free(out.body);
     }
     /* reading routes stay open */
     const char *get = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
-    f->drain.admin = false;
+    afx_set_drained(f, false, "");
     f->gen++;
     long hl = http1_parse_request(get, strlen(get), 16384, 65536, &req);
     admin_route(&rt, &req, get + hl, false, "192.0.2.9:5555", &out);
@@ -780,8 +780,8 @@ static void test_forbidden_peer(void **state)
     hl = http1_parse_request(reqs[0], strlen(reqs[0]), 16384, 65536, &req);
     admin_route(&rt, &req, reqs[0] + hl, true, "10.1.1.1:5555", &out);
     assert_int_equal(out.status, 200);
-    assert_true(f->drain.admin);
-    assert_string_equal(f->drain.reason, "evil");
+    assert_true(afx_drained(f));
+    assert_string_equal(afx_reason(f), "evil");
     free(out.body);
     status_cache_clear(&rt.health);
     afx_free(f);
@@ -808,7 +808,7 @@ static void test_allow_list_and_errors(void **state)
     struct cli *c = cli_new(f);
     struct resp r = ask(c, "POST /drain HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
     assert_int_equal(r.status, 200);
-    assert_true(f->drain.admin);
+    assert_true(afx_drained(f));
     cli_free(c);
 
     char err[256];

@@ -463,8 +463,8 @@ static void test_drain_undrain(void **state)
     struct h2resp *r = h2_ask(c, "POST", "/drain?reason=maint", NULL, 0, NULL, 0);
     assert_int_equal(r->status, 200);
     assert_non_null(strstr(r->body, "\"draining\":true"));
-    assert_true(f->drain.admin);
-    assert_string_equal(f->drain.reason, "maint");
+    assert_true(afx_drained(f));
+    assert_string_equal(afx_reason(f), "maint");
     h2resp_free(r);
     r = h2_get(c, "/health");
     assert_int_equal(r->status, 503);
@@ -472,7 +472,7 @@ static void test_drain_undrain(void **state)
 
     r = h2_ask(c, "POST", "/undrain", NULL, 0, NULL, 0);
     assert_int_equal(r->status, 200);
-    assert_false(f->drain.admin);
+    assert_false(afx_drained(f));
     h2resp_free(r);
 
     /* a form body, as `curl -d` sends it */
@@ -480,8 +480,8 @@ static void test_drain_undrain(void **state)
     nghttp2_nv ct[] = {NV("content-type", "application/x-www-form-urlencoded")};
     r = h2_ask(c, "POST", "/drain", form, sizeof(form) - 1, ct, 1);
     assert_int_equal(r->status, 200);
-    assert_string_equal(f->drain.reason, "from body");
-    assert_true(f->drain.admin_expires_at > 0);
+    assert_string_equal(afx_reason(f), "from body");
+    assert_true(afx_until(f) > 0);
     h2resp_free(r);
 
     r = h2_ask(c, "POST", "/drain?expire=60", NULL, 0, NULL, 0);
@@ -522,7 +522,7 @@ static void test_limits(void **state)
     memcpy(body, "reason=", 7);
     struct h2resp *r = h2_ask(c, "POST", "/drain", body, big, NULL, 0);
     assert_int_equal(r->status, 413);
-    assert_false(f->drain.admin);
+    assert_false(afx_drained(f));
     h2resp_free(r);
 
     /* exactly the limit is fine (and parsed: a 64 KiB reason is too long) */
@@ -756,7 +756,7 @@ static void test_client_vanishes(void **state)
         if (!wait_fds(f, fds0, 20.0))
             fail_msg("round %d: the server kept the connection of a vanished client", i);
     }
-    assert_false(f->drain.admin);
+    assert_false(afx_drained(f));
     int st;
     char *body = h1_body(f, "GET", "/health", &st);
     assert_int_equal(st, 200);

@@ -144,7 +144,7 @@ static void test_up_drain_down(void **state)
     assert_string_equal(got, UP_LINE);
 
     /* admin drain: drain, whatever the probes say */
-    drain_request_admin(&f->drain, ev_now(f->loop), "test", 0);
+    afx_set_drained(f, true, "test");
     ask(f, got, sizeof(got));
     assert_string_equal(got, "drain\n");
     afx_set_health(f, &f->checks[1], false);
@@ -152,7 +152,7 @@ static void test_up_drain_down(void **state)
     assert_string_equal(got, "drain\n");
 
     /* undrained but one check unhealthy: down */
-    drain_request_undrain(&f->drain);
+    afx_set_drained(f, false, "");
     ask(f, got, sizeof(got));
     assert_string_equal(got, "down\n");
 
@@ -175,11 +175,11 @@ static void test_worker_matches_health(void **state)
     struct afx *f = fx_new_at("127.0.0.1:0", true);
     f->nchecks = 1;
     f->checks[0].registration = false; /* only the worker */
-    drain_request_admin(&f->drain, ev_now(f->loop), "", 0);
+    afx_set_drained(f, true, "");
     assert_string_equal(agent_line(&f->view), UP_LINE);
     afx_set_health(f, &f->checks[0], false);
     assert_string_equal(agent_line(&f->view), "drain\n");
-    drain_request_undrain(&f->drain);
+    afx_set_drained(f, false, "");
     assert_string_equal(agent_line(&f->view), "down\n");
     afx_free(f);
 }

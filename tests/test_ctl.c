@@ -52,8 +52,8 @@ struct child {
 static void child_watch(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct child *ch = w->data;
-    const struct drain *d = &ch->f->drain;
-    if (d->admin && ev_now(loop) - d->admin_at >= ch->exit_after_drain)
+    const struct spool_entry *d = spool_find(&ch->f->spool, SPOOL_ALL, ev_now(loop));
+    if (d && ev_now(loop) - d->asked >= ch->exit_after_drain)
         ev_break(loop, EVBREAK_ALL);
 }
 
@@ -383,7 +383,10 @@ static void test_status_drain_undrain(void **state)
     struct server_opts o = {.drain_seconds = 30};
     server_start(&s, &o);
 
+    /* hastatus' lines; --json is the whole /status */
     assert_int_equal(ctl("status", "--admin", addr_of(s.port), NULL), 0);
+    assert_string_equal(out_buf, "UP\tsvc.main\n");
+    assert_int_equal(ctl("status", "--json", "--admin", addr_of(s.port), NULL), 0);
     expect_in(out_buf, "\"drain\": {"); /* pretty-printed */
     expect_in(out_buf, "\n    \"phase\": \"running\"");
     expect_in(out_buf, "\"admin\": false");
@@ -393,20 +396,55 @@ static void test_status_drain_undrain(void **state)
     assert_int_equal(ctl("drain", admin_eq, "--reason", "deploy 42 & more", "--expires=600", NULL),
                      0);
     expect_in(out_buf, "\"draining\": true");
-    assert_int_equal(ctl("status", "--admin", addr_of(s.port), NULL), 0);
+    expect_in(out_buf, "\"replaced\": null");
+    /* the drain's own end and the window are two fields */
+    expect_in(out_buf, "\"window_remaining_ms\": 30000");
+    const char *ex = strstr(out_buf, "\"expires_in_ms\": ");
+    assert_non_null(ex);
+    assert_in_range(strtol(ex + strlen("\"expires_in_ms\": "), NULL, 10), 590000, 600000);
+    assert_int_equal(ctl("status", "--admin", addr_of(s.port), NULL), 1);
+    assert_memory_equal(out_buf, "DOWN\t", 5);
+    expect_in(out_buf, "\tsvc.main\tdeploy 42 & more\n");
+    assert_int_equal(ctl("status", "--json", "--admin", addr_of(s.port), NULL), 1);
     expect_in(out_buf, "\"admin\": true");
     expect_in(out_buf, "\"reason\": \"deploy 42 & more\"");
     /* At most 600000: a fast machine may answer within the same loop
      * timestamp as the drain itself. */
-    const char *ex = strstr(out_buf, "\"expires_in_ms\": ");
+    ex = strstr(out_buf, "\"expires_in_ms\": ");
     assert_non_null(ex);
     long ms = strtol(ex + strlen("\"expires_in_ms\": "), NULL, 10);
     assert_in_range(ms, 590000, 600000);
 
+    /* a second drain replaces the first and says so; --until is Unix time */
+    assert_int_equal(ctl("drain", "all", admin_eq, "--reason", "other", "--until", "4000000000",
+                         NULL),
+                     0);
+    expect_in(out_buf, "\"replaced\": {");
+    expect_in(out_buf, "\"reason\": \"deploy 42 & more\"");
+    assert_int_equal(ctl("status", "--admin", addr_of(s.port), NULL), 1);
+    assert_string_equal(out_buf, "DOWN\t4000000000.000000\tsvc.main\tother\n");
+
     assert_int_equal(ctl("undrain", "--admin", addr_of(s.port), NULL), 0);
     expect_in(out_buf, "\"draining\": false");
-    assert_int_equal(ctl("status", "--admin", addr_of(s.port), NULL), 0);
+    expect_in(out_buf, "\"ended\": {");
+    assert_int_equal(ctl("status", "--json", "--admin", addr_of(s.port), NULL), 0);
     expect_in(out_buf, "\"admin\": false");
+
+    /* one registration by name; the default reason is who did it */
+    setenv("SUDO_USER", "alice", 1);
+    assert_int_equal(ctl("drain", "svc.main", "--admin", addr_of(s.port), NULL), 0);
+    unsetenv("SUDO_USER");
+    assert_int_equal(ctl("status", "--admin", addr_of(s.port), NULL), 1);
+    assert_string_equal(out_buf, "DOWN\tinf\tsvc.main\talice\n");
+    /* undrain of `all` leaves it */
+    assert_int_equal(ctl("undrain", "--admin", addr_of(s.port), NULL), 0);
+    expect_in(out_buf, "\"ended\": null");
+    assert_int_equal(ctl("status", "--admin", addr_of(s.port), NULL), 1);
+    assert_int_equal(ctl("undrain", "svc.main", "--admin", addr_of(s.port), NULL), 0);
+    assert_int_equal(ctl("status", "--admin", addr_of(s.port), NULL), 0);
+    /* a name no registration has */
+    assert_int_equal(ctl("drain", "svc.nope", "--admin", addr_of(s.port), NULL), 1);
+    expect_in(err_buf, "404");
     assert_int_equal(server_stop(&s), 0);
 }
 
@@ -420,12 +458,12 @@ static void test_admin_from_env_and_any(void **state)
     /* 0.0.0.0 (what `run` listens on by default) means loopback here */
     snprintf(env, sizeof(env), "0.0.0.0:%d", s.port);
     setenv("MESHREG_ADMIN", env, 1);
-    assert_int_equal(ctl("status", NULL), 0);
+    assert_int_equal(ctl("status", "--json", NULL), 0);
     expect_in(out_buf, "\"checks\"");
     /* the flag wins over the environment */
     setenv("MESHREG_ADMIN", "127.0.0.1:1", 1);
     assert_int_equal(ctl("status", "--admin", addr_of(s.port), NULL), 0);
-    assert_int_equal(ctl("status", NULL), 1);
+    assert_int_equal(ctl("status", NULL), 3);
     unsetenv("MESHREG_ADMIN");
     assert_int_equal(server_stop(&s), 0);
 }
@@ -466,12 +504,16 @@ static void test_drain_wait_sidecar_exits(void **state)
 
 static void test_failures(void **state)
 {
-    /* nobody listening */
+    /* nobody listening: status 3, drain 1, drain --wait 0 (preStop) */
     int port = closed_port();
-    assert_int_equal(ctl("status", "--admin", addr_of(port), NULL), 1);
+    assert_int_equal(ctl("status", "--admin", addr_of(port), NULL), 3);
+    expect_in(err_buf, "no sidecar answers");
     expect_in(err_buf, "cannot connect");
     assert_int_equal(ctl("drain", "--admin", addr_of(port), NULL), 1);
-    assert_int_equal(ctl("drain", "--wait", "--admin", addr_of(port), NULL), 1);
+    expect_in(err_buf, "no sidecar answers");
+    assert_int_equal(ctl("undrain", "--admin", addr_of(port), NULL), 1);
+    assert_int_equal(ctl("drain", "--wait", "--admin", addr_of(port), NULL), 0);
+    expect_in(err_buf, "nothing to wait for");
 
     /* a refusal */
     pid_t pid = raw_server("HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\n"
@@ -484,9 +526,9 @@ static void test_failures(void **state)
     assert_int_equal(ctl("status", "--admin", addr_of(port), NULL), 1);
     raw_stop(pid);
 
-    /* not HTTP at all */
+    /* not HTTP at all: nothing answers as a sidecar would */
     pid = raw_server("SSH-2.0-OpenSSH\r\n", &port);
-    assert_int_equal(ctl("status", "--admin", addr_of(port), NULL), 1);
+    assert_int_equal(ctl("status", "--admin", addr_of(port), NULL), 3);
     expect_in(err_buf, "not an HTTP answer");
     raw_stop(pid);
 }
@@ -572,14 +614,14 @@ static void test_timeouts(void **state)
     pid_t child = ctl_in_child("status", NULL, addr, &rfd);
 
     double t0 = now_s();
-    assert_int_equal(ctl("status", "--admin", addr_of(port), NULL), 1);
+    assert_int_equal(ctl("status", "--admin", addr_of(port), NULL), 3);
     double took = now_s() - t0;
     expect_in(err_buf, "no answer within 5 s");
     /* the raw server holds the connection for 30 s */
     if (took < 4.5 || took > 25)
         fail_msg("status against a silent server took %.2f s", took);
 
-    assert_int_equal(child_result(child, rfd, cout, sizeof(cout), cerr, sizeof(cerr)), 1);
+    assert_int_equal(child_result(child, rfd, cout, sizeof(cout), cerr, sizeof(cerr)), 3);
     char want[128];
     snprintf(want, sizeof(want), "cannot connect to 127.0.0.1:%d: timed out after 5 s", hang_port);
     expect_in(cerr, want);
@@ -630,7 +672,7 @@ static int status_against(enum raw_act act, const char *answer)
     int port;
     pid_t pid = raw_server2(&rs, &port);
     assert_true(pid > 0);
-    int rc = ctl("status", "--admin", addr_of(port), NULL);
+    int rc = ctl("status", "--json", "--admin", addr_of(port), NULL);
     raw_stop(pid);
     return rc;
 }
@@ -679,18 +721,18 @@ static void test_answer_shapes(void **state)
     /* broken answers */
     assert_int_equal(status_against(RAW_ANSWER, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"
                                                 "{\"cut"),
-                     1);
+                     3);
     expect_in(err_buf, "answer cut short");
-    assert_int_equal(status_against(RAW_ANSWER, "HTTP/1.1 200 OK\r\nContent-"), 1);
+    assert_int_equal(status_against(RAW_ANSWER, "HTTP/1.1 200 OK\r\nContent-"), 3);
     expect_in(err_buf, "connection closed without an answer");
-    assert_int_equal(status_against(RAW_CLOSE, NULL), 1);
+    assert_int_equal(status_against(RAW_CLOSE, NULL), 3);
     expect_in(err_buf, "connection closed without an answer");
-    assert_int_equal(status_against(RAW_RST, NULL), 1);
+    assert_int_equal(status_against(RAW_RST, NULL), 3);
     expect_in(err_buf, "receive: Connection reset by peer");
-    assert_int_equal(status_against(RAW_ANSWER, "HTTP/1.1 2x0 OK\r\n\r\n"), 1);
+    assert_int_equal(status_against(RAW_ANSWER, "HTTP/1.1 2x0 OK\r\n\r\n"), 3);
     expect_in(err_buf, "not an HTTP answer");
     /* a 16 MB cap on what is read, whatever the server declares */
-    assert_int_equal(status_against(RAW_BIG, NULL), 1);
+    assert_int_equal(status_against(RAW_BIG, NULL), 3);
     expect_in(err_buf, "answer too large");
 }
 
@@ -727,7 +769,7 @@ static void test_drain_form_encoding(void **state)
     assert_int_equal(ctl("drain", "--admin", addr_of(port), "--reason", "a b&c/\xc3\xa9-._~Z9",
                          "--expires", "1.5", NULL),
                      0);
-    assert_string_equal(out_buf, "reason=a%20b%26c%2F%C3%A9-._~Z9&expires=1.5\n");
+    assert_string_equal(out_buf, "service=all&reason=a%20b%26c%2F%C3%A9-._~Z9&expires=1.5\n");
 
     char reason[700];
     memset(reason, '/', sizeof(reason) - 1); /* 3 bytes each once encoded */
@@ -735,14 +777,15 @@ static void test_drain_form_encoding(void **state)
     assert_int_equal(
         ctl("drain", "--admin", addr_of(port), "--reason", reason, "--expires=60", NULL), 0);
     size_t n = strlen(out_buf);
-    assert_true(n > 400 && n < 512 + 1);
-    assert_memory_equal(out_buf, "reason=%2F%2F", 13);
+    assert_true(n > 900 && n < 1024 + 1);
+    assert_memory_equal(out_buf, "service=all&reason=%2F%2F", 25);
     assert_null(strstr(out_buf, "expires"));
-    assert_int_equal((n - 1 - strlen("reason=")) % 3, 0); /* whole %XX triplets only */
+    /* whole %XX triplets only */
+    assert_int_equal((n - 1 - strlen("service=all&reason=")) % 3, 0);
 
-    /* undrain sends no body at all */
-    assert_int_equal(ctl("undrain", "--admin", addr_of(port), NULL), 0);
-    assert_string_equal(out_buf, "");
+    /* undrain sends only the scope */
+    assert_int_equal(ctl("undrain", "svc.x", "--admin", addr_of(port), NULL), 0);
+    assert_string_equal(out_buf, "service=svc.x\n");
     raw_stop(pid);
 }
 
@@ -799,10 +842,12 @@ static void test_drain_wait_ends(void **state)
     expect_in(err_buf, "meshreg drain: window over\n");
     raw_stop(pid);
 
-    rs.act = RAW_RST; /* both the POST and the polls are reset: the POST fails */
+    rs.act = RAW_RST; /* the POST is reset: no sidecar answers, fine for preStop */
     pid = raw_server2(&rs, &port);
-    assert_int_equal(ctl("drain", "--wait", "--admin", addr_of(port), NULL), 1);
+    assert_int_equal(ctl("drain", "--wait", "--admin", addr_of(port), NULL), 0);
     expect_in(err_buf, "Connection reset by peer");
+    expect_in(err_buf, "nothing to wait for");
+    assert_int_equal(ctl("drain", "--admin", addr_of(port), NULL), 1);
     raw_stop(pid);
 
     static const char *const shapes[] = {
@@ -856,7 +901,7 @@ static void test_out_of_memory(void **state)
     assert_true(pid > 0);
     for (unsigned n = 1; n < 20; n++) {
         failalloc_arm(n, false);
-        int rc = ctl("status", "--admin", addr_of(port), NULL);
+        int rc = ctl("status", "--json", "--admin", addr_of(port), NULL);
         unsigned failed = failalloc_failed();
         failalloc_off();
         if (failed == 0) {
@@ -864,8 +909,8 @@ static void test_out_of_memory(void **state)
             assert_string_equal(out_buf, "{\n  \"ok\": true\n}\n");
             break;
         }
-        assert_int_equal(rc, 1);
-        assert_string_equal(err_buf, "meshreg status: out of memory\n");
+        assert_int_equal(rc, 3);
+        assert_string_equal(err_buf, "meshreg status: no sidecar answers: out of memory\n");
         failures++;
     }
     assert_true(failures >= 1);
@@ -876,15 +921,15 @@ static void test_out_of_memory(void **state)
  * start (no file descriptor left): errors, not hangs. */
 static void test_connect_errors(void **state)
 {
-    assert_int_equal(ctl("status", "--admin", "255.255.255.255:80", NULL), 1);
-    assert_string_equal(err_buf, "meshreg status: cannot connect to 255.255.255.255:80: Network is "
+    assert_int_equal(ctl("status", "--admin", "255.255.255.255:80", NULL), 3);
+    assert_string_equal(err_buf, "meshreg status: no sidecar answers: cannot connect to 255.255.255.255:80: Network is "
                                  "unreachable\n");
 
     /* [::] means this host's IPv6 loopback; nobody listens there */
     char any6[64];
     int port = closed_port();
     snprintf(any6, sizeof(any6), "[::]:%d", port);
-    assert_int_equal(ctl("status", "--admin", any6, NULL), 1);
+    assert_int_equal(ctl("status", "--admin", any6, NULL), 3);
     char want[128];
     snprintf(want, sizeof(want), "cannot connect to [::1]:%d: ", port);
     expect_in(err_buf, want);
@@ -922,9 +967,10 @@ static void test_connect_errors(void **state)
     int st;
     assert_int_equal(waitpid(pid, &st, 0), pid);
     assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 1);
+    assert_int_equal(WEXITSTATUS(st), 3);
     /* (a --coverage build may add its own complaints after the line) */
-    static const char want_line[] = "meshreg status: socket: Too many open files\n";
+    static const char want_line[] =
+        "meshreg status: no sidecar answers: socket: Too many open files\n";
     assert_memory_equal(buf, want_line, sizeof(want_line) - 1);
 }
 
@@ -939,10 +985,10 @@ static void test_default_admin(void **state)
     if (pid < 0)
         skip(); /* 6666 taken by someone else on this host */
     setenv("MESHREG_ADMIN", "", 1);
-    assert_int_equal(ctl("status", NULL), 0);
+    assert_int_equal(ctl("status", "--json", NULL), 0);
     expect_in(out_buf, "\"port\": 6666");
     unsetenv("MESHREG_ADMIN");
-    assert_int_equal(ctl("status", "--admin=", NULL), 0);
+    assert_int_equal(ctl("status", "--json", "--admin=", NULL), 0);
     expect_in(out_buf, "\"port\": 6666");
     raw_stop(pid);
 }
@@ -950,10 +996,10 @@ static void test_default_admin(void **state)
 static void test_usage_texts_and_values(void **state)
 {
     assert_int_equal(ctl("undrain", "--help", NULL), 0);
-    expect_in(out_buf, "usage: meshreg undrain [--admin ADDR]");
+    expect_in(out_buf, "usage: meshreg undrain [SVC.NS|all] [--admin ADDR]");
     expect_in(out_buf, "error answer),\n");
     assert_int_equal(ctl("status", "--help", NULL), 0);
-    expect_in(out_buf, "error answer, not 200),\n");
+    expect_in(out_buf, "3 no sidecar answers.\n");
     assert_int_equal(ctl("drain", "-h", NULL), 0);
     expect_in(out_buf, "--wait ");
     expect_in(out_buf, "error answer),\n");

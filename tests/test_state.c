@@ -1,6 +1,6 @@
-/* The drain state kept across restarts (sidecar/state.c, --state-dir):
- * DIR/drain.json written atomically while an admin drain is in force,
- * removed on undrain, restored at start-up unless expired; a file that
+/* The drains kept across restarts (sidecar/state.c, --state-dir):
+ * DIR/drain.json written atomically while any admin drain is in force,
+ * removed when none is, restored at start-up unless expired; a file that
  * cannot be read or parsed is logged and ignored. Real files in a temp
  * dir; the tests may run as root, so "unwritable" means a path the kernel
  * refuses whoever asks (a regular file as a directory, a directory where a
@@ -21,7 +21,6 @@
 
 #include <cmocka.h>
 
-#include "sidecar/drain.h"
 #include "sidecar/log.h"
 #include "sidecar/state.h"
 
@@ -109,20 +108,13 @@ static bool exists(const char *path)
     return lstat(path, &st) == 0;
 }
 
-/* A drain as POST /drain makes it, at loop time `now`. */
-static struct drain drained(double now, const char *reason, double expires_s)
+static struct spool one(const char *scope, const char *reason, double until, double now)
 {
-    struct drain d;
-    drain_init(&d, 30, 10, false);
-    drain_request_admin(&d, now, reason, expires_s);
-    return d;
-}
-
-static struct drain fresh(void)
-{
-    struct drain d;
-    drain_init(&d, 30, 10, false);
-    return d;
+    struct spool s;
+    bool replaced;
+    spool_init(&s);
+    assert_int_equal(spool_down(&s, scope, reason, until, now, NULL, &replaced), 0);
+    return s;
 }
 
 /* ---- tests ---- */
@@ -130,148 +122,137 @@ static struct drain fresh(void)
 static void no_dir_is_a_no_op(void **state)
 {
     struct fx *f = *state;
-    struct drain d = drained(100, "x", 0);
-    assert_int_equal(state_save(NULL, &d, 100), 0);
-    struct drain e = fresh();
+    struct spool s = one("all", "x", 0, 100);
+    char err[128];
+    assert_int_equal(state_save(NULL, &s), 0);
+    assert_int_equal(state_prepare(NULL, err, sizeof(err)), 0);
+    struct spool e;
+    spool_init(&e);
     state_load(NULL, &e, 100);
-    assert_false(e.admin);
+    assert_int_equal(e.n, 0);
     assert_string_equal(logged(f), "");
+    spool_clear(&s);
 }
 
-/* The file holds wall-clock time, the drain the loop's clock: restored on a
- * loop whose clock reads something else entirely, the drain has the same
- * time left, its reason, and a window counted from the restore. */
+/* Every drain comes back with its scope, reason, start and end. */
 static void save_then_restore(void **state)
 {
     struct fx *f = *state;
     const char *reason = "deploy \"v2\" \\ \xc3\xa9t\xc3\xa9";
-    struct drain d = drained(100, reason, 600);
-    double w0 = wall_now();
-    assert_int_equal(state_save(f->dir, &d, 100), 0);
+    double now = wall_now();
+    bool replaced;
+    struct spool s = one("all", reason, now + 600, now - 5);
+    assert_int_equal(spool_down(&s, "svc.main", "bob", 0, now - 3, NULL, &replaced), 0);
+    assert_int_equal(state_save(f->dir, &s), 0);
     assert_false(exists(f->tmp));
 
     json_error_t jerr;
     json_t *o = json_load_file(f->path, 0, &jerr);
     assert_non_null(o);
-    assert_true(json_is_true(json_object_get(o, "drained")));
-    assert_string_equal(json_string_value(json_object_get(o, "reason")), reason);
-    double exp = json_number_value(json_object_get(o, "expires_at"));
-    assert_true(fabs(exp - (w0 + 600)) < 5);
+    assert_int_equal(json_array_size(json_object_get(o, "drains")), 2);
     json_decref(o);
 
-    struct drain e = fresh();
-    state_load(f->dir, &e, 5000);
-    assert_true(e.admin);
-    assert_true(drain_is_draining(&e));
-    assert_string_equal(e.reason, reason);
-    assert_true(fabs(e.admin_expires_at - (5000 + 600)) < 5);
-    assert_true(e.admin_at == 5000);
-    assert_true(fabs(drain_window_remaining(&e, 5000) - 30) < 1e-9);
-    /* and it still expires, on the new clock */
-    drain_tick(&e, 5000 + 300, 0);
-    assert_true(e.admin);
-    drain_tick(&e, 5000 + 601, 0);
-    assert_false(e.admin);
+    struct spool e;
+    spool_init(&e);
+    state_load(f->dir, &e, now);
+    assert_int_equal(e.n, 2);
+    const struct spool_entry *all = spool_find(&e, "all", now);
+    assert_non_null(all);
+    assert_string_equal(all->reason, reason);
+    assert_true(fabs(all->until - (now + 600)) < 1e-3);
+    assert_true(fabs(all->since - (now - 5)) < 1e-3);
+    const struct spool_entry *m = spool_find(&e, "svc.main", now);
+    assert_non_null(m);
+    assert_true(m->until == 0);
+    assert_string_equal(m->reason, "bob");
     assert_null(strstr(logged(f), "error"));
+    spool_clear(&s);
+    spool_clear(&e);
 }
 
-static void a_drain_without_expiry_stays_without(void **state)
-{
-    struct fx *f = *state;
-    struct drain d = drained(100, "", 0);
-    assert_int_equal(state_save(f->dir, &d, 100), 0);
-    struct drain e = fresh();
-    state_load(f->dir, &e, 7);
-    assert_true(e.admin);
-    assert_true(e.admin_expires_at == 0);
-    assert_string_equal(e.reason, "");
-    drain_tick(&e, 1e9, 0);
-    assert_true(e.admin);
-}
-
-/* A later save replaces the file whole; undrain removes it, and removing an
- * absent file is fine. */
+/* A later save replaces the file whole; no drain left removes it, and
+ * removing an absent file is fine. */
 static void overwrite_and_undrain(void **state)
 {
     struct fx *f = *state;
-    struct drain d = drained(100, "first", 0);
-    assert_int_equal(state_save(f->dir, &d, 100), 0);
-    drain_request_admin(&d, 110, "second", 60);
-    assert_int_equal(state_save(f->dir, &d, 110), 0);
-    struct drain e = fresh();
-    state_load(f->dir, &e, 0);
-    assert_string_equal(e.reason, "second");
-    assert_true(e.admin_expires_at > 0);
+    bool replaced;
+    struct spool s = one("all", "first", 0, 100);
+    assert_int_equal(state_save(f->dir, &s), 0);
+    assert_int_equal(spool_down(&s, "all", "second", 1e10, 110, NULL, &replaced), 0);
+    assert_int_equal(state_save(f->dir, &s), 0);
+    struct spool e;
+    spool_init(&e);
+    state_load(f->dir, &e, 200);
+    assert_string_equal(spool_find(&e, "all", 200)->reason, "second");
+    spool_clear(&e);
 
-    drain_request_undrain(&d);
-    assert_int_equal(state_save(f->dir, &d, 120), 0);
+    spool_up(&s, "all", NULL);
+    assert_int_equal(state_save(f->dir, &s), 0);
     assert_false(exists(f->path));
-    assert_int_equal(state_save(f->dir, &d, 120), 0);
-    e = fresh();
+    assert_int_equal(state_save(f->dir, &s), 0);
     state_load(f->dir, &e, 0);
-    assert_false(e.admin);
+    assert_int_equal(e.n, 0);
     assert_string_equal(logged(f), "");
+    spool_clear(&s);
 }
 
-static void expired_while_down_is_not_restored(void **state)
+/* The one-drain file of earlier versions is an `all` drain; an expired
+ * drain is not restored, and says so. */
+static void old_format_and_expiry(void **state)
 {
     struct fx *f = *state;
-    char text[128];
+    char text[256];
+    struct spool e;
+    spool_init(&e);
     snprintf(text, sizeof(text), "{\"drained\": true, \"reason\": \"old\", \"expires_at\": %.3f}",
              wall_now() - 10);
     write_file(f->path, text);
-    struct drain e = fresh();
-    state_load(f->dir, &e, 50);
-    assert_false(e.admin);
-    assert_string_equal(e.reason, "");
+    state_load(f->dir, &e, wall_now());
+    assert_int_equal(e.n, 0);
     assert_non_null(strstr(logged(f), "expired while meshreg was down"));
 
-    /* not yet expired: restored with what is left */
-    snprintf(text, sizeof(text), "{\"drained\": true, \"expires_at\": %.3f}", wall_now() + 20);
-    write_file(f->path, text);
-    state_load(f->dir, &e, 50);
-    assert_true(e.admin);
-    assert_true(e.admin_expires_at > 50 + 10 && e.admin_expires_at < 50 + 20.01);
-    /* an integer expiry is a number too */
     snprintf(text, sizeof(text), "{\"drained\": true, \"expires_at\": %lld}",
              (long long)wall_now() + 100);
     write_file(f->path, text);
-    e = fresh();
-    state_load(f->dir, &e, 50);
-    assert_true(e.admin);
-    assert_true(e.admin_expires_at > 50 + 90);
-}
+    state_load(f->dir, &e, wall_now());
+    assert_non_null(spool_find(&e, "all", wall_now()));
+    spool_clear(&e);
 
-static void drained_false_restores_nothing(void **state)
-{
-    struct fx *f = *state;
     write_file(f->path, "{\"drained\": false, \"reason\": \"x\"}");
-    struct drain e = fresh();
     state_load(f->dir, &e, 50);
-    assert_false(e.admin);
-    assert_string_equal(logged(f), "");
+    assert_int_equal(e.n, 0);
+
+    snprintf(text, sizeof(text),
+             "{\"drains\": [{\"scope\": \"svc.a\", \"until\": %.3f}, {\"scope\": \"svc.b\"}]}",
+             wall_now() - 1);
+    write_file(f->path, text);
+    state_load(f->dir, &e, wall_now());
+    assert_int_equal(e.n, 1);
+    assert_non_null(spool_find(&e, "svc.b", wall_now()));
+    spool_clear(&e);
 }
 
 static void missing_file_restores_nothing(void **state)
 {
     struct fx *f = *state;
-    struct drain e = fresh();
+    struct spool e;
+    spool_init(&e);
     state_load(f->dir, &e, 50);
-    assert_false(e.admin);
     char gone[160];
     snprintf(gone, sizeof(gone), "%s/nope", f->dir);
     state_load(gone, &e, 50);
-    assert_false(e.admin);
+    assert_int_equal(e.n, 0);
     assert_string_equal(logged(f), "");
 }
 
-/* Whatever is in the file, a bad one is ignored with one error line that
- * names it, and the drain state is left as it was. */
+/* Whatever is in the file, a bad one is ignored whole with one error line
+ * that names it. */
 static void corrupt_or_truncated_file_is_ignored(void **state)
 {
     struct fx *f = *state;
-    struct drain d = drained(100, "a reason long enough to be cut", 60);
-    assert_int_equal(state_save(f->dir, &d, 100), 0);
+    struct spool s = one("all", "a reason long enough to be cut", 1e10, 100);
+    assert_int_equal(state_save(f->dir, &s), 0);
+    spool_clear(&s);
     FILE *fp = fopen(f->path, "r");
     char good[512];
     size_t n = fread(good, 1, sizeof(good) - 1, fp);
@@ -289,6 +270,10 @@ static void corrupt_or_truncated_file_is_ignored(void **state)
         "{\"drained\": true, \"reason\": 5}",
         "{\"drained\": true, \"expires_at\": \"tomorrow\"}",
         "{\"drained\": true, \"reason\": \"a\\u0000b\"}",
+        "{\"drains\": 5}",
+        "{\"drains\": [{\"reason\": \"no scope\"}]}",
+        "{\"drains\": [{\"scope\": \"all\"}, {\"scope\": \"\"}]}",
+        "{\"drains\": [{\"scope\": \"x\", \"until\": \"soon\"}]}",
     };
     for (size_t i = 0; i <= sizeof(bad) / sizeof(bad[0]); i++) {
         char text[512];
@@ -299,36 +284,45 @@ static void corrupt_or_truncated_file_is_ignored(void **state)
             text[n / 2] = '\0'; /* cut short, as by a crash mid-write */
         }
         write_file(f->path, text);
-        struct drain e = fresh();
+        struct spool e;
+        spool_init(&e);
         state_load(f->dir, &e, 50);
         const char *log = logged(f);
-        if (e.admin || !strstr(log, "error") || !strstr(log, f->path))
-            fail_msg("file %zu (%s): admin=%d, log: %s", i, text, e.admin, log);
-        assert_string_equal(e.reason, "");
+        if (e.n != 0 || !strstr(log, "error") || !strstr(log, f->path))
+            fail_msg("file %zu (%s): %zu drains, log: %s", i, text, e.n, log);
+        spool_clear(&e);
     }
     /* a directory where the file should be */
     unlink(f->path);
     assert_int_equal(mkdir(f->path, 0755), 0);
-    struct drain e = fresh();
+    struct spool e;
+    spool_init(&e);
     state_load(f->dir, &e, 50);
-    assert_false(e.admin);
+    assert_int_equal(e.n, 0);
     assert_non_null(strstr(logged(f), f->path));
 }
 
-/* A reason longer than the drain keeps is cut, not overflowed. */
-static void overlong_reason_is_cut(void **state)
+/* --state-dir is created (with parents) at start; a path that cannot be a
+ * directory is an error naming it. */
+static void prepare_creates_or_refuses(void **state)
 {
     struct fx *f = *state;
-    char text[1024], reason[600];
-    memset(reason, 'r', sizeof(reason) - 1);
-    reason[sizeof(reason) - 1] = '\0';
-    snprintf(text, sizeof(text), "{\"drained\": true, \"reason\": \"%s\"}", reason);
-    write_file(f->path, text);
-    struct drain e = fresh();
-    state_load(f->dir, &e, 50);
-    assert_true(e.admin);
-    assert_int_equal(strlen(e.reason), sizeof(e.reason) - 1);
-    assert_memory_equal(e.reason, reason, sizeof(e.reason) - 1);
+    char err[256], deep[160], file_dir[160], under[200];
+    snprintf(deep, sizeof(deep), "%s/a/b/c", f->dir);
+    assert_int_equal(state_prepare(deep, err, sizeof(err)), 0);
+    struct stat st;
+    assert_int_equal(stat(deep, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    assert_int_equal(state_prepare(deep, err, sizeof(err)), 0); /* exists: fine */
+
+    snprintf(file_dir, sizeof(file_dir), "%s/plain", f->dir);
+    write_file(file_dir, "x");
+    assert_int_equal(state_prepare(file_dir, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "not a directory"));
+    snprintf(under, sizeof(under), "%s/plain/sub", f->dir);
+    assert_int_equal(state_prepare(under, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "cannot create"));
+    assert_int_equal(state_prepare("", err, sizeof(err)), -1);
 }
 
 /* Saving fails: reported (-1, one error line naming the file), no temp file
@@ -336,54 +330,43 @@ static void overlong_reason_is_cut(void **state)
 static void unwritable_dir_is_reported(void **state)
 {
     struct fx *f = *state;
-    struct drain d = drained(100, "new", 0);
+    struct spool d = one("all", "new", 0, 100);
 
-    /* the state dir is a regular file */
     char file_dir[160];
     snprintf(file_dir, sizeof(file_dir), "%s/plain", f->dir);
     write_file(file_dir, "x");
-    assert_int_equal(state_save(file_dir, &d, 100), -1);
+    assert_int_equal(state_save(file_dir, &d), -1);
     assert_non_null(strstr(logged(f), "state: cannot write"));
-    /* ... or missing */
-    char missing[160];
-    snprintf(missing, sizeof(missing), "%s/missing", f->dir);
-    assert_int_equal(state_save(missing, &d, 100), -1);
-    assert_false(exists(missing));
-    logged(f);
 
-    /* a directory where the temp file goes: the old state survives */
-    struct drain old = drained(100, "old", 0);
-    assert_int_equal(state_save(f->dir, &old, 100), 0);
+    struct spool old = one("all", "old", 0, 100);
+    assert_int_equal(state_save(f->dir, &old), 0);
     assert_int_equal(mkdir(f->tmp, 0755), 0);
-    assert_int_equal(state_save(f->dir, &d, 100), -1);
+    assert_int_equal(state_save(f->dir, &d), -1);
     assert_non_null(strstr(logged(f), f->path));
-    struct drain e = fresh();
+    struct spool e;
+    spool_init(&e);
     state_load(f->dir, &e, 0);
-    assert_string_equal(e.reason, "old");
+    assert_string_equal(spool_find(&e, "all", 0)->reason, "old");
+    spool_clear(&e);
     assert_int_equal(rmdir(f->tmp), 0);
 
-    /* drain.json is a directory that rename cannot replace: the temp file
-     * is removed again */
+    /* drain.json is a directory: rename fails, undrain cannot remove it */
     assert_int_equal(unlink(f->path), 0);
     assert_int_equal(mkdir(f->path, 0755), 0);
     char inside[160];
     snprintf(inside, sizeof(inside), "%s/keep", f->path);
     write_file(inside, "x");
-    assert_int_equal(state_save(f->dir, &d, 100), -1);
+    assert_int_equal(state_save(f->dir, &d), -1);
     assert_false(exists(f->tmp));
-    assert_non_null(strstr(logged(f), "state: cannot write"));
-    /* and undrain cannot remove it either: reported */
-    struct drain none = fresh();
-    assert_int_equal(state_save(f->dir, &none, 100), -1);
+    struct spool none;
+    spool_init(&none);
+    assert_int_equal(state_save(f->dir, &none), -1);
     assert_non_null(strstr(logged(f), "state: cannot remove"));
-
-    /* the obstacle gone, saving works again */
     assert_int_equal(unlink(inside), 0);
     assert_int_equal(rmdir(f->path), 0);
-    assert_int_equal(state_save(f->dir, &d, 100), 0);
-    e = fresh();
-    state_load(f->dir, &e, 0);
-    assert_string_equal(e.reason, "new");
+    assert_int_equal(state_save(f->dir, &d), 0);
+    spool_clear(&d);
+    spool_clear(&old);
 }
 
 int main(void)
@@ -391,13 +374,11 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(no_dir_is_a_no_op, setup, teardown),
         cmocka_unit_test_setup_teardown(save_then_restore, setup, teardown),
-        cmocka_unit_test_setup_teardown(a_drain_without_expiry_stays_without, setup, teardown),
         cmocka_unit_test_setup_teardown(overwrite_and_undrain, setup, teardown),
-        cmocka_unit_test_setup_teardown(expired_while_down_is_not_restored, setup, teardown),
-        cmocka_unit_test_setup_teardown(drained_false_restores_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(old_format_and_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(missing_file_restores_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(corrupt_or_truncated_file_is_ignored, setup, teardown),
-        cmocka_unit_test_setup_teardown(overlong_reason_is_cut, setup, teardown),
+        cmocka_unit_test_setup_teardown(prepare_creates_or_refuses, setup, teardown),
         cmocka_unit_test_setup_teardown(unwritable_dir_is_reported, setup, teardown),
     };
     return cmocka_run_group_tests_name("state", tests, NULL, NULL);

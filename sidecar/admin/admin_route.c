@@ -3,6 +3,7 @@
 #include "sidecar/admin/admin_route.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,6 +18,8 @@
 /* Longest accepted drain expiry: ten years is "forever" for any real use;
  * beyond that it is a typo, and huge doubles make timestamps meaningless. */
 #define MAX_EXPIRES_S (10.0 * 365 * 86400)
+/* Latest accepted --until: the year 2286 (10^10 s); beyond is a typo. */
+#define MAX_EPOCH_S 1e10
 
 #define CT_JSON "application/json"
 #define CT_TEXT "text/plain; charset=utf-8"
@@ -31,6 +34,7 @@ struct route_ctx {
     size_t body_len;
     const struct http1_request *req;
     const char *peer;
+    const char *route; /* the route's path ("/spool/") */
 };
 
 typedef void (*route_fn)(struct admin_routes *rt, const struct route_ctx *x,
@@ -151,9 +155,75 @@ long admin_route_form_decode(const char *s, size_t n, char *out, size_t cap)
 }
 
 struct drain_params {
+    char service[ADMIN_VIEW_SCOPE_MAX + 1];
     char reason[ADMIN_VIEW_REASON_MAX + 1];
-    double expires;
+    double expires, until, since;
+    bool undrain; /* only service= is accepted */
 };
+
+/* A Unix time or a number of seconds: finite, >= 0, at most max. */
+static int parse_seconds(const char *key, const char *val, long vl, double max, double *out,
+                         char *err, size_t errlen)
+{
+    char *end;
+    errno = 0;
+    double e = strtod(val, &end);
+    if (vl == 0 || *end != '\0' || errno != 0 || !isfinite(e) || e < 0 || e > max) {
+        snprintf(err, errlen, "%s: want a number of seconds from 0 to %.0f, got '%.40s'", key, max,
+                 val);
+        return -1;
+    }
+    *out = e;
+    return 0;
+}
+
+static int check_text(const char *key, const char *val, long vl, size_t cap, char *err,
+                      size_t errlen)
+{
+    if ((size_t)vl >= cap) {
+        snprintf(err, errlen, "%s: longer than %zu bytes", key, cap - 1);
+        return -1;
+    }
+    for (long k = 0; k < vl; k++) {
+        if ((unsigned char)val[k] < 0x20 || val[k] == 0x7f) {
+            snprintf(err, errlen, "%s: control characters are not allowed", key);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* One key=value of a drain request into p. */
+static int drain_param(const char *key, const char *val, long vl, struct drain_params *p,
+                       char *err, size_t errlen)
+{
+    if (strcmp(key, "service") == 0) {
+        if (check_text(key, val, vl, sizeof(p->service), err, errlen) < 0)
+            return -1;
+        if (vl == 0) {
+            snprintf(err, errlen, "service: want \"all\" or a registration's svc.ns");
+            return -1;
+        }
+        memcpy(p->service, val, (size_t)vl + 1);
+        return 0;
+    }
+    if (p->undrain) {
+        snprintf(err, errlen, "unknown parameter '%.31s' (want service)", key);
+        return -1;
+    }
+    if (strcmp(key, "reason") == 0) {
+        if (check_text(key, val, vl, sizeof(p->reason), err, errlen) < 0)
+            return -1;
+        memcpy(p->reason, val, (size_t)vl + 1);
+        return 0;
+    }
+    if (strcmp(key, "expires") == 0)
+        return parse_seconds(key, val, vl, MAX_EXPIRES_S, &p->expires, err, errlen);
+    if (strcmp(key, "until") == 0)
+        return parse_seconds(key, val, vl, MAX_EPOCH_S, &p->until, err, errlen);
+    snprintf(err, errlen, "unknown parameter '%.31s' (want service, reason, expires, until)", key);
+    return -1;
+}
 
 /* Parses "reason=R&expires=S" (either order, either optional). Unknown keys
  * are refused: a misspelt "expire=60" must not turn into a drain forever. */
@@ -182,34 +252,8 @@ static int parse_drain_params(const char *s, size_t n, struct drain_params *p, c
             snprintf(err, errlen, "%s: bad percent-encoding or value too long", key);
             return -1;
         }
-        if (strcmp(key, "reason") == 0) {
-            if ((size_t)vl >= sizeof(p->reason)) {
-                snprintf(err, errlen, "reason: longer than %zu bytes", sizeof(p->reason) - 1);
-                return -1;
-            }
-            for (long k = 0; k < vl; k++) {
-                if ((unsigned char)val[k] < 0x20 || val[k] == 0x7f) {
-                    snprintf(err, errlen, "reason: control characters are not allowed");
-                    return -1;
-                }
-            }
-            memcpy(p->reason, val, (size_t)vl + 1);
-        } else if (strcmp(key, "expires") == 0) {
-            char *end;
-            errno = 0;
-            double e = strtod(val, &end);
-            if (vl == 0 || *end != '\0' || errno != 0 || !isfinite(e) || e < 0 ||
-                e > MAX_EXPIRES_S) {
-                snprintf(err, errlen,
-                         "expires: want seconds from now, 0 (never) to %.0f, got '%.40s'",
-                         MAX_EXPIRES_S, val);
-                return -1;
-            }
-            p->expires = e;
-        } else {
-            snprintf(err, errlen, "unknown parameter '%.31s' (want reason, expires)", key);
+        if (drain_param(key, val, vl, p, err, errlen) < 0)
             return -1;
-        }
     }
     return 0;
 }
@@ -226,53 +270,113 @@ static bool body_is_form(const struct http1_request *req)
             ct->value[sizeof(form) - 1] == ' ');
 }
 
-static void reply_drain_state(const struct admin_view *v, struct admin_reply *out)
+static json_t *info_json(const struct admin_drain_info *d)
 {
-    char buf[128];
-    struct admin_view_state vs;
-    v->ops->state(v->owner, &vs);
-    double ms = vs.drain.window_remaining * 1000.0;
-    int n = snprintf(buf, sizeof(buf), "{\"draining\":%s,\"window_remaining_ms\":%lld}\n",
-                     vs.drain.draining ? "true" : "false", (long long)llround(ms));
-    out->status = 200;
-    out->content_type = CT_JSON;
-    out->body = strdup(buf);
-    out->len = out->body ? (size_t)n : 0;
-    if (!out->body)
-        out->status = 500;
+    json_t *o = json_pack("{s:s, s:s, s:f}", "service", d->scope, "reason", d->reason, "since",
+                          d->since);
+    if (o)
+        json_object_set_new(o, "until", d->until > 0 ? json_real(d->until) : json_null());
+    return o;
 }
 
-static void route_drain(struct admin_routes *rt, const struct route_ctx *x, struct admin_reply *out)
+static void reply_json(struct admin_reply *out, int status, json_t *o)
 {
-    struct drain_params p = {.reason = "", .expires = 0};
-    char err[160];
-
-    if (x->query && parse_drain_params(x->query, x->query_len, &p, err, sizeof(err)) < 0) {
-        reply_text(out, 400, "%s\n", err);
+    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(o);
+    out->status = s ? status : 500;
+    out->content_type = CT_JSON;
+    out->body = s ? realloc(s, strlen(s) + 2) : NULL;
+    if (!out->body) {
+        free(s);
+        out->status = 500;
         return;
+    }
+    out->len = strlen(out->body);
+    out->body[out->len++] = '\n';
+    out->body[out->len] = '\0';
+}
+
+/* The drain's own end (until, expires_in_ms) and the drain window are
+ * separate fields: one is when the drain stops by itself, the other how long
+ * a load balancer needs to notice it (README "Drains"). */
+static void reply_drain_result(const struct admin_view *v, const char *scope,
+                               const struct admin_drain_result *r, bool drain,
+                               struct admin_reply *out)
+{
+    struct admin_view_state vs;
+    v->ops->state(v->owner, &vs);
+    if (r->status == 404) {
+        reply_text(out, 404, "no registration named '%.200s' (want \"all\" or a svc.ns)\n", scope);
+        return;
+    }
+    if (r->status != 200) {
+        reply_text(out, 500, "out of memory\n");
+        return;
+    }
+    json_t *o = json_pack("{s:s, s:b}", "service", scope, "draining", vs.drain.draining);
+    if (o && drain) {
+        json_object_set_new(o, "reason", json_string(r->now.reason));
+        json_object_set_new(o, "since", json_real(r->now.since));
+        json_object_set_new(o, "until", r->now.until > 0 ? json_real(r->now.until) : json_null());
+        json_object_set_new(o, "expires_in_ms",
+                            r->now.until > 0
+                                ? json_integer((json_int_t)llround((r->now.until - vs.now) * 1000))
+                                : json_null());
+        json_object_set_new(o, "window_remaining_ms",
+                            json_integer((json_int_t)llround(r->now.window_remaining * 1000)));
+        json_object_set_new(o, "replaced", r->replaced ? info_json(&r->old) : json_null());
+    } else if (o) {
+        json_object_set_new(o, "ended", r->replaced ? info_json(&r->old) : json_null());
+        json_object_set_new(o, "window_remaining_ms", json_integer((json_int_t)llround(
+                                                          vs.drain.window_remaining * 1000)));
+    }
+    reply_json(out, 200, o);
+}
+
+/* The query string, then a form body: parameters of POST /drain and /undrain. */
+static int drain_request_params(const struct route_ctx *x, struct drain_params *p,
+                                struct admin_reply *out)
+{
+    char err[200];
+    if (x->query && parse_drain_params(x->query, x->query_len, p, err, sizeof(err)) < 0) {
+        reply_text(out, 400, "%s\n", err);
+        return -1;
     }
     if (x->body_len > 0) {
         if (!body_is_form(x->req)) {
             reply_text(out, 400, "body: want application/x-www-form-urlencoded\n");
-            return;
+            return -1;
         }
-        if (parse_drain_params(x->body, x->body_len, &p, err, sizeof(err)) < 0) {
+        if (parse_drain_params(x->body, x->body_len, p, err, sizeof(err)) < 0) {
             reply_text(out, 400, "%s\n", err);
-            return;
+            return -1;
         }
     }
-    log_info(NULL, "admin: drain requested by %s", x->peer);
-    struct admin_drain_request r = {ADMIN_VIEW_ALL, p.reason, p.expires};
-    rt->view.ops->drain(rt->view.owner, &r);
-    reply_drain_state(&rt->view, out);
+    return 0;
+}
+
+static void route_drain(struct admin_routes *rt, const struct route_ctx *x, struct admin_reply *out)
+{
+    struct drain_params p = {.service = ADMIN_VIEW_ALL};
+    struct admin_drain_result res;
+    if (drain_request_params(x, &p, out) < 0)
+        return;
+    log_info(NULL, "admin: drain of %s requested by %s", p.service, x->peer);
+    struct admin_drain_request r = {p.service, p.reason, p.expires, p.until, 0};
+    rt->view.ops->drain(rt->view.owner, &r, &res);
+    reply_drain_result(&rt->view, p.service, &res, true, out);
 }
 
 static void route_undrain(struct admin_routes *rt, const struct route_ctx *x,
                           struct admin_reply *out)
 {
-    log_info(NULL, "admin: undrain requested by %s", x->peer);
-    rt->view.ops->undrain(rt->view.owner, ADMIN_VIEW_ALL);
-    reply_drain_state(&rt->view, out);
+    struct drain_params p = {.service = ADMIN_VIEW_ALL, .undrain = true};
+    struct admin_drain_result res;
+    if (drain_request_params(x, &p, out) < 0)
+        return;
+    log_info(NULL, "admin: undrain of %s requested by %s", p.service, x->peer);
+    rt->view.ops->undrain(rt->view.owner, p.service, &res);
+    reply_drain_result(&rt->view, p.service, &res, false, out);
 }
 
 /* hacheck: /{http,tcp,spool}/<svc.ns>/<port>[/<path...>]. hacheck would
@@ -302,10 +406,24 @@ static void route_hacheck(struct admin_routes *rt, const struct route_ctx *x,
         return;
     }
     rt->view.ops->reg(rt->view.owner, i, &r);
-    if (r.up)
+    struct admin_view_state vs;
+    rt->view.ops->state(rt->view.owner, &vs);
+    if (r.drained) {
+        /* hacheck's check_spool text: since, until (when set), reason */
+        char until[48] = "";
+        if (r.drain.until > 0)
+            snprintf(until, sizeof(until), " until %f", r.drain.until);
+        reply_text(out, 503, "Service %s in down state since %f%s%s%s", r.name, r.drain.since,
+                   until, r.drain.reason[0] ? ": " : "", r.drain.reason);
+    } else if (vs.drain.shutting_down) {
+        reply_text(out, 503, "Service %s in down state: shutting down", r.name);
+    } else if (strcmp(x->route, "/spool/") == 0) {
+        reply_text(out, 200, "%s", ""); /* hacheck: the spool alone, and no reason */
+    } else if (r.up) {
         reply_text(out, 200, "OK");
-    else
-        reply_text(out, 503, "Service %s in down state", r.name);
+    } else {
+        reply_text(out, 503, "Service %s failing its health check: %s", r.name, r.last_result);
+    }
 }
 
 #define GET_HEAD "GET, HEAD"
@@ -370,6 +488,7 @@ void admin_route(struct admin_routes *rt, const struct http1_request *req, const
                        "changing routes are accepted from loopback or --admin-allow only\n");
             return;
         }
+        x.route = r->path;
         x.rest = path + rl;
         x.rest_len = plen - rl;
         r->fn(rt, &x, out);

@@ -13,12 +13,22 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* The scope of a drain request that covers every registration; the only
- * one today (a registration's name "svc.ns" is the natural next one). */
+/* The scope of a drain that covers every registration; any other scope is
+ * one registration's "svc.ns" (README "Drains"). */
 #define ADMIN_VIEW_ALL "all"
 
-/* The longest drain reason the sidecar keeps, in bytes. */
+/* The longest drain reason and scope the sidecar keeps, in bytes. */
 #define ADMIN_VIEW_REASON_MAX 127
+#define ADMIN_VIEW_SCOPE_MAX 255
+
+/* One admin drain in force. Times are Unix time (seconds). */
+struct admin_view_spool {
+    const char *scope;       /* "all" or "svc.ns" */
+    const char *reason;      /* "" for none */
+    double since;            /* when it started (a same-reason repeat keeps it) */
+    double until;            /* when it ends by itself, 0 = never */
+    double window_remaining; /* seconds left of the drain window it promises */
+};
 
 /* One check: a registration ("svc.ns" announced in the backend) or a
  * worker's check (probed for /health, nothing announced). */
@@ -41,6 +51,7 @@ struct admin_view_reg {
 
     /* what the sidecar makes of it */
     bool drained; /* an admin drain covers it (workers' checks: never) */
+    struct admin_view_spool drain; /* that drain (scope NULL when not drained) */
     bool up;      /* healthy, not drained, not shutting down: the one rule
                    * behind the backend record, /health and the agent */
 
@@ -58,7 +69,9 @@ struct admin_view_drain {
     bool drained;            /* an admin drain of scope "all" is in force */
     const char *reason;      /* its reason ("" for none) */
     double expires_in;       /* seconds until it ends by itself, 0 = never or none */
-    double window_remaining; /* seconds left in the window the current drain promises */
+    double window_remaining; /* seconds left in the latest window a drain promises
+                              * (the shutdown's, else the longest admin drain's) */
+    size_t drains;           /* admin drains in force, of any scope */
     double drain_seconds;    /* the configured window */
 };
 
@@ -86,7 +99,7 @@ struct admin_view_probes {
 /* The whole process. */
 struct admin_view_state {
     unsigned long generation; /* moves on every change that /health shows */
-    double now;               /* the loop's clock, seconds */
+    double now;               /* the loop's clock, Unix time in seconds */
     double uptime;            /* seconds since start */
     bool watches_polls;       /* --adaptive-drain: report pollers with ops->polled */
     struct admin_view_drain drain;
@@ -94,9 +107,26 @@ struct admin_view_state {
 };
 
 struct admin_drain_request {
-    const char *scope;  /* ADMIN_VIEW_ALL */
+    const char *scope;  /* ADMIN_VIEW_ALL or a registration's name */
     const char *reason; /* "" for none */
     double expires_s;   /* the drain ends by itself after this long; 0 = never */
+    double until;       /* or at this Unix time (wins over expires_s); 0 = never */
+    double since;       /* hacheck's `creation`: its start, 0 = now */
+};
+
+/* A drain as the answer to a request reports it (copies: no lifetime). */
+struct admin_drain_info {
+    char scope[ADMIN_VIEW_SCOPE_MAX + 1];
+    char reason[ADMIN_VIEW_REASON_MAX + 1];
+    double since, until, window_remaining;
+};
+
+/* What a drain or undrain request did. */
+struct admin_drain_result {
+    int status;       /* 200 done; 404 no registration has that name; 500 out of memory */
+    bool replaced;    /* drain: one of that scope was in force; undrain: one was ended */
+    struct admin_drain_info old; /* that one (when replaced) */
+    struct admin_drain_info now; /* drain: the drain now in force */
 };
 
 struct admin_view_ops {
@@ -115,10 +145,13 @@ struct admin_view_ops {
     bool (*registered)(const void *owner, size_t i);
     /* The number of the check called name[0..len), or false. */
     bool (*find)(const void *owner, const char *name, size_t len, size_t *i);
+    /* Admin drains in force, numbered 0..drains-1 (state().drain.drains). */
+    void (*drain_at)(const void *owner, size_t i, struct admin_view_spool *out);
 
     /* ---- requests ---- */
-    void (*drain)(void *owner, const struct admin_drain_request *r);
-    void (*undrain)(void *owner, const char *scope);
+    void (*drain)(void *owner, const struct admin_drain_request *r,
+                  struct admin_drain_result *out);
+    void (*undrain)(void *owner, const char *scope, struct admin_drain_result *out);
     /* Reload the configuration as SIGHUP does (ignored during shutdown). */
     void (*reload)(void *owner);
     /* A load balancer at peer polled /health or the agent port and was

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
+#include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +28,10 @@ struct ctl_opts {
     const char *admin;
     const char *reason;
     const char *expires;
+    const char *until;
+    const char *scope; /* SVC.NS or "all" */
     bool wait;
+    bool json;
 };
 
 struct ctl_answer {
@@ -43,27 +47,42 @@ enum ctl_fail { CTL_OK, CTL_GONE, CTL_ERROR };
 static void usage(FILE *f, const char *cmd)
 {
     if (strcmp(cmd, "drain") == 0)
-        fprintf(f, "usage: meshreg drain [--reason R] [--expires SECONDS] [--wait] [--admin ADDR]\n"
-                   "  Takes every registration out of the backend (POST /drain), like hadown.\n"
-                   "  --reason R         shown in /status and the logs\n"
+        fprintf(f, "usage: meshreg drain [SVC.NS|all] [--reason R] [--expires SECONDS | --until "
+                   "EPOCH]\n"
+                   "                     [--wait] [--admin ADDR]\n"
+                   "  Takes one registration (default: all of them) out of the backend\n"
+                   "  (POST /drain), like hadown. A new drain of the same scope replaces the old.\n"
+                   "  --reason R         shown in /status, hacheck's routes and the logs\n"
+                   "                     (default: $SUDO_USER, else $SSH_USER, else the login "
+                   "name)\n"
                    "  --expires SECONDS  the drain ends by itself after this long (0 = never)\n"
+                   "  --until EPOCH      ... or at this Unix time (hadown -e)\n"
                    "  --wait             return only once the drain window has passed (or the\n"
-                   "                     sidecar has exited): for a preStop hook\n");
+                   "                     sidecar has exited): for a preStop hook; exits 0 when\n"
+                   "                     no sidecar answers\n");
     else if (strcmp(cmd, "undrain") == 0)
-        fprintf(f, "usage: meshreg undrain [--admin ADDR]\n"
-                   "  Ends an admin drain (POST /undrain): healthy registrations return, like "
-                   "haup.\n");
+        fprintf(f, "usage: meshreg undrain [SVC.NS|all] [--admin ADDR]\n"
+                   "  Ends the drain of one registration (default: the `all` drain), like haup\n"
+                   "  (POST /undrain). Other drains stay.\n");
     else
-        fprintf(f, "usage: meshreg status [--admin ADDR]\n"
-                   "  Prints the sidecar's state (GET /status), like hastatus.\n");
+        fprintf(f, "usage: meshreg status [--json] [--admin ADDR]\n"
+                   "  One line per check, like hastatus: UP<TAB>svc.ns,\n"
+                   "  DOWN<TAB>until<TAB>svc.ns<TAB>reason (drained; until is Unix time or inf),\n"
+                   "  FAIL<TAB>svc.ns<TAB>last probe result (its probe fails).\n"
+                   "  --json             the sidecar's whole state (GET /status)\n");
     fprintf(f,
             "  --admin ADDR       the sidecar's admin endpoint, HOST:PORT or [IPv6]:PORT\n"
             "                     (default: $MESHREG_ADMIN, else %s; 0.0.0.0 and ::\n"
             "                     mean this host's loopback)\n"
-            "  -h, --help         this text\n"
-            "Exit status: 0 done, 1 failure (cannot connect, refused, error answer%s),\n"
-            "2 bad usage.\n",
-            CTL_DEFAULT_ADMIN, strcmp(cmd, "status") == 0 ? ", not 200" : "");
+            "  -h, --help         this text\n",
+            CTL_DEFAULT_ADMIN);
+    if (strcmp(cmd, "status") == 0)
+        fprintf(f, "Exit status: 0 every check up, 1 something is not up, 2 bad usage,\n"
+                   "3 no sidecar answers.\n");
+    else
+        fprintf(f, "Exit status: 0 done, 1 failure (no sidecar answers%s, refused, error "
+                   "answer),\n2 bad usage.\n",
+                   strcmp(cmd, "drain") == 0 ? " without --wait" : "");
 }
 
 static double now_s(void)
@@ -204,8 +223,10 @@ static void form_append(char *out, size_t cap, const char *key, const char *val)
 {
     size_t o = strlen(out);
     int n = snprintf(out + o, cap - o, "%s%s=", o ? "&" : "", key);
-    if (n < 0 || (size_t)n >= cap - o)
+    if (n < 0 || (size_t)n >= cap - o) {
+        out[o] = '\0'; /* no half a key */
         return;
+    }
     o += (size_t)n;
     for (const unsigned char *p = (const unsigned char *)val; *p && o + 4 < cap; p++) {
         if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
@@ -299,25 +320,41 @@ static int wait_window(const struct netaddr *na, const char *admin, long long fi
     return 0;
 }
 
+/* A number of seconds (or a Unix time): finite and >= 0. */
+static int check_seconds(const char *cmd, const char *flag, const char *v)
+{
+    char *end;
+    errno = 0;
+    double e = strtod(v, &end);
+    if (!*v || *end || errno || !isfinite(e) || e < 0) {
+        fprintf(stderr, "meshreg %s: %s wants seconds (>= 0), got \"%s\"\n", cmd, flag, v);
+        return -1;
+    }
+    return 0;
+}
+
 /* Returns 0 to go on, 1 when --help was given, -1 on bad usage. */
 static int parse_args(const char *cmd, int argc, char **argv, struct ctl_opts *o)
 {
-    bool is_drain = strcmp(cmd, "drain") == 0;
+    bool is_drain = strcmp(cmd, "drain") == 0, is_status = strcmp(cmd, "status") == 0;
+    const char *names[] = {"--admin", "--reason", "--expires", "--until"};
+    const char **slot[] = {&o->admin, &o->reason, &o->expires, &o->until};
+    size_t nnames = is_drain ? 4 : 1;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *val = NULL;
-        const char *names[] = {"--admin", "--reason", "--expires"};
-        const char **slot[] = {&o->admin, &o->reason, &o->expires};
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
             return 1;
-        if (strcmp(a, "--wait") == 0 && is_drain) {
-            o->wait = true;
+        if ((strcmp(a, "--wait") == 0 && is_drain) || (strcmp(a, "--json") == 0 && is_status)) {
+            *(is_drain ? &o->wait : &o->json) = true;
+            continue;
+        }
+        if (a[0] != '-' && !is_status && !o->scope) {
+            o->scope = a;
             continue;
         }
         size_t k;
-        for (k = 0; k < 3; k++) {
+        for (k = 0; k < nnames; k++) {
             size_t nl = strlen(names[k]);
-            if (k > 0 && !is_drain)
-                break;
             if (strcmp(a, names[k]) == 0) {
                 if (i + 1 >= argc) {
                     fprintf(stderr, "meshreg %s: %s needs a value\n", cmd, a);
@@ -332,22 +369,121 @@ static int parse_args(const char *cmd, int argc, char **argv, struct ctl_opts *o
             }
         }
         if (!val) {
-            fprintf(stderr, "meshreg %s: unknown option \"%s\"\n", cmd, a);
+            fprintf(stderr, "meshreg %s: unknown %s \"%s\"\n", cmd,
+                    a[0] == '-' ? "option" : "argument", a);
             return -1;
         }
         *slot[k] = val;
     }
-    if (o->expires) {
-        char *end;
-        errno = 0;
-        double e = strtod(o->expires, &end);
-        if (!*o->expires || *end || errno || !isfinite(e) || e < 0) {
-            fprintf(stderr, "meshreg %s: --expires wants seconds (>= 0), got \"%s\"\n", cmd,
-                    o->expires);
-            return -1;
-        }
+    if (o->expires && o->until) {
+        fprintf(stderr, "meshreg %s: --expires and --until: one or the other\n", cmd);
+        return -1;
+    }
+    if ((o->expires && check_seconds(cmd, "--expires", o->expires) < 0) ||
+        (o->until && check_seconds(cmd, "--until", o->until) < 0))
+        return -1;
+    if (o->scope && !*o->scope) {
+        fprintf(stderr, "meshreg %s: want SVC.NS or all, got \"\"\n", cmd);
+        return -1;
     }
     return 0;
+}
+
+/* hadown's default reason: who is doing it. */
+static const char *default_reason(void)
+{
+    const char *env[] = {"SUDO_USER", "SSH_USER"};
+    for (size_t i = 0; i < 2; i++) {
+        const char *v = getenv(env[i]);
+        if (v && *v)
+            return v;
+    }
+    struct passwd *pw = getpwuid(geteuid());
+    return pw && pw->pw_name ? pw->pw_name : "";
+}
+
+/* One line per check in hastatus' format; returns 0 when every check is
+ * up, 1 otherwise (or when the answer is not what /status gives). */
+static int print_hastatus(const struct ctl_answer *a)
+{
+    json_error_t jerr;
+    json_t *o = json_loads(a->body, 0, &jerr);
+    json_t *checks = json_object_get(o, "checks"), *c;
+    size_t i;
+    int rc = 0;
+    if (!json_is_array(checks)) {
+        fprintf(stderr, "meshreg status: the answer has no list of checks\n");
+        json_decref(o);
+        return 1;
+    }
+    bool shutting = json_is_true(json_object_get(json_object_get(o, "drain"), "shutting_down"));
+    json_array_foreach(checks, i, c)
+    {
+        const char *name = json_string_value(json_object_get(c, "name"));
+        json_t *d = json_object_get(c, "drain");
+        if (!name)
+            continue;
+        if (json_is_true(json_object_get(c, "up"))) {
+            printf("UP\t%s\n", name);
+            continue;
+        }
+        rc = 1;
+        bool said = false;
+        if (json_is_true(json_object_get(c, "drained")) && d) {
+            json_t *u = json_object_get(d, "until");
+            const char *r = json_string_value(json_object_get(d, "reason"));
+            if (json_is_number(u))
+                printf("DOWN\t%f\t%s\t%s\n", json_number_value(u), name, r ? r : "");
+            else
+                printf("DOWN\tinf\t%s\t%s\n", name, r ? r : "");
+            said = true;
+        }
+        if (shutting) {
+            printf("DOWN\tinf\t%s\tshutting down\n", name);
+            said = true;
+        }
+        if (!json_is_true(json_object_get(c, "healthy")) || !said) {
+            const char *lr = json_string_value(json_object_get(c, "last_result"));
+            printf("FAIL\t%s\t%s\n", name, lr ? lr : "");
+        }
+    }
+    json_decref(o);
+    return rc;
+}
+
+/* Every check in a /status answer is up. */
+static bool all_up(const struct ctl_answer *a)
+{
+    json_t *o = json_loads(a->body, 0, NULL), *c;
+    json_t *checks = json_object_get(o, "checks");
+    size_t i;
+    bool up = true; /* a check that is not up says so; none, nothing down */
+    json_array_foreach(checks, i, c) up = up && json_is_true(json_object_get(c, "up"));
+    json_decref(o);
+    return up;
+}
+
+static int ctl_status(const struct netaddr *na, const struct ctl_opts *o)
+{
+    struct ctl_answer a;
+    char err[256];
+    if (call(na, "GET", "/status", NULL, &a, err, sizeof(err)) != CTL_OK) {
+        fprintf(stderr, "meshreg status: no sidecar answers: %s\n", err);
+        return 3;
+    }
+    int rc;
+    if (a.status != 200) {
+        print_body(stderr, &a);
+        fprintf(stderr, "meshreg status: %s answered %d\n", o->admin, a.status);
+        rc = 1;
+    } else if (o->json) {
+        print_body(stdout, &a);
+        rc = all_up(&a) ? 0 : 1;
+    } else {
+        rc = print_hastatus(&a);
+    }
+    free(a.body);
+    return rc;
 }
 
 int ctl_main(const char *cmd, int argc, char **argv)
@@ -376,28 +512,25 @@ int ctl_main(const char *cmd, int argc, char **argv)
         return 2;
     }
 
-    if (strcmp(cmd, "status") == 0) {
-        if (call(&na, "GET", "/status", NULL, &a, err, sizeof(err)) != CTL_OK) {
-            fprintf(stderr, "meshreg status: %s\n", err);
-            return 1;
-        }
-        print_body(a.status == 200 ? stdout : stderr, &a);
-        rc = a.status == 200 ? 0 : 1;
-        if (rc)
-            fprintf(stderr, "meshreg status: %s answered %d\n", o.admin, a.status);
-        free(a.body);
-        return rc;
-    }
+    if (strcmp(cmd, "status") == 0)
+        return ctl_status(&na, &o);
 
-    char form[512] = "";
+    char form[1024] = "";
     bool drain = strcmp(cmd, "drain") == 0;
-    if (o.reason)
-        form_append(form, sizeof(form), "reason", o.reason);
+    form_append(form, sizeof(form), "service", o.scope ? o.scope : "all");
+    if (drain)
+        form_append(form, sizeof(form), "reason", o.reason ? o.reason : default_reason());
     if (o.expires)
         form_append(form, sizeof(form), "expires", o.expires);
-    if (call(&na, "POST", drain ? "/drain" : "/undrain", form[0] ? form : NULL, &a, err,
-             sizeof(err)) != CTL_OK) {
-        fprintf(stderr, "meshreg %s: %s\n", cmd, err);
+    if (o.until)
+        form_append(form, sizeof(form), "until", o.until);
+    if (call(&na, "POST", drain ? "/drain" : "/undrain", form, &a, err, sizeof(err)) != CTL_OK) {
+        if (drain && o.wait) {
+            /* preStop: a sidecar already gone has nothing left to drain */
+            fprintf(stderr, "meshreg drain: no sidecar answers (%s): nothing to wait for\n", err);
+            return 0;
+        }
+        fprintf(stderr, "meshreg %s: no sidecar answers: %s\n", cmd, err);
         return 1;
     }
     if (a.status != 200) {

@@ -120,6 +120,22 @@ int status_health(const struct admin_view *v, struct status_cache *cache, const 
     return *body ? cache->code : 500;
 }
 
+/* One admin drain; times are Unix time, null for "never". */
+static json_t *spool_object(const struct admin_view_spool *d, double now)
+{
+    json_t *o = json_pack("{s:s, s:s, s:f}", "service", d->scope, "reason", d->reason, "since",
+                          d->since);
+    if (!o)
+        return NULL;
+    json_object_set_new(o, "until", d->until > 0 ? json_real(d->until) : json_null());
+    json_object_set_new(o, "expires_in_ms",
+                        d->until > 0 ? json_integer((json_int_t)((d->until - now) * 1000))
+                                     : json_null());
+    json_object_set_new(o, "window_remaining_ms",
+                        json_integer((json_int_t)(d->window_remaining * 1000)));
+    return o;
+}
+
 static json_t *check_object(const struct admin_view *v, size_t i, double now)
 {
     struct admin_view_reg r_, *r = &r_;
@@ -134,6 +150,10 @@ static json_t *check_object(const struct admin_view *v, size_t i, double now)
         "last_ago_ms", (json_int_t)(r->last_at > 0 ? (now - r->last_at) * 1000 : -1), "passes",
         (json_int_t)r->total_passes, "failures", (json_int_t)r->total_failures, "interval_ms",
         r->interval_ms, "rise", r->rise, "fall", r->fall);
+    if (o)
+        json_object_set_new(o, "drained", json_boolean(r->drained));
+    if (o && r->drained)
+        json_object_set_new(o, "drain", spool_object(&r->drain, now));
     if (o && r->registration) {
         json_object_set_new(o, "host", json_string(r->host));
         json_object_set_new(o, "port", json_integer(r->port));
@@ -164,13 +184,20 @@ int status_full(const struct admin_view *v, char **body, size_t *len)
                                 b->last_error, "pending", (json_int_t)b->pending, "ops_ok",
                                 (json_int_t)b->ops_ok, "ops_failed", (json_int_t)b->ops_failed);
     const struct admin_view_probes *pr = &st.probes;
-    json_t *probes = json_pack(
-        "{s:I, s:I, s:I, s:I, s:I}", "lag_ms", (json_int_t)(pr->lag_seconds * 1000), "lag_max_ms",
-        (json_int_t)(pr->lag_max_seconds * 1000), "in_flight", (json_int_t)pr->in_flight, "waiting",
-        (json_int_t)pr->waiting, "late", (json_int_t)pr->late);
-    json_t *o = json_pack("{s:s, s:I, s:o, s:o, s:o, s:o}", "version", MESHREG_VERSION, "uptime_ms",
-                          (json_int_t)(st.uptime * 1000), "drain", drain, "backend", backend,
-                          "probes", probes, "checks", checks);
+    json_t *probes = json_pack("{s:I, s:I, s:I, s:I, s:I}", "lag_ms",
+                               (json_int_t)(pr->lag_seconds * 1000), "lag_max_ms",
+                               (json_int_t)(pr->lag_max_seconds * 1000), "in_flight",
+                               (json_int_t)pr->in_flight, "waiting", (json_int_t)pr->waiting,
+                               "late", (json_int_t)pr->late);
+    json_t *drains = json_array();
+    for (size_t i = 0; i < d->drains; i++) {
+        struct admin_view_spool sp;
+        v->ops->drain_at(v->owner, i, &sp);
+        json_array_append_new(drains, spool_object(&sp, st.now));
+    }
+    json_t *o = json_pack("{s:s, s:I, s:o, s:o, s:o, s:o, s:o}", "version", MESHREG_VERSION,
+                          "uptime_ms", (json_int_t)(st.uptime * 1000), "drain", drain, "drains",
+                          drains, "backend", backend, "probes", probes, "checks", checks);
     *body = dump(o, len);
     return *body ? 200 : 500;
 }

@@ -26,8 +26,9 @@ meshreg_cli drain --admin "$ADMIN" --reason "e2e cli" >"$T/cli.out" 2>&1
 check_eq "meshreg drain exits 0" "$?" 0
 check "meshreg drain: record removed" wait_for 5 no_record
 out=$(meshreg_cli status --admin "$ADMIN" 2>&1)
-check_eq "meshreg status exits 0 while drained" "$?" 0
-check "meshreg status shows the drain" grep -qi drain <<<"$out"
+check_eq "meshreg status exits 1 while drained (hastatus)" "$?" 1
+check "meshreg status shows the drain as hastatus does" \
+    grep -qP "^DOWN\tinf\t$SVC\.main\te2e cli\$" <<<"$out"
 meshreg_cli undrain --admin "$ADMIN" >"$T/cli.out" 2>&1
 check_eq "meshreg undrain exits 0" "$?" 0
 check "meshreg undrain: record back" wait_for 5 has_record
