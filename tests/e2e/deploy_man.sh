@@ -63,7 +63,7 @@ comp() { # comp WORDS...: the completions of the last word
         _ "$COMP" "$@" | sort | tr '\n' ' '
 }
 check_eq "completion: subcommands" "$(comp "$BIN" "")" "check drain run status undrain "
-check_eq "completion: drain's options" "$(comp "$BIN" drain --)" "--admin --expires --help --reason --wait "
+check_eq "completion: drain's options" "$(comp "$BIN" drain --)" "--admin --expires --help --reason --until --wait "
 runflags=$(sed -n '/^Options of run/,$p' "$T/top.txt" | grep -oE -- '--[a-z][a-z0-9-]*' | sort -u | tr '\n' ' ')
 check_eq "completion: run's options are --help's" "$(comp "$BIN" run --)" "$runflags"
 check_eq "completion: --log-format values" "$(comp "$BIN" run --log-format "")" "json text "
