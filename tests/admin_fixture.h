@@ -3,7 +3,7 @@
  * counters (sidecar/health.h) and the real drain machine (sidecar/drain.h), a loop, the admin
  * endpoint or the agent-check on a free loopback port, and helpers that run the loop.
  *
- * Requests change the drain machine the way sidecar.c does (drain_request_admin/undrain and a
+ * Requests change the fixture's drains the way sidecar.c does (a spool of per-scope drains, sidecar/spool.h, and a
  * new generation); whether a check is up is drain_allows_up(), the rule sidecar.c uses. What
  * sidecar.c does beyond that (the backend, the tick, --state-dir) is the end-to-end tests'
  * business (tests/e2e/main_drain.sh, main_register.sh). Also used by test_ctl.c's server child
