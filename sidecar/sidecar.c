@@ -169,10 +169,25 @@ void sidecar_request_undrain(struct sidecar *sc, const char *scope, struct admin
     drains_changed(sc);
 }
 
+/* Per kind, not per check: see struct admin_view_probe_kind. */
+static void probe_account(struct sidecar *sc, const struct probe *p, enum probe_kind kind,
+                          bool pass, const char *detail)
+{
+    struct sidecar_probe_stats *st = &sc->probe_stats[kind];
+    hist_add(&st->duration, ev_now(sc->loop) - p->started);
+    if (pass)
+        st->pass++;
+    else if (strncmp(detail, "timeout", 7) == 0)
+        st->timeout++;
+    else
+        st->fail++;
+}
+
 static void probe_result(struct probe *p, bool pass, const char *detail, void *arg)
 {
     struct check *c = arg;
     struct sidecar *sc = c->sc;
+    probe_account(sc, p, c->spec->probe, pass, detail);
     if (health_in_grace(&c->health, pass, ev_now(sc->loop))) {
         snprintf(c->last_detail, sizeof(c->last_detail), "%s (in start-up grace period)", detail);
         c->last_at = ev_now(sc->loop);
@@ -494,6 +509,24 @@ static void reload_migrate(struct sidecar *sc, struct mr_config *ncfg, struct ch
  * unchanged ones with their probe and health (no blip), start the new,
  * deregister the removed, and swap (keepalived's compare/migrate). Anything
  * invalid rejects the reload as a whole and the running one stays. */
+/* Remembers a reload's outcome for /status and /metrics; err: its first line. */
+static void reload_note(struct sidecar *sc, bool ok, const char *err)
+{
+    struct sidecar_reloads *r = &sc->reloads;
+    r->last_at = ev_now(sc->loop);
+    r->last_ok = ok;
+    if (ok) {
+        r->ok++;
+        r->generation++;
+        r->last_error[0] = '\0';
+        return;
+    }
+    r->rejected++;
+    const char *nl = strchr(err, '\n');
+    snprintf(r->last_error, sizeof(r->last_error), "%.*s", (int)(nl ? nl - err : (long)strlen(err)),
+             err);
+}
+
 static void reload(struct sidecar *sc)
 {
     char err[8192];
@@ -507,12 +540,14 @@ static void reload(struct sidecar *sc)
             log_error(NULL, "reload: %.*s", (int)(nl ? nl - line : (long)strlen(line)), line);
         }
         log_error(NULL, "reload rejected: the running configuration stays");
+        reload_note(sc, false, err);
         return;
     }
     if (!(from = calloc(ncfg->nchecks ? ncfg->nchecks : 1, sizeof(*from))))
         snprintf(err, sizeof(err), "out of memory");
     if (!from || !(n = reload_build(sc, ncfg, from, err, sizeof(err)))) {
         log_error(NULL, "reload rejected: %s; the running configuration stays", err);
+        reload_note(sc, false, err);
         free(from);
         config_free(ncfg);
         return;
@@ -537,6 +572,7 @@ static void reload(struct sidecar *sc)
     sync_all(sc);
     log_info(NULL, "reloaded: %zu check(s) unchanged, %zu new or changed, %zu removed or replaced",
              kept, added, removed);
+    reload_note(sc, true, NULL);
 }
 
 static void sidecar_free(struct sidecar *sc)
@@ -616,6 +652,7 @@ int sidecar_run(struct mr_config *cfg, int argc, char **argv, char **envp)
         return 1;
     }
     sc->started = ev_now(sc->loop);
+    sc->reloads.generation = 1;
     signal(SIGPIPE, SIG_IGN);
     /* Deregistration is bounded: past the TTL the backend forgets us anyway. */
     sc->wrapper = cfg->app_argv != NULL;

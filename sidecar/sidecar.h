@@ -10,6 +10,7 @@
 #include "config/config.h"
 #include "sidecar/drain.h"
 #include "sidecar/health.h"
+#include "sidecar/hist.h"
 #include "sidecar/lbwatch.h"
 #include "sidecar/spool.h"
 #include "sidecar/supervise.h"
@@ -34,6 +35,21 @@ struct check {
     struct sidecar *sc;
 };
 
+/* Probe attempts of one kind, for /metrics. */
+struct sidecar_probe_stats {
+    struct hist duration;
+    unsigned long pass, fail, timeout;
+};
+
+/* SIGHUP reloads, for /status and /metrics. */
+struct sidecar_reloads {
+    unsigned long ok, rejected;
+    unsigned long generation; /* 1 at start, +1 per accepted reload */
+    double last_at;           /* 0 = never */
+    bool last_ok;
+    char last_error[512]; /* the first line of why the last one was rejected */
+};
+
 struct sidecar {
     struct ev_loop *loop;
     struct mr_config *cfg;
@@ -44,6 +60,8 @@ struct sidecar {
     struct agent *agent; /* HAProxy agent-check, NULL when off */
     struct drain drain;
     struct spool spool; /* admin drains, per scope (README "Drains") */
+    struct sidecar_probe_stats probe_stats[PROBE_GRPC + 1]; /* per enum probe_kind */
+    struct sidecar_reloads reloads;
     struct lbwatch lbwatch; /* --adaptive-drain: who polls us */
     ev_timer tick;
     ev_signal sig_term, sig_int, sig_hup, sig_usr1, sig_usr2;

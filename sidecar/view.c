@@ -150,6 +150,52 @@ static bool view_find(const void *owner, const char *name, size_t len, size_t *i
     return false;
 }
 
+_Static_assert(HIST_NBOUNDS == REG_LAT_NBOUNDS, "one bucket layout in /metrics");
+_Static_assert(PROBE_GRPC + 1 <= ADMIN_VIEW_PROBE_KINDS, "every probe kind fits the view");
+
+static void view_hist(const struct hist *h, struct admin_view_hist *out)
+{
+    out->bounds = hist_bounds;
+    out->nbounds = HIST_NBOUNDS;
+    out->counts = h->counts;
+    out->count = h->count;
+    out->sum = h->sum;
+}
+
+static void view_stats(const void *owner, struct admin_view_stats *out)
+{
+    const struct sidecar *sc = owner;
+    memset(out, 0, sizeof(*out));
+    for (int k = PROBE_HTTP; k <= PROBE_GRPC; k++) {
+        const struct sidecar_probe_stats *ps = &sc->probe_stats[k];
+        struct admin_view_probe_kind *o = &out->kinds[out->nkinds++];
+        o->kind = config_probe_kind_name((enum probe_kind)k);
+        o->pass = ps->pass;
+        o->fail = ps->fail;
+        o->timeout = ps->timeout;
+        view_hist(&ps->duration, &o->duration);
+    }
+    for (size_t i = 0; i < 2; i++) {
+        const struct reg_op_stats *rs = &sc->reg->op_stats[i];
+        struct admin_view_backend_op *o = &out->backend_ops[i];
+        o->op = i == 0 ? "put" : "delete";
+        o->ok = rs->ok;
+        o->failed = rs->failed;
+        o->duration.bounds = reg_lat_bounds;
+        o->duration.nbounds = REG_LAT_NBOUNDS;
+        o->duration.counts = rs->lat_counts;
+        o->duration.count = rs->ok + rs->failed;
+        o->duration.sum = rs->lat_sum;
+    }
+    const struct sidecar_reloads *r = &sc->reloads;
+    out->reloads_ok = r->ok;
+    out->reloads_rejected = r->rejected;
+    out->config_generation = r->generation;
+    out->last_reload = r->last_at == 0 ? "none" : r->last_ok ? "ok" : "rejected";
+    out->last_reload_error = r->last_error;
+    out->last_reload_at = r->last_at;
+}
+
 static void view_drain_at(const void *owner, size_t i, struct admin_view_spool *out)
 {
     const struct sidecar *sc = owner;
@@ -185,6 +231,7 @@ static const struct admin_view_ops view_ops = {
     .target = view_target,
     .registered = view_registered,
     .find = view_find,
+    .stats = view_stats,
     .drain_at = view_drain_at,
     .drain = view_drain,
     .undrain = view_undrain,

@@ -3,8 +3,8 @@
  * counters (sidecar/health.h) and the real drain machine (sidecar/drain.h), a loop, the admin
  * endpoint or the agent-check on a free loopback port, and helpers that run the loop.
  *
- * Requests change the fixture's drains the way sidecar.c does (a spool of per-scope drains, sidecar/spool.h, and a
- * new generation); whether a check is up is drain_allows_up(), the rule sidecar.c uses. What
+ * Requests change the fixture's drains the way sidecar.c does (a spool of per-scope drains,
+ * sidecar/spool.h, and a new generation); whether a check is up is drain_allows_up(), the rule sidecar.c uses. What
  * sidecar.c does beyond that (the backend, the tick, --state-dir) is the end-to-end tests'
  * business (tests/e2e/main_drain.sh, main_register.sh). Also used by test_ctl.c's server child
  * and the fuzz_admin harness. */
@@ -63,6 +63,9 @@ struct afx {
     size_t nchecks;
     struct drain drain;
     struct spool spool; /* admin drains, as sidecar.c keeps them */
+    struct admin_view_stats stats;      /* what ops->stats answers (see afx_stats) */
+    unsigned long probe_counts[5][3];   /* its histograms' buckets */
+    unsigned long backend_counts[2][3];
     unsigned long gen;
     double started;
     bool watches_polls;
@@ -206,6 +209,34 @@ static inline void afx_info(const struct afx *f, const struct spool_entry *e,
     out->window_remaining = v.window_remaining;
 }
 
+/* Counters for /metrics: tests set afx.stats directly (all zero: nothing
+ * happened yet, every kind still listed). */
+static inline void afx_stats(const void *owner, struct admin_view_stats *out)
+{
+    const struct afx *f = afx_of(owner);
+    static const double bounds[2] = {0.01, 0.1};
+    static const char *const kinds[] = {"http", "https", "tcp", "cmd", "grpc"};
+    *out = f->stats;
+    for (size_t k = 0; k < 5; k++) {
+        struct admin_view_probe_kind *o = &out->kinds[k];
+        o->kind = kinds[k];
+        o->duration.bounds = bounds;
+        o->duration.nbounds = 2;
+        o->duration.counts = f->probe_counts[k];
+    }
+    out->nkinds = 5;
+    for (size_t i = 0; i < 2; i++) {
+        out->backend_ops[i].op = i == 0 ? "put" : "delete";
+        out->backend_ops[i].duration.bounds = bounds;
+        out->backend_ops[i].duration.nbounds = 2;
+        out->backend_ops[i].duration.counts = f->backend_counts[i];
+    }
+    if (!out->last_reload)
+        out->last_reload = "none";
+    if (!out->last_reload_error)
+        out->last_reload_error = "";
+}
+
 /* Scopes as sidecar.c knows them: "all" or a registration's name. */
 static inline bool afx_scope_known(const struct afx *f, const char *scope)
 {
@@ -295,6 +326,7 @@ static const struct admin_view_ops afx_ops = {
     .target = afx_target,
     .registered = afx_registered,
     .find = afx_find,
+    .stats = afx_stats,
     .drain_at = afx_drain_at,
     .drain = afx_drain,
     .undrain = afx_undrain,

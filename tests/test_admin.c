@@ -429,7 +429,7 @@ static void test_http10(void **state)
     struct resp a = ask(c, "GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
     assert_int_equal(a.status, 200);
     assert_true(head_has(&a, "Connection: keep-alive\r\n"));
-    a = ask(c, "GET /spool/svc.main/8888/status HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    a = ask(c, "GET /tcp/svc.main/8888/status HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
     assert_int_equal(a.status, 200);
     assert_int_equal(a.body_len, 2);
     assert_memory_equal(a.body, "OK", 2);

@@ -13,6 +13,7 @@
 
 #include "proto/http1.h"
 #include "sidecar/log.h"
+#include "sidecar/admin/metrics.h"
 #include "sidecar/admin/status.h"
 
 /* Longest accepted drain expiry: ten years is "forever" for any real use;
@@ -125,7 +126,7 @@ static void route_metrics(struct admin_routes *rt, const struct route_ctx *x,
 {
     char *body = NULL;
     size_t len = 0;
-    int st = status_metrics(&rt->view, &body, &len);
+    int st = metrics_render(&rt->view, &body, &len);
     reply_body(out, st, CT_PROM, body, len);
 }
 

@@ -106,6 +106,46 @@ struct admin_view_state {
     struct admin_view_probes probes;
 };
 
+/* A histogram as /metrics prints it: counts[i] observations <= bounds[i]
+ * (not cumulative), counts[nbounds] above the last bound. */
+struct admin_view_hist {
+    const double *bounds;
+    size_t nbounds;
+    const unsigned long *counts; /* nbounds + 1 */
+    unsigned long count;
+    double sum;
+};
+
+/* Probe attempts of one kind, over every check of that kind (per kind, not
+ * per registration: 10,000 registrations must not make a huge scrape). */
+struct admin_view_probe_kind {
+    const char *kind; /* "http", "tcp", ... */
+    unsigned long pass, fail, timeout;
+    struct admin_view_hist duration; /* seconds */
+};
+
+/* Backend operations of one kind. */
+struct admin_view_backend_op {
+    const char *op; /* "put", "delete" */
+    unsigned long ok, failed;
+    struct admin_view_hist duration; /* seconds, issued to confirmed or failed */
+};
+
+#define ADMIN_VIEW_PROBE_KINDS 8
+
+/* Counters for /metrics and /status: costlier than state(), read only there. */
+struct admin_view_stats {
+    struct admin_view_probe_kind kinds[ADMIN_VIEW_PROBE_KINDS];
+    size_t nkinds;
+    struct admin_view_backend_op backend_ops[2];
+    /* SIGHUP reloads */
+    unsigned long reloads_ok, reloads_rejected;
+    unsigned long config_generation; /* 1 at start, +1 per accepted reload */
+    const char *last_reload;         /* "none", "ok", "rejected" */
+    const char *last_reload_error;   /* why the last one was rejected ("" if it was not) */
+    double last_reload_at;           /* Unix time, 0 = never */
+};
+
 struct admin_drain_request {
     const char *scope;  /* ADMIN_VIEW_ALL or a registration's name */
     const char *reason; /* "" for none */
@@ -145,6 +185,9 @@ struct admin_view_ops {
     bool (*registered)(const void *owner, size_t i);
     /* The number of the check called name[0..len), or false. */
     bool (*find)(const void *owner, const char *name, size_t len, size_t *i);
+    /* Counters: probe durations and outcomes per kind, backend operations,
+     * reloads (for /metrics and /status). */
+    void (*stats)(const void *owner, struct admin_view_stats *out);
     /* Admin drains in force, numbered 0..drains-1 (state().drain.drains). */
     void (*drain_at)(const void *owner, size_t i, struct admin_view_spool *out);
 

@@ -189,107 +189,25 @@ int status_full(const struct admin_view *v, char **body, size_t *len)
                                (json_int_t)(pr->lag_max_seconds * 1000), "in_flight",
                                (json_int_t)pr->in_flight, "waiting", (json_int_t)pr->waiting,
                                "late", (json_int_t)pr->late);
+    struct admin_view_stats vs;
+    v->ops->stats(v->owner, &vs);
+    json_t *reload = json_pack("{s:s, s:s, s:I, s:I, s:I}", "last", vs.last_reload, "last_error",
+                               vs.last_reload_error, "ok", (json_int_t)vs.reloads_ok, "rejected",
+                               (json_int_t)vs.reloads_rejected, "config_generation",
+                               (json_int_t)vs.config_generation);
+    if (reload)
+        json_object_set_new(reload, "last_at",
+                            vs.last_reload_at > 0 ? json_real(vs.last_reload_at) : json_null());
     json_t *drains = json_array();
     for (size_t i = 0; i < d->drains; i++) {
         struct admin_view_spool sp;
         v->ops->drain_at(v->owner, i, &sp);
         json_array_append_new(drains, spool_object(&sp, st.now));
     }
-    json_t *o = json_pack("{s:s, s:I, s:o, s:o, s:o, s:o, s:o}", "version", MESHREG_VERSION,
+    json_t *o = json_pack("{s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "version", MESHREG_VERSION,
                           "uptime_ms", (json_int_t)(st.uptime * 1000), "drain", drain, "drains",
-                          drains, "backend", backend, "probes", probes, "checks", checks);
+                          drains, "reload", reload, "backend", backend, "probes", probes,
+                          "checks", checks);
     *body = dump(o, len);
     return *body ? 200 : 500;
-}
-
-/* One gauge over every check: value(v, i, r) printed per name. */
-static void metric_per_check(FILE *f, const struct admin_view *v, const char *head,
-                             const char *name,
-                             bool (*value)(const struct admin_view *v, size_t i,
-                                           const struct admin_view_reg *r))
-{
-    struct admin_view_reg r;
-    size_t n = v->ops->count(v->owner);
-    fputs(head, f);
-    for (size_t i = 0; i < n; i++) {
-        v->ops->reg(v->owner, i, &r);
-        fprintf(f, "%s{name=\"%s\"} %d\n", name, r.name, value(v, i, &r));
-    }
-}
-
-static bool reg_up(const struct admin_view *v, size_t i, const struct admin_view_reg *r)
-{
-    return r->up;
-}
-
-static bool reg_healthy(const struct admin_view *v, size_t i, const struct admin_view_reg *r)
-{
-    return r->healthy;
-}
-
-static bool reg_registered(const struct admin_view *v, size_t i, const struct admin_view_reg *r)
-{
-    return v->ops->registered(v->owner, i);
-}
-
-int status_metrics(const struct admin_view *v, char **body, size_t *len)
-{
-    struct admin_view_state st;
-    struct admin_view_backend b;
-    struct admin_view_reg r;
-    char *buf = NULL;
-    size_t n = 0, count = v->ops->count(v->owner);
-    FILE *f = open_memstream(&buf, &n);
-    if (!f)
-        return 500;
-    v->ops->state(v->owner, &st);
-    v->ops->backend(v->owner, &b);
-    metric_per_check(f, v,
-                     "# HELP meshreg_check_up 1 when the check is up (healthy, not drained).\n"
-                     "# TYPE meshreg_check_up gauge\n",
-                     "meshreg_check_up", reg_up);
-    metric_per_check(f, v,
-                     "# HELP meshreg_check_healthy 1 when the probe state is healthy.\n"
-                     "# TYPE meshreg_check_healthy gauge\n",
-                     "meshreg_check_healthy", reg_healthy);
-    metric_per_check(f, v,
-                     "# HELP meshreg_check_registered 1 when the backend confirmed the record.\n"
-                     "# TYPE meshreg_check_registered gauge\n",
-                     "meshreg_check_registered", reg_registered);
-    fprintf(f, "# HELP meshreg_probes_total Probe attempts by result.\n"
-               "# TYPE meshreg_probes_total counter\n");
-    for (size_t i = 0; i < count; i++) {
-        v->ops->reg(v->owner, i, &r);
-        fprintf(f, "meshreg_probes_total{name=\"%s\",result=\"pass\"} %lu\n", r.name,
-                r.total_passes);
-        fprintf(f, "meshreg_probes_total{name=\"%s\",result=\"fail\"} %lu\n", r.name,
-                r.total_failures);
-    }
-    fprintf(f,
-            "# HELP meshreg_draining 1 while drained or shutting down.\n"
-            "# TYPE meshreg_draining gauge\nmeshreg_draining %d\n"
-            "# HELP meshreg_backend_connected 1 while the backend session is up.\n"
-            "# TYPE meshreg_backend_connected gauge\nmeshreg_backend_connected %d\n"
-            "# HELP meshreg_backend_pending Records not yet confirmed by the backend.\n"
-            "# TYPE meshreg_backend_pending gauge\nmeshreg_backend_pending %zu\n"
-            "# HELP meshreg_backend_ops_total Backend operations by result.\n"
-            "# TYPE meshreg_backend_ops_total counter\n"
-            "meshreg_backend_ops_total{result=\"ok\"} %lu\n"
-            "meshreg_backend_ops_total{result=\"failed\"} %lu\n",
-            st.drain.draining, b.connected, b.pending, b.ops_ok, b.ops_failed);
-    fprintf(f,
-            "# HELP meshreg_probe_lag_seconds How late probe attempts start (the last 5-10 s).\n"
-            "# TYPE meshreg_probe_lag_seconds gauge\nmeshreg_probe_lag_seconds %.3f\n"
-            "# HELP meshreg_probes_in_flight Probe attempts running.\n"
-            "# TYPE meshreg_probes_in_flight gauge\nmeshreg_probes_in_flight %u\n"
-            "# HELP meshreg_probes_waiting Probe attempts due, waiting for a slot.\n"
-            "# TYPE meshreg_probes_waiting gauge\nmeshreg_probes_waiting %u\n",
-            st.probes.lag_seconds, st.probes.in_flight, st.probes.waiting);
-    if (fclose(f) != 0) {
-        free(buf);
-        return 500;
-    }
-    *body = buf;
-    *len = n;
-    return 200;
 }

@@ -29,7 +29,5 @@ int status_health(const struct admin_view *v, struct status_cache *cache, const 
                   size_t name_len, char **body, size_t *len);
 /* GET /status: every check's state, the drain state, the backend's. */
 int status_full(const struct admin_view *v, char **body, size_t *len);
-/* GET /metrics: Prometheus text format. */
-int status_metrics(const struct admin_view *v, char **body, size_t *len);
 
 #endif

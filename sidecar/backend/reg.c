@@ -84,6 +84,7 @@ static void flush(struct reg *r)
             e->dirty = false;
             e->busy = true;
             e->issued_want = e->want;
+            e->issued_at = ev_now(r->loop);
             issued = true;
             if (e->want)
                 r->ops->put(r, e);
@@ -280,8 +281,27 @@ static void requeue_last(struct reg *r, struct reg_entry *e)
     e->next = NULL;
 }
 
+const double reg_lat_bounds[REG_LAT_NBOUNDS] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                               0.25,  0.5,    1,     2.5,  5,     10};
+
+static void op_account(struct reg *r, const struct reg_entry *e, bool ok)
+{
+    struct reg_op_stats *st = &r->op_stats[e->issued_want ? 0 : 1];
+    double took = ev_now(r->loop) - e->issued_at;
+    size_t i = 0;
+    while (i < REG_LAT_NBOUNDS && took > reg_lat_bounds[i])
+        i++;
+    st->lat_counts[i]++;
+    st->lat_sum += took > 0 ? took : 0;
+    if (ok)
+        st->ok++;
+    else
+        st->failed++;
+}
+
 void reg_op_done(struct reg *r, struct reg_entry *e, bool ok, const char *errmsg)
 {
+    op_account(r, e, ok);
     e->busy = false;
     if (ok) {
         r->ops_ok++;

@@ -27,11 +27,23 @@ struct reg_entry {
     bool dirty;       /* desired state not yet applied */
     bool issued_want; /* what the in-flight operation does (put or delete) */
     bool leftover;    /* reg_clear: a delete of something that may not exist */
+    double issued_at; /* when the in-flight operation was issued (loop clock) */
     void *impl;       /* the backend's per-entry state, freed by the backend */
     struct reg_entry *next;
 };
 
 enum reg_conn { REG_CONNECTING, REG_CONNECTED, REG_DISCONNECTED };
+
+/* Operations of one kind (put, delete) for /metrics: outcomes, and how long
+ * each took from issue to confirmation or failure, in the buckets of
+ * reg_lat_bounds (counts per bucket, last one above the last bound). */
+#define REG_LAT_NBOUNDS 13
+extern const double reg_lat_bounds[REG_LAT_NBOUNDS];
+struct reg_op_stats {
+    unsigned long ok, failed;
+    unsigned long lat_counts[REG_LAT_NBOUNDS + 1];
+    double lat_sum;
+};
 
 struct reg_ops {
     const char *name; /* URI scheme: "file", "zk", "etcd" */
@@ -70,6 +82,7 @@ struct reg {
     bool flushing;
     bool stopped;
     unsigned long ops_ok, ops_failed;
+    struct reg_op_stats op_stats[2]; /* [0] put, [1] delete */
     /* Called whenever an entry's confirmed state or the connection changes. */
     void (*on_change)(void *arg);
     void *on_change_arg;
