@@ -174,26 +174,13 @@ static struct check_spec *new_check(const struct settings *s, const struct check
     return c;
 }
 
-static bool parse_kind(const char *mode, enum probe_kind *k)
-{
-    static const struct {
-        const char *name;
-        enum probe_kind kind;
-    } kinds[] = {{"http", PROBE_HTTP}, {"http2", PROBE_HTTP}, {"https", PROBE_HTTPS},
-                 {"tcp", PROBE_TCP},   {"cmd", PROBE_CMD},    {"grpc", PROBE_GRPC}};
-    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
-        if (strcmp(kinds[i].name, mode) == 0)
-            return *k = kinds[i].kind, true;
-    return false;
-}
-
 static int build_registration(const struct settings *s, const struct checks_req *r,
                               const char *name, const struct smartstack *ss,
                               const struct smartstack_ns *e, struct mr_config *cfg, struct diag *d)
 {
     const char *mode = e->healthcheck_mode ? e->healthcheck_mode : e->mode ? e->mode : "http";
     enum probe_kind kind;
-    if (!parse_kind(mode, &kind)) {
+    if (!probe_kind_parse(mode, &kind)) {
         diag_add(d, "%s:%d:%d: %s: unknown healthcheck mode '%s'", ss->file, e->mode_line,
                  e->mode_col, e->name, mode);
         return -1;
@@ -241,7 +228,7 @@ static int build_worker(const struct settings *s, const struct checks_req *r, st
                                             : "tcp";
     enum probe_kind kind;
     char *name = cmem_printf("%s.%s", r->service, r->instance);
-    if (!parse_kind(mode, &kind)) {
+    if (!probe_kind_parse(mode, &kind)) {
         diag_add(d, "%s: unknown healthcheck mode '%s'", name, mode);
         free(name);
         return -1;

@@ -20,23 +20,6 @@
 #include "config/yschema.h"
 #include "config/ytree.h"
 
-const char *config_probe_kind_name(enum probe_kind k)
-{
-    switch (k) {
-    case PROBE_HTTP:
-        return "http";
-    case PROBE_HTTPS:
-        return "https";
-    case PROBE_TCP:
-        return "tcp";
-    case PROBE_CMD:
-        return "cmd";
-    case PROBE_GRPC:
-        return "grpc";
-    }
-    return "?";
-}
-
 void config_usage(FILE *f)
 {
     settings_usage(f);
@@ -153,7 +136,6 @@ static int load_pod(const struct settings *s, struct checks_cache *cache, struct
 
 /* ---- VM mode: services: [{service, instance, port, ...}] ---- */
 
-static const char *const worker_modes[] = {"cmd", "tcp", "http", "https", "grpc", NULL};
 static const struct yschema_prop service_props[] = {
     {"service", &(const struct yschema){.types = YS_STRING}},
     {"instance", &(const struct yschema){.types = YS_STRING}},
@@ -164,7 +146,7 @@ static const struct yschema_prop service_props[] = {
      &(const struct yschema){.types = YS_LIST,
                              .items = &(const struct yschema){.types = YS_STRING}}},
     {"healthcheck_cmd", &(const struct yschema){.types = YS_STRING}},
-    {"healthcheck_mode", &(const struct yschema){.enumv = worker_modes}},
+    {"healthcheck_mode", &(const struct yschema){.enumv = probe_kind_names}},
     {"weight",
      &(const struct yschema){
          .types = YS_INT, .has_min = true, .min = 0, .has_max = true, .max = 65535}},
@@ -367,7 +349,7 @@ static void print_probe(FILE *f, const struct check_spec *c)
     switch (c->probe) {
     case PROBE_HTTP:
     case PROBE_HTTPS:
-        fprintf(f, "%s://%s:%d%s", config_probe_kind_name(c->probe), c->probe_host, c->probe_port,
+        fprintf(f, "%s://%s:%d%s", probe_kind_name(c->probe), c->probe_host, c->probe_port,
                 c->probe_uri ? c->probe_uri : "/");
         break;
     case PROBE_TCP:

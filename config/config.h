@@ -7,13 +7,14 @@
 #ifndef MESHREG_CONFIG_H
 #define MESHREG_CONFIG_H
 
+#include "config/probe_kind.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
 #include "config/placement.h"
 
-enum probe_kind { PROBE_HTTP, PROBE_HTTPS, PROBE_TCP, PROBE_CMD, PROBE_GRPC };
 
 enum log_format { LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
 
@@ -115,6 +116,5 @@ void config_free(struct mr_config *cfg);
  * SIGHUP: an unchanged check keeps its state and its record). */
 bool config_check_same(const struct check_spec *a, const struct check_spec *b);
 
-const char *config_probe_kind_name(enum probe_kind k);
 
 #endif

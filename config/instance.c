@@ -10,8 +10,6 @@
 
 static const struct yschema s_str_list = {.types = YS_LIST,
                                           .items = &(const struct yschema){.types = YS_STRING}};
-/* PaaSTA's kubernetes healthcheck_mode values, plus meshreg's grpc. */
-static const char *const hc_modes[] = {"cmd", "tcp", "http", "https", "grpc", NULL};
 
 static const struct yschema_prop lifecycle_props[] = {
     {"pre_stop_drain_seconds",
@@ -22,7 +20,7 @@ static const struct yschema_prop lifecycle_props[] = {
 /* Only the keys meshreg reads; the block stays open to everything else. */
 static const struct yschema_prop block_props[] = {
     {"registrations", &s_str_list},
-    {"healthcheck_mode", &(const struct yschema){.enumv = hc_modes}},
+    {"healthcheck_mode", &(const struct yschema){.enumv = probe_kind_names}},
     {"healthcheck_cmd", &(const struct yschema){.types = YS_STRING}},
     {"healthcheck_interval_seconds",
      &(const struct yschema){

@@ -594,14 +594,14 @@ static void log_start(const struct sidecar *sc)
         if (s->registered) {
             nreg++;
             log_info(s->name, "registration %s:%d as %s, probe %s every %d ms", s->host, s->port,
-                     sc->checks[i].node, config_probe_kind_name(s->probe), s->interval_ms);
+                     sc->checks[i].node, probe_kind_name(s->probe), s->interval_ms);
             for (size_t j = 0; j < s->placements.nnotes; j++)
                 log_warn(s->name, "placement: %s", s->placements.notes[j]);
         } else {
             log_info(s->name,
                      "no smartstack registration for this instance: worker mode, "
                      "nothing is registered; probing %s every %d ms for /health",
-                     config_probe_kind_name(s->probe), s->interval_ms);
+                     probe_kind_name(s->probe), s->interval_ms);
         }
     }
     log_info(NULL, "meshreg started: %zu registration(s), %zu check(s), backend %s, admin %s", nreg,

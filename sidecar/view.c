@@ -89,7 +89,7 @@ static void view_reg(const void *owner, size_t i, struct admin_view_reg *out)
     memset(out, 0, sizeof(*out));
     out->name = s->name;
     out->registration = s->registered;
-    out->probe = config_probe_kind_name(s->probe);
+    out->probe = probe_kind_name(s->probe);
     out->probed = c->health.probed;
     out->healthy = c->health.up;
     out->passes_in_a_row = c->health.passes_in_a_row;

@@ -441,7 +441,7 @@ static void check_output_shows_every_check(void **state)
                              "1000ms worker (not registered)\n");
     free(out);
     config_free(cfg);
-    assert_string_equal(config_probe_kind_name(PROBE_GRPC), "grpc");
+    assert_string_equal(probe_kind_name(PROBE_GRPC), "grpc");
 }
 
 static void reload_comparison(void **state)
@@ -725,14 +725,26 @@ static void check_output_other_probes(void **state)
                              "1000ms grace 3000ms worker (not registered)\n");
     free(buf);
     config_free(cfg);
-    assert_string_equal(config_probe_kind_name((enum probe_kind)99), "?");
+    assert_string_equal(probe_kind_name((enum probe_kind)99), "?");
     static const char *const names[] = {[PROBE_HTTP] = "http",
                                         [PROBE_HTTPS] = "https",
                                         [PROBE_TCP] = "tcp",
                                         [PROBE_CMD] = "cmd",
                                         [PROBE_GRPC] = "grpc"};
-    for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++)
-        assert_string_equal(config_probe_kind_name((enum probe_kind)k), names[k]);
+    for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+        enum probe_kind back = PROBE_GRPC + 1;
+        assert_string_equal(probe_kind_name((enum probe_kind)k), names[k]);
+        assert_true(probe_kind_parse(names[k], &back));
+        assert_int_equal(back, (int)k);
+    }
+    /* PaaSTA's http2 is probed as http; nothing else parses */
+    enum probe_kind k2 = PROBE_CMD;
+    assert_true(probe_kind_parse("http2", &k2));
+    assert_int_equal(k2, PROBE_HTTP);
+    assert_false(probe_kind_parse("HTTP", &k2));
+    assert_false(probe_kind_parse("", &k2));
+    assert_false(probe_kind_parse("mysql", &k2));
+    assert_int_equal(k2, PROBE_HTTP);
 }
 
 /* Reload comparison: a change in any one field is a different check. */

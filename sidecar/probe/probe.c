@@ -255,7 +255,7 @@ struct probe *probe_new(struct ev_loop *loop, const struct check_spec *spec, pro
     ops = probe_kinds[spec->probe];
     if (!ops) {
         snprintf(err, errlen, "%s: %s probes not supported yet", spec->name,
-                 config_probe_kind_name(spec->probe));
+                 probe_kind_name(spec->probe));
         return NULL;
     }
     if (spec->interval_ms <= 0 || spec->timeout_ms <= 0) {
