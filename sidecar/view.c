@@ -169,7 +169,7 @@ static void view_stats(const void *owner, struct admin_view_stats *out)
     for (int k = PROBE_HTTP; k <= PROBE_GRPC; k++) {
         const struct sidecar_probe_stats *ps = &sc->probe_stats[k];
         struct admin_view_probe_kind *o = &out->kinds[out->nkinds++];
-        o->kind = config_probe_kind_name((enum probe_kind)k);
+        o->kind = probe_kind_name((enum probe_kind)k);
         o->pass = ps->pass;
         o->fail = ps->fail;
         o->timeout = ps->timeout;
