@@ -69,10 +69,13 @@ int sd_notify_send(const char *state, char *err, size_t errlen)
 
 static void notify(const char *state)
 {
+    static bool warned; /* a dead socket would otherwise warn at every keep-alive */
     char err[256];
-    if (sd_notify_send(state, err, sizeof(err)) < 0)
-        log_warn(NULL, "systemd notify %s: %s", state, err);
-    else if (getenv("NOTIFY_SOCKET"))
+    if (sd_notify_send(state, err, sizeof(err)) < 0) {
+        if (!warned)
+            log_warn(NULL, "systemd notify %s: %s (further failures not logged)", state, err);
+        warned = true;
+    } else if (getenv("NOTIFY_SOCKET"))
         log_debug(NULL, "systemd notified %s", state);
 }
 
@@ -90,6 +93,41 @@ void sd_notify_ready_if_probed(const struct sidecar *sc)
 void sd_notify_stopping(void)
 {
     notify("STOPPING=1");
+}
+
+/* The process-wide keep-alive timer (see sd_notify.h). */
+static ev_timer watchdog;
+
+static void watchdog_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    notify("WATCHDOG=1");
+}
+
+int sd_notify_watchdog_start(struct ev_loop *loop, char *err, size_t errlen)
+{
+    const char *usec = getenv("WATCHDOG_USEC"), *pid = getenv("WATCHDOG_PID");
+    char *end;
+
+    if (!usec || !usec[0] || !getenv("NOTIFY_SOCKET"))
+        return 0;
+    /* Inherited from a parent that was the watched one: not ours to feed. */
+    if (pid && pid[0] && strtol(pid, NULL, 10) != (long)getpid())
+        return 0;
+    errno = 0;
+    unsigned long long us = strtoull(usec, &end, 10);
+    if (errno || *end || us == 0) {
+        snprintf(err, errlen, "WATCHDOG_USEC=%s: not a positive number of microseconds", usec);
+        return -1;
+    }
+    double half = (double)us / 2e6;
+    ev_timer_init(&watchdog, watchdog_cb, 0., half);
+    ev_timer_start(loop, &watchdog);
+    return 1;
+}
+
+void sd_notify_watchdog_stop(struct ev_loop *loop)
+{
+    ev_timer_stop(loop, &watchdog);
 }
 
 void sd_notify_reset(void)

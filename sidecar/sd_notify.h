@@ -32,6 +32,15 @@ void sd_notify_ready_if_probed(const struct sidecar *sc);
  * the unit "deactivating" for the whole drain window. */
 void sd_notify_stopping(void);
 
+/* WATCHDOG=1 keep-alives under WatchdogSec=: when $WATCHDOG_USEC is set
+ * (and $WATCHDOG_PID, if set, is this process), a timer on the loop sends
+ * one every half period, so a stuck event loop gets the unit restarted.
+ * Returns 1 when started, 0 when no watchdog is asked for, -1 with err for
+ * a bad $WATCHDOG_USEC. One per process, like $NOTIFY_SOCKET itself. */
+struct ev_loop;
+int sd_notify_watchdog_start(struct ev_loop *loop, char *err, size_t errlen);
+void sd_notify_watchdog_stop(struct ev_loop *loop);
+
 /* For tests: forget that READY=1 was sent. */
 void sd_notify_reset(void);
 

@@ -703,6 +703,8 @@ int sidecar_run(struct mr_config *cfg, int argc, char **argv, char **envp)
             reg_clear(sc->reg, sc->checks[i].spec->name, sc->checks[i].node);
 
     signals_start(sc);
+    if (sd_notify_watchdog_start(sc->loop, err, sizeof(err)) < 0)
+        log_warn(NULL, "systemd watchdog off: %s", err);
     if (sc->wrapper) {
         if (supervise_start(&sc->app, sc->loop, cfg->app_argv, cfg->grace_seconds, app_exit_cb, sc,
                             err, sizeof(err)) != 0) {
@@ -732,6 +734,7 @@ out:
     if (sc->reg)
         reg_stop(sc->reg);
     signals_stop(sc);
+    sd_notify_watchdog_stop(sc->loop);
     supervise_release(&sc->app);
     ev_timer_stop(sc->loop, &sc->tick);
     sidecar_free(sc);

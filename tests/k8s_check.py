@@ -2,12 +2,13 @@
 (deploy/kubernetes/*.yaml, README "Deploying"); Debian's kubectl predates
 native sidecars, so these are our own rules, the ones the drain depends on.
 
-    python3 tests/k8s_check.py MANIFEST.yaml
+    python3 tests/k8s_check.py MANIFEST.yaml...
 
-Prints one JSON object: {"errors": [...], "mode": "native"|"classic",
-"args": [meshreg's args], "env": {static env}, "smartstack": "...",
-"grace": N, "required_grace": N}. Exit status 0 even with errors (the
-caller asserts on them), 2 when the file cannot be read at all.
+Prints one JSON object per file, one per line: {"file": ..., "errors":
+[...], "mode": "native"|"classic", "args": [meshreg's args], "env": {static
+env}, "smartstack": "...", "grace": N, "required_grace": N}. Exit status 0
+even with errors (the caller asserts on them), 2 when a file cannot be read
+at all.
 """
 import json
 import sys
@@ -162,8 +163,9 @@ def check(path):
 
 
 if __name__ == "__main__":
-    try:
-        print(json.dumps(check(sys.argv[1])))
-    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as e:
-        print("k8s_check: %s: %s" % (sys.argv[1], e), file=sys.stderr)
-        sys.exit(2)
+    for path in sys.argv[1:]:
+        try:
+            print(json.dumps(dict(check(path), file=path)))
+        except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as e:
+            print("k8s_check: %s: %s" % (path, e), file=sys.stderr)
+            sys.exit(2)

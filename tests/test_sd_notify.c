@@ -1,6 +1,7 @@
 /* sd_notify without libsystemd (sidecar/sd_notify.c): every datagram is
  * received on a real unix datagram socket bound by the test, at a file path
- * and in the abstract namespace ("@name"), as systemd binds its own. */
+ * and in the abstract namespace ("@name"), as systemd binds its own; the
+ * watchdog's keep-alives come from a real libev loop. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -169,6 +170,67 @@ static void test_ready_without_checks(void **state)
     assert_string_equal(next_dgram(f, 0), "READY=1");
 }
 
+static void stop_loop(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    ev_break(loop, EVBREAK_ALL);
+}
+
+/* Runs the loop for `seconds`, then counts the WATCHDOG=1 datagrams. */
+static int watchdog_pings(struct fx *f, struct ev_loop *loop, double seconds)
+{
+    ev_timer stop;
+    int n = 0;
+    ev_timer_init(&stop, stop_loop, seconds, 0.);
+    ev_timer_start(loop, &stop);
+    ev_run(loop, 0);
+    ev_timer_stop(loop, &stop);
+    while (strcmp(next_dgram(f, MSG_DONTWAIT), "WATCHDOG=1") == 0)
+        n++;
+    return n;
+}
+
+/* WATCHDOG_USEC=200000: a ping at once, then every 100 ms from the loop. */
+static void test_watchdog_pings(void **state)
+{
+    struct fx *f = *state;
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    char err[256] = "";
+    char pid[32];
+    assert_int_equal(bind_at(f, f->path), 0);
+    setenv("WATCHDOG_USEC", "200000", 1);
+    snprintf(pid, sizeof(pid), "%d", (int)getpid());
+    setenv("WATCHDOG_PID", pid, 1);
+    assert_int_equal(sd_notify_watchdog_start(loop, err, sizeof(err)), 1);
+    int n = watchdog_pings(f, loop, 0.35);
+    assert_in_range(n, 2, 5); /* at 0, 100, 200, 300 ms; 2 if the machine stalls */
+    sd_notify_watchdog_stop(loop);
+    assert_int_equal(watchdog_pings(f, loop, 0.25), 0);
+    unsetenv("WATCHDOG_USEC");
+    unsetenv("WATCHDOG_PID");
+    ev_loop_destroy(loop);
+}
+
+/* No watchdog asked for, one meant for another process, a bad value. */
+static void test_watchdog_off(void **state)
+{
+    struct fx *f = *state;
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    char err[256] = "";
+    assert_int_equal(bind_at(f, f->path), 0);
+    unsetenv("WATCHDOG_USEC");
+    assert_int_equal(sd_notify_watchdog_start(loop, err, sizeof(err)), 0);
+    setenv("WATCHDOG_USEC", "100000", 1);
+    setenv("WATCHDOG_PID", "1", 1);
+    assert_int_equal(sd_notify_watchdog_start(loop, err, sizeof(err)), 0);
+    assert_int_equal(watchdog_pings(f, loop, 0.15), 0);
+    unsetenv("WATCHDOG_PID");
+    setenv("WATCHDOG_USEC", "30s", 1);
+    assert_int_equal(sd_notify_watchdog_start(loop, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "WATCHDOG_USEC=30s"));
+    unsetenv("WATCHDOG_USEC");
+    ev_loop_destroy(loop);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -178,6 +240,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_addresses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ready_once_after_first_probes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ready_without_checks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_watchdog_pings, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_watchdog_off, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,7 +3,8 @@
 # verify` (pointed at the binary under test) and its meshreg.yaml passes
 # `meshreg check`; Type=notify works: with NOTIFY_SOCKET set (as systemd
 # does) READY=1 arrives on a socket this test listens on only once the admin
-# endpoint answers and the first probe has run, and STOPPING=1 at SIGTERM.
+# endpoint answers and the first probe has run, WATCHDOG=1 keep-alives
+# follow WATCHDOG_USEC, and STOPPING=1 arrives at SIGTERM.
 . "$(dirname "$0")/lib.sh"
 
 UNIT=$ROOT/deploy/systemd/meshreg.service
@@ -59,30 +60,36 @@ while True:
             print("at-ready admin=up probed=%s" % probed, flush=True)
         except Exception as e:
             print("at-ready admin=down %s" % e, flush=True)
-    if msg.startswith("STOPPING=1"):
-        break
 PYEOF
 start_bg notify "$PY" "$T/notify.py" "$sock" "http://$admin/status"
 NLOG=$BG_OUT
 wait_for 5 grep -q listening "$NLOG"
 start_demo "$APP_PORT"
 # A slow first probe (1 s interval) leaves time to see READY wait for it.
-NOTIFY_SOCKET=$sock start_meshreg run --smartstack "$FIXTURES/smartstack.yaml" --service "$SVC" \
+NOTIFY_SOCKET=$sock WATCHDOG_USEC=200000 start_meshreg run --smartstack "$FIXTURES/smartstack.yaml" --service "$SVC" \
     --port "$APP_PORT" --host 127.0.0.1 --instance-id "$IID" --backend "file:$REG_DIR" \
     --admin "$admin" --drain-seconds 1 --interval-ms 1000
 check "READY=1 arrives" wait_for 10 grep -q '^got READY=1$' "$NLOG"
 check "at READY=1 the admin endpoint answers and every check has a probe result" \
     wait_for 5 grep -q 'at-ready admin=up probed=True' "$NLOG"
 check_eq "READY=1 is sent once" "$(grep -c '^got READY=1$' "$NLOG")" 1
+# WATCHDOG_USEC=200000 (WatchdogSec=0.2): a keep-alive every 100 ms.
+check "WATCHDOG=1 keep-alives arrive from the loop" \
+    wait_for 5 eval '[ "$(grep -c "^got WATCHDOG=1$" "$NLOG")" -ge 5 ]'
 stop_pid "$MESHREG_PID" TERM
 check "STOPPING=1 arrives at SIGTERM" wait_for 5 grep -q '^got STOPPING=1' "$NLOG"
 check "meshreg exits 0" wait_exit "$MESHREG_PID" 5
 check "no notify warning in the log" bash -c "! grep -q 'systemd notify' '$MESHREG_LOG'"
 
-# A NOTIFY_SOCKET nobody listens on is a warning, not a failure.
-NOTIFY_SOCKET=$T/nobody start_meshreg run --smartstack "$FIXTURES/smartstack.yaml" \
+# A NOTIFY_SOCKET nobody listens on is a warning, once, not a failure.
+NOTIFY_SOCKET=$T/nobody WATCHDOG_USEC=100000 start_meshreg run --smartstack "$FIXTURES/smartstack.yaml" \
     --service "$SVC" --port "$APP_PORT" --host 127.0.0.1 --instance-id "$IID" \
     --backend "file:$REG_DIR" --admin "$admin" --drain-seconds 0 --interval-ms 200
 check "dead NOTIFY_SOCKET: meshreg still serves" wait_http "http://$admin/health" 200 10
-check "dead NOTIFY_SOCKET: warned" wait_for 5 grep -q 'systemd notify READY=1: .*No such file' "$MESHREG_LOG"
+check "dead NOTIFY_SOCKET: warned" wait_for 5 grep -q 'systemd notify [A-Z]*=1: .*No such file' "$MESHREG_LOG"
+# Three probes (600 ms) = six keep-alives and READY=1 attempted by now.
+passes() { http_get "http://$admin/status" | json_get - 'j["checks"][0]["passes"]'; }
+wait_for 5 eval '[ "$(passes)" -ge 3 ]'
+check_eq "dead NOTIFY_SOCKET: warned once, not at every keep-alive" \
+    "$(grep -c 'systemd notify' "$MESHREG_LOG")" 1
 finish
