@@ -15,6 +15,7 @@
 
 #include "sidecar/backend/reg.h"
 #include "sidecar/backend/zk_name.h"
+#include "tests/failalloc.h"
 #include "tests/test_zk_util.h"
 
 /* Starts a kazoo session in the background holding a node made with
@@ -295,8 +296,10 @@ static struct reg *encoding_reg(struct ev_loop *loop, const char *uri)
 static void only_child(struct ev_loop *loop, const char *parent, struct znode *z)
 {
     json_t *j = zk_nodes(loop, hosts_single, parent, NULL);
-    if (json_array_size(j) != 1)
-        fail_msg("%zu children under %s", json_array_size(j), parent);
+    if (json_array_size(j) != 1) {
+        char *dump = json_dumps(j, JSON_COMPACT);
+        fail_msg("%zu children under %s: %s", json_array_size(j), parent, dump);
+    }
     znode_fill(z, json_array_get(j, 0));
     json_decref(j);
 }
@@ -366,6 +369,61 @@ static void test_path_encoding(void **state)
     ev_loop_destroy(loop);
 }
 
+/* Out of memory at every allocation of a put, then of a delete, one at a
+ * time, with path encoding (the most allocations): each failure is a
+ * failed operation the core retries, never a crash, a leak (ASan) or a
+ * second node. The first put also lists and reads a copy left by another
+ * session, so the scan's allocations are covered. */
+static void test_out_of_memory(void **state)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    char uri[128], out[256], args[512], pid[128];
+    snprintf(uri, sizeof uri, "zk://%s/meshreg-test/oom", hosts_single);
+    const char *parent = "/meshreg-test/oom/svc.main";
+    struct reg *r = encoding_reg(loop, uri);
+    unsigned n;
+    for (n = 1; n < 200; n++) {
+        char tag[16];
+        snprintf(tag, sizeof tag, "oom%u", n); /* a fresh output file to wait on */
+        snprintf(pid, sizeof pid, "%s/%s.pid", dir_single, tag);
+        snprintf(args, sizeof args, "--sequence '%s/h1_' '%s'", parent, REC_W20);
+        hold_node(pid, tag, out, sizeof out, args);
+        failalloc_arm(n, false);
+        reg_set(r, "svc.main", "h1_8888", REC(8888));
+        run_until(loop, is_settled, r, 10, NULL);
+        unsigned failed = failalloc_failed();
+        failalloc_off();
+        /* The sidecar states its desire again on every probe result: a
+         * record the core could not even track comes back that way. */
+        reg_set(r, "svc.main", "h1_8888", REC(8888));
+        bool settled = run_until(loop, is_settled, r, 10, NULL);
+        if (!settled)
+            fail_msg("allocation %u failed: not registered: %s", n, r->last_error);
+        struct znode z;
+        only_child(loop, parent, &z); /* the copy deleted, ours there once */
+        assert_string_equal(z.data, REC(8888));
+        failalloc_arm(n, false);
+        reg_set(r, "svc.main", "h1_8888", NULL);
+        run_until(loop, is_settled, r, 10, NULL);
+        failed += failalloc_failed();
+        failalloc_off();
+        reg_set(r, "svc.main", "h1_8888", NULL);
+        settled = run_until(loop, is_settled, r, 10, NULL);
+        if (!settled)
+            fail_msg("allocation %u failed: not deregistered: %s", n, r->last_error);
+        json_t *j = zk_nodes(loop, hosts_single, parent, NULL);
+        assert_int_equal(json_array_size(j), 0);
+        json_decref(j);
+        sh(NULL, 0, "kill $(cat %s) 2>/dev/null", pid);
+        if (failed == 0)
+            break; /* n is past the last allocation of both */
+    }
+    print_message("# %u allocations of a put and a delete failed in turn\n", n - 1);
+    assert_true(n > 5 && n < 200);
+    reg_free(r);
+    ev_loop_destroy(loop);
+}
+
 static int group_setup(void **state)
 {
     return zk_single_setup(20);
@@ -383,7 +441,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_existing_node),    cmocka_unit_test(test_leftover_cleared_at_start),
         cmocka_unit_test(test_sequential_names), cmocka_unit_test(test_lost_create_reply),
-        cmocka_unit_test(test_path_encoding),
+        cmocka_unit_test(test_path_encoding),    cmocka_unit_test(test_out_of_memory),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

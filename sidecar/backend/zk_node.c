@@ -326,7 +326,7 @@ static bool same_instance(const struct zk_op *op, const char *data, size_t n)
     return same;
 }
 
-static void scan_classify(struct zk_op *op, char *path, const char *value, int value_len,
+static bool scan_classify(struct zk_op *op, char *path, const char *value, int value_len,
                           const struct Stat *stat)
 {
     struct zk_ent *ent = op->e->impl;
@@ -350,9 +350,11 @@ static void scan_classify(struct zk_op *op, char *path, const char *value, int v
                  (unsigned long long)stat->ephemeralOwner);
         doom = true;
     }
-    if (doom && ent_doom(ent, path))
+    bool ok = !doom || ent_doom(ent, path);
+    if (doom && ok)
         path = NULL;
     free(path);
+    return ok;
 }
 
 static void scan_got(int rc, const char *value, int value_len, const struct Stat *stat,
@@ -363,7 +365,10 @@ static void scan_got(int rc, const char *value, int value_len, const struct Stat
         return;
     char *path = op->kids[--op->nkids];
     if (rc == ZOK) {
-        scan_classify(op, path, value, value_len, stat);
+        if (!scan_classify(op, path, value, value_len, stat)) {
+            op_finish(op, false, "out of memory");
+            return;
+        }
     } else if (rc == ZNONODE) {
         free(path);
     } else {
@@ -420,15 +425,22 @@ static void scan_listed(int rc, const struct String_vector *kids, const void *da
     }
     struct zk_ent *ent = op->e->impl;
     for (int i = 0; i < kids->count; i++) {
-        char *path = NULL;
-        if (!is_candidate(op, kids->data[i]) ||
-            asprintf(&path, "%s/%s", op->parent, kids->data[i]) < 0)
+        if (!is_candidate(op, kids->data[i]))
             continue;
-        char **k = NULL;
-        if (ent_has(ent, path) || claimed_by_other(op->s, op->e, path) ||
-            !(k = realloc(op->kids, (op->nkids + 1) * sizeof(*k)))) {
+        char *path = NULL;
+        if (asprintf(&path, "%s/%s", op->parent, kids->data[i]) < 0) {
+            op_finish(op, false, "out of memory");
+            return;
+        }
+        if (ent_has(ent, path) || claimed_by_other(op->s, op->e, path)) {
             free(path);
             continue;
+        }
+        char **k = realloc(op->kids, (op->nkids + 1) * sizeof(*k));
+        if (!k) {
+            free(path);
+            op_finish(op, false, "out of memory");
+            return;
         }
         op->kids = k;
         op->kids[op->nkids++] = path;
