@@ -315,6 +315,7 @@ int config_load(int argc, char **argv, char **envp, struct mr_config **out, char
     cfg->etc_dir = cmem_strdup(s.etc_dir);
     cfg->labels_dir = cmem_strdup(s.labels_dir);
     cfg->zk_location_type = cmem_strdup(s.zk_location_type);
+    cfg->backend_max_ops = s.backend_max_ops;
     char lerr[1024];
     if (!(cfg->locdb = location_db_load(s.etc_dir, &s, lerr, sizeof(lerr)))) {
         diag_add(&d, "%s", lerr);

@@ -87,6 +87,7 @@ struct mr_config {
     char *etc_dir;             /* --etc-dir: README "PaaSTA host layout" */
     char *labels_dir;          /* --labels-dir */
     char *zk_location_type;    /* --zk-location-type */
+    int backend_max_ops;       /* --backend-max-ops-per-second, 0 = unpaced */
     struct location_db *locdb; /* the host's locations, never NULL after a load */
     /* "FILE:LINE:COL: warning: ..." lines (what PaaSTA accepts but meshreg
      * reads with a caveat), '\n'-separated, or NULL. */

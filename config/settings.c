@@ -122,6 +122,9 @@ static const struct def defs[SET_COUNT] = {
                               OFF(zk_path_encoding), NULL,
                               "zk: child names carry the record (nerve's use_path_encoding)", NULL,
                               0},
+    [SET_BACKEND_MAX_OPS] = {"backend-max-ops-per-second", "backend_max_ops_per_second", NULL,
+                             T_INT, "5000", 0, 1000000, OFF(backend_max_ops), "N",
+                             "pace backend writes and deletes (0 = unpaced)", NULL, 0},
 };
 
 /* ---- validators ---- */

@@ -52,6 +52,7 @@ enum settings_id {
     SET_LABELS_DIR,
     SET_ZK_LOCATION_TYPE,
     SET_ZK_PATH_ENCODING,
+    SET_BACKEND_MAX_OPS,
     SET_COUNT
 };
 
@@ -95,6 +96,7 @@ struct settings {
     char *labels_dir;
     char *zk_location_type;
     bool zk_path_encoding;
+    int backend_max_ops;
 
     enum settings_src src[SET_COUNT];
     char *origin[SET_COUNT]; /* where the winning value was written, for messages */

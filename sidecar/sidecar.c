@@ -672,6 +672,7 @@ int sidecar_run(struct mr_config *cfg, int argc, char **argv, char **envp)
         rc = 2;
         goto out;
     }
+    reg_set_max_ops(sc->reg, cfg->backend_max_ops);
     sc->reg->on_change = reg_changed;
     sc->reg->on_change_arg = sc;
     sc->reg->path_encoding = cfg->zk_path_encoding;

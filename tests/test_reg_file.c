@@ -405,7 +405,50 @@ static void resync_rewrites_every_wanted_record(void **state)
     reg_set(f->r, "svc.main", "h_2", "{\"x\":1}");
     unlink(path); /* the backend lost it */
     reg_resync(f->r);
-    assert_string_equal(slurp(path), "{\"x\":1}");
+    /* re-registration starts after a jitter of up to 1 s */
+    assert_true(wait_settled(f, 5.));
+    char *got = slurp(path);
+    assert_non_null(got);
+    assert_string_equal(got, "{\"x\":1}");
+}
+
+/* README "Backend pacing": at 200 operations a second, 100 records take
+ * about half a second (a tenth of a second's burst first); unpaced, they
+ * are written at once. Every one is found again (the hashed index). */
+static void operations_are_paced(void **state)
+{
+    struct fixture *f = *state;
+    char node[32];
+    ev_tstamp t0;
+
+    reg_set_max_ops(f->r, 200);
+    ev_now_update(f->loop);
+    t0 = ev_time();
+    for (int i = 0; i < 100; i++) {
+        snprintf(node, sizeof(node), "h_%d", i);
+        reg_set(f->r, "svc.main", node, "{}");
+    }
+    assert_true(reg_pending(f->r) > 50);
+    assert_true(wait_settled(f, 20.));
+    assert_true(ev_time() - t0 > 0.3);
+    for (int i = 0; i < 100; i++) {
+        snprintf(node, sizeof(node), "h_%d", i);
+        assert_true(reg_present(f->r, "svc.main", node));
+    }
+    reg_set_max_ops(f->r, 0);
+    for (int i = 0; i < 3000; i++) {
+        snprintf(node, sizeof(node), "n_%d", i);
+        reg_set(f->r, "svc.other", node, "{}");
+    }
+    assert_int_equal(reg_pending(f->r), 0);
+    for (int i = 0; i < 3000; i++) {
+        snprintf(node, sizeof(node), "n_%d", i);
+        assert_true(reg_present(f->r, "svc.other", node));
+        reg_set(f->r, "svc.other", node, NULL);
+    }
+    assert_int_equal(reg_pending(f->r), 0);
+    assert_false(reg_present(f->r, "svc.other", "n_7"));
+    assert_true(reg_present(f->r, "svc.main", "h_7"));
 }
 
 static void unknown_scheme_is_refused(void **state)
@@ -448,6 +491,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_failing_record_does_not_starve_the_others, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(resync_rewrites_every_wanted_record, setup, teardown),
+        cmocka_unit_test_setup_teardown(operations_are_paced, setup, teardown),
         cmocka_unit_test_setup_teardown(unknown_scheme_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(unsafe_names_never_escape_the_directory, setup, teardown),
     };

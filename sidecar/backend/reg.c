@@ -1,17 +1,37 @@
 /* The registry core: desired state per record, one operation in flight per
  * record, retries with capped backoff, re-application after a backend lost
- * its records. See reg.h for the contract with backends. */
+ * its records. See reg.h for the contract with backends.
+ *
+ * Work per record is independent of how many there are: entries are found
+ * through a hash of (svc, node), and the operations owed wait in a FIFO
+ * queue, so a probe result costs one look-up and at most one queue push,
+ * never a walk over every record. Operations are paced (a token bucket,
+ * README "Backend pacing") and a re-registration of everything after a
+ * lost session or an outage starts after a random jitter. */
 #include "sidecar/backend/reg.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "config/scheme.h"
 #include "sidecar/log.h"
 
 #define BACKOFF_MIN 0.1
 #define BACKOFF_MAX 5.0
+#define REG_BUCKETS_MIN 64
+/* Tokens saved up at most: this many seconds' worth, so an idle registry
+ * cannot burst far past its rate. */
+#define REG_PACE_BURST_S 0.1
+/* Once out of tokens, wait for this many seconds' worth (at least one):
+ * one timer per batch, not one per operation. */
+#define REG_PACE_BATCH_S 0.01
+/* Re-registration after a lost session or an outage starts within this
+ * many seconds, at random: a fleet that lost its backend together must not
+ * come back in lockstep. */
+#define REG_JITTER_S 1.0
 
 /* The ops of each single-cluster scheme of config/scheme.h's table; a
  * multi-cluster scheme has none here (regset.c builds its clusters). */
@@ -52,50 +72,213 @@ static void entry_free(struct reg *r, struct reg_entry *e)
     free(e);
 }
 
-/* Drops entries that are settled and absent: nothing to remember. */
-static void prune(struct reg *r)
+/* ---- the index: (svc, node) hashed (FNV-1a), entries also on r->entries ---- */
+
+static uint64_t key_hash(const char *svc, const char *node)
 {
-    struct reg_entry **pp = &r->entries;
-    while (*pp) {
-        struct reg_entry *e = *pp;
-        if (!e->want && !e->have && !e->busy && !e->dirty) {
-            *pp = e->next;
-            entry_free(r, e);
-        } else {
-            pp = &e->next;
-        }
-    }
+    uint64_t h = 1469598103934665603ULL;
+
+    for (const unsigned char *c = (const unsigned char *)svc; *c; c++)
+        h = (h ^ *c) * 1099511628211ULL;
+    h = (h ^ 0xff) * 1099511628211ULL; /* a byte no name has: ("a","bc") != ("ab","c") */
+    for (const unsigned char *c = (const unsigned char *)node; *c; c++)
+        h = (h ^ *c) * 1099511628211ULL;
+    return h;
 }
 
-/* Issues an operation for every entry that needs one. Backends may complete
- * synchronously (reg_op_done inside put/del), which re-marks entries; the
- * loop runs until a pass issues nothing. */
+static struct reg_entry **bucket_of(const struct reg *r, const char *svc, const char *node)
+{
+    return &r->buckets[key_hash(svc, node) & (r->nbuckets - 1)];
+}
+
+static int index_grow(struct reg *r)
+{
+    size_t n = r->nbuckets ? r->nbuckets * 2 : REG_BUCKETS_MIN;
+    struct reg_entry **old = r->buckets;
+    size_t nold = r->nbuckets;
+
+    if (!(r->buckets = calloc(n, sizeof(*r->buckets)))) {
+        r->buckets = old;
+        return -1;
+    }
+    r->nbuckets = n;
+    for (size_t i = 0; i < nold; i++) {
+        for (struct reg_entry *e = old[i], *next; e; e = next) {
+            struct reg_entry **b = bucket_of(r, e->svc, e->node);
+
+            next = e->hnext;
+            e->hnext = *b;
+            *b = e;
+        }
+    }
+    free(old);
+    return 0;
+}
+
+static struct reg_entry *find_entry(const struct reg *r, const char *svc, const char *node)
+{
+    if (!r->nbuckets)
+        return NULL;
+    for (struct reg_entry *e = *bucket_of(r, svc, node); e; e = e->hnext)
+        if (strcmp(e->node, node) == 0 && strcmp(e->svc, svc) == 0)
+            return e;
+    return NULL;
+}
+
+/* A new entry, indexed and listed; NULL when out of memory. */
+static struct reg_entry *entry_new(struct reg *r, const char *svc, const char *node)
+{
+    struct reg_entry *e, **b;
+
+    if (r->nentries >= r->nbuckets && index_grow(r) != 0 && !r->nbuckets)
+        return NULL; /* a full table still works, only slower */
+    if (!(e = calloc(1, sizeof(*e))) || !(e->svc = strdup(svc)) || !(e->node = strdup(node))) {
+        if (e)
+            free(e->svc);
+        free(e);
+        return NULL;
+    }
+    b = bucket_of(r, svc, node);
+    e->hnext = *b;
+    *b = e;
+    e->next = r->entries;
+    if (r->entries)
+        r->entries->prev = e;
+    r->entries = e;
+    r->nentries++;
+    return e;
+}
+
+/* Unindexes and frees an entry that is not queued. */
+static void entry_forget(struct reg *r, struct reg_entry *e)
+{
+    struct reg_entry **b = bucket_of(r, e->svc, e->node);
+
+    while (*b != e)
+        b = &(*b)->hnext;
+    *b = e->hnext;
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        r->entries = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    r->nentries--;
+    entry_free(r, e);
+}
+
+/* Settled and absent: nothing to remember. */
+static void forget_if_settled(struct reg *r, struct reg_entry *e)
+{
+    if (!e->want && !e->have && !e->busy && !e->dirty && !e->queued)
+        entry_forget(r, e);
+}
+
+/* ---- the queue of operations owed, and its pacing ---- */
+
+static void queue_push(struct reg *r, struct reg_entry *e)
+{
+    if (e->queued)
+        return;
+    e->queued = true;
+    e->qnext = NULL;
+    if (r->q_tail)
+        r->q_tail->qnext = e;
+    else
+        r->q_head = e;
+    r->q_tail = e;
+}
+
+static struct reg_entry *queue_pop(struct reg *r)
+{
+    struct reg_entry *e = r->q_head;
+
+    if (!e)
+        return NULL;
+    r->q_head = e->qnext;
+    if (!r->q_head)
+        r->q_tail = NULL;
+    e->qnext = NULL;
+    e->queued = false;
+    return e;
+}
+
+/* The desired state changed or an operation failed: an operation is owed,
+ * issued once the one in flight (if any) completes. */
+static void mark_dirty(struct reg *r, struct reg_entry *e)
+{
+    e->dirty = true;
+    if (!e->busy)
+        queue_push(r, e);
+}
+
+static double rand01(void)
+{
+    uint32_t v;
+
+    if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != sizeof(v))
+        v = (uint32_t)(ev_time() * 1e6);
+    return v / 4294967296.0;
+}
+
+/* Holds every operation for `seconds` (a longer hold already running stays). */
+static void pace_hold(struct reg *r, double seconds)
+{
+    if (ev_is_active(&r->pace)) {
+        if (ev_timer_remaining(r->loop, &r->pace) >= seconds)
+            return;
+        ev_timer_stop(r->loop, &r->pace);
+    }
+    ev_timer_set(&r->pace, seconds, 0.);
+    ev_timer_start(r->loop, &r->pace);
+}
+
+/* One operation's token, or false with the pace timer set for the next. */
+static bool pace_take(struct reg *r)
+{
+    ev_tstamp now = ev_now(r->loop);
+    double burst = r->max_ops * REG_PACE_BURST_S, batch = r->max_ops * REG_PACE_BATCH_S;
+
+    if (r->max_ops <= 0)
+        return true;
+    if (burst < 1)
+        burst = 1;
+    if (batch < 1)
+        batch = 1;
+    r->tokens += (now - r->tokens_at) * r->max_ops;
+    if (r->tokens > burst)
+        r->tokens = burst;
+    r->tokens_at = now;
+    if (r->tokens >= 1) {
+        r->tokens -= 1;
+        return true;
+    }
+    pace_hold(r, (batch - r->tokens) / r->max_ops);
+    return false;
+}
+
+/* Issues the operations owed, oldest first, as the pace allows. Backends
+ * may complete synchronously (reg_op_done inside put/del), which may queue
+ * the entry again; it then waits behind the others. */
 static void flush(struct reg *r)
 {
-    if (r->flushing || r->conn != REG_CONNECTED || ev_is_active(&r->retry))
+    if (r->flushing || r->conn != REG_CONNECTED || ev_is_active(&r->retry) ||
+        ev_is_active(&r->pace))
         return;
     r->flushing = true;
-    bool issued;
-    do {
-        issued = false;
-        for (struct reg_entry *e = r->entries; e; e = e->next) {
-            if (e->busy || !e->dirty)
-                continue;
-            e->dirty = false;
-            e->busy = true;
-            e->issued_want = e->want;
-            e->issued_at = ev_now(r->loop);
-            issued = true;
-            if (e->want)
-                r->ops->put(r, e);
-            else
-                r->ops->del(r, e);
-            if (r->conn != REG_CONNECTED || ev_is_active(&r->retry))
-                break;
-        }
-    } while (issued && r->conn == REG_CONNECTED && !ev_is_active(&r->retry));
+    while (r->q_head && r->conn == REG_CONNECTED && !ev_is_active(&r->retry) && pace_take(r)) {
+        struct reg_entry *e = queue_pop(r);
+
+        e->dirty = false;
+        e->busy = true;
+        e->issued_want = e->want;
+        e->issued_at = ev_now(r->loop);
+        if (e->want)
+            r->ops->put(r, e);
+        else
+            r->ops->del(r, e);
+    }
     r->flushing = false;
-    prune(r);
 }
 
 static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -105,12 +288,16 @@ static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
     flush(r);
 }
 
-static struct reg_entry *find_entry(const struct reg *r, const char *svc, const char *node)
+static void pace_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    for (struct reg_entry *e = r->entries; e; e = e->next)
-        if (strcmp(e->svc, svc) == 0 && strcmp(e->node, node) == 0)
-            return e;
-    return NULL;
+    struct reg *r = w->data;
+    ev_timer_stop(loop, w);
+    flush(r);
+}
+
+void reg_set_max_ops(struct reg *r, double per_second)
+{
+    r->max_ops = per_second > 0 ? per_second : 0;
 }
 
 int reg_validate_uri(const char *uri, char *err, size_t errlen)
@@ -154,6 +341,9 @@ struct reg *reg_new(struct ev_loop *loop, const char *uri, int ttl_seconds, char
     r->backoff = BACKOFF_MIN;
     ev_timer_init(&r->retry, retry_cb, 0, 0);
     r->retry.data = r;
+    ev_timer_init(&r->pace, pace_cb, 0, 0);
+    r->pace.data = r;
+    r->max_ops = REG_MAX_OPS_DEFAULT;
     if (ops->init(r, uri, err, errlen) != 0) {
         free(r->uri);
         free(r);
@@ -176,16 +366,10 @@ void reg_set(struct reg *r, const char *svc, const char *node, const char *data)
     if (!e) {
         if (!want)
             return;
-        e = calloc(1, sizeof(*e));
-        if (!e || !(e->svc = strdup(svc)) || !(e->node = strdup(node))) {
-            if (e)
-                free(e->svc);
-            free(e);
+        if (!(e = entry_new(r, svc, node))) {
             log_error(svc, "out of memory: cannot track record %s", node);
             return;
         }
-        e->next = r->entries;
-        r->entries = e;
     }
     bool same_data = want && e->data && strcmp(e->data, data) == 0;
     if (e->want == want && (!want || same_data))
@@ -212,7 +396,7 @@ void reg_set(struct reg *r, const char *svc, const char *node, const char *data)
     if (e->leftover)
         e->have = false;
     e->leftover = false;
-    e->dirty = true;
+    mark_dirty(r, e);
     flush(r);
 }
 
@@ -220,19 +404,13 @@ void reg_clear(struct reg *r, const char *svc, const char *node)
 {
     if (r->stopped || find_entry(r, svc, node))
         return;
-    struct reg_entry *e = calloc(1, sizeof(*e));
-    if (!e || !(e->svc = strdup(svc)) || !(e->node = strdup(node))) {
-        if (e)
-            free(e->svc);
-        free(e);
+    struct reg_entry *e = entry_new(r, svc, node);
+    if (!e)
         return;
-    }
     /* have = true: we do not know it is absent, so the delete is owed. */
     e->have = true;
     e->leftover = true;
-    e->dirty = true;
-    e->next = r->entries;
-    r->entries = e;
+    mark_dirty(r, e);
     flush(r);
 }
 
@@ -262,23 +440,6 @@ const char *reg_conn_name(enum reg_conn c)
         return "disconnected";
     }
     return "?";
-}
-
-/* A failed entry goes to the back of the queue: the next attempt serves
- * the others first, so one record that keeps failing (a name the backend
- * refuses) never starves the rest, deregistrations in a drain included. */
-static void requeue_last(struct reg *r, struct reg_entry *e)
-{
-    struct reg_entry **pp = &r->entries;
-    while (*pp && *pp != e)
-        pp = &(*pp)->next;
-    if (!*pp || !e->next)
-        return;
-    *pp = e->next;
-    while (*pp)
-        pp = &(*pp)->next;
-    *pp = e;
-    e->next = NULL;
 }
 
 const double reg_lat_bounds[REG_LAT_NBOUNDS] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
@@ -315,8 +476,10 @@ void reg_op_done(struct reg *r, struct reg_entry *e, bool ok, const char *errmsg
                      where(r, w, sizeof(w)));
     } else {
         r->ops_failed++;
-        e->dirty = true;
-        requeue_last(r, e);
+        /* Behind the others: the next attempt serves them first, so one
+         * record that keeps failing (a name the backend refuses) never
+         * starves the rest, deregistrations in a drain included. */
+        mark_dirty(r, e);
         char w[160];
         snprintf(r->last_error, sizeof(r->last_error), "%s", errmsg ? errmsg : "failed");
         log_warn(e->svc, "%s %s in %s failed: %s (retry in %.1f s)",
@@ -328,6 +491,9 @@ void reg_op_done(struct reg *r, struct reg_entry *e, bool ok, const char *errmsg
         }
         r->backoff = r->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : r->backoff * 2;
     }
+    if (ok && e->dirty)
+        queue_push(r, e); /* changed while in flight */
+    forget_if_settled(r, e);
     notify(r);
     if (!r->flushing)
         flush(r);
@@ -343,9 +509,13 @@ void reg_set_conn(struct reg *r, enum reg_conn c, const char *detail)
         log_info(NULL, "backend %s %s%s%s", where(r, w, sizeof(w)), reg_conn_name(c),
                  detail && *detail ? ": " : "", detail ? detail : "");
     if (c == REG_CONNECTED) {
-        /* A fresh connection retries at once: the backoff was for the old one. */
+        /* A fresh connection retries at once: the backoff was for the old one;
+         * what an outage left owed waits for the jitter. */
         ev_timer_stop(r->loop, &r->retry);
         r->backoff = BACKOFF_MIN;
+        if (changed && r->was_connected && r->q_head)
+            pace_hold(r, REG_JITTER_S * rand01());
+        r->was_connected = true;
         flush(r);
     }
     notify(r);
@@ -356,8 +526,10 @@ void reg_resync(struct reg *r)
     for (struct reg_entry *e = r->entries; e; e = e->next) {
         e->have = false;
         if (e->want)
-            e->dirty = true;
+            mark_dirty(r, e);
     }
+    if (r->q_head)
+        pace_hold(r, REG_JITTER_S * rand01());
     notify(r);
     flush(r);
 }
@@ -368,6 +540,7 @@ void reg_stop(struct reg *r)
         return;
     r->stopped = true;
     ev_timer_stop(r->loop, &r->retry);
+    ev_timer_stop(r->loop, &r->pace);
     r->ops->stop(r);
 }
 
@@ -382,6 +555,7 @@ void reg_free(struct reg *r)
         entry_free(r, e);
     }
     r->ops->free(r);
+    free(r->buckets);
     free(r->uri);
     free(r);
 }

@@ -30,7 +30,14 @@ struct reg_entry {
     double issued_at; /* when the in-flight operation was issued (loop clock) */
     void *impl;       /* the backend's per-entry state, freed by the backend */
     struct reg_entry *next;
+    /* the core's indexes (reg.c): list back link, hash chain, queue of
+     * entries with an operation owed */
+    struct reg_entry *prev, *hnext, *qnext;
+    bool queued;
 };
+
+/* Default of --backend-max-ops-per-second (README "Backend pacing"). */
+#define REG_MAX_OPS_DEFAULT 5000
 
 enum reg_conn { REG_CONNECTING, REG_CONNECTED, REG_DISCONNECTED };
 
@@ -86,6 +93,15 @@ struct reg {
     /* Called whenever an entry's confirmed state or the connection changes. */
     void (*on_change)(void *arg);
     void *on_change_arg;
+    /* the core's index and pacing (reg.c) */
+    struct reg_entry **buckets; /* hashed (svc, node) */
+    size_t nbuckets, nentries;
+    struct reg_entry *q_head, *q_tail; /* operations owed, oldest first */
+    double max_ops;                    /* per second; 0: unpaced */
+    double tokens;
+    ev_tstamp tokens_at;
+    ev_timer pace; /* waits for a token, or a re-registration's jitter */
+    bool was_connected;
 };
 
 /* For the sidecar. */
@@ -105,6 +121,8 @@ bool reg_present(const struct reg *r, const char *svc, const char *node);
 const char *reg_conn_name(enum reg_conn c);
 void reg_stop(struct reg *r);
 void reg_free(struct reg *r);
+/* At most per_second operations a second (0: unpaced), README "Backend pacing". */
+void reg_set_max_ops(struct reg *r, double per_second);
 /* Checks a URI's syntax without creating anything (for `meshreg check`). */
 int reg_validate_uri(const char *uri, char *err, size_t errlen);
 
