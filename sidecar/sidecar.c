@@ -16,6 +16,7 @@
 #include "sidecar/admin/admin_view.h"
 #include "sidecar/admin/agent.h"
 #include "sidecar/log.h"
+#include "sidecar/names.h"
 #include "sidecar/probe/probe.h"
 #include "sidecar/sd_notify.h"
 #include "sidecar/backend/record.h"
@@ -56,6 +57,19 @@ bool sidecar_check_up(const struct sidecar *sc, const struct check *c)
 {
     return c->health.up && drain_allows_up(&sc->drain, c->spec->registered) &&
            !sidecar_check_drain(sc, c);
+}
+
+const struct check *sidecar_find(const struct sidecar *sc, const char *name, size_t len)
+{
+    size_t k;
+    if (sc->names)
+        return names_find(sc->names, name, len, &k) ? &sc->checks[k] : NULL;
+    for (size_t i = 0; i < sc->nchecks; i++) {
+        const char *n = sc->checks[i].spec->name;
+        if (strlen(n) == len && memcmp(n, name, len) == 0)
+            return &sc->checks[i];
+    }
+    return NULL;
 }
 
 bool sidecar_check_registered(const struct sidecar *sc, const struct check *c)
@@ -183,6 +197,14 @@ static void probe_account(struct sidecar *sc, const struct probe *p, enum probe_
         st->fail++;
 }
 
+/* Start-up above LOG_START_DETAIL_MAX checks: one line once all are healthy. */
+static void note_first_healthy(struct sidecar *sc)
+{
+    if (++sc->start_healthy == sc->nchecks)
+        log_info(NULL, "all %zu check(s) healthy %.1f s after start", sc->nchecks,
+                 ev_now(sc->loop) - sc->started);
+}
+
 static void probe_result(struct probe *p, bool pass, const char *detail, void *arg)
 {
     struct check *c = arg;
@@ -197,17 +219,23 @@ static void probe_result(struct probe *p, bool pass, const char *detail, void *a
     }
     bool changed_pass = !c->last_at || c->last_pass != pass;
     c->last_pass = pass;
-    c->last_at = ev_now(sc->loop);
     snprintf(c->last_detail, sizeof(c->last_detail), "%s", detail);
     if (pass)
         c->total_passes++;
     else
         c->total_failures++;
-    if (changed_pass)
+    /* Above LOG_START_DETAIL_MAX checks, a first pass and a first healthy
+     * are counted, not logged: see log_start. */
+    bool first_ok = sc->quiet_start && c->last_at == 0 && pass;
+    if (changed_pass && !first_ok)
         log_info(c->spec->name, "probe %s: %s", pass ? "passed" : "failed", detail);
+    c->last_at = ev_now(sc->loop);
     if (health_feed(&c->health, pass)) {
+        if (sc->quiet_start && c->since == 0 && c->health.up)
+            note_first_healthy(sc);
+        else
+            log_info(c->spec->name, "now %s (%s)", c->health.up ? "healthy" : "unhealthy", detail);
         c->since = c->last_at;
-        log_info(c->spec->name, "now %s (%s)", c->health.up ? "healthy" : "unhealthy", detail);
         sync_check(sc, c);
     }
     sc->gen++;
@@ -326,6 +354,11 @@ static void reg_changed(void *arg)
 {
     struct sidecar *sc = arg;
     sc->gen++;
+    if (sc->quiet_start && !sc->said_registered && sc->reg->first_puts >= sc->start_nreg) {
+        sc->said_registered = true;
+        log_info(NULL, "all %zu registration(s) registered in %s %.1f s after start",
+                 sc->start_nreg, sc->reg->ops->name, ev_now(sc->loop) - sc->started);
+    }
     /* A confirmed delete may be what DEREGISTERING waits for: react now,
      * not at the next tick, to keep SIGTERM -> record gone in milliseconds. */
     if (sc->drain.phase == DRAIN_DEREGISTERING)
@@ -419,10 +452,19 @@ static int checks_init(struct sidecar *sc, char *err, size_t errlen)
 
 static struct check *find_check(struct sidecar *sc, const char *name)
 {
-    for (size_t i = 0; i < sc->nchecks; i++)
-        if (strcmp(sc->checks[i].spec->name, name) == 0)
-            return &sc->checks[i];
-    return NULL;
+    return (struct check *)sidecar_find(sc, name, strlen(name));
+}
+
+/* Indexes sc->checks by name; without memory, look-ups fall back to a scan. */
+static void names_build(struct sidecar *sc)
+{
+    names_free(sc->names);
+    sc->names = names_new(sc->nchecks);
+    for (size_t i = 0; sc->names && i < sc->nchecks; i++)
+        if (names_add(sc->names, sc->checks[i].spec->name, i) != 0) {
+            names_free(sc->names);
+            sc->names = NULL;
+        }
 }
 
 /* Settings bound to open sockets or sessions: kept, and said so. */
@@ -450,24 +492,30 @@ static struct check *reload_build(struct sidecar *sc, struct mr_config *ncfg, lo
                                   size_t errlen)
 {
     struct check *n = calloc(ncfg->nchecks ? ncfg->nchecks : 1, sizeof(*n));
-    if (!n) {
+    bool *taken = calloc(sc->nchecks ? sc->nchecks : 1, sizeof(*taken));
+    if (!n || !taken) {
         snprintf(err, errlen, "out of memory");
+        free(n);
+        free(taken);
         return NULL;
     }
     for (size_t i = 0; i < ncfg->nchecks; i++) {
         struct check *old = find_check(sc, ncfg->checks[i].name);
         from[i] = old && config_check_same(old->spec, &ncfg->checks[i]) ? old - sc->checks : -1;
-        for (size_t j = 0; j < i && from[i] >= 0; j++)
-            if (from[j] == from[i])
-                from[i] = -1; /* one running check moves to one new one */
+        if (from[i] >= 0 && taken[from[i]])
+            from[i] = -1; /* one running check moves to one new one */
+        if (from[i] >= 0)
+            taken[from[i]] = true;
         if (from[i] < 0 && check_init(sc, &n[i], &ncfg->checks[i], err, errlen) != 0) {
             for (size_t j = 0; j <= i; j++)
                 if (from[j] < 0)
                     check_clear(&n[j]);
             free(n);
+            free(taken);
             return NULL;
         }
     }
+    free(taken);
     return n;
 }
 
@@ -559,6 +607,7 @@ static void reload(struct sidecar *sc)
     free(from);
     sc->checks = n;
     sc->nchecks = ncfg->nchecks;
+    names_build(sc);
     sc->drain.drain_seconds = ncfg->drain_seconds;
     /* Keep what cannot change without a restart; the running app keeps its argv. */
     SWAP_STR(ncfg->backend, ocfg->backend);
@@ -580,18 +629,33 @@ static void sidecar_free(struct sidecar *sc)
     for (size_t i = 0; i < sc->nchecks; i++)
         check_clear(&sc->checks[i]);
     free(sc->checks);
+    names_free(sc->names);
+    sc->names = NULL;
     admin_free(sc->admin);
     agent_free(sc->agent);
     reg_free(sc->reg);
     spool_clear(&sc->spool);
 }
 
-static void log_start(const struct sidecar *sc)
+/* Past this many checks, start-up logs one summary line instead of one
+ * line per registration (and counts, not logs, each first pass, healthy
+ * and registered): 10,000 registrations must not write 40,000 lines. */
+#define LOG_START_DETAIL_MAX 20
+#define LOG_START_KINDS (PROBE_GRPC + 1)
+
+static void log_start(struct sidecar *sc)
 {
-    size_t nreg = 0;
+    size_t nreg = 0, kinds[LOG_START_KINDS] = {0};
+    sc->quiet_start = sc->nchecks > LOG_START_DETAIL_MAX;
     for (size_t i = 0; i < sc->nchecks; i++) {
         const struct check_spec *s = sc->checks[i].spec;
-        if (s->registered) {
+        if ((unsigned)s->probe < LOG_START_KINDS)
+            kinds[s->probe]++;
+        if (s->registered && sc->quiet_start) {
+            nreg++;
+            for (size_t j = 0; j < s->placements.nnotes; j++)
+                log_warn(s->name, "placement: %s", s->placements.notes[j]);
+        } else if (s->registered) {
             nreg++;
             log_info(s->name, "registration %s:%d as %s, probe %s every %d ms", s->host, s->port,
                      sc->checks[i].node, probe_kind_name(s->probe), s->interval_ms);
@@ -603,6 +667,19 @@ static void log_start(const struct sidecar *sc)
                      "nothing is registered; probing %s every %d ms for /health",
                      probe_kind_name(s->probe), s->interval_ms);
         }
+    }
+    if (sc->quiet_start) {
+        char by_kind[160] = "";
+        for (int k = 0, off = 0; k < LOG_START_KINDS && off < (int)sizeof(by_kind); k++)
+            if (kinds[k])
+                off += snprintf(by_kind + off, sizeof(by_kind) - (size_t)off, "%s%zu %s",
+                                off ? ", " : "", kinds[k], probe_kind_name(k));
+        log_info(NULL,
+                 "%zu check(s) (%s): more than %d, so one line each is left out "
+                 "(GET /status lists them); a line when all are healthy and registered",
+                 sc->nchecks, by_kind, LOG_START_DETAIL_MAX);
+        sc->start_nreg = nreg;
+        sc->reg->quiet_first = true;
     }
     log_info(NULL, "meshreg started: %zu registration(s), %zu check(s), backend %s, admin %s", nreg,
              sc->nchecks, sc->cfg->backend, sc->cfg->admin_addr);
@@ -676,7 +753,9 @@ int sidecar_run(struct mr_config *cfg, int argc, char **argv, char **envp)
     sc->reg->on_change = reg_changed;
     sc->reg->on_change_arg = sc;
     sc->reg->path_encoding = cfg->zk_path_encoding;
-    if (checks_init(sc, err, sizeof(err)) != 0) {
+    if (checks_init(sc, err, sizeof(err)) == 0)
+        names_build(sc);
+    else {
         log_error(NULL, "%s", err);
         goto out;
     }

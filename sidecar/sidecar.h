@@ -55,6 +55,10 @@ struct sidecar {
     struct mr_config *cfg;
     struct check *checks;
     size_t nchecks;
+    struct names *names; /* checks by name; NULL (out of memory): a linear search */
+    /* start-up above LOG_START_DETAIL_MAX checks (README "Probes under load") */
+    bool quiet_start, said_registered;
+    size_t start_healthy, start_nreg;
     struct reg *reg;
     struct admin *admin;
     struct agent *agent; /* HAProxy agent-check, NULL when off */
@@ -84,6 +88,8 @@ int sidecar_run(struct mr_config *cfg, int argc, char **argv, char **envp);
 bool sidecar_check_up(const struct sidecar *sc, const struct check *c);
 /* True when the backend confirmed this check's record. */
 bool sidecar_check_registered(const struct sidecar *sc, const struct check *c);
+/* The check called name[0..len), or NULL (hashed: README "Probes under load"). */
+const struct check *sidecar_find(const struct sidecar *sc, const char *name, size_t len);
 
 /* Requests (from the admin side through sidecar/view.c, or a signal); they
  * only record intent and kick the tick. */

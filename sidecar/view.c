@@ -140,14 +140,11 @@ static bool view_registered(const void *owner, size_t i)
 static bool view_find(const void *owner, const char *name, size_t len, size_t *i)
 {
     const struct sidecar *sc = owner;
-    for (size_t k = 0; k < sc->nchecks; k++) {
-        const char *n = sc->checks[k].spec->name;
-        if (strlen(n) == len && memcmp(n, name, len) == 0) {
-            *i = k;
-            return true;
-        }
-    }
-    return false;
+    const struct check *c = sidecar_find(sc, name, len);
+    if (!c)
+        return false;
+    *i = (size_t)(c - sc->checks);
+    return true;
 }
 
 _Static_assert(HIST_NBOUNDS == REG_LAT_NBOUNDS, "one bucket layout in /metrics");

@@ -471,7 +471,11 @@ void reg_op_done(struct reg *r, struct reg_entry *e, bool ok, const char *errmsg
         r->backoff = BACKOFF_MIN;
         e->leftover = e->leftover && !e->have;
         char w[160];
-        if (had != e->have && !e->leftover)
+        bool first = e->have && !e->ever;
+        e->ever = e->ever || e->have;
+        if (first && r->quiet_first)
+            r->first_puts++;
+        else if (had != e->have && !e->leftover)
             log_info(e->svc, "%s %s in %s", e->have ? "registered" : "deregistered", e->node,
                      where(r, w, sizeof(w)));
     } else {

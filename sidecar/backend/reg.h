@@ -34,6 +34,7 @@ struct reg_entry {
      * entries with an operation owed */
     struct reg_entry *prev, *hnext, *qnext;
     bool queued;
+    bool ever; /* the backend confirmed it once */
 };
 
 /* Default of --backend-max-ops-per-second (README "Backend pacing"). */
@@ -102,6 +103,8 @@ struct reg {
     ev_tstamp tokens_at;
     ev_timer pace; /* waits for a token, or a re-registration's jitter */
     bool was_connected;
+    bool quiet_first;          /* the first put of each record is counted, not logged */
+    unsigned long first_puts;  /* records put for the first time */
 };
 
 /* For the sidecar. */
