@@ -309,6 +309,7 @@ int config_load(int argc, char **argv, char **envp, struct mr_config **out, char
     cfg->admin_allow = copy_list(&s.admin_allow, &cfg->nadmin_allow);
     cfg->grace_seconds = s.grace_seconds;
     cfg->adaptive_drain = s.adaptive_drain;
+    cfg->hacheck_live = strcmp(s.hacheck_live, "on") == 0;
     cfg->zk_path_encoding = s.zk_path_encoding;
     cfg->log_format = strcmp(s.log_format, "json") == 0 ? LOG_FORMAT_JSON : LOG_FORMAT_TEXT;
     cfg->soa_dir = cmem_strdup(s.soa_dir);

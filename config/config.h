@@ -72,6 +72,7 @@ struct mr_config {
     size_t nadmin_allow;
     int grace_seconds;
     bool adaptive_drain;
+    bool hacheck_live; /* --hacheck-live: live checks of unprobed hacheck routes */
     bool zk_path_encoding; /* zk: child names carry the record */
     enum log_format log_format;
 

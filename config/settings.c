@@ -44,6 +44,7 @@ static int check_backend(const char *v, char *why, size_t len);
 static int check_admin(const char *v, char *why, size_t len);
 static int check_cidr(const char *v, char *why, size_t len);
 static int check_log_format(const char *v, char *why, size_t len);
+static int check_on_off(const char *v, char *why, size_t len);
 static int check_nonempty(const char *v, char *why, size_t len);
 
 #define OFF(f) offsetof(struct settings, f)
@@ -125,6 +126,10 @@ static const struct def defs[SET_COUNT] = {
     [SET_BACKEND_MAX_OPS] = {"backend-max-ops-per-second", "backend_max_ops_per_second", NULL,
                              T_INT, "5000", 0, 1000000, OFF(backend_max_ops), "N",
                              "pace backend writes and deletes (0 = unpaced)", NULL, 0},
+    [SET_HACHECK_LIVE] = {"hacheck-live", "hacheck_live", NULL, T_STR, "on", 0, 0,
+                          OFF(hacheck_live), "on|off",
+                          "check hacheck routes for ports meshreg does not probe live",
+                          check_on_off, 0},
 };
 
 /* ---- validators ---- */
@@ -206,6 +211,14 @@ static int check_cidr(const char *v, char *why, size_t len)
     if (netaddr_cidr_parse(v, &c, perr, sizeof(perr)) >= 0)
         return 0;
     snprintf(why, len, "'%s' is not an address or CIDR", v);
+    return -1;
+}
+
+static int check_on_off(const char *v, char *why, size_t len)
+{
+    if (strcmp(v, "on") == 0 || strcmp(v, "off") == 0)
+        return 0;
+    snprintf(why, len, "'%s': want on or off", v);
     return -1;
 }
 

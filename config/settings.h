@@ -53,6 +53,7 @@ enum settings_id {
     SET_ZK_LOCATION_TYPE,
     SET_ZK_PATH_ENCODING,
     SET_BACKEND_MAX_OPS,
+    SET_HACHECK_LIVE,
     SET_COUNT
 };
 
@@ -92,6 +93,7 @@ struct settings {
     int grace_seconds;
     bool adaptive_drain;
     char *log_format;
+    char *hacheck_live; /* "on" or "off" */
     char *etc_dir;
     char *labels_dir;
     char *zk_location_type;

@@ -34,6 +34,7 @@ static void view_state(const void *owner, struct admin_view_state *out)
     out->now = now;
     out->uptime = now - sc->started;
     out->watches_polls = sc->cfg->adaptive_drain;
+    out->hacheck_live = sc->cfg->hacheck_live;
     out->drain.phase = drain_phase_name(d->phase);
     out->drain.draining = drain_is_draining(d);
     out->drain.shutting_down = drain_is_shutting_down(d);
@@ -90,6 +91,9 @@ static void view_reg(const void *owner, size_t i, struct admin_view_reg *out)
     out->name = s->name;
     out->registration = s->registered;
     out->probe = probe_kind_name(s->probe);
+    out->probe_port = s->probe == PROBE_CMD ? 0 : s->probe_port;
+    if (s->probe == PROBE_HTTP || s->probe == PROBE_HTTPS)
+        out->probe_path = s->probe_uri ? s->probe_uri : "/";
     out->probed = c->health.probed;
     out->healthy = c->health.up;
     out->passes_in_a_row = c->health.passes_in_a_row;

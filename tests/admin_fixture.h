@@ -69,6 +69,7 @@ struct afx {
     unsigned long gen;
     double started;
     bool watches_polls;
+    bool hacheck_live; /* what state() says of --hacheck-live (afx_new: true) */
     unsigned long reloads; /* ops->reload calls */
     unsigned long polls;   /* ops->polled calls */
     struct admin_view view;
@@ -91,6 +92,7 @@ static inline void afx_state(const void *owner, struct admin_view_state *out)
     out->now = now;
     out->uptime = now - f->started;
     out->watches_polls = f->watches_polls;
+    out->hacheck_live = f->hacheck_live;
     out->drain.phase = drain_phase_name(f->drain.phase);
     out->drain.draining = drain_is_draining(&f->drain);
     out->drain.shutting_down = drain_is_shutting_down(&f->drain);
@@ -145,6 +147,7 @@ static inline void afx_reg(const void *owner, size_t i, struct admin_view_reg *o
     out->name = c->name;
     out->registration = c->registration;
     out->probe = "tcp";
+    out->probe_port = c->port;
     out->probed = c->health.probed;
     out->healthy = c->health.up;
     out->passes_in_a_row = c->health.passes_in_a_row;
@@ -345,6 +348,7 @@ static inline struct afx *afx_new(size_t n, int fall)
     AFX_CHECK(f->loop, "ev_loop_new");
     f->started = ev_now(f->loop);
     f->nchecks = n;
+    f->hacheck_live = true;
     drain_init(&f->drain, 30, 10, false);
     for (size_t i = 0; i < n; i++) {
         struct afx_check *c = &f->checks[i];

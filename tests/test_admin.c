@@ -431,8 +431,8 @@ static void test_http10(void **state)
     assert_true(head_has(&a, "Connection: keep-alive\r\n"));
     a = ask(c, "GET /tcp/svc.main/8888/status HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
     assert_int_equal(a.status, 200);
-    assert_int_equal(a.body_len, 2);
-    assert_memory_equal(a.body, "OK", 2);
+    assert_int_equal(a.body_len, 9);
+    assert_memory_equal(a.body, "connected", 9);
     assert_false(c->eof);
     cli_free(c);
 
@@ -685,11 +685,14 @@ static void test_drain_undrain(void **state)
     assert_false(afx_drained(f));
     r = ask(c, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_int_equal(r.status, 200);
+    /* a probed port: answered from state, with the probe's last result */
     r = ask(c, "GET /tcp/svc.main/8888/x/y HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_int_equal(r.status, 200);
-    assert_int_equal(r.body_len, 2);
-    r = ask(c, "GET /http/svc.other/8888/ HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert_int_equal(r.status, 404);
+    assert_int_equal(r.body_len, 9);
+    assert_memory_equal(r.body, "connected", 9);
+    /* hacheck's spool knows no service list: any name is up unless drained */
+    r = ask(c, "GET /spool/svc.other/8888/ HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_int_equal(r.status, 200);
     r = ask(c, "GET /http/svc.main/notaport/ HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_int_equal(r.status, 404);
 
@@ -787,6 +790,40 @@ static void test_forbidden_peer(void **state)
     afx_free(f);
 }
 
+/* hacheck's remote spool change (POST /spool/...): refused with hacheck's
+ * 403 text to a peer that may not change anything, done for one that may. */
+static void test_hacheck_spool_post(void **state)
+{
+    struct afx *f = afx_new(2, 2);
+    struct admin_routes rt = {.view = f->view};
+    struct admin_reply out;
+    struct http1_request req;
+    const char *post = "POST /spool/svc.main/0/status HTTP/1.1\r\nHost: x\r\n"
+                       "Content-Type: application/x-www-form-urlencoded\r\n"
+                       "Content-Length: 23\r\n\r\nstatus=down&reason=test";
+    long hl = http1_parse_request(post, strlen(post), 16384, 65536, &req);
+    assert_true(hl > 0);
+    admin_route(&rt, &req, post + hl, false, "192.0.2.9:5555", &out);
+    assert_int_equal(out.status, 403);
+    assert_memory_equal(out.body, "remote spool changes are not enabled", out.len);
+    free(out.body);
+    assert_int_equal(f->spool.n, 0);
+    admin_route(&rt, &req, post + hl, true, "127.0.0.1:5555", &out);
+    assert_int_equal(out.status, 200);
+    assert_int_equal(out.len, 0);
+    free(out.body);
+    assert_non_null(spool_find(&f->spool, "svc.main", ev_now(f->loop)));
+    assert_null(spool_find(&f->spool, "svc.canary", ev_now(f->loop)));
+    /* without an endpoint behind it (no loop), a live check is not started */
+    const char *get = "GET /http/x/1/y HTTP/1.1\r\nHost: x\r\n\r\n";
+    hl = http1_parse_request(get, strlen(get), 16384, 65536, &req);
+    admin_route(&rt, &req, get + hl, false, "127.0.0.1:5555", &out);
+    assert_int_equal(out.status, 503);
+    free(out.body);
+    status_cache_clear(&rt.health);
+    afx_free(f);
+}
+
 static void test_form_decode(void **state)
 {
     char out[16];
@@ -860,6 +897,7 @@ int main(void)
         cmocka_unit_test(test_max_conns),
         cmocka_unit_test(test_drain_undrain),
         cmocka_unit_test(test_forbidden_peer),
+        cmocka_unit_test(test_hacheck_spool_post),
         cmocka_unit_test(test_form_decode),
         cmocka_unit_test(test_allow_list_and_errors),
         cmocka_unit_test(test_ipv6),

@@ -396,7 +396,7 @@ static void test_same_answers_as_http1(void **state)
 {
     struct afx *f = fx_new(NULL);
     struct h2cli *c = h2cli_new(f);
-    const char *paths[] = {"/health", "/health/svc.main", "/health/nope", "/http/svc.main/8888/x",
+    const char *paths[] = {"/health", "/health/svc.main", "/health/nope", "/tcp/svc.main/8888/x",
                            "/nowhere"};
     for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
         int st1;

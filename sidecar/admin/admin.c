@@ -31,6 +31,7 @@
 #include "proto/http1.h"
 #include "sidecar/admin/admin_h2.h"
 #include "sidecar/admin/admin_route.h"
+#include "sidecar/admin/hacheck.h"
 #include "sidecar/admin/listener.h"
 #include "sidecar/log.h"
 #include "proto/netaddr.h"
@@ -60,6 +61,12 @@ struct admin_conn {
     bool sniffed;       /* the first bytes were checked for the h2c preface */
 
     struct admin_h2 *h2; /* the HTTP/2 session, once the preface came */
+
+    /* A live hacheck check answers later (README "hacheck compatibility"):
+     * requests after it wait, so answers stay in order. */
+    struct hacheck_live *pending;
+    bool pending_head_only, pending_keep_alive, pending_http10;
+    bool peer_eof; /* the peer half-closed while a check was pending */
 };
 
 struct admin {
@@ -72,6 +79,7 @@ struct admin {
 };
 
 static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void conn_live_done(void *arg, struct hacheck_answer *ans);
 static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
@@ -96,6 +104,7 @@ static void conn_free(struct admin_conn *c)
     ev_timer_stop(a->loop, &c->timer);
     close(c->fd);
     listener_conn_remove(&a->listener, &c->link);
+    hacheck_cancel(c->pending);
     admin_h2_free(c->h2);
     free(c->in);
     free(c->out);
@@ -298,7 +307,11 @@ static int conn_process(struct admin_conn *c)
     }
     if (c->h2)
         return conn_process_h2(c);
-    while (!c->closing && c->in_len > 0 && c->out_len - c->out_off < OUT_HIGH) {
+    if (c->pending) {
+        ev_io_stop(loop, &c->rio);
+        return conn_flush(c);
+    }
+    while (!c->closing && !c->pending && c->in_len > 0 && c->out_len - c->out_off < OUT_HIGH) {
         struct http1_request req;
         long hl = http1_parse_request(c->in, c->in_len, a->lim.max_head, a->lim.max_body, &req);
         if (hl == 0)
@@ -319,7 +332,18 @@ static int conn_process(struct admin_conn *c)
 
         struct admin_reply r;
         bool head_only = req.method_len == 4 && memcmp(req.method, "HEAD", 4) == 0;
-        admin_route(&a->routes, &req, c->in + hl, c->trusted, c->peer_text, &r);
+        if (admin_route_async(&a->routes, &req, c->in + hl, c->trusted, c->peer_text, &r,
+                              conn_live_done, c, &c->pending)) {
+            c->pending_head_only = head_only;
+            c->pending_keep_alive = req.keep_alive;
+            c->pending_http10 = req.minor == 0;
+            size_t used = (size_t)hl + body_len;
+            memmove(c->in, c->in + used, c->in_len - used);
+            c->in_len -= used;
+            c->continue_sent = false;
+            c->deadline = ev_now(loop) + a->lim.request_timeout;
+            break;
+        }
         /* HTTP/1.0 clients keep the connection only when told so. */
         const char *extra = NULL;
         char extra_buf[128];
@@ -354,11 +378,42 @@ static int conn_process(struct admin_conn *c)
         c->in_cap = 0;
     }
 
-    if (c->closing || c->out_len - c->out_off >= OUT_HIGH)
+    if (c->closing || c->pending || c->out_len - c->out_off >= OUT_HIGH)
         ev_io_stop(loop, &c->rio);
     else
         ev_io_start(loop, &c->rio);
     return conn_flush(c);
+}
+
+/* A live check answered: queue its answer, then go on with the requests
+ * that waited behind it. */
+static void conn_live_done(void *arg, struct hacheck_answer *ans)
+{
+    struct admin_conn *c = arg;
+    const char *extra = c->pending_keep_alive && c->pending_http10 ? "Connection: keep-alive\r\n"
+                                                                   : NULL;
+    c->pending = NULL;
+    int qr = queue_answer(c, ans->status, ans->content_type, ans->body, ans->len,
+                          !c->pending_head_only, c->pending_keep_alive, extra);
+    free(ans->body);
+    if (qr < 0) {
+        conn_free(c);
+        return;
+    }
+    c->deadline = ev_now(c->a->loop) + c->a->lim.request_timeout;
+    if (!c->pending_keep_alive)
+        c->closing = c->graceful = true;
+    if (c->peer_eof) {
+        c->closing = true;
+        c->lingering = true; /* nothing more to read: close once written */
+    }
+    if (c->closing) {
+        ev_io_stop(c->a->loop, &c->rio);
+        if (conn_flush(c) == 0 && c->peer_eof && c->out_off == c->out_len)
+            conn_free(c);
+        return;
+    }
+    conn_process(c);
 }
 
 static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -398,6 +453,11 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     if (n < 0) {
         if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
             conn_free(c);
+        return;
+    }
+    if (n == 0 && c->pending) {
+        c->peer_eof = true; /* answered when the check is done */
+        ev_io_stop(loop, &c->rio);
         return;
     }
     if (n == 0) {
@@ -518,6 +578,7 @@ struct admin *admin_new(struct ev_loop *loop, const struct admin_view *view, con
     }
     a->loop = loop;
     a->routes.view = *view;
+    a->routes.hacheck = hacheck_new(loop);
     a->listener.fd = -1;
     a->lim = *limits;
     if (a->lim.max_conns == 0)
@@ -565,6 +626,7 @@ void admin_free(struct admin *a)
         conn_free(conn_oldest(a));
     listener_close(&a->listener);
     status_cache_clear(&a->routes.health);
+    hacheck_free(a->routes.hacheck);
     free(a->allow);
     free(a);
 }

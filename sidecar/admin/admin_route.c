@@ -36,6 +36,11 @@ struct route_ctx {
     const struct http1_request *req;
     const char *peer;
     const char *route; /* the route's path ("/spool/") */
+    bool trusted;
+    hacheck_done_cb done; /* a live check may answer later (NULL: not here) */
+    void *done_arg;
+    struct hacheck_live **live;
+    bool *deferred; /* set by a route that answers later */
 };
 
 typedef void (*route_fn)(struct admin_routes *rt, const struct route_ctx *x,
@@ -380,51 +385,51 @@ static void route_undrain(struct admin_routes *rt, const struct route_ctx *x,
     reply_drain_result(&rt->view, p.service, &res, false, out);
 }
 
-/* hacheck: /{http,tcp,spool}/<svc.ns>/<port>[/<path...>]. hacheck would
- * also probe the app; we answer from the same in-memory state as /health,
- * which is the point (README "Running it": never re-probe for a load balancer). */
+static bool method_is(const struct http1_request *req, const char *m);
+
+static void reply_answer(struct admin_reply *out, struct hacheck_answer *a)
+{
+    out->status = a->status;
+    out->content_type = a->content_type;
+    out->body = a->body;
+    out->len = a->body ? a->len : 0;
+}
+
+/* hacheck's /http/, /https/, /tcp/, /spool/ (sidecar/admin/hacheck.c). */
 static void route_hacheck(struct admin_routes *rt, const struct route_ctx *x,
                           struct admin_reply *out)
 {
-    const char *name = x->rest, *end = x->rest + x->rest_len;
-    const char *slash = memchr(name, '/', x->rest_len);
-    if (!slash || slash == name) {
-        reply_text(out, 404, "want /<kind>/<svc.ns>/<port>/<path>\n");
+    char kind[8];
+    snprintf(kind, sizeof(kind), "%.*s", (int)strlen(x->route) - 2, x->route + 1);
+    bool post = method_is(x->req, "POST");
+    struct hacheck_request q = {kind,      x->rest,     x->rest_len, x->query, x->query_len,
+                                x->req,    x->peer,     post,        x->trusted, x->body,
+                                x->body_len};
+    struct hacheck_answer a;
+    if (post && !x->trusted)
+        log_warn(NULL, "admin: refused POST %s from %s (not loopback, not in --admin-allow)",
+                 x->route, x->peer);
+    if (hacheck_route(rt->hacheck, &rt->view, &q, &a, x->done, x->done_arg, x->live) == 1) {
+        *x->deferred = true;
         return;
     }
-    const char *port = slash + 1, *pe = port;
-    while (pe < end && *pe >= '0' && *pe <= '9')
-        pe++;
-    if (pe == port || pe - port > 5 || (pe < end && *pe != '/')) {
-        reply_text(out, 404, "want /<kind>/<svc.ns>/<port>/<path>\n");
-        return;
-    }
-    int nlen = (int)(slash - name);
-    struct admin_view_reg r;
-    size_t i;
-    if (!rt->view.ops->find(rt->view.owner, name, (size_t)nlen, &i)) {
-        reply_text(out, 404, "Service %.*s not found\n", nlen > 200 ? 200 : nlen, name);
-        return;
-    }
-    rt->view.ops->reg(rt->view.owner, i, &r);
-    struct admin_view_state vs;
-    rt->view.ops->state(rt->view.owner, &vs);
-    if (r.drained) {
-        /* hacheck's check_spool text: since, until (when set), reason */
-        char until[48] = "";
-        if (r.drain.until > 0)
-            snprintf(until, sizeof(until), " until %f", r.drain.until);
-        reply_text(out, 503, "Service %s in down state since %f%s%s%s", r.name, r.drain.since,
-                   until, r.drain.reason[0] ? ": " : "", r.drain.reason);
-    } else if (vs.drain.shutting_down) {
-        reply_text(out, 503, "Service %s in down state: shutting down", r.name);
-    } else if (strcmp(x->route, "/spool/") == 0) {
-        reply_text(out, 200, "%s", ""); /* hacheck: the spool alone, and no reason */
-    } else if (r.up) {
-        reply_text(out, 200, "OK");
-    } else {
-        reply_text(out, 503, "Service %s failing its health check: %s", r.name, r.last_result);
-    }
+    reply_answer(out, &a);
+}
+
+static void route_recent(struct admin_routes *rt, const struct route_ctx *x,
+                         struct admin_reply *out)
+{
+    struct hacheck_answer a;
+    hacheck_recent(rt->hacheck, x->query, x->query_len, &a);
+    reply_answer(out, &a);
+}
+
+static void route_count(struct admin_routes *rt, const struct route_ctx *x,
+                        struct admin_reply *out)
+{
+    struct hacheck_answer a;
+    hacheck_count(rt->hacheck, &a);
+    reply_answer(out, &a);
 }
 
 #define GET_HEAD "GET, HEAD"
@@ -437,8 +442,12 @@ static const struct route routes[] = {
     {"/drain", false, true, "POST", route_drain},
     {"/undrain", false, true, "POST", route_undrain},
     {"/http/", true, false, GET_HEAD, route_hacheck},
+    {"/https/", true, false, GET_HEAD, route_hacheck},
     {"/tcp/", true, false, GET_HEAD, route_hacheck},
-    {"/spool/", true, false, GET_HEAD, route_hacheck},
+    /* POST here is hacheck's remote spool change: the handler checks the peer */
+    {"/spool/", true, false, "GET, HEAD, POST", route_hacheck},
+    {"/recent", false, false, GET_HEAD, route_recent},
+    {"/status/count", false, false, GET_HEAD, route_count},
 };
 
 static bool method_is(const struct http1_request *req, const char *m)
@@ -451,13 +460,29 @@ static bool method_allowed(const struct route *r, const struct http1_request *re
 {
     if (strcmp(r->allow, "POST") == 0)
         return method_is(req, "POST");
-    return method_is(req, "GET") || method_is(req, "HEAD");
+    return method_is(req, "GET") || method_is(req, "HEAD") ||
+           (strstr(r->allow, "POST") && method_is(req, "POST"));
 }
 
 void admin_route(struct admin_routes *rt, const struct http1_request *req, const char *body,
                  bool trusted, const char *peer, struct admin_reply *out)
 {
-    struct route_ctx x = {.body = body, .req = req, .peer = peer};
+    admin_route_async(rt, req, body, trusted, peer, out, NULL, NULL, NULL);
+}
+
+bool admin_route_async(struct admin_routes *rt, const struct http1_request *req, const char *body,
+                       bool trusted, const char *peer, struct admin_reply *out,
+                       hacheck_done_cb done, void *arg, struct hacheck_live **live)
+{
+    struct route_ctx x = {.body = body,
+                          .req = req,
+                          .peer = peer,
+                          .trusted = trusted,
+                          .done = done,
+                          .done_arg = arg,
+                          .live = live};
+    bool deferred = false;
+    x.deferred = &deferred;
     const char *path = req->target;
     size_t plen = req->target_len;
     const char *q = memchr(path, '?', plen);
@@ -480,20 +505,21 @@ void admin_route(struct admin_routes *rt, const struct http1_request *req, const
             reply_text(out, 405, "method %.*s not allowed here (allowed: %s)\n",
                        (int)(req->method_len > 16 ? 16 : req->method_len), req->method, r->allow);
             out->allow = r->allow;
-            return;
+            return false;
         }
         if (r->changing && !trusted) {
             log_warn(NULL, "admin: refused %s %s from %s (not loopback, not in --admin-allow)",
                      r->allow, r->path, peer);
             reply_text(out, 403,
                        "changing routes are accepted from loopback or --admin-allow only\n");
-            return;
+            return false;
         }
         x.route = r->path;
         x.rest = path + rl;
         x.rest_len = plen - rl;
         r->fn(rt, &x, out);
-        return;
+        return deferred;
     }
     reply_text(out, 404, "not found\n");
+    return false;
 }

@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "sidecar/admin/admin_view.h"
+#include "sidecar/admin/hacheck.h"
 #include "sidecar/admin/status.h"
 
 struct http1_request;
@@ -18,6 +19,7 @@ struct http1_request;
 struct admin_routes {
     struct admin_view view;
     struct status_cache health;
+    struct hacheck *hacheck; /* hacheck's counters, cache and live checks (NULL: none) */
 };
 
 struct admin_reply {
@@ -34,6 +36,13 @@ struct admin_reply {
  * HEAD is answered like GET; leaving the body out is the caller's job. */
 void admin_route(struct admin_routes *rt, const struct http1_request *req, const char *body,
                  bool trusted, const char *peer, struct admin_reply *out);
+
+/* The same, where a live hacheck check may answer later: returns true
+ * (and fills nothing in out) when done(arg, answer) will follow; *live is
+ * then the check, for hacheck_cancel() if the client goes away first. */
+bool admin_route_async(struct admin_routes *rt, const struct http1_request *req, const char *body,
+                       bool trusted, const char *peer, struct admin_reply *out,
+                       hacheck_done_cb done, void *arg, struct hacheck_live **live);
 
 /* Decodes one application/x-www-form-urlencoded component ('+' is a space,
  * %XX a byte) into out (NUL-terminated). Returns its length, or -1 for a

@@ -36,6 +36,8 @@ struct admin_view_reg {
     const char *name;  /* "svc.ns" */
     bool registration; /* it announces a record (false: a worker's check) */
     const char *probe; /* probe kind: "http", "https", "tcp", "grpc", "cmd" */
+    int probe_port;         /* the port it probes on loopback (0 for cmd) */
+    const char *probe_path; /* http/https: the request target ("/status"), else NULL */
 
     /* probe state (rise/fall, README "Probes") */
     bool probed;                  /* at least one result seen */
@@ -102,6 +104,7 @@ struct admin_view_state {
     double now;               /* the loop's clock, Unix time in seconds */
     double uptime;            /* seconds since start */
     bool watches_polls;       /* --adaptive-drain: report pollers with ops->polled */
+    bool hacheck_live;        /* --hacheck-live: check unprobed hacheck routes live */
     struct admin_view_drain drain;
     struct admin_view_probes probes;
 };
