@@ -153,6 +153,34 @@ static void test_leftover_cleared_at_start(void **state)
     ev_loop_destroy(loop);
 }
 
+/* Two sessions of one process (two clusters of smartstack on one
+ * ensemble) hold the same instance and port with other labels: neither is
+ * a leftover of the other (kazoo's copy of the same record, another
+ * process, is: test_existing_node). */
+static void test_two_sessions_one_process(void **state)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    char uri[128];
+    snprintf(uri, sizeof uri, "zk://%s/meshreg-test/twosess", hosts_single);
+    const char *parent = "/meshreg-test/twosess/svc.main";
+    struct reg *a = connected_reg(loop, uri, 10);
+    struct reg *b = connected_reg(loop, uri, 10);
+    register_one(loop, a, "svc.main", "h1_8888", REC(8888));
+    register_one(loop, b, "svc.main", "h1_8888", REC_W20);
+    json_t *j = zk_nodes(loop, hosts_single, parent, "h1_");
+    assert_int_equal(json_array_size(j), 2);
+    assert_non_null(node_with_data(j, REC(8888)));
+    assert_non_null(node_with_data(j, REC_W20));
+    json_decref(j);
+    reg_free(a);
+    j = zk_nodes(loop, hosts_single, parent, "h1_");
+    assert_int_equal(json_array_size(j), 1);
+    assert_non_null(node_with_data(j, REC_W20));
+    json_decref(j);
+    reg_free(b);
+    ev_loop_destroy(loop);
+}
+
 #define REC_H2 "{\"host\":\"10.9.9.9\",\"port\":8888,\"name\":\"h2\",\"weight\":10,\"labels\":{}}"
 
 /* nerve's names: <instance_id>_ + ZooKeeper's 10-digit sequence, so two
@@ -439,9 +467,10 @@ int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_existing_node),    cmocka_unit_test(test_leftover_cleared_at_start),
-        cmocka_unit_test(test_sequential_names), cmocka_unit_test(test_lost_create_reply),
-        cmocka_unit_test(test_path_encoding),    cmocka_unit_test(test_out_of_memory),
+        cmocka_unit_test(test_existing_node),     cmocka_unit_test(test_leftover_cleared_at_start),
+        cmocka_unit_test(test_sequential_names),  cmocka_unit_test(test_two_sessions_one_process),
+        cmocka_unit_test(test_lost_create_reply), cmocka_unit_test(test_path_encoding),
+        cmocka_unit_test(test_out_of_memory),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -168,6 +168,7 @@ static void session_watcher(zhandle_t *zh, int type, int state, const char *path
                  fresh ? "established" : "resumed", zoo_get_current_server(zh));
         /* A new session owns none of our nodes: have the core put them all. */
         if (fresh) {
+            zk_node_session_up(zk->session);
             zk_node_new_session(&zk->s);
             reg_resync(zk->s.r);
         }
@@ -207,6 +208,8 @@ static void zk_close(struct reg_zk *zk, const char *why)
     zookeeper_close(zh);
     zk->in_lib = false;
     zk->s.zh = NULL;
+    if (zk->session_up)
+        zk_node_session_down(zk->session);
     zk->session_up = false;
     zk_node_end_all(&zk->s, why);
 }

@@ -24,9 +24,10 @@
  * before names were sequential (the weight or labels may differ). They are
  * deleted once our node is in place rather than left until their session
  * expires; at start-up (reg_clear) the core's delete of a record it never
- * put removes them before any probe passed. Two live processes with the
- * same instance id and port delete each other's node; that is a
- * configuration error.
+ * put removes them before any probe passed. Nodes held by another session
+ * of this process (another cluster on the same ensemble) are not
+ * leftovers. Two live processes with the same instance id and port delete
+ * each other's node; that is a configuration error.
  *
  * Every create of a record lists its parent first: one extra round trip per
  * registration, which also makes a restart find its leftovers. */
@@ -91,6 +92,43 @@ static const char *base_name(const char *path)
 {
     const char *slash = strrchr(path, '/');
     return slash ? slash + 1 : path;
+}
+
+/* ---- this process's sessions ---- */
+
+/* One process, one thread: a static list (zk_node.h). */
+static int64_t *live_sessions;
+static size_t nlive;
+
+void zk_node_session_up(int64_t id)
+{
+    int64_t *v = realloc(live_sessions, (nlive + 1) * sizeof(*v));
+    if (!v)
+        return; /* then that session's nodes only look like another process's */
+    live_sessions = v;
+    live_sessions[nlive++] = id;
+}
+
+void zk_node_session_down(int64_t id)
+{
+    for (size_t i = 0; i < nlive; i++) {
+        if (live_sessions[i] == id) {
+            live_sessions[i] = live_sessions[--nlive];
+            break;
+        }
+    }
+    if (nlive == 0) {
+        free(live_sessions);
+        live_sessions = NULL;
+    }
+}
+
+static bool session_of_this_process(int64_t id)
+{
+    for (size_t i = 0; i < nlive; i++)
+        if (live_sessions[i] == id)
+            return true;
+    return false;
 }
 
 /* ---- per-record state ---- */
@@ -345,7 +383,8 @@ static bool scan_classify(struct zk_op *op, char *path, const char *value, int v
         } else if (is_data || is_unsure) {
             doom = true;
         }
-    } else if (is_data || same_instance(op, value, n)) {
+    } else if (!session_of_this_process(stat->ephemeralOwner) &&
+               (is_data || same_instance(op, value, n))) {
         log_info(op->e->svc, "zk: %s is our record left by session 0x%llx: deleting it", path,
                  (unsigned long long)stat->ephemeralOwner);
         doom = true;

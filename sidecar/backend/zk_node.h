@@ -6,6 +6,7 @@
 #define MESHREG_ZK_NODE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <zookeeper/zookeeper.h>
 
 #include "sidecar/backend/reg.h"
@@ -37,6 +38,13 @@ void zk_node_new_session(struct zk_session *s);
 /* The handle is closing: every operation in flight ends, reported to the
  * core as failed with why unless the session is stopped. */
 void zk_node_end_all(struct zk_session *s, const char *why);
+
+/* The sessions of this process (every zk backend of it, e.g. one per
+ * cluster): a node one of them holds is never taken for a leftover of an
+ * earlier run, even when two clusters share an ensemble. Up when a session
+ * is established, down when its handle closes. */
+void zk_node_session_up(int64_t id);
+void zk_node_session_down(int64_t id);
 
 /* True for the error codes of a lost or unusable connection: the request may
  * or may not have been applied. */
