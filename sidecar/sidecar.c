@@ -565,7 +565,6 @@ static void reload_note(struct sidecar *sc, bool ok, const char *err)
     r->last_ok = ok;
     if (ok) {
         r->ok++;
-        r->generation++;
         r->last_error[0] = '\0';
         return;
     }
@@ -714,6 +713,19 @@ static void signals_stop(struct sidecar *sc)
     ev_signal_stop(sc->loop, &sc->sig_usr2);
 }
 
+/* --state-dir: created if need be (a path that cannot be one is a bad
+ * configuration), then the drains in force before a restart come back. */
+static int drains_restore(struct sidecar *sc, char *err, size_t errlen)
+{
+    char why[400];
+    if (state_prepare(sc->cfg->state_dir, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "--state-dir: %s", why);
+        return -1;
+    }
+    state_load(sc->cfg->state_dir, &sc->spool, ev_now(sc->loop)); /* logs what it restores */
+    return 0;
+}
+
 int sidecar_run(struct mr_config *cfg, int argc, char **argv, char **envp)
 {
     struct sidecar sc_, *sc = &sc_;
@@ -729,7 +741,6 @@ int sidecar_run(struct mr_config *cfg, int argc, char **argv, char **envp)
         return 1;
     }
     sc->started = ev_now(sc->loop);
-    sc->reloads.generation = 1;
     signal(SIGPIPE, SIG_IGN);
     /* Deregistration is bounded: past the TTL the backend forgets us anyway. */
     sc->wrapper = cfg->app_argv != NULL;
@@ -737,18 +748,13 @@ int sidecar_run(struct mr_config *cfg, int argc, char **argv, char **envp)
                sc->wrapper);
     spool_init(&sc->spool);
 
-    int rc = 1;
-    if (state_prepare(cfg->state_dir, err, sizeof(err)) != 0) {
-        log_error(NULL, "--state-dir: %s", err);
-        rc = 2;
-        goto out;
-    }
-    state_load(cfg->state_dir, &sc->spool, ev_now(sc->loop));
-    if (!(sc->reg = reg_new(sc->loop, cfg->backend, cfg->ttl_seconds, err, sizeof(err)))) {
+    int rc = 2; /* nothing started yet */
+    if (drains_restore(sc, err, sizeof(err)) != 0 ||
+        !(sc->reg = reg_new(sc->loop, cfg->backend, cfg->ttl_seconds, err, sizeof(err)))) {
         log_error(NULL, "%s", err);
-        rc = 2;
         goto out;
     }
+    rc = 1;
     reg_set_max_ops(sc->reg, cfg->backend_max_ops);
     sc->reg->on_change = reg_changed;
     sc->reg->on_change_arg = sc;
@@ -797,10 +803,6 @@ int sidecar_run(struct mr_config *cfg, int argc, char **argv, char **envp)
     tick(sc); /* a drain restored from --state-dir may carry an expiry */
 
     log_start(sc);
-    for (size_t i = 0; i < sc->spool.n; i++)
-        log_info(NULL, "drain of %s in force since before the restart (since %.0f%s%s; state dir %s)",
-                 sc->spool.e[i].scope, sc->spool.e[i].since, sc->spool.e[i].reason[0] ? ", reason: " : "",
-                 sc->spool.e[i].reason, cfg->state_dir);
     for (size_t i = 0; i < sc->nchecks; i++)
         probe_start(sc->checks[i].probe);
     sd_notify_ready_if_probed(sc); /* no checks at all: ready now */

@@ -43,8 +43,7 @@ struct sidecar_probe_stats {
 
 /* SIGHUP reloads, for /status and /metrics. */
 struct sidecar_reloads {
-    unsigned long ok, rejected;
-    unsigned long generation; /* 1 at start, +1 per accepted reload */
+    unsigned long ok, rejected; /* the config generation is ok + 1 */
     double last_at;           /* 0 = never */
     bool last_ok;
     char last_error[512]; /* the first line of why the last one was rejected */

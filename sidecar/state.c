@@ -99,6 +99,9 @@ static void restore(struct spool *s, const char *scope, const char *reason, doub
     }
     if (spool_down(s, scope, reason, until, since > 0 ? since : now, NULL, &replaced) != 0)
         log_error(scope, "state: out of memory restoring the drain");
+    else
+        log_info(NULL, "drain of %s in force since before the restart (since %.0f%s%s)", scope,
+                 since > 0 ? since : now, reason[0] ? ", reason: " : "", reason);
 }
 
 /* The single-drain file of earlier versions. */

@@ -191,7 +191,7 @@ static void view_stats(const void *owner, struct admin_view_stats *out)
     const struct sidecar_reloads *r = &sc->reloads;
     out->reloads_ok = r->ok;
     out->reloads_rejected = r->rejected;
-    out->config_generation = r->generation;
+    out->config_generation = r->ok + 1;
     out->last_reload = r->last_at == 0 ? "none" : r->last_ok ? "ok" : "rejected";
     out->last_reload_error = r->last_error;
     out->last_reload_at = r->last_at;
