@@ -824,6 +824,58 @@ static void test_hacheck_spool_post(void **state)
     afx_free(f);
 }
 
+/* A live hacheck check answers later: a request pipelined behind it waits,
+ * answers stay in order; a client that half-closes after asking still gets
+ * its answer; one that goes away cancels the check. */
+static void test_live_check_in_order(void **state)
+{
+    struct afx *f = fx_new(NULL, NULL, 0);
+    struct resp r[3];
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sin);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    assert_int_equal(listen(lfd, 16), 0);
+    getsockname(lfd, (struct sockaddr *)&sin, &len);
+    char req[256];
+    snprintf(req, sizeof(req),
+             "GET /tcp/svc.other/%d HTTP/1.1\r\nHost: x\r\nPragma: no-cache\r\n\r\n"
+             "GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
+             ntohs(sin.sin_port));
+
+    struct cli *c = cli_new(f);
+    cli_sends(c, req);
+    assert_int_equal(pump(c, 2, 5.0, r, 3, NULL), 2);
+    assert_int_equal(r[0].status, 200);
+    assert_true(r[0].body_len > 10 && memcmp(r[0].body, "Connected in", 12) == 0);
+    assert_int_equal(r[1].status, 200);
+    assert_true(has(&r[1], "\"status\":\"up\""));
+    cli_free(c);
+
+    /* half-close right after the request (printf ... | nc) */
+    c = cli_new(f);
+    snprintf(req, sizeof(req), "GET /tcp/svc.other/%d HTTP/1.1\r\nHost: x\r\n"
+             "Pragma: no-cache\r\n\r\n", ntohs(sin.sin_port));
+    cli_sends(c, req);
+    shutdown(c->fd, SHUT_WR);
+    assert_int_equal(pump(c, -1, 5.0, r, 3, NULL), 1);
+    assert_int_equal(r[0].status, 200);
+    assert_true(c->eof);
+    cli_free(c);
+
+    /* gone before the answer: nothing breaks, the endpoint answers others */
+    c = cli_new(f);
+    cli_sends(c, req);
+    cli_free(c);
+    afx_spin(f->loop, 0.1);
+    c = cli_new(f);
+    struct resp a = ask(c, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_int_equal(a.status, 200);
+    cli_free(c);
+    close(lfd);
+    afx_free(f);
+}
+
 static void test_form_decode(void **state)
 {
     char out[16];
@@ -898,6 +950,7 @@ int main(void)
         cmocka_unit_test(test_drain_undrain),
         cmocka_unit_test(test_forbidden_peer),
         cmocka_unit_test(test_hacheck_spool_post),
+        cmocka_unit_test(test_live_check_in_order),
         cmocka_unit_test(test_form_decode),
         cmocka_unit_test(test_allow_list_and_errors),
         cmocka_unit_test(test_ipv6),
