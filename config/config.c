@@ -12,6 +12,7 @@
 
 #include "config/checks.h"
 #include "config/cmem.h"
+#include "config/creds.h"
 #include "config/diag.h"
 #include "config/instance.h"
 #include "config/location.h"
@@ -311,6 +312,10 @@ int config_load(int argc, char **argv, char **envp, struct mr_config **out, char
     cfg->adaptive_drain = s.adaptive_drain;
     cfg->hacheck_live = strcmp(s.hacheck_live, "on") == 0;
     cfg->zk_path_encoding = s.zk_path_encoding;
+    if (creds_load(&s, cfg, &d) != 0) {
+        rc = -1;
+        goto done;
+    }
     cfg->log_format = strcmp(s.log_format, "json") == 0 ? LOG_FORMAT_JSON : LOG_FORMAT_TEXT;
     cfg->soa_dir = cmem_strdup(s.soa_dir);
     cfg->etc_dir = cmem_strdup(s.etc_dir);
@@ -512,6 +517,7 @@ void config_free(struct mr_config *cfg)
     if (!cfg)
         return;
     free(cfg->config_file);
+    creds_free(&cfg->auth);
     free(cfg->warnings);
     free(cfg->backend);
     free(cfg->admin_addr);

@@ -59,6 +59,17 @@ struct check_spec {
     struct placement_set placements; /* README "Placements" */
 };
 
+/* Backend credentials and TLS files (config/creds.c). The password is read
+ * from its file at every load (start, SIGHUP) and never printed. */
+struct mr_backend_auth {
+    char *user;          /* NULL: no authentication */
+    char *password;      /* the file's content without its trailing newline */
+    char *password_file; /* where it came from (for messages) */
+    bool zk_protected;   /* --zk-acl protected */
+    bool insecure;       /* --backend-insecure-auth */
+    char *cacert, *cert, *key; /* etcds:// files, NULL = system CAs / no client cert */
+};
+
 /* Global settings (one per process). */
 struct mr_config {
     char *config_file; /* -c FILE, or NULL */
@@ -74,6 +85,7 @@ struct mr_config {
     bool adaptive_drain;
     bool hacheck_live; /* --hacheck-live: live checks of unprobed hacheck routes */
     bool zk_path_encoding; /* zk: child names carry the record */
+    struct mr_backend_auth auth; /* README "Backend credentials" */
     enum log_format log_format;
 
     struct check_spec *checks;

@@ -73,6 +73,14 @@ void diag_warn_node(struct diag *d, const struct ytree_node *n, const char *fmt,
     va_end(ap);
 }
 
+void diag_warn(struct diag *d, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    append_line(&d->wbuf, &d->wlen, &d->wcap, &d->wcount, "", fmt, ap);
+    va_end(ap);
+}
+
 void diag_copy(const struct diag *d, char *err, size_t errlen)
 {
     if (!err || !errlen)

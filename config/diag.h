@@ -30,6 +30,8 @@ void diag_node(struct diag *d, const struct ytree_node *n, const char *fmt, ...)
 /* Adds a warning "FILE:LINE:COL: message" pointing at node n. */
 void diag_warn_node(struct diag *d, const struct ytree_node *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Adds a warning line as it is ("FILE: warning: ..."). */
+void diag_warn(struct diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Copies everything collected into err (truncated to errlen). */
 void diag_copy(const struct diag *d, char *err, size_t errlen);
 

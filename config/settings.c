@@ -46,6 +46,7 @@ static int check_cidr(const char *v, char *why, size_t len);
 static int check_log_format(const char *v, char *why, size_t len);
 static int check_on_off(const char *v, char *why, size_t len);
 static int check_nonempty(const char *v, char *why, size_t len);
+static int check_zk_acl(const char *v, char *why, size_t len);
 
 #define OFF(f) offsetof(struct settings, f)
 
@@ -130,6 +131,23 @@ static const struct def defs[SET_COUNT] = {
                           OFF(hacheck_live), "on|off",
                           "check hacheck routes for ports meshreg does not probe live",
                           check_on_off, 0},
+    [SET_BACKEND_USER] = {"backend-user", "backend_user", NULL, T_STR, NULL, 0, 0,
+                          OFF(backend_user), "USER",
+                          "ZooKeeper digest identity (needs "
+                          "--backend-password-file)",
+                          check_nonempty, 0},
+    [SET_BACKEND_PASSWORD_FILE] = {"backend-password-file", "backend_password_file", NULL, T_STR,
+                                   NULL, 0, 0, OFF(backend_password_file), "FILE",
+                                   "the user's password (one line; re-read on SIGHUP)",
+                                   check_nonempty, 0},
+    [SET_ZK_ACL] = {"zk-acl", "zk_acl", NULL, T_STR, "open", 0, 0, OFF(zk_acl),
+                    "open|protected",
+                    "zk: ACL of created nodes (protected: world reads, only our identity writes)",
+                    check_zk_acl, 0},
+    [SET_BACKEND_INSECURE_AUTH] = {"backend-insecure-auth", "backend_insecure_auth", NULL, T_BOOL,
+                                   "false", 0, 0, OFF(backend_insecure_auth), NULL,
+                                   "allow a password over plain etcd:// to a non-loopback host",
+                                   NULL, 0},
 };
 
 /* ---- validators ---- */
@@ -219,6 +237,14 @@ static int check_on_off(const char *v, char *why, size_t len)
     if (strcmp(v, "on") == 0 || strcmp(v, "off") == 0)
         return 0;
     snprintf(why, len, "'%s': want on or off", v);
+    return -1;
+}
+
+static int check_zk_acl(const char *v, char *why, size_t len)
+{
+    if (strcmp(v, "open") == 0 || strcmp(v, "protected") == 0)
+        return 0;
+    snprintf(why, len, "'%s' is not one of: open, protected", v);
     return -1;
 }
 

@@ -54,6 +54,10 @@ enum settings_id {
     SET_ZK_PATH_ENCODING,
     SET_BACKEND_MAX_OPS,
     SET_HACHECK_LIVE,
+    SET_BACKEND_USER,
+    SET_BACKEND_PASSWORD_FILE,
+    SET_ZK_ACL,
+    SET_BACKEND_INSECURE_AUTH,
     SET_COUNT
 };
 
@@ -99,6 +103,10 @@ struct settings {
     char *zk_location_type;
     bool zk_path_encoding;
     int backend_max_ops;
+    char *backend_user;          /* README "Backend credentials" */
+    char *backend_password_file;
+    char *zk_acl; /* "open" or "protected" */
+    bool backend_insecure_auth;
 
     enum settings_src src[SET_COUNT];
     char *origin[SET_COUNT]; /* where the winning value was written, for messages */

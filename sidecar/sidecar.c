@@ -482,6 +482,8 @@ static void reload_warn_restart(const struct mr_config *o, const struct mr_confi
                        "restart");
     if (n->zk_path_encoding != o->zk_path_encoding)
         log_warn(NULL, "reload: zk_path_encoding takes effect at the next restart");
+    if (n->auth.zk_protected != o->auth.zk_protected)
+        log_warn(NULL, "reload: zk_acl takes effect at the next restart");
 }
 
 /* Build and compare: the checks of ncfg, each either marked to take over a
@@ -617,6 +619,9 @@ static void reload(struct sidecar *sc)
     ocfg->app_argv = argv;
     sc->cfg = ncfg;
     config_free(ocfg);
+    /* README "Backend credentials": the password file is re-read; the ACL
+     * mode is the session's (restart). */
+    reg_set_auth(sc->reg, ncfg->auth.user, ncfg->auth.password, sc->reg->zk_acl_protected);
     sync_all(sc);
     log_info(NULL, "reloaded: %zu check(s) unchanged, %zu new or changed, %zu removed or replaced",
              kept, added, removed);
@@ -759,6 +764,7 @@ int sidecar_run(struct mr_config *cfg, int argc, char **argv, char **envp)
     sc->reg->on_change = reg_changed;
     sc->reg->on_change_arg = sc;
     sc->reg->path_encoding = cfg->zk_path_encoding;
+    reg_set_auth(sc->reg, cfg->auth.user, cfg->auth.password, cfg->auth.zk_protected);
     if (checks_init(sc, err, sizeof(err)) == 0)
         names_build(sc);
     else {

@@ -28,6 +28,16 @@
                                              session id and the path made, keeps the session S
                                              seconds (default: until killed)
 
+  zkwatch.py --hosts H [--auth USER:PASS] acl PATH
+                                             JSON list of PATH's ACL entries: "scheme:id:perms"
+                                             (perms as letters rwcda)
+  zkwatch.py --hosts H [--auth USER:PASS] delete|set PATH [DATA]
+                                             tries it; prints "ok" or the error's class name
+                                             (NoAuthError, ...); exit 0 either way
+  zkwatch.py --hosts H [--auth USER:PASS] protect PATH USER:PASS
+                                             creates PATH (persistent, parents made) with ACL:
+                                             world read, digest USER:PASS all (an admin's parent)
+
 Uses the system python3 (/usr/bin/python3), where Debian's python3-kazoo lives.
 """
 import argparse
@@ -65,8 +75,9 @@ def node_json(zk, path):
     }
 
 
-def connect(hosts, timeout):
-    zk = KazooClient(hosts=hosts, timeout=timeout)
+def connect(hosts, timeout, auth=None):
+    zk = KazooClient(hosts=hosts, timeout=timeout,
+                     auth_data=[("digest", auth)] if auth else None)
     zk.start(timeout=timeout)
     return zk
 
@@ -249,10 +260,51 @@ def cmd_hold(zk, args):
     return 0
 
 
+PERM_LETTERS = [(1, "r"), (2, "w"), (4, "c"), (8, "d"), (16, "a")]
+
+
+def cmd_acl(zk, args):
+    acls, _ = zk.get_acls(args.path)
+    out = []
+    for a in acls:
+        perms = "".join(ch for bit, ch in PERM_LETTERS if a.perms & bit)
+        out.append("%s:%s:%s" % (a.id.scheme, a.id.id, perms))
+    print(json.dumps(sorted(out)))
+    return 0
+
+
+def cmd_delete(zk, args):
+    return try_op(lambda: zk.delete(args.path))
+
+
+def cmd_set(zk, args):
+    return try_op(lambda: zk.set(args.path, (args.data or "").encode()))
+
+
+def try_op(fn):
+    try:
+        fn()
+        print("ok")
+    except Exception as e:  # the class name is what the test compares
+        print(type(e).__name__)
+    return 0
+
+
+def cmd_protect(zk, args):
+    from kazoo.security import ACL, ANYONE_ID_UNSAFE, Permissions, make_digest_acl
+    user, pw = args.identity.split(":", 1)
+    zk.ensure_path(args.path.rsplit("/", 1)[0] or "/")
+    acl = [make_digest_acl(user, pw, all=True), ACL(Permissions.READ, ANYONE_ID_UNSAFE)]
+    zk.create(args.path, b"", acl=acl)
+    print("ok")
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--hosts", required=True)
     ap.add_argument("--connect-timeout", type=float, default=10.0)
+    ap.add_argument("--auth", help="digest USER:PASS for the session")
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("get")
     p.add_argument("path")
@@ -275,10 +327,20 @@ def main():
     p.add_argument("--seconds", type=float, default=0)
     p.add_argument("--persistent", action="store_true")
     p.add_argument("--sequence", action="store_true")
+    p = sub.add_parser("acl")
+    p.add_argument("path")
+    p = sub.add_parser("delete")
+    p.add_argument("path")
+    p = sub.add_parser("set")
+    p.add_argument("path")
+    p.add_argument("data", nargs="?")
+    p = sub.add_parser("protect")
+    p.add_argument("path")
+    p.add_argument("identity")
     args = ap.parse_args()
 
     logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
-    zk = connect(args.hosts, args.connect_timeout)
+    zk = connect(args.hosts, args.connect_timeout, args.auth)
     try:
         rc = globals()["cmd_" + args.cmd](zk, args)
     finally:

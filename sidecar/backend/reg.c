@@ -560,6 +560,29 @@ void reg_free(struct reg *r)
     }
     r->ops->free(r);
     free(r->buckets);
+    reg_set_auth(r, NULL, NULL, false);
     free(r->uri);
     free(r);
+}
+
+static bool str_same(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+void reg_set_auth(struct reg *r, const char *user, const char *password, bool zk_acl_protected)
+{
+    bool changed = !str_same(user, r->auth_user) || !str_same(password, r->auth_password);
+    r->zk_acl_protected = zk_acl_protected;
+    if (!changed)
+        return;
+    if (r->auth_password) {
+        explicit_bzero(r->auth_password, strlen(r->auth_password));
+        free(r->auth_password);
+    }
+    free(r->auth_user);
+    r->auth_user = user ? strdup(user) : NULL;
+    r->auth_password = password ? strdup(password) : NULL;
+    if (r->impl && r->ops->reauth && user && password)
+        r->ops->reauth(r);
 }

@@ -70,6 +70,9 @@ struct reg_ops {
     /* Ends the session (zk close, etcd lease revoke); bounded, best effort. */
     void (*stop)(struct reg *r);
     void (*free)(struct reg *r);
+    /* The credentials changed (reg_set_auth after start): use them now if
+     * the backend can (may be NULL). */
+    void (*reauth)(struct reg *r);
 };
 
 struct reg {
@@ -81,6 +84,10 @@ struct reg {
     int ttl_seconds;
     bool path_encoding; /* zk: child names carry the record (--zk-path-encoding); set before
                            reg_start */
+    /* Credentials (README "Backend credentials"), set with reg_set_auth():
+     * an etcd user / a ZooKeeper digest identity, NULL for none. */
+    char *auth_user, *auth_password;
+    bool zk_acl_protected; /* zk: world reads, only our identity writes */
     struct reg_entry *entries;
     enum reg_conn conn;
     char conn_detail[192];
@@ -126,6 +133,10 @@ void reg_stop(struct reg *r);
 void reg_free(struct reg *r);
 /* At most per_second operations a second (0: unpaced), README "Backend pacing". */
 void reg_set_max_ops(struct reg *r, double per_second);
+/* The identity the backend authenticates with (copied; the old password is
+ * wiped). Before reg_start, or later (SIGHUP): a new password is used from
+ * the next authentication (ZooKeeper: the next session). */
+void reg_set_auth(struct reg *r, const char *user, const char *password, bool zk_acl_protected);
 /* Checks a URI's syntax without creating anything (for `meshreg check`). */
 int reg_validate_uri(const char *uri, char *err, size_t errlen);
 

@@ -52,6 +52,11 @@ struct reg_zk {
     double reopen_backoff;
     double hs_since; /* when the current connection attempt started, 0 = none */
     double hs_limit; /* how long it may take to become a session */
+    bool auth_failed; /* the server refused our digest credentials */
+    /* --zk-acl protected: world reads, our identity ("auth" ids) does all;
+     * parents also let the world create children. */
+    struct ACL node_acl[2], parent_acl[2];
+    struct ACL_vector node_acls, parent_acls;
 };
 
 /* The library's log callback has no context argument, so the last error line
@@ -173,12 +178,20 @@ static void session_watcher(zhandle_t *zh, int type, int state, const char *path
             reg_resync(zk->s.r);
         }
         reg_set_conn(zk->s.r, REG_CONNECTED, detail);
-    } else if (state == ZOO_EXPIRED_SESSION_STATE || state == ZOO_AUTH_FAILED_STATE) {
+    } else if (state == ZOO_AUTH_FAILED_STATE) {
         zk->s.connected = false;
         zk->expired = true;
-        snprintf(detail, sizeof(detail), "session 0x%llx %s; opening a new one",
-                 (unsigned long long)zk->session,
-                 state == ZOO_EXPIRED_SESSION_STATE ? "expired" : "failed authentication");
+        zk->auth_failed = true;
+        snprintf(detail, sizeof(detail),
+                 "not authenticated: %s refused the digest credentials of user %s; retrying",
+                 zk->hosts, zk->s.r->auth_user ? zk->s.r->auth_user : "(none)");
+        log_error(NULL, "zk: %s", detail);
+        reg_set_conn(zk->s.r, REG_DISCONNECTED, detail);
+    } else if (state == ZOO_EXPIRED_SESSION_STATE) {
+        zk->s.connected = false;
+        zk->expired = true;
+        snprintf(detail, sizeof(detail), "session 0x%llx expired; opening a new one",
+                 (unsigned long long)zk->session);
         reg_set_conn(zk->s.r, REG_DISCONNECTED, detail);
     } else {
         /* CONNECTING/ASSOCIATING: the connection dropped, the session lives on
@@ -224,14 +237,16 @@ static void zk_reopen_later(struct reg_zk *zk)
 
 static void zk_expired(struct reg_zk *zk)
 {
-    bool had_session = zk->session_up;
+    bool had_session = zk->session_up && !zk->auth_failed;
     char why[96];
-    snprintf(why, sizeof(why), "session 0x%llx expired", (unsigned long long)zk->session);
+    snprintf(why, sizeof(why), "session 0x%llx %s", (unsigned long long)zk->session,
+             zk->auth_failed ? "failed authentication" : "expired");
     zk->expired = false;
+    zk->auth_failed = false;
     log_warn(NULL, "zk: %s: its nodes are gone; opening a new session", why);
     zk_close(zk, why);
     /* A handle that expires (or fails auth) before it ever connected would
-     * otherwise be reopened in a tight loop. */
+     * otherwise be reopened in a tight loop; so would a refused identity. */
     if (had_session)
         zk_open(zk);
     else
@@ -351,6 +366,51 @@ static void reopen_cb(struct ev_loop *loop, ev_timer *w, int revents)
     zk_open(w->data);
 }
 
+static void auth_done(int rc, const void *data)
+{
+    if (rc != ZOK && !zk_node_conn_error(rc))
+        log_error(NULL, "zk: digest authentication failed: %s", zerror(rc));
+}
+
+/* The identity goes with the handle: the library queues it now, sends it
+ * once the session is up and again after every reconnect; a new session
+ * (new handle) adds it again here. "user:password" never reaches a log. */
+static void zk_add_auth(struct reg_zk *zk)
+{
+    const struct reg *r = zk->s.r;
+    if (!r->auth_user || !r->auth_password)
+        return;
+    size_t n = strlen(r->auth_user) + 1 + strlen(r->auth_password);
+    char *id = malloc(n + 1);
+    if (!id)
+        return;
+    snprintf(id, n + 1, "%s:%s", r->auth_user, r->auth_password);
+    int rc = zoo_add_auth(zk->s.zh, "digest", id, (int)n, auth_done, zk);
+    explicit_bzero(id, n);
+    free(id);
+    if (rc != ZOK)
+        log_error(NULL, "zk: cannot add the digest identity: %s", zerror(rc));
+}
+
+/* Open: the world may do anything (nerve's nodes). Protected: the world
+ * reads (and creates children of the parents, so other hosts register beside
+ * us); only the session's authenticated identities change or delete. */
+static void zk_set_acls(struct reg_zk *zk)
+{
+    if (!zk->s.r->zk_acl_protected) {
+        zk->s.node_acl = zk->s.parent_acl = &ZOO_OPEN_ACL_UNSAFE;
+        return;
+    }
+    zk->node_acl[0] = (struct ACL){ZOO_PERM_READ, ZOO_ANYONE_ID_UNSAFE};
+    zk->node_acl[1] = (struct ACL){ZOO_PERM_ALL, ZOO_AUTH_IDS};
+    zk->parent_acl[0] = (struct ACL){ZOO_PERM_READ | ZOO_PERM_CREATE, ZOO_ANYONE_ID_UNSAFE};
+    zk->parent_acl[1] = (struct ACL){ZOO_PERM_ALL, ZOO_AUTH_IDS};
+    zk->node_acls = (struct ACL_vector){2, zk->node_acl};
+    zk->parent_acls = (struct ACL_vector){2, zk->parent_acl};
+    zk->s.node_acl = &zk->node_acls;
+    zk->s.parent_acl = &zk->parent_acls;
+}
+
 static void zk_open(struct reg_zk *zk)
 {
     if (zk->s.stopped || zk->s.zh)
@@ -378,6 +438,7 @@ static void zk_open(struct reg_zk *zk)
     }
     /* Re-resolve names only when reconnecting, not on every call. */
     zoo_set_servers_resolution_delay(zk->s.zh, -1);
+    zk_add_auth(zk);
     zk_pump(zk);
 }
 
@@ -478,6 +539,7 @@ static int zk_init(struct reg *r, const char *uri, char *err, size_t errlen)
     zk->s.r = r;
     zk->s.root = zk->root;
     zk->s.kick = zk_kick;
+    zk->s.node_acl = zk->s.parent_acl = &ZOO_OPEN_ACL_UNSAFE;
     zk->io_fd = -1;
     zk->reopen_backoff = REOPEN_MIN;
     zk->hs_limit = HANDSHAKE_MIN;
@@ -501,6 +563,7 @@ static int zk_start(struct reg *r)
     snprintf(detail, sizeof(detail), "connecting to %s, root %s", zk->hosts, zk->root);
     reg_set_conn(r, REG_CONNECTING, detail);
     zk->s.path_encoding = r->path_encoding;
+    zk_set_acls(zk);
     zk_open(zk);
     return 0;
 }
@@ -535,6 +598,18 @@ static void zk_free(struct reg *r)
     r->impl = NULL;
 }
 
+/* SIGHUP re-read the password: the live session gets the identity now
+ * (ZooKeeper adds it to the session's ids; a wrong one added earlier stays
+ * but does no harm), so a registration refused for a wrong password goes
+ * through on the core's next retry. */
+static void zk_reauth(struct reg *r)
+{
+    struct reg_zk *zk = r->impl;
+    if (zk->s.zh && !zk->s.stopped)
+        zk_add_auth(zk);
+    zk_kick(&zk->s);
+}
+
 const struct reg_ops reg_zk_ops = {
     .name = "zk",
     .init = zk_init,
@@ -544,4 +619,5 @@ const struct reg_ops reg_zk_ops = {
     .forget = zk_forget,
     .stop = zk_stop,
     .free = zk_free,
+    .reauth = zk_reauth,
 };

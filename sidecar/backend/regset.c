@@ -43,6 +43,7 @@ static struct reg *add_cluster(struct regset *rs, const char *name, const char *
         return NULL;
     }
     c->reg->cluster = *name ? c->name : NULL;
+    reg_set_auth(c->reg, rs->auth_user, rs->auth_password, rs->zk_acl_protected);
     c->reg->on_change = rs->on_change;
     c->reg->on_change_arg = rs->on_change_arg;
     rs->n++;
@@ -139,6 +140,25 @@ const char *regset_name_of(const struct regset *rs, const struct reg *r)
     return "";
 }
 
+static void wipe_free(char *s)
+{
+    if (s)
+        explicit_bzero(s, strlen(s));
+    free(s);
+}
+
+void regset_set_auth(struct regset *rs, const char *user, const char *password,
+                     bool zk_acl_protected)
+{
+    wipe_free(rs->auth_password);
+    free(rs->auth_user);
+    rs->auth_user = user ? strdup(user) : NULL;
+    rs->auth_password = password ? strdup(password) : NULL;
+    rs->zk_acl_protected = zk_acl_protected;
+    for (size_t i = 0; i < rs->n; i++)
+        reg_set_auth(rs->v[i].reg, user, password, zk_acl_protected);
+}
+
 void regset_stop(struct regset *rs)
 {
     if (!rs || rs->stopped)
@@ -160,5 +180,7 @@ void regset_free(struct regset *rs)
     free(rs->uri);
     free(rs->etc_dir);
     free(rs->cluster_type);
+    free(rs->auth_user);
+    wipe_free(rs->auth_password);
     free(rs);
 }

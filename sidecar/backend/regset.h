@@ -30,6 +30,8 @@ struct regset {
     char *etc_dir;      /* smartstack: the host layout */
     char *cluster_type; /* smartstack: zookeeper_discovery/<cluster_type>/; NULL otherwise */
     int ttl_seconds;
+    char *auth_user, *auth_password; /* one identity for every cluster (regset_set_auth) */
+    bool zk_acl_protected;
     struct regset_cluster *v;
     size_t n;
     bool started, stopped;
@@ -37,6 +39,11 @@ struct regset {
     void (*on_change)(void *arg);
     void *on_change_arg;
 };
+
+/* The identity every cluster, present and future, authenticates with
+ * (reg_set_auth). */
+void regset_set_auth(struct regset *rs, const char *user, const char *password,
+                     bool zk_acl_protected);
 
 /* Checks a backend URI without creating anything (`meshreg check`). */
 int regset_validate(const char *uri, char *err, size_t errlen);

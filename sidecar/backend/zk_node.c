@@ -279,7 +279,13 @@ static void op_finish(struct zk_op *op, bool ok, const char *msg)
 static void op_fail(struct zk_op *op, const char *what, const char *path, int rc)
 {
     char msg[320];
-    snprintf(msg, sizeof(msg), "%s %s: %s", what, path, zerror(rc));
+    if (rc == ZNOAUTH || rc == ZAUTHFAILED)
+        snprintf(msg, sizeof(msg), "%s %s: permission denied: the node's ACL refuses %s%s%s",
+                 what, path, op->s->r->auth_user ? "digest user " : "",
+                 op->s->r->auth_user ? op->s->r->auth_user : "a client without an identity",
+                 op->s->r->auth_user ? " (wrong password, or no right there)" : "");
+    else
+        snprintf(msg, sizeof(msg), "%s %s: %s", what, path, zerror(rc));
     op_finish(op, false, msg);
 }
 
@@ -514,7 +520,7 @@ static void put_make_parents(struct zk_op *op)
     char *path = op->prefix;
     for (char *p = strchr(path + 1, '/'); p; p = strchr(p + 1, '/')) {
         *p = '\0';
-        int rc = zoo_acreate(op->s->zh, path, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, ZOO_PERSISTENT,
+        int rc = zoo_acreate(op->s->zh, path, NULL, -1, op->s->parent_acl, ZOO_PERSISTENT,
                              parent_done, op->s);
         *p = '/';
         if (rc != ZOK) {
@@ -563,7 +569,7 @@ static void put_create(struct zk_op *op)
         return;
     }
     sent(op,
-         zoo_acreate(op->s->zh, op->prefix, op->data, (int)op->len, &ZOO_OPEN_ACL_UNSAFE,
+         zoo_acreate(op->s->zh, op->prefix, op->data, (int)op->len, op->s->node_acl,
                      ZOO_EPHEMERAL_SEQUENTIAL, put_created, op),
          "create", op->prefix);
 }

@@ -22,6 +22,9 @@ struct zk_session {
     const char *root;   /* "/a/b", never a trailing '/' */
     bool path_encoding; /* names carry the record (zk_name.h) */
     struct zk_op *ops;  /* in flight */
+    /* ACLs of the record nodes and of the parents we create (README
+     * "Backend credentials": --zk-acl) */
+    const struct ACL_vector *node_acl, *parent_acl;
     /* A request was queued: the session must ask the library what it wants. */
     void (*kick)(struct zk_session *s);
 };
