@@ -9,6 +9,7 @@
 
 #include "config/cmem.h"
 #include "config/diag.h"
+#include "config/names.h"
 #include "config/placement.h"
 #include "config/smartstack.h"
 
@@ -22,7 +23,35 @@ struct cache_entry {
 struct checks_cache {
     struct cache_entry *e;
     size_t n;
+    /* hashed look-ups, so that N registrations load in O(N): the files by
+     * path, cfg's checks by name (NULL until the first is added) */
+    struct names *paths, *names;
+    size_t paths_cap, names_cap, names_n;
 };
+
+static const char *entry_path(const void *arr, size_t k)
+{
+    return ((const struct cache_entry *)arr)[k].path;
+}
+
+static const char *check_name(const void *arr, size_t k)
+{
+    return ((const struct check_spec *)arr)[k].name;
+}
+
+/* Adds name -> i to *x, rebuilt at twice the size from arr[0..i) when full. */
+static void index_put(struct names **x, size_t *cap, const char *name, size_t i,
+                      const char *(*key)(const void *arr, size_t k), const void *arr)
+{
+    if (*x && names_add(*x, name, i) == 0)
+        return;
+    names_free(*x);
+    *cap = *cap ? *cap * 2 : 64;
+    *x = cmem_check(names_new(*cap));
+    for (size_t k = 0; k < i; k++)
+        names_add(*x, key(arr, k), k);
+    names_add(*x, name, i);
+}
 
 struct checks_cache *checks_cache_new(void)
 {
@@ -38,6 +67,8 @@ void checks_cache_free(struct checks_cache *c)
         smartstack_free(c->e[i].ss);
     }
     free(c->e);
+    names_free(c->paths);
+    names_free(c->names);
     free(c);
 }
 
@@ -46,11 +77,15 @@ void checks_cache_free(struct checks_cache *c)
  * reported once, however many registrations point into it. */
 static const struct cache_entry *cache_get(struct checks_cache *c, const char *path, struct diag *d)
 {
-    for (size_t i = 0; i < c->n; i++)
+    size_t k;
+    if (c->paths && names_find(c->paths, path, strlen(path), &k))
+        return &c->e[k];
+    for (size_t i = 0; !c->paths && i < c->n; i++)
         if (strcmp(c->e[i].path, path) == 0)
             return &c->e[i];
     struct cache_entry *e = cmem_push(&c->e, &c->n, sizeof(*e));
     e->path = cmem_strdup(path);
+    index_put(&c->paths, &c->paths_cap, e->path, c->n - 1, entry_path, c->e);
     struct stat st;
     if (stat(path, &st) < 0) {
         e->read_errno = errno;
@@ -256,8 +291,19 @@ static int build_worker(const struct settings *s, const struct checks_req *r, st
     return add_placements(s, NULL, cfg, c, d);
 }
 
-static bool have_check(const struct mr_config *cfg, const char *name)
+static bool have_check(struct checks_cache *c, const struct mr_config *cfg, const char *name)
 {
+    size_t k;
+    if (c->names_n > cfg->nchecks) { /* another configuration: start over */
+        names_free(c->names);
+        c->names = NULL;
+        c->names_cap = c->names_n = 0;
+    }
+    for (; c->names_n < cfg->nchecks; c->names_n++)
+        index_put(&c->names, &c->names_cap, cfg->checks[c->names_n].name, c->names_n, check_name,
+                  cfg->checks);
+    if (c->names)
+        return names_find(c->names, name, strlen(name), &k);
     for (size_t i = 0; i < cfg->nchecks; i++)
         if (strcmp(cfg->checks[i].name, name) == 0)
             return true;
@@ -282,7 +328,7 @@ static int build_asked(const struct settings *s, const struct checks_req *r,
         diag_add(d, "%s: %s: '%s' is not a valid service name", it->origin, reg, svc);
         goto out;
     }
-    if (have_check(cfg, reg)) {
+    if (have_check(cache, cfg, reg)) {
         diag_add(d, "%s: %s: registration listed twice", it->origin, reg);
         goto out;
     }
@@ -335,7 +381,7 @@ int checks_build(const struct settings *s, const struct checks_req *r, struct ch
     }
     const struct smartstack_ns *n = e->ss ? smartstack_find(e->ss, r->instance) : NULL;
     char *name = cmem_printf("%s.%s", r->service, r->instance);
-    if (have_check(cfg, name)) {
+    if (have_check(cache, cfg, name)) {
         diag_add(d, "%s%s%s: listed twice", r->origin ? r->origin : "", r->origin ? ": " : "",
                  name);
         rc = -1;

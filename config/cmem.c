@@ -14,6 +14,11 @@ static void *check(void *p)
     return p;
 }
 
+void *cmem_check(void *p)
+{
+    return check(p);
+}
+
 void *cmem_malloc(size_t n)
 {
     return check(malloc(n ? n : 1));

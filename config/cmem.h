@@ -15,6 +15,8 @@ char *cmem_strdup(const char *s);
 char *cmem_strndup(const char *s, size_t n);
 /* printf into a new string. */
 char *cmem_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* p itself, or the same abort when it is NULL (for allocations made elsewhere). */
+void *cmem_check(void *p);
 /* Grows *arr (of *n elements of size sz) by one zeroed element; returns it. */
 void *cmem_push(void *arr_p, size_t *n, size_t sz);
 

@@ -16,7 +16,7 @@
 #include "sidecar/admin/admin_view.h"
 #include "sidecar/admin/agent.h"
 #include "sidecar/log.h"
-#include "sidecar/names.h"
+#include "config/names.h"
 #include "sidecar/probe/probe.h"
 #include "sidecar/sd_notify.h"
 #include "sidecar/backend/record.h"

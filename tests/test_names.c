@@ -1,4 +1,4 @@
-/* The hashed index of check names (sidecar/names.c): every name of a large
+/* The hashed index of check names (config/names.c): every name of a large
  * set is found at its number, prefixes and near-misses are not, the first
  * of equal names wins, and a full index says so. */
 #include <setjmp.h>
@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "sidecar/names.h"
+#include "config/names.h"
 
 #define N 10000
 

@@ -1,6 +1,6 @@
 /* Open addressing with linear probing over a power-of-two table at most
  * half full: short probe runs, no per-name allocation. */
-#include "sidecar/names.h"
+#include "config/names.h"
 
 #include <stdint.h>
 #include <stdlib.h>

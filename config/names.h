@@ -1,7 +1,7 @@
-/* A hashed index of the checks' names ("svc.ns") to their numbers, so that
- * a look-up by name (GET /health/<svc.ns>, a reload's compare) costs the
- * same with 10 checks or 10,000. Built once per configuration; read-only
- * after. */
+/* A hashed index of names to numbers (checks by "svc.ns", smartstack files
+ * by path), so that a look-up by name (GET /health/<svc.ns>, a reload's
+ * compare, loading 10,000 registrations) costs the same with 10 names or
+ * 10,000. */
 #ifndef MESHREG_NAMES_H
 #define MESHREG_NAMES_H
 
