@@ -21,6 +21,7 @@
 #include "sidecar/sd_notify.h"
 #include "sidecar/backend/record.h"
 #include "sidecar/backend/reg.h"
+#include "sidecar/backend/regset.h"
 #include "sidecar/state.h"
 #include "sidecar/view.h"
 
@@ -32,11 +33,14 @@
         (b) = t_;                                                                                  \
     } while (0)
 
+/* The one rule, stated to every cluster the registration is placed in. */
 static void sync_check(struct sidecar *sc, struct check *c)
 {
     if (!c->spec->registered)
         return;
-    reg_set(sc->reg, c->spec->name, c->node, sidecar_check_up(sc, c) ? c->record : NULL);
+    bool up = sidecar_check_up(sc, c);
+    for (size_t i = 0; i < c->nplaces; i++)
+        reg_set(c->places[i].reg, c->spec->name, c->node, up ? c->places[i].record : NULL);
 }
 
 static void sync_all(struct sidecar *sc)
@@ -74,7 +78,12 @@ const struct check *sidecar_find(const struct sidecar *sc, const char *name, siz
 
 bool sidecar_check_registered(const struct sidecar *sc, const struct check *c)
 {
-    return c->spec->registered && sc->reg && reg_present(sc->reg, c->spec->name, c->node);
+    if (!c->spec->registered || !c->nplaces)
+        return false;
+    for (size_t i = 0; i < c->nplaces; i++)
+        if (!reg_present(c->places[i].reg, c->spec->name, c->node))
+            return false;
+    return true;
 }
 
 static void tick(struct sidecar *sc);
@@ -291,7 +300,7 @@ static void tick_advance(struct sidecar *sc)
                  npeers, ADAPTIVE_MIN_ANSWERS, drain_window_remaining(&sc->drain, now));
         drain_request_window_end(&sc->drain);
     }
-    enum drain_phase ph = drain_tick(&sc->drain, now, reg_pending(sc->reg));
+    enum drain_phase ph = drain_tick(&sc->drain, now, regset_pending(sc->regs));
     if (spool_expire(&sc->spool, now, drain_expired, NULL) > 0) {
         state_save(sc->cfg->state_dir, &sc->spool);
         sync_all(sc);
@@ -305,7 +314,7 @@ static void tick_advance(struct sidecar *sc)
                 log_error(NULL,
                           "deregistration not confirmed after %.1f s (%zu pending): "
                           "records expire with the backend session/TTL",
-                          sc->drain.dereg_timeout, reg_pending(sc->reg));
+                          sc->drain.dereg_timeout, regset_pending(sc->regs));
             else
                 log_info(NULL, "deregistered everything in %.1f ms",
                          (sc->drain.dereg_done_at - sc->drain.shutdown_at) * 1000.0);
@@ -354,10 +363,11 @@ static void reg_changed(void *arg)
 {
     struct sidecar *sc = arg;
     sc->gen++;
-    if (sc->quiet_start && !sc->said_registered && sc->reg->first_puts >= sc->start_nreg) {
+    if (sc->quiet_start && !sc->said_registered &&
+        regset_first_puts(sc->regs) >= sc->start_nreg) {
         sc->said_registered = true;
-        log_info(NULL, "all %zu registration(s) registered in %s %.1f s after start",
-                 sc->start_nreg, sc->reg->ops->name, ev_now(sc->loop) - sc->started);
+        log_info(NULL, "all %zu record(s) registered in %s %.1f s after start", sc->start_nreg,
+                 sc->cfg->backend, ev_now(sc->loop) - sc->started);
     }
     /* A confirmed delete may be what DEREGISTERING waits for: react now,
      * not at the next tick, to keep SIGTERM -> record gone in milliseconds. */
@@ -403,6 +413,35 @@ static void hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
     sidecar_request_reload(w->data, "SIGHUP");
 }
 
+/* Adds a place in cluster r with record (taken over; NULL: out of memory). */
+static int add_place(struct check *c, struct reg *r, char *record, char *err, size_t errlen)
+{
+    struct check_place *v = realloc(c->places, (c->nplaces + 1) * sizeof(*v));
+    if (!v || !record) {
+        free(record);
+        if (v)
+            c->places = v;
+        snprintf(err, errlen, "%s: out of memory", c->spec->name);
+        return -1;
+    }
+    c->places = v;
+    c->places[c->nplaces++] = (struct check_place){r, record};
+    return 0;
+}
+
+/* Where a registration's record goes: the one store of a single-cluster
+ * backend; for smartstack, the cluster of each placement that has one
+ * (README "Backends"). */
+static int check_places(struct sidecar *sc, struct check *c, char *err, size_t errlen)
+{
+    struct reg *r = NULL;
+    if (!regset_multi(sc->regs)) {
+        regset_cluster(sc->regs, NULL, &r, err, errlen);
+        return add_place(c, r, strdup(c->record), err, errlen);
+    }
+    return 0;
+}
+
 /* Sets up one check for spec (record, node, probe); not started. */
 static int check_init(struct sidecar *sc, struct check *c, struct check_spec *spec, char *err,
                       size_t errlen)
@@ -421,6 +460,8 @@ static int check_init(struct sidecar *sc, struct check *c, struct check_spec *sp
             snprintf(err, errlen, "%s: cannot encode the record", spec->name);
             return -1;
         }
+        if (check_places(sc, c, err, errlen) != 0)
+            return -1;
     }
     c->probe = probe_new(sc->loop, spec, probe_result, c, err, errlen);
     return c->probe ? 0 : -1;
@@ -428,6 +469,11 @@ static int check_init(struct sidecar *sc, struct check *c, struct check_spec *sp
 
 static void check_clear(struct check *c)
 {
+    for (size_t i = 0; i < c->nplaces; i++)
+        free(c->places[i].record);
+    free(c->places);
+    c->places = NULL;
+    c->nplaces = 0;
     probe_free(c->probe);
     free(c->node);
     free(c->record);
@@ -545,8 +591,8 @@ static void reload_migrate(struct sidecar *sc, struct mr_config *ncfg, struct ch
             continue;
         /* Removed or changed: its old record goes unless the new config
          * states the very same node again (sync_all then overwrites it). */
-        if (c->spec->registered)
-            reg_set(sc->reg, c->spec->name, c->node, NULL);
+        for (size_t j = 0; j < c->nplaces; j++)
+            reg_set(c->places[j].reg, c->spec->name, c->node, NULL);
         check_clear(c);
         (*removed)++;
     }
@@ -621,7 +667,7 @@ static void reload(struct sidecar *sc)
     config_free(ocfg);
     /* README "Backend credentials": the password file is re-read; the ACL
      * mode is the session's (restart). */
-    reg_set_auth(sc->reg, ncfg->auth.user, ncfg->auth.password, sc->reg->zk_acl_protected);
+    regset_set_auth(sc->regs, ncfg->auth.user, ncfg->auth.password, sc->regs->zk_acl_protected);
     sync_all(sc);
     log_info(NULL, "reloaded: %zu check(s) unchanged, %zu new or changed, %zu removed or replaced",
              kept, added, removed);
@@ -637,7 +683,7 @@ static void sidecar_free(struct sidecar *sc)
     sc->names = NULL;
     admin_free(sc->admin);
     agent_free(sc->agent);
-    reg_free(sc->reg);
+    regset_free(sc->regs);
     spool_clear(&sc->spool);
 }
 
@@ -682,8 +728,10 @@ static void log_start(struct sidecar *sc)
                  "%zu check(s) (%s): more than %d, so one line each is left out "
                  "(GET /status lists them); a line when all are healthy and registered",
                  sc->nchecks, by_kind, LOG_START_DETAIL_MAX);
-        sc->start_nreg = nreg;
-        sc->reg->quiet_first = true;
+        sc->start_nreg = 0; /* records: one per placement */
+        for (size_t i = 0; i < sc->nchecks; i++)
+            sc->start_nreg += sc->checks[i].nplaces;
+        regset_set_quiet_first(sc->regs);
     }
     log_info(NULL, "meshreg started: %zu registration(s), %zu check(s), backend %s, admin %s", nreg,
              sc->nchecks, sc->cfg->backend, sc->cfg->admin_addr);
@@ -755,16 +803,17 @@ int sidecar_run(struct mr_config *cfg, int argc, char **argv, char **envp)
 
     int rc = 2; /* nothing started yet */
     if (drains_restore(sc, err, sizeof(err)) != 0 ||
-        !(sc->reg = reg_new(sc->loop, cfg->backend, cfg->ttl_seconds, err, sizeof(err)))) {
+        !(sc->regs = regset_new(sc->loop, cfg->backend, NULL, cfg->ttl_seconds, err,
+                                sizeof(err)))) {
         log_error(NULL, "%s", err);
         goto out;
     }
     rc = 1;
-    reg_set_max_ops(sc->reg, cfg->backend_max_ops);
-    sc->reg->on_change = reg_changed;
-    sc->reg->on_change_arg = sc;
-    sc->reg->path_encoding = cfg->zk_path_encoding;
-    reg_set_auth(sc->reg, cfg->auth.user, cfg->auth.password, cfg->auth.zk_protected);
+    regset_set_max_ops(sc->regs, cfg->backend_max_ops);
+    sc->regs->on_change = reg_changed;
+    sc->regs->on_change_arg = sc;
+    regset_set_path_encoding(sc->regs, cfg->zk_path_encoding);
+    regset_set_auth(sc->regs, cfg->auth.user, cfg->auth.password, cfg->auth.zk_protected);
     if (checks_init(sc, err, sizeof(err)) == 0)
         names_build(sc);
     else {
@@ -784,15 +833,15 @@ int sidecar_run(struct mr_config *cfg, int argc, char **argv, char **envp)
         log_error(NULL, "agent-check: %s", err);
         goto out;
     }
-    if (reg_start(sc->reg) != 0) {
+    if (regset_start(sc->regs) != 0) {
         log_error(NULL, "backend %s could not start", cfg->backend);
         goto out;
     }
     /* A record left by an earlier run of ours (SIGKILL on file:) must not
      * advertise an app that has not passed a probe yet. */
     for (size_t i = 0; i < sc->nchecks; i++)
-        if (sc->checks[i].spec->registered)
-            reg_clear(sc->reg, sc->checks[i].spec->name, sc->checks[i].node);
+        for (size_t j = 0; j < sc->checks[i].nplaces; j++)
+            reg_clear(sc->checks[i].places[j].reg, sc->checks[i].spec->name, sc->checks[i].node);
 
     signals_start(sc);
     if (sd_notify_watchdog_start(sc->loop, err, sizeof(err)) < 0)
@@ -819,8 +868,7 @@ int sidecar_run(struct mr_config *cfg, int argc, char **argv, char **envp)
         probe_stop(sc->checks[i].probe);
     rc = sc->wrapper ? sc->exit_code : 0;
 out:
-    if (sc->reg)
-        reg_stop(sc->reg);
+    regset_stop(sc->regs);
     signals_stop(sc);
     sd_notify_watchdog_stop(sc->loop);
     supervise_release(&sc->app);

@@ -17,6 +17,15 @@
 
 struct probe;
 struct reg;
+struct regset;
+
+/* One cluster a registration's record goes to (README "Backends"), with the
+ * record carrying that placement's labels. A single-cluster backend gives
+ * every registration one place: its one store, the spec's own record. */
+struct check_place {
+    struct reg *reg;
+    char *record;
+};
 struct admin;
 struct agent;
 
@@ -26,7 +35,9 @@ struct check {
     struct health health;
     struct probe *probe;
     char *node;            /* "<instance_id>_<port>" */
-    char *record;          /* record JSON (registrations only) */
+    char *record;          /* record JSON with every placement's labels (registrations only) */
+    struct check_place *places; /* where the record goes; none: placed nowhere (warned) */
+    size_t nplaces;
     char last_detail[128]; /* last probe outcome */
     bool last_pass;
     ev_tstamp last_at;                          /* when the last probe finished (0 = never) */
@@ -58,7 +69,7 @@ struct sidecar {
     /* start-up above LOG_START_DETAIL_MAX checks (README "Probes under load") */
     bool quiet_start, said_registered;
     size_t start_healthy, start_nreg;
-    struct reg *reg;
+    struct regset *regs; /* one registry per cluster */
     struct admin *admin;
     struct agent *agent; /* HAProxy agent-check, NULL when off */
     struct drain drain;
@@ -85,7 +96,8 @@ int sidecar_run(struct mr_config *cfg, int argc, char **argv, char **envp);
 /* True when the check is healthy, not drained and not shutting down
  * (for a worker: healthy and not shutting down). */
 bool sidecar_check_up(const struct sidecar *sc, const struct check *c);
-/* True when the backend confirmed this check's record. */
+/* True when the backend confirmed this check's record in every cluster it
+ * is placed in (false for a registration placed nowhere). */
 bool sidecar_check_registered(const struct sidecar *sc, const struct check *c);
 /* The check called name[0..len), or NULL (hashed: README "Probes under load"). */
 const struct check *sidecar_find(const struct sidecar *sc, const char *name, size_t len);

@@ -65,7 +65,7 @@ static void view_state(const void *owner, struct admin_view_state *out)
 
 static void view_backend(const void *owner, struct admin_view_backend *out)
 {
-    const struct reg *r = ((const struct sidecar *)owner)->reg;
+    const struct reg *r = ((const struct sidecar *)owner)->regs->v[0].reg;
     out->uri = r->uri;
     out->type = r->ops->name;
     out->state = reg_conn_name(r->conn);
@@ -176,8 +176,21 @@ static void view_stats(const void *owner, struct admin_view_stats *out)
         o->timeout = ps->timeout;
         view_hist(&ps->duration, &o->duration);
     }
+    /* Summed over the clusters; good until the loop runs again, as the
+     * view's contract says (one loop, one thread). */
+    static struct reg_op_stats sum[2];
+    memset(sum, 0, sizeof(sum));
+    for (size_t c = 0; c < sc->regs->n; c++)
+        for (size_t i = 0; i < 2; i++) {
+            const struct reg_op_stats *one = &sc->regs->v[c].reg->op_stats[i];
+            sum[i].ok += one->ok;
+            sum[i].failed += one->failed;
+            sum[i].lat_sum += one->lat_sum;
+            for (size_t b = 0; b <= REG_LAT_NBOUNDS; b++)
+                sum[i].lat_counts[b] += one->lat_counts[b];
+        }
     for (size_t i = 0; i < 2; i++) {
-        const struct reg_op_stats *rs = &sc->reg->op_stats[i];
+        const struct reg_op_stats *rs = &sum[i];
         struct admin_view_backend_op *o = &out->backend_ops[i];
         o->op = i == 0 ? "put" : "delete";
         o->ok = rs->ok;

@@ -18,6 +18,35 @@ int regset_validate(const char *uri, char *err, size_t errlen)
     return reg_validate_uri(uri, err, errlen);
 }
 
+void regset_set_path_encoding(struct regset *rs, bool on)
+{
+    rs->path_encoding = on;
+    for (size_t i = 0; i < rs->n; i++)
+        rs->v[i].reg->path_encoding = on;
+}
+
+void regset_set_max_ops(struct regset *rs, double per_second)
+{
+    rs->max_ops = per_second;
+    for (size_t i = 0; i < rs->n; i++)
+        reg_set_max_ops(rs->v[i].reg, per_second);
+}
+
+void regset_set_quiet_first(struct regset *rs)
+{
+    rs->quiet_first = true;
+    for (size_t i = 0; i < rs->n; i++)
+        rs->v[i].reg->quiet_first = true;
+}
+
+unsigned long regset_first_puts(const struct regset *rs)
+{
+    unsigned long n = 0;
+    for (size_t i = 0; i < rs->n; i++)
+        n += rs->v[i].reg->first_puts;
+    return n;
+}
+
 bool regset_multi(const struct regset *rs)
 {
     return rs->cluster_type != NULL;
@@ -44,6 +73,10 @@ static struct reg *add_cluster(struct regset *rs, const char *name, const char *
     }
     c->reg->cluster = *name ? c->name : NULL;
     reg_set_auth(c->reg, rs->auth_user, rs->auth_password, rs->zk_acl_protected);
+    c->reg->path_encoding = rs->path_encoding;
+    c->reg->quiet_first = rs->quiet_first;
+    if (rs->max_ops > 0)
+        reg_set_max_ops(c->reg, rs->max_ops);
     c->reg->on_change = rs->on_change;
     c->reg->on_change_arg = rs->on_change_arg;
     rs->n++;

@@ -32,6 +32,10 @@ struct regset {
     int ttl_seconds;
     char *auth_user, *auth_password; /* one identity for every cluster (regset_set_auth) */
     bool zk_acl_protected;
+    /* Given to every cluster's reg, present and future (struct reg). */
+    bool path_encoding;
+    double max_ops;
+    bool quiet_first;
     struct regset_cluster *v;
     size_t n;
     bool started, stopped;
@@ -53,6 +57,18 @@ int regset_validate(const char *uri, char *err, size_t errlen);
  * regset_cluster() asks. etc_dir matters only for smartstack. */
 struct regset *regset_new(struct ev_loop *loop, const char *uri, const char *etc_dir,
                           int ttl_seconds, char *err, size_t errlen);
+
+/* --zk-path-encoding for every cluster, present and future; before
+ * regset_start. */
+void regset_set_path_encoding(struct regset *rs, bool on);
+
+/* reg_set_max_ops for every cluster, present and future (each paced on
+ * its own). */
+void regset_set_max_ops(struct regset *rs, double per_second);
+/* struct reg's quiet_first for every cluster, present and future. */
+void regset_set_quiet_first(struct regset *rs);
+/* Records put for the first time, over every cluster. */
+unsigned long regset_first_puts(const struct regset *rs);
 
 /* True for smartstack: clusters come from locations. */
 bool regset_multi(const struct regset *rs);
