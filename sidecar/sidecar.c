@@ -711,6 +711,10 @@ static void log_start(struct sidecar *sc)
                      sc->checks[i].node, probe_kind_name(s->probe), s->interval_ms);
             for (size_t j = 0; j < s->placements.nnotes; j++)
                 log_warn(s->name, "placement: %s", s->placements.notes[j]);
+            for (size_t j = 0; regset_multi(sc->regs) && j < sc->checks[i].nplaces; j++)
+                log_info(s->name, "placed in cluster %s (%s)",
+                         regset_name_of(sc->regs, sc->checks[i].places[j].reg),
+                         sc->checks[i].places[j].reg->uri);
         } else {
             log_info(s->name,
                      "no smartstack registration for this instance: worker mode, "

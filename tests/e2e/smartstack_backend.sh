@@ -1,0 +1,225 @@
+#!/usr/bin/env bash
+# meshreg-test: plain-pass-only
+# README "Backends" smartstack: two standalone ZooKeepers stand in for two
+# superregions' clusters (norcal-prod, nova-prod) of a PaaSTA host layout in
+# a temp dir. One meshreg in VM mode with --backend smartstack registers
+# alpha (extra_advertise into nova-prod's region useast1-prod) in both
+# clusters and beta in its own only. A consumer applying synapse's rules
+# (child name -> numeric id, base64 prefix or get, host/port required) and
+# synapse-tools' label filter ("region:<its region>" == "") finds each
+# backend exactly where nerve-tools would have put it. One cluster down
+# never blocks the other; /health follows the probes, not the backends; the
+# cluster's records come back when it does; SIGTERM empties both.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/zk_lib.sh"
+
+zk_setup
+[ -n "${ZK_DIR:-}" ] || skip_all "ZooKeeper shared via ZK_ADDR: cannot stop it"
+ZK_A=$ZK_ADDR
+ZK_A_DIR=$ZK_DIR
+# The second cluster: its own server on its own free ports.
+ZK_B_DIR=$(_server_dir zk-b)
+on_cleanup "'$ROOT/scripts/zk-stop' '$ZK_B_DIR' >/dev/null 2>&1; rm -rf '$ZK_B_DIR'"
+ZK_BASE_PORT=$(free_port_block 13) timeout -k 2 90 "$ROOT/scripts/zk-start" "$ZK_B_DIR" \
+    >"$T/zk-b.out" 2>&1 || skip_all "second ZooKeeper did not start"
+ZK_B=$(tail -n 1 "$T/zk-b.out")
+
+# ---- the host: habitat uswest1aprod, region uswest1-prod, superregion norcal-prod
+ETC=$T/etc
+mkdir -p "$ETC/services" "$ETC/zookeeper_discovery/infrastructure"
+echo '["ecosystem", "superregion", "region", "habitat"]' >"$ETC/services/location_types.json"
+cat >"$ETC/services/location_mapping.json" <<'JSON'
+{"prod_ecosystem": {
+   "norcal-prod_superregion": {
+     "uswest1-prod_region": {"uswest1aprod_habitat": {}},
+     "uswest2-prod_region": {"uswest2aprod_habitat": {}}},
+   "nova-prod_superregion": {
+     "useast1-prod_region": {"useast1aprod_habitat": {}}}}}
+JSON
+echo prod >"$ETC/ecosystem"
+echo norcal-prod >"$ETC/superregion"
+echo uswest1-prod >"$ETC/region"
+echo uswest1aprod >"$ETC/habitat"
+# A topology file is a YAML list of [host, port].
+topo() {
+    local f=$ETC/zookeeper_discovery/infrastructure/$1.yaml
+    echo "---" >"$f"
+    tr ',' '\n' <<<"$2" | while IFS=: read -r h p; do echo "- - $h" >>"$f"; echo "  - $p" >>"$f"; done
+}
+topo norcal-prod "$ZK_A"
+topo nova-prod "$ZK_B"
+
+SOA=$T/soa
+mkdir -p "$SOA/alpha" "$SOA/beta"
+cat >"$SOA/alpha/smartstack.yaml" <<'YAML'
+main:
+  proxy_port: 20011
+  healthcheck_uri: /status
+  extra_advertise:
+    region:uswest1-prod: [region:useast1-prod]
+YAML
+cat >"$SOA/beta/smartstack.yaml" <<'YAML'
+main:
+  proxy_port: 20012
+  healthcheck_uri: /status
+YAML
+pa=$(free_port)
+pb=$(free_port)
+aport=$(free_port)
+start_demo "$pa"
+start_demo "$pb"
+cat >"$T/vm.yaml" <<YAML
+backend: smartstack
+etc_dir: $ETC
+labels_dir: $T/labels.d
+admin: 127.0.0.1:$aport
+soa_dir: $SOA
+host: 127.0.0.1
+instance_id: vm-host
+interval_ms: 200
+drain_seconds: 1
+ttl_seconds: 10
+services:
+  - {service: alpha, instance: main, port: $pa}
+  - {service: beta, instance: main, port: $pb}
+YAML
+
+# synapse HOSTS SVC.NS REGION: what a synapse reading cluster HOSTS sees of
+# SVC.NS with synapse-tools' filter region:REGION == "": one JSON line per
+# backend {host, port, name, id, labels}, sorted.
+cat >"$T/synapse.py" <<'PY'
+import base64, json, re, sys
+from kazoo.client import KazooClient
+from kazoo.exceptions import NoNodeError
+hosts, svc, region = sys.argv[1:4]
+zk = KazooClient(hosts=hosts, timeout=5)
+zk.start(timeout=5)
+path = "/smartstack/global/" + svc
+try:
+    children = zk.get_children(path)
+except NoNodeError:
+    children = []
+out = []
+for child in children:
+    node = None
+    if child.startswith("base64_"):
+        rest = child[len("base64_"):]
+        m = re.match(r"(\d+)_", rest)
+        try:
+            enc = rest[m.end():m.end() + int(m.group(1))]
+            node = json.loads(base64.urlsafe_b64decode(enc))
+        except Exception:
+            node = None
+    if node is None:
+        try:
+            data, _ = zk.get(path + "/" + child)
+            node = json.loads(data)
+        except Exception:
+            continue
+    if "host" not in node or "port" not in node:
+        continue
+    suffix = child.split("_")[-1]
+    labels = node.get("labels") or {}
+    if labels.get("region:" + region) != "":
+        continue
+    out.append({"host": node["host"], "port": node["port"], "name": node.get("name"),
+                "id": int(suffix) if re.fullmatch(r"\d+", suffix) else None,
+                "labels": labels, "child": child})
+zk.stop()
+for b in sorted(out, key=lambda b: (b["host"], b["port"])):
+    print(json.dumps(b, sort_keys=True))
+PY
+synapse() {
+    timeout -k 1 20 "$ZK_PY" "$T/synapse.py" "$@" 2>>"$T/synapse.err"
+}
+# seen HOSTS SVC.NS REGION: "host:port" of every backend that synapse sees.
+seen() {
+    synapse "$@" | json_get - '"%s:%s" % (j["host"], j["port"])' 2>/dev/null | tr '\n' ' ' | sed 's/ $//'
+}
+# count HOSTS SVC.NS: every child, no filter.
+count() {
+    ZK_ADDR=$1 zkw children "/smartstack/global/$2" | json_get - "len(j)"
+}
+
+# ---- meshreg check shows both placements of alpha
+out=$(meshreg_cli check -c "$T/vm.yaml" 2>&1)
+check_eq "check exits 0" "$?" 0
+check "check: alpha placed in norcal-prod" grep -q "norcal-prod" <<<"$out"
+check "check: alpha placed in nova-prod" grep -q "nova-prod" <<<"$out"
+
+start_meshreg run -c "$T/vm.yaml"
+ADMIN=127.0.0.1:$aport
+ADMIN_URL=http://$ADMIN
+wait_meshreg
+check "registered everywhere" wait_up 15
+
+# ---- each backend exactly where nerve-tools puts it
+a_seen() { [ "$(seen "$1" alpha.main "$2")" = "127.0.0.1:$pa" ]; }
+check "norcal synapse (region uswest1-prod) sees alpha" wait_for 5 a_seen "$ZK_A" uswest1-prod
+check "nova synapse (region useast1-prod) sees alpha" wait_for 5 a_seen "$ZK_B" useast1-prod
+check_eq "norcal: one alpha record" "$(count "$ZK_A" alpha.main)" 1
+check_eq "nova: one alpha record" "$(count "$ZK_B" alpha.main)" 1
+check_eq "norcal: alpha not advertised to useast1-prod there" "$(seen "$ZK_A" alpha.main useast1-prod)" ""
+check_eq "nova: alpha's record advertises only useast1-prod" "$(seen "$ZK_B" alpha.main uswest1-prod)" ""
+check_eq "other norcal region (uswest2-prod) does not see alpha" "$(seen "$ZK_A" alpha.main uswest2-prod)" ""
+check_eq "norcal synapse sees beta" "$(seen "$ZK_A" beta.main uswest1-prod)" "127.0.0.1:$pb"
+check_eq "nova holds nothing of beta" "$(count "$ZK_B" beta.main)" 0
+rec=$(synapse "$ZK_B" alpha.main useast1-prod)
+check_eq "nova record's labels" "$(json_get - 'sorted(k for k in j["labels"] if ":" in k)' <<<"$rec")" \
+    "['region:useast1-prod']"
+check_eq "record name is the instance id" "$(json_get - 'j["name"]' <<<"$rec")" vm-host
+child=$(json_get - 'j["child"]' <<<"$rec")
+# nerve's names (ephemeral sequential: a numeric id) or meshreg's older <iid>_<port>.
+check "child name $child is <instance_id>_<suffix>" grep -qE '^vm-host_[0-9]+$' <<<"$child"
+
+st=$(http_get "$ADMIN_URL/status")
+echo "$st" >"$T/status1.json"
+cl() { json_get - "[c['$2'] for c in j['backend']['clusters'] if c['name'] == '$1'][0]" <<<"$st"; }
+check_eq "/status: norcal-prod connected" "$(cl norcal-prod state)" connected
+check_eq "/status: nova-prod connected" "$(cl nova-prod state)" connected
+check_eq "/status: alpha is registered in both clusters" \
+    "$(json_get - "[c['clusters'] for c in j['checks'] if c['name'] == 'alpha.main'][0]" <<<"$st")" \
+    "{'norcal-prod': True, 'nova-prod': True}"
+check_eq "/status: beta in norcal-prod only" \
+    "$(json_get - "[c['clusters'] for c in j['checks'] if c['name'] == 'beta.main'][0]" <<<"$st")" \
+    "{'norcal-prod': True}"
+m=$(http_get "$ADMIN_URL/metrics")
+check "/metrics: per-cluster connection" grep -q 'meshreg_backend_connected{cluster="nova-prod"} 1' <<<"$m"
+
+# ---- nova-prod's cluster down: norcal-prod carries on on its own
+"$ROOT/scripts/zk-stop" "$ZK_B_DIR" >/dev/null
+nova_down() { [ "$(http_get "$ADMIN_URL/status" | json_get - "[c['state'] for c in j['backend']['clusters'] if c['name'] == 'nova-prod'][0]")" = disconnected ]; }
+check "/status: nova-prod disconnected" wait_for 8 nova_down
+check_eq "/health still 200 (the probes pass)" "$(http_code "$ADMIN_URL/health")" 200
+check_eq "norcal keeps alpha" "$(seen "$ZK_A" alpha.main uswest1-prod)" "127.0.0.1:$pa"
+t0=$(now_ms)
+demo_ctl "$pb" unhealthy
+b_gone() { [ "$(count "$ZK_A" beta.main)" = 0 ]; }
+check "beta unhealthy: gone from norcal while nova is down" wait_for 5 b_gone
+echo "# beta deregistered from norcal-prod in $(($(now_ms) - t0)) ms with nova-prod down"
+demo_ctl "$pb" healthy
+b_back() { [ "$(seen "$ZK_A" beta.main uswest1-prod)" = "127.0.0.1:$pb" ]; }
+check "beta healthy: back in norcal while nova is down" wait_for 5 b_back
+demo_ctl "$pa" unhealthy
+a_gone_a() { [ "$(count "$ZK_A" alpha.main)" = 0 ]; }
+check "alpha unhealthy: gone from norcal while nova is down" wait_for 5 a_gone_a
+pend=$(http_get "$ADMIN_URL/status" | json_get - "[c['pending'] for c in j['backend']['clusters'] if c['name'] == 'nova-prod'][0]")
+check_eq "/status: nova-prod has alpha's delete pending" "$pend" 1
+demo_ctl "$pa" healthy
+check "alpha healthy: back in norcal" wait_for 5 a_seen "$ZK_A" uswest1-prod
+
+# ---- nova-prod back (a fresh server: its data is gone): the record comes back
+rm -rf "$ZK_B_DIR"/data1/version-2
+"$ROOT/scripts/zk-start" "$ZK_B_DIR" >/dev/null
+check "nova back: alpha's record is there again" wait_for 15 a_seen "$ZK_B" useast1-prod
+check_eq "nova: exactly one alpha record" "$(count "$ZK_B" alpha.main)" 1
+check_eq "nova: still nothing of beta" "$(count "$ZK_B" beta.main)" 0
+
+# ---- SIGTERM empties both clusters
+kill -TERM "$MESHREG_PID"
+empty() { [ "$(count "$ZK_A" alpha.main)$(count "$ZK_A" beta.main)$(count "$ZK_B" alpha.main)" = 000 ]; }
+check "SIGTERM: both clusters empty" wait_for 5 empty
+wait_exit "$MESHREG_PID" 10
+check_eq "exit 0" "$EXIT_CODE" 0
+check "log names each cluster" grep -q "cluster nova-prod" "$MESHREG_LOG"
+finish
