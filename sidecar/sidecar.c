@@ -22,6 +22,7 @@
 #include "sidecar/backend/record.h"
 #include "sidecar/backend/reg.h"
 #include "sidecar/backend/regset.h"
+#include "config/placement.h"
 #include "sidecar/state.h"
 #include "sidecar/view.h"
 
@@ -439,6 +440,31 @@ static int check_places(struct sidecar *sc, struct check *c, char *err, size_t e
         regset_cluster(sc->regs, NULL, &r, err, errlen);
         return add_place(c, r, strdup(c->record), err, errlen);
     }
+    const struct placement_set *ps = &c->spec->placements;
+    for (size_t i = 0; i < ps->n; i++) {
+        const struct placement *p = &ps->v[i];
+        char why[1024];
+        int rc = regset_cluster(sc->regs, p->zk_location, &r, why, sizeof(why));
+        if (rc < 0) {
+            snprintf(err, errlen, "%s", why);
+            return -1;
+        }
+        bool dup = false;
+        for (size_t j = 0; rc == 1 && j < c->nplaces; j++)
+            dup = dup || c->places[j].reg == r;
+        if (rc == 0 || dup) {
+            /* nerve-tools skips a location without a topology file too. */
+            log_info(c->spec->name, "not registered in %s: %s",
+                     p->zk_location ? p->zk_location : "(unknown location)",
+                     dup ? "a second placement in the same cluster" : why);
+            continue;
+        }
+        if (add_place(c, r, record_json_labels(c->spec, p->labels, p->nlabels), err, errlen) != 0)
+            return -1;
+    }
+    if (!c->nplaces)
+        log_warn(c->spec->name, "placed in no ZooKeeper cluster: registered nowhere "
+                                "(README \"Backends\", smartstack)");
     return 0;
 }
 
@@ -807,7 +833,7 @@ int sidecar_run(struct mr_config *cfg, int argc, char **argv, char **envp)
 
     int rc = 2; /* nothing started yet */
     if (drains_restore(sc, err, sizeof(err)) != 0 ||
-        !(sc->regs = regset_new(sc->loop, cfg->backend, NULL, cfg->ttl_seconds, err,
+        !(sc->regs = regset_new(sc->loop, cfg->backend, cfg->etc_dir, cfg->ttl_seconds, err,
                                 sizeof(err)))) {
         log_error(NULL, "%s", err);
         goto out;
