@@ -14,6 +14,8 @@
 #include "config/cmem.h"
 #include "config/creds.h"
 #include "config/diag.h"
+#include "config/scheme.h"
+#include "config/topology.h"
 #include "config/instance.h"
 #include "config/location.h"
 #include "config/placement.h"
@@ -335,6 +337,8 @@ int config_load(int argc, char **argv, char **envp, struct mr_config **out, char
     } else {
         rc = load_pod(&s, cache, cfg, &d);
     }
+    if (rc == 0 && topology_check_config(cfg, &d) != 0)
+        rc = -1;
     cfg->app_argv = s.app_argv;
     s.app_argv = NULL;
 done:
@@ -397,8 +401,9 @@ void config_print(FILE *f, const struct mr_config *cfg)
         fputc('\n', f);
         /* The smartstack backend's topology lookup plugs in as the cluster
          * hook (NULL: every placement with a location counts). */
-        placement_print(f, c, cfg->zk_location_type, NULL, NULL,
-                        strncmp(cfg->backend, "smartstack", 10) == 0);
+        bool multi = scheme_find(cfg->backend) && scheme_find(cfg->backend)->multi_cluster;
+        placement_print(f, c, cfg->zk_location_type, multi ? topology_describe : NULL,
+                        (void *)cfg, multi);
     }
 }
 

@@ -10,7 +10,9 @@
 #include <sys/stat.h>
 
 #include "config/cmem.h"
+#include "config/config.h"
 #include "config/diag.h"
+#include "config/scheme.h"
 #include "config/settings.h"
 #include "config/ytree.h"
 
@@ -115,4 +117,55 @@ int topology_load(const char *etc_dir, const char *cluster_type, const char *loc
     else
         free(file);
     return *hosts ? 1 : -1;
+}
+
+/* The cluster type of cfg's backend, or NULL when it is not multi-cluster. */
+static char *multi_cluster_type(const struct mr_config *cfg)
+{
+    char err[256];
+    const struct scheme *sch = scheme_find(cfg->backend);
+    return sch && sch->multi_cluster ? scheme_cluster_type(cfg->backend, err, sizeof(err)) : NULL;
+}
+
+int topology_check_config(const struct mr_config *cfg, struct diag *d)
+{
+    char *type = multi_cluster_type(cfg);
+    const char **done = NULL; /* one report per file, however many registrations use it */
+    size_t ndone = 0;
+    int rc = 0;
+    for (size_t i = 0; type && i < cfg->nchecks; i++) {
+        const struct placement_set *ps = &cfg->checks[i].placements;
+        for (size_t j = 0; j < ps->n; j++) {
+            const char *loc = ps->v[j].zk_location;
+            bool seen = !loc;
+            for (size_t k = 0; k < ndone && !seen; k++)
+                seen = strcmp(done[k], loc) == 0;
+            if (seen)
+                continue;
+            done = cmem_realloc(done, (ndone + 1) * sizeof(*done));
+            done[ndone++] = loc;
+            char err[2048], *hosts = NULL;
+            if (topology_load(cfg->etc_dir, type, loc, &hosts, NULL, err, sizeof(err)) < 0) {
+                diag_add(d, "%s", err);
+                rc = -1;
+            }
+            free(hosts);
+        }
+    }
+    free(done);
+    free(type);
+    return rc;
+}
+
+bool topology_describe(const char *zk_location, char *desc, size_t desclen, void *arg)
+{
+    const struct mr_config *cfg = arg;
+    char *type = multi_cluster_type(cfg), *hosts = NULL, err[512];
+    bool found = type && topology_load(cfg->etc_dir, type, zk_location, &hosts, NULL, err,
+                                       sizeof(err)) == 1;
+    if (found)
+        snprintf(desc, desclen, "zk://%s%s", hosts, PLACEMENT_ZK_ROOT);
+    free(hosts);
+    free(type);
+    return found;
 }
