@@ -165,12 +165,29 @@ check_eq "other norcal region (uswest2-prod) does not see alpha" "$(seen "$ZK_A"
 check_eq "norcal synapse sees beta" "$(seen "$ZK_A" beta.main uswest1-prod)" "127.0.0.1:$pb"
 check_eq "nova holds nothing of beta" "$(count "$ZK_B" beta.main)" 0
 rec=$(synapse "$ZK_B" alpha.main useast1-prod)
-check_eq "nova record's labels" "$(json_get - 'sorted(k for k in j["labels"] if ":" in k)' <<<"$rec")" \
-    "['region:useast1-prod']"
+check_eq "nova record's labels" "$(json_get - '",".join(sorted(j["labels"]))' <<<"$rec")" \
+    "paasta_instance,region:useast1-prod"
 check_eq "record name is the instance id" "$(json_get - 'j["name"]' <<<"$rec")" vm-host
 child=$(json_get - 'j["child"]' <<<"$rec")
 # nerve's names (ephemeral sequential: a numeric id) or meshreg's older <iid>_<port>.
 check "child name $child is <instance_id>_<suffix>" grep -qE '^vm-host_[0-9]+$' <<<"$child"
+
+# ---- SIGHUP: unchanged registrations stay in both clusters, same znodes
+# (child name + czxid: a re-create would change both)
+znodes() {
+    local h c
+    for h in "$ZK_A" "$ZK_B"; do
+        for c in $(ZK_ADDR=$h zkw children /smartstack/global/alpha.main | json_get - '" ".join(j)'); do
+            echo "$c $(ZK_ADDR=$h zkw get "/smartstack/global/alpha.main/$c" | json_get - 'j["czxid"]')"
+        done
+    done
+}
+before=$(znodes)
+kill -HUP "$MESHREG_PID"
+check "SIGHUP: reloaded" wait_for 5 grep -q "reloaded: 2 check(s) unchanged" "$MESHREG_LOG"
+sleep 0.5
+check_eq "SIGHUP: the same znodes in both clusters" "$(znodes | tr '\n' ' ')" "$(tr '\n' ' ' <<<"$before")"
+check_eq "SIGHUP: two znodes (one per cluster)" "$(wc -l <<<"$before")" 2
 
 st=$(http_get "$ADMIN_URL/status")
 echo "$st" >"$T/status1.json"
@@ -179,10 +196,10 @@ check_eq "/status: norcal-prod connected" "$(cl norcal-prod state)" connected
 check_eq "/status: nova-prod connected" "$(cl nova-prod state)" connected
 check_eq "/status: alpha is registered in both clusters" \
     "$(json_get - "[c['clusters'] for c in j['checks'] if c['name'] == 'alpha.main'][0]" <<<"$st")" \
-    "{'norcal-prod': True, 'nova-prod': True}"
+    '{"norcal-prod": true, "nova-prod": true}'
 check_eq "/status: beta in norcal-prod only" \
     "$(json_get - "[c['clusters'] for c in j['checks'] if c['name'] == 'beta.main'][0]" <<<"$st")" \
-    "{'norcal-prod': True}"
+    '{"norcal-prod": true}'
 m=$(http_get "$ADMIN_URL/metrics")
 check "/metrics: per-cluster connection" grep -q 'meshreg_backend_connected{cluster="nova-prod"} 1' <<<"$m"
 
@@ -222,4 +239,29 @@ check "SIGTERM: both clusters empty" wait_for 5 empty
 wait_exit "$MESHREG_PID" 10
 check_eq "exit 0" "$EXIT_CODE" 0
 check "log names each cluster" grep -q "cluster nova-prod" "$MESHREG_LOG"
+
+# ---- placed nowhere: a cluster type without topology files
+out=$(meshreg_cli check -c "$T/vm.yaml" --backend smartstack:nothing 2>&1)
+check_eq "no topology file: check still exits 0" "$?" 0
+check "no topology file: check warns" grep -q "alpha.main: no placement" <<<"$out"
+start_meshreg run -c "$T/vm.yaml" --backend smartstack:nothing
+wait_meshreg
+check "placed nowhere: /health 200 (the probes pass)" wait_http "$ADMIN_URL/health" 200 5
+st=$(http_get "$ADMIN_URL/status")
+check_eq "placed nowhere: /status says so" \
+    "$(json_get - "[(c['placed'], c['clusters'], c['registered']) for c in j['checks']]" <<<"$st")" \
+    '[[false, {}, false], [false, {}, false]]'
+check "placed nowhere: warned at start" grep -q "alpha.main: placed in no ZooKeeper cluster" "$MESHREG_LOG"
+kill -TERM "$MESHREG_PID"
+wait_exit "$MESHREG_PID" 10
+check_eq "placed nowhere: exit 0" "$EXIT_CODE" 0
+
+# ---- a malformed topology file is a configuration error with its position
+printf -- '- [zk1, 2181\n' >"$ETC/zookeeper_discovery/infrastructure/nova-prod.yaml"
+out=$(meshreg_cli check -c "$T/vm.yaml" 2>&1)
+check_eq "malformed topology: check exits 2" "$?" 2
+check "malformed topology: FILE:LINE:COL" grep -q "infrastructure/nova-prod.yaml:2:1: " <<<"$out"
+start_meshreg run -c "$T/vm.yaml"
+wait_exit "$MESHREG_PID" 5
+check_eq "malformed topology: run exits 2" "$EXIT_CODE" 2
 finish
