@@ -13,9 +13,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config/placement.h"
 #include "config/scheme.h"
 #include "config/topology.h"
 #include "sidecar/backend/regset.h"
+#include "tests/location_fixture.h"
 
 struct fixture {
     struct ev_loop *loop;
@@ -277,6 +279,102 @@ static void pending_spans_every_cluster(void **state)
     assert_int_equal(regset_pending(NULL), 0);
 }
 
+/* ---- the cluster set built from placements (config_load on a host layout) ---- */
+
+static struct mr_config *load_host(const char *backend, const char *yaml, char *err, size_t len)
+{
+    put_host_layout();
+    const char *args[] = {"--service",   "svc",         "--smartstack", put("ss.yaml", yaml),
+                          "--etc-dir",   tpath("etc"),  "--labels-dir", tpath("labels"),
+                          "--backend",   backend,       NULL};
+    static const char *const noenv[] = {NULL};
+    struct mr_config *cfg = NULL;
+    err[0] = '\0';
+    config_load(10, (char **)args, (char **)noenv, &cfg, err, len);
+    return cfg;
+}
+
+/* Each placement's cluster, or "-" (skipped), one per line. */
+static const char *clusters_of(struct regset *rs, const struct check_spec *c)
+{
+    static char out[1024];
+    char err[512];
+    out[0] = '\0';
+    for (size_t i = 0; i < c->placements.n; i++) {
+        struct reg *r = NULL;
+        int rc = regset_cluster(rs, c->placements.v[i].zk_location, &r, err, sizeof(err));
+        snprintf(out + strlen(out), sizeof(out) - strlen(out), "%s %s\n",
+                 c->placements.v[i].zk_location ? c->placements.v[i].zk_location : "?",
+                 rc == 1 ? r->uri : "-");
+    }
+    return out;
+}
+
+static const char *const two_superregions_and_devc =
+    "main:\n  proxy_port: 20000\n  extra_advertise:\n"
+    "    region:uswest1-prod: [region:useast1-prod, region:uswest1-devc]\n";
+
+static void placements_pick_clusters(void **state)
+{
+    char err[4096];
+    put("etc/zookeeper_discovery/infrastructure/norcal-prod.yaml", "- [10.0.0.1, 2181]\n");
+    put("etc/zookeeper_discovery/infrastructure/nova-prod.yaml",
+        "- [10.1.0.1, 2181]\n- [10.1.0.2, 2181]\n");
+    /* norcal-devc has no topology file: skipped, as nerve-tools does */
+    struct mr_config *cfg = load_host("smartstack", two_superregions_and_devc, err, sizeof(err));
+    if (!cfg)
+        fail_msg("config_load: %s", err);
+    struct regset *rs = regset_new(F.loop, cfg->backend, cfg->etc_dir, 10, err, sizeof(err));
+    assert_non_null(rs);
+    assert_string_equal(clusters_of(rs, &cfg->checks[0]),
+                        "norcal-prod zk://10.0.0.1:2181/smartstack/global\n"
+                        "nova-prod zk://10.1.0.1:2181,10.1.0.2:2181/smartstack/global\n"
+                        "norcal-devc -\n");
+    assert_int_equal(rs->n, 2);
+    /* Asking again (a second registration, a reload) reuses the sessions. */
+    clusters_of(rs, &cfg->checks[0]);
+    assert_int_equal(rs->n, 2);
+    regset_free(rs);
+    /* Another cluster type: other files, here none at all. */
+    rs = regset_new(F.loop, "smartstack:spectre", cfg->etc_dir, 10, err, sizeof(err));
+    assert_string_equal(clusters_of(rs, &cfg->checks[0]),
+                        "norcal-prod -\nnova-prod -\nnorcal-devc -\n");
+    assert_int_equal(rs->n, 0);
+    regset_free(rs);
+    config_free(cfg);
+}
+
+/* A malformed topology file of a placement fails the configuration with its
+ * position; with a single-cluster backend the files are not read at all. */
+static void malformed_topology_fails_the_config(void **state)
+{
+    char err[4096];
+    put("etc/zookeeper_discovery/infrastructure/norcal-prod.yaml", "- [10.0.0.1, 2181]\n");
+    put("etc/zookeeper_discovery/infrastructure/nova-prod.yaml", "- [10.1.0.1]\n");
+    assert_null(load_host("smartstack", two_superregions_and_devc, err, sizeof(err)));
+    if (!strstr(err, "/etc/zookeeper_discovery/infrastructure/nova-prod.yaml:1:3: expected a "
+                     "[host, port] pair"))
+        fail_msg("got: %s", err);
+    char uri[PATH_MAX + 8];
+    snprintf(uri, sizeof(uri), "file:%s", tpath("reg"));
+    struct mr_config *cfg = load_host(uri, two_superregions_and_devc, err, sizeof(err));
+    if (!cfg)
+        fail_msg("file: backend: %s", err);
+    config_free(cfg);
+}
+
+static int host_setup(void **state)
+{
+    setup(state);
+    return tdir_setup(state);
+}
+
+static int host_teardown(void **state)
+{
+    teardown(state);
+    return tdir_teardown(state);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -289,6 +387,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(smartstack_builds_one_cluster_per_location, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(pending_spans_every_cluster, setup, teardown),
+        cmocka_unit_test_setup_teardown(placements_pick_clusters, host_setup, host_teardown),
+        cmocka_unit_test_setup_teardown(malformed_topology_fails_the_config, host_setup,
+                                        host_teardown),
     };
     return cmocka_run_group_tests_name("regset", tests, NULL, NULL);
 }
