@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "sidecar/backend/reg.h"
+#include "sidecar/backend/regset.h"
 #include "sidecar/probe/probe.h"
 #include "sidecar/log.h"
 
@@ -63,9 +64,14 @@ static void view_state(const void *owner, struct admin_view_state *out)
     out->probes.late = ps.late;
 }
 
-static void view_backend(const void *owner, struct admin_view_backend *out)
+static void view_cluster(const void *owner, size_t c, struct admin_view_backend *out)
 {
-    const struct reg *r = ((const struct sidecar *)owner)->regs->v[0].reg;
+    const struct regset *rs = ((const struct sidecar *)owner)->regs;
+    const struct reg *r = rs->v[c].reg;
+    memset(out, 0, sizeof(*out));
+    out->name = rs->v[c].name;
+    out->multi_cluster = regset_multi(rs);
+    out->clusters = 1;
     out->uri = r->uri;
     out->type = r->ops->name;
     out->state = reg_conn_name(r->conn);
@@ -75,6 +81,52 @@ static void view_backend(const void *owner, struct admin_view_backend *out)
     out->pending = reg_pending(r);
     out->ops_ok = r->ops_ok;
     out->ops_failed = r->ops_failed;
+}
+
+/* A single-cluster backend is its one store; smartstack is as connected as
+ * its worst cluster, with the sums of their counters. */
+static void view_backend(const void *owner, struct admin_view_backend *out)
+{
+    const struct regset *rs = ((const struct sidecar *)owner)->regs;
+    if (!regset_multi(rs)) {
+        view_cluster(owner, 0, out);
+        out->name = NULL;
+        return;
+    }
+    memset(out, 0, sizeof(*out));
+    enum reg_conn worst = rs->n ? REG_CONNECTED : REG_DISCONNECTED;
+    for (size_t i = 0; i < rs->n; i++) {
+        const struct reg *r = rs->v[i].reg;
+        if (r->conn == REG_DISCONNECTED || (r->conn == REG_CONNECTING && worst == REG_CONNECTED))
+            worst = r->conn;
+        out->pending += reg_pending(r);
+        out->ops_ok += r->ops_ok;
+        out->ops_failed += r->ops_failed;
+    }
+    out->multi_cluster = true;
+    out->clusters = rs->n;
+    out->uri = rs->uri;
+    out->type = "smartstack";
+    out->state = reg_conn_name(worst);
+    out->connected = worst == REG_CONNECTED;
+    out->detail = rs->n ? ""
+                        : "no cluster: no registration is placed in a location with a "
+                          "topology file";
+    out->last_error = "";
+}
+
+static size_t view_placements(const void *owner, size_t i)
+{
+    return ((const struct sidecar *)owner)->checks[i].nplaces;
+}
+
+static void view_placement(const void *owner, size_t i, size_t j, const char **cluster,
+                           bool *registered)
+{
+    const struct sidecar *sc = owner;
+    const struct check *c = &sc->checks[i];
+    *cluster = regset_name_of(sc->regs, c->places[j].reg);
+    *registered = reg_present(c->places[j].reg, c->spec->name, c->node);
 }
 
 static size_t view_count(const void *owner)
@@ -240,10 +292,13 @@ static void view_polled(void *owner, const char *peer, bool answered_draining)
 static const struct admin_view_ops view_ops = {
     .state = view_state,
     .backend = view_backend,
+    .cluster = view_cluster,
     .count = view_count,
     .reg = view_reg,
     .target = view_target,
     .registered = view_registered,
+    .placements = view_placements,
+    .placement = view_placement,
     .find = view_find,
     .stats = view_stats,
     .drain_at = view_drain_at,

@@ -121,6 +121,15 @@ static inline void afx_backend(const void *owner, struct admin_view_backend *out
     out->connected = true;
     out->detail = "";
     out->last_error = "";
+    out->clusters = 1;
+}
+
+/* One store, as a single-cluster backend has. */
+static inline void afx_cluster(const void *owner, size_t c, struct admin_view_backend *out)
+{
+    (void)c;
+    afx_backend(owner, out);
+    out->name = "";
 }
 
 static inline size_t afx_count(const void *owner)
@@ -181,6 +190,19 @@ static inline void afx_target(const void *owner, size_t i, char *buf, size_t len
 static inline bool afx_registered(const void *owner, size_t i)
 {
     return afx_of(owner)->checks[i].registered;
+}
+
+static inline size_t afx_placements(const void *owner, size_t i)
+{
+    return afx_of(owner)->checks[i].registration ? 1 : 0;
+}
+
+static inline void afx_placement(const void *owner, size_t i, size_t j, const char **cluster,
+                                 bool *registered)
+{
+    (void)j;
+    *cluster = "";
+    *registered = afx_registered(owner, i);
 }
 
 static inline bool afx_find(const void *owner, const char *name, size_t len, size_t *i)
@@ -324,10 +346,13 @@ static inline void afx_polled(void *owner, const char *peer, bool answered_drain
 static const struct admin_view_ops afx_ops = {
     .state = afx_state,
     .backend = afx_backend,
+    .cluster = afx_cluster,
     .count = afx_count,
     .reg = afx_reg,
     .target = afx_target,
     .registered = afx_registered,
+    .placements = afx_placements,
+    .placement = afx_placement,
     .find = afx_find,
     .stats = afx_stats,
     .drain_at = afx_drain_at,

@@ -77,10 +77,16 @@ struct admin_view_drain {
     double drain_seconds;    /* the configured window */
 };
 
-/* The discovery backend's connection and counters. */
+/* The discovery backend's connection and counters: of the whole backend
+ * (ops->backend: for smartstack the worst cluster's state and the sums), or
+ * of one of its clusters (ops->cluster, README "Backends"). */
 struct admin_view_backend {
+    const char *name; /* the cluster: "" for a single-cluster backend's one store,
+                       * the location for smartstack; NULL for the whole backend */
+    bool multi_cluster; /* smartstack: the clusters come from placements */
+    size_t clusters;    /* the whole backend: how many clusters ops->cluster numbers */
     const char *uri;
-    const char *type;  /* "file", "zk", "etcd" */
+    const char *type;  /* "file", "zk", "etcd", "smartstack" */
     const char *state; /* "connecting", "connected", "disconnected" */
     bool connected;
     const char *detail;
@@ -178,14 +184,23 @@ struct admin_view_ops {
     void (*state)(const void *owner, struct admin_view_state *out);
     /* Costs a walk over the records: for /status and /metrics. */
     void (*backend)(const void *owner, struct admin_view_backend *out);
+    /* Cluster c (0..backend.clusters-1), the same way. */
+    void (*cluster)(const void *owner, size_t c, struct admin_view_backend *out);
     /* Checks are numbered 0..count-1 in configuration order; a number is
      * good until the loop runs again (a reload renumbers). */
     size_t (*count)(const void *owner);
     void (*reg)(const void *owner, size_t i, struct admin_view_reg *out);
     /* What check i probes, for humans: a URL, "host:port" or a command. */
     void (*target)(const void *owner, size_t i, char *buf, size_t len);
-    /* The backend confirmed check i's record (a look-up among the records). */
+    /* The backend confirmed check i's record (a look-up among the records):
+     * in every cluster it is placed in. */
     bool (*registered)(const void *owner, size_t i);
+    /* The clusters check i is placed in (0: a registration placed nowhere,
+     * or a worker's check), and for the j-th its name and whether it
+     * confirmed the record. */
+    size_t (*placements)(const void *owner, size_t i);
+    void (*placement)(const void *owner, size_t i, size_t j, const char **cluster,
+                      bool *registered);
     /* The number of the check called name[0..len), or false. */
     bool (*find)(const void *owner, const char *name, size_t len, size_t *i);
     /* Counters: probe durations and outcomes per kind, backend operations,

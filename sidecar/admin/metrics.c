@@ -45,10 +45,10 @@ static void per_check(FILE *f, const struct admin_view *v, const char *name, con
     head(f, name, "gauge", help);
     for (size_t i = 0; i < n; i++) {
         v->ops->reg(v->owner, i, &r);
-        bool val = what == PC_UP          ? r.up
-                   : what == PC_HEALTHY   ? r.healthy
+        bool val = what == PC_UP           ? r.up
+                   : what == PC_HEALTHY    ? r.healthy
                    : what == PC_REGISTERED ? v->ops->registered(v->owner, i)
-                                          : r.drained;
+                                           : r.drained;
         series(f, name, "name", r.name);
         fprintf(f, " %d\n", val);
     }
@@ -106,18 +106,50 @@ static void probe_kinds(FILE *f, const struct admin_view_stats *s)
     }
 }
 
-static void backend(FILE *f, const struct admin_view_backend *b, const struct admin_view_stats *s)
+/* smartstack's connection series, one per cluster with cluster="LOC"
+ * (README "Backends"). */
+static void backend_clusters(FILE *f, const struct admin_view *v, size_t n)
 {
-    fprintf(f,
-            "# HELP meshreg_backend_connected 1 while the backend session is up.\n"
-            "# TYPE meshreg_backend_connected gauge\nmeshreg_backend_connected %d\n"
-            "# HELP meshreg_backend_pending Records not yet confirmed by the backend.\n"
-            "# TYPE meshreg_backend_pending gauge\nmeshreg_backend_pending %zu\n"
-            "# HELP meshreg_backend_ops_total Backend operations by result.\n"
-            "# TYPE meshreg_backend_ops_total counter\n"
-            "meshreg_backend_ops_total{result=\"ok\"} %lu\n"
-            "meshreg_backend_ops_total{result=\"failed\"} %lu\n",
-            b->connected, b->pending, b->ops_ok, b->ops_failed);
+    struct admin_view_backend c;
+    head(f, "meshreg_backend_connected", "gauge", "1 while the cluster's session is up.");
+    for (size_t i = 0; i < n; i++) {
+        v->ops->cluster(v->owner, i, &c);
+        series(f, "meshreg_backend_connected", "cluster", c.name);
+        fprintf(f, " %d\n", c.connected);
+    }
+    head(f, "meshreg_backend_pending", "gauge", "Records not yet confirmed by the cluster.");
+    for (size_t i = 0; i < n; i++) {
+        v->ops->cluster(v->owner, i, &c);
+        series(f, "meshreg_backend_pending", "cluster", c.name);
+        fprintf(f, " %zu\n", c.pending);
+    }
+    head(f, "meshreg_backend_ops_total", "counter", "Backend operations by cluster and result.");
+    for (size_t i = 0; i < n; i++) {
+        v->ops->cluster(v->owner, i, &c);
+        fputs("meshreg_backend_ops_total{cluster=\"", f);
+        metrics_label_escape(f, c.name);
+        fprintf(f, "\",result=\"ok\"} %lu\nmeshreg_backend_ops_total{cluster=\"", c.ops_ok);
+        metrics_label_escape(f, c.name);
+        fprintf(f, "\",result=\"failed\"} %lu\n", c.ops_failed);
+    }
+}
+
+static void backend(FILE *f, const struct admin_view *v, const struct admin_view_backend *b,
+                    const struct admin_view_stats *s)
+{
+    if (b->multi_cluster)
+        backend_clusters(f, v, b->clusters);
+    else
+        fprintf(f,
+                "# HELP meshreg_backend_connected 1 while the backend session is up.\n"
+                "# TYPE meshreg_backend_connected gauge\nmeshreg_backend_connected %d\n"
+                "# HELP meshreg_backend_pending Records not yet confirmed by the backend.\n"
+                "# TYPE meshreg_backend_pending gauge\nmeshreg_backend_pending %zu\n"
+                "# HELP meshreg_backend_ops_total Backend operations by result.\n"
+                "# TYPE meshreg_backend_ops_total counter\n"
+                "meshreg_backend_ops_total{result=\"ok\"} %lu\n"
+                "meshreg_backend_ops_total{result=\"failed\"} %lu\n",
+                b->connected, b->pending, b->ops_ok, b->ops_failed);
     head(f, "meshreg_backend_operations_total", "counter",
          "Backend operations by operation and result.");
     for (size_t i = 0; i < 2; i++) {
@@ -185,11 +217,10 @@ int metrics_render(const struct admin_view *v, char **body, size_t *len)
     per_check(f, v, "meshreg_check_healthy", "1 when the probe state is healthy.", PC_HEALTHY);
     per_check(f, v, "meshreg_check_registered", "1 when the backend confirmed the record.",
               PC_REGISTERED);
-    per_check(f, v, "meshreg_check_drained", "1 when an admin drain covers the check.",
-              PC_DRAINED);
+    per_check(f, v, "meshreg_check_drained", "1 when an admin drain covers the check.", PC_DRAINED);
     probes_per_check(f, v);
     probe_kinds(f, &s);
-    backend(f, &b, &s);
+    backend(f, v, &b, &s);
     if (fclose(f) != 0) {
         free(buf);
         return 500;

@@ -123,8 +123,8 @@ int status_health(const struct admin_view *v, struct status_cache *cache, const 
 /* One admin drain; times are Unix time, null for "never". */
 static json_t *spool_object(const struct admin_view_spool *d, double now)
 {
-    json_t *o = json_pack("{s:s, s:s, s:f}", "service", d->scope, "reason", d->reason, "since",
-                          d->since);
+    json_t *o =
+        json_pack("{s:s, s:s, s:f}", "service", d->scope, "reason", d->reason, "since", d->since);
     if (!o)
         return NULL;
     json_object_set_new(o, "until", d->until > 0 ? json_real(d->until) : json_null());
@@ -136,7 +136,25 @@ static json_t *spool_object(const struct admin_view_spool *d, double now)
     return o;
 }
 
-static json_t *check_object(const struct admin_view *v, size_t i, double now)
+/* Per registration: whether it is placed anywhere and, for a multi-cluster
+ * backend, each cluster it is placed in and whether that one confirmed it. */
+static void placements_into(json_t *o, const struct admin_view *v, size_t i, bool multi)
+{
+    size_t n = v->ops->placements(v->owner, i);
+    json_object_set_new(o, "placed", json_boolean(n > 0));
+    if (!multi)
+        return;
+    json_t *cl = json_object();
+    for (size_t j = 0; j < n; j++) {
+        const char *name;
+        bool reg;
+        v->ops->placement(v->owner, i, j, &name, &reg);
+        json_object_set_new(cl, name, json_boolean(reg));
+    }
+    json_object_set_new(o, "clusters", cl);
+}
+
+static json_t *check_object(const struct admin_view *v, size_t i, double now, bool multi)
 {
     struct admin_view_reg r_, *r = &r_;
     char target[512];
@@ -158,8 +176,17 @@ static json_t *check_object(const struct admin_view *v, size_t i, double now)
         json_object_set_new(o, "host", json_string(r->host));
         json_object_set_new(o, "port", json_integer(r->port));
         json_object_set_new(o, "node", json_string(r->node));
+        placements_into(o, v, i, multi);
     }
     return o;
+}
+
+static json_t *backend_object(const struct admin_view_backend *b)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "uri", b->uri, "type", b->type,
+                     "state", b->state, "detail", b->detail, "last_error", b->last_error, "pending",
+                     (json_int_t)b->pending, "ops_ok", (json_int_t)b->ops_ok, "ops_failed",
+                     (json_int_t)b->ops_failed);
 }
 
 int status_full(const struct admin_view *v, char **body, size_t *len)
@@ -173,22 +200,27 @@ int status_full(const struct admin_view *v, char **body, size_t *len)
     json_t *checks = json_array();
     size_t n = v->ops->count(v->owner);
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(checks, check_object(v, i, st.now));
+        json_array_append_new(checks, check_object(v, i, st.now, b->multi_cluster));
     json_t *drain = json_pack(
         "{s:s, s:b, s:b, s:b, s:s, s:I, s:I, s:i}", "phase", d->phase, "draining", d->draining,
         "shutting_down", d->shutting_down, "admin", d->drained, "reason", d->reason,
         "expires_in_ms", (json_int_t)(d->expires_in * 1000), "window_remaining_ms",
         (json_int_t)(d->window_remaining * 1000), "drain_seconds", (int)d->drain_seconds);
-    json_t *backend = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "uri", b->uri, "type",
-                                b->type, "state", b->state, "detail", b->detail, "last_error",
-                                b->last_error, "pending", (json_int_t)b->pending, "ops_ok",
-                                (json_int_t)b->ops_ok, "ops_failed", (json_int_t)b->ops_failed);
+    json_t *backend = backend_object(b);
+    json_t *clusters = json_array();
+    for (size_t c = 0; c < b->clusters; c++) {
+        struct admin_view_backend cb;
+        v->ops->cluster(v->owner, c, &cb);
+        json_t *co = backend_object(&cb);
+        json_object_set_new(co, "name", json_string(cb.name));
+        json_array_append_new(clusters, co);
+    }
+    json_object_set_new(backend, "clusters", clusters);
     const struct admin_view_probes *pr = &st.probes;
-    json_t *probes = json_pack("{s:I, s:I, s:I, s:I, s:I}", "lag_ms",
-                               (json_int_t)(pr->lag_seconds * 1000), "lag_max_ms",
-                               (json_int_t)(pr->lag_max_seconds * 1000), "in_flight",
-                               (json_int_t)pr->in_flight, "waiting", (json_int_t)pr->waiting,
-                               "late", (json_int_t)pr->late);
+    json_t *probes = json_pack(
+        "{s:I, s:I, s:I, s:I, s:I}", "lag_ms", (json_int_t)(pr->lag_seconds * 1000), "lag_max_ms",
+        (json_int_t)(pr->lag_max_seconds * 1000), "in_flight", (json_int_t)pr->in_flight, "waiting",
+        (json_int_t)pr->waiting, "late", (json_int_t)pr->late);
     struct admin_view_stats vs;
     v->ops->stats(v->owner, &vs);
     json_t *reload = json_pack("{s:s, s:s, s:I, s:I, s:I}", "last", vs.last_reload, "last_error",
@@ -204,10 +236,10 @@ int status_full(const struct admin_view *v, char **body, size_t *len)
         v->ops->drain_at(v->owner, i, &sp);
         json_array_append_new(drains, spool_object(&sp, st.now));
     }
-    json_t *o = json_pack("{s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "version", MESHREG_VERSION,
-                          "uptime_ms", (json_int_t)(st.uptime * 1000), "drain", drain, "drains",
-                          drains, "reload", reload, "backend", backend, "probes", probes,
-                          "checks", checks);
+    json_t *o =
+        json_pack("{s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "version", MESHREG_VERSION,
+                  "uptime_ms", (json_int_t)(st.uptime * 1000), "drain", drain, "drains", drains,
+                  "reload", reload, "backend", backend, "probes", probes, "checks", checks);
     *body = dump(o, len);
     return *body ? 200 : 500;
 }
