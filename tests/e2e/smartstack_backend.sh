@@ -85,52 +85,11 @@ services:
 YAML
 
 # synapse HOSTS SVC.NS REGION: what a synapse reading cluster HOSTS sees of
-# SVC.NS with synapse-tools' filter region:REGION == "": one JSON line per
-# backend {host, port, name, id, labels}, sorted.
-cat >"$T/synapse.py" <<'PY'
-import base64, json, re, sys
-from kazoo.client import KazooClient
-from kazoo.exceptions import NoNodeError
-hosts, svc, region = sys.argv[1:4]
-zk = KazooClient(hosts=hosts, timeout=5)
-zk.start(timeout=5)
-path = "/smartstack/global/" + svc
-try:
-    children = zk.get_children(path)
-except NoNodeError:
-    children = []
-out = []
-for child in children:
-    node = None
-    if child.startswith("base64_"):
-        rest = child[len("base64_"):]
-        m = re.match(r"(\d+)_", rest)
-        try:
-            enc = rest[m.end():m.end() + int(m.group(1))]
-            node = json.loads(base64.urlsafe_b64decode(enc))
-        except Exception:
-            node = None
-    if node is None:
-        try:
-            data, _ = zk.get(path + "/" + child)
-            node = json.loads(data)
-        except Exception:
-            continue
-    if "host" not in node or "port" not in node:
-        continue
-    suffix = child.split("_")[-1]
-    labels = node.get("labels") or {}
-    if labels.get("region:" + region) != "":
-        continue
-    out.append({"host": node["host"], "port": node["port"], "name": node.get("name"),
-                "id": int(suffix) if re.fullmatch(r"\d+", suffix) else None,
-                "labels": labels, "child": child})
-zk.stop()
-for b in sorted(out, key=lambda b: (b["host"], b["port"])):
-    print(json.dumps(b, sort_keys=True))
-PY
+# SVC.NS with synapse-tools' filter region:REGION == "" (synapse's rules:
+# tests/fixtures/e2e/synapse_view.py): one JSON line per backend.
 synapse() {
-    timeout -k 1 20 "$ZK_PY" "$T/synapse.py" "$@" 2>>"$T/synapse.err"
+    timeout -k 1 20 "$ZK_PY" "$FIXTURES/synapse_view.py" --hosts "$1" \
+        --path "/smartstack/global/$2" --discover-type region --location "$3" 2>>"$T/synapse.err"
 }
 # seen HOSTS SVC.NS REGION: "host:port" of every backend that synapse sees.
 seen() {
@@ -169,8 +128,8 @@ check_eq "nova record's labels" "$(json_get - '",".join(sorted(j["labels"]))' <<
     "paasta_instance,region:useast1-prod"
 check_eq "record name is the instance id" "$(json_get - 'j["name"]' <<<"$rec")" vm-host
 child=$(json_get - 'j["child"]' <<<"$rec")
-# nerve's names (ephemeral sequential: a numeric id) or meshreg's older <iid>_<port>.
-check "child name $child is <instance_id>_<suffix>" grep -qE '^vm-host_[0-9]+$' <<<"$child"
+check "child name $child is nerve's <instance_id>_<sequence>" grep -qE '^vm-host_[0-9]{10}$' <<<"$child"
+check_eq "synapse reads a numeric id" "$(json_get - 'type(j["id"]).__name__' <<<"$rec")" int
 
 # ---- SIGHUP: unchanged registrations stay in both clusters, same znodes
 # (child name + czxid: a re-create would change both)
