@@ -45,10 +45,10 @@ static void per_check(FILE *f, const struct admin_view *v, const char *name, con
     head(f, name, "gauge", help);
     for (size_t i = 0; i < n; i++) {
         v->ops->reg(v->owner, i, &r);
-        bool val = what == PC_UP           ? r.up
-                   : what == PC_HEALTHY    ? r.healthy
+        bool val = what == PC_UP          ? r.up
+                   : what == PC_HEALTHY   ? r.healthy
                    : what == PC_REGISTERED ? v->ops->registered(v->owner, i)
-                                           : r.drained;
+                                          : r.drained;
         series(f, name, "name", r.name);
         fprintf(f, " %d\n", val);
     }
@@ -217,7 +217,8 @@ int metrics_render(const struct admin_view *v, char **body, size_t *len)
     per_check(f, v, "meshreg_check_healthy", "1 when the probe state is healthy.", PC_HEALTHY);
     per_check(f, v, "meshreg_check_registered", "1 when the backend confirmed the record.",
               PC_REGISTERED);
-    per_check(f, v, "meshreg_check_drained", "1 when an admin drain covers the check.", PC_DRAINED);
+    per_check(f, v, "meshreg_check_drained", "1 when an admin drain covers the check.",
+              PC_DRAINED);
     probes_per_check(f, v);
     probe_kinds(f, &s);
     backend(f, v, &b, &s);

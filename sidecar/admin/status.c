@@ -123,8 +123,8 @@ int status_health(const struct admin_view *v, struct status_cache *cache, const 
 /* One admin drain; times are Unix time, null for "never". */
 static json_t *spool_object(const struct admin_view_spool *d, double now)
 {
-    json_t *o =
-        json_pack("{s:s, s:s, s:f}", "service", d->scope, "reason", d->reason, "since", d->since);
+    json_t *o = json_pack("{s:s, s:s, s:f}", "service", d->scope, "reason", d->reason, "since",
+                          d->since);
     if (!o)
         return NULL;
     json_object_set_new(o, "until", d->until > 0 ? json_real(d->until) : json_null());
@@ -217,10 +217,11 @@ int status_full(const struct admin_view *v, char **body, size_t *len)
     }
     json_object_set_new(backend, "clusters", clusters);
     const struct admin_view_probes *pr = &st.probes;
-    json_t *probes = json_pack(
-        "{s:I, s:I, s:I, s:I, s:I}", "lag_ms", (json_int_t)(pr->lag_seconds * 1000), "lag_max_ms",
-        (json_int_t)(pr->lag_max_seconds * 1000), "in_flight", (json_int_t)pr->in_flight, "waiting",
-        (json_int_t)pr->waiting, "late", (json_int_t)pr->late);
+    json_t *probes = json_pack("{s:I, s:I, s:I, s:I, s:I}", "lag_ms",
+                               (json_int_t)(pr->lag_seconds * 1000), "lag_max_ms",
+                               (json_int_t)(pr->lag_max_seconds * 1000), "in_flight",
+                               (json_int_t)pr->in_flight, "waiting", (json_int_t)pr->waiting,
+                               "late", (json_int_t)pr->late);
     struct admin_view_stats vs;
     v->ops->stats(v->owner, &vs);
     json_t *reload = json_pack("{s:s, s:s, s:I, s:I, s:I}", "last", vs.last_reload, "last_error",
@@ -236,10 +237,10 @@ int status_full(const struct admin_view *v, char **body, size_t *len)
         v->ops->drain_at(v->owner, i, &sp);
         json_array_append_new(drains, spool_object(&sp, st.now));
     }
-    json_t *o =
-        json_pack("{s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "version", MESHREG_VERSION,
-                  "uptime_ms", (json_int_t)(st.uptime * 1000), "drain", drain, "drains", drains,
-                  "reload", reload, "backend", backend, "probes", probes, "checks", checks);
+    json_t *o = json_pack("{s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "version", MESHREG_VERSION,
+                          "uptime_ms", (json_int_t)(st.uptime * 1000), "drain", drain, "drains",
+                          drains, "reload", reload, "backend", backend, "probes", probes,
+                          "checks", checks);
     *body = dump(o, len);
     return *body ? 200 : 500;
 }
