@@ -123,8 +123,6 @@ int creds_load(const struct settings *s, struct mr_config *cfg, struct diag *d)
     if (!s->backend_user != !s->backend_password_file)
         diag_add(d, "%s: needs %s too", s->backend_user ? "--backend-user" : "--backend-password-file",
                  s->backend_user ? "--backend-password-file" : "--backend-user");
-    if (s->backend_user && etcd)
-        diag_add(d, "--backend-user: etcd users are not supported yet");
     if (s->backend_user && !etcd && !zk)
         diag_add(d, "--backend-user: the %s backend has no users (etcd, etcds, zk and smartstack "
                     "have)",

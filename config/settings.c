@@ -133,7 +133,7 @@ static const struct def defs[SET_COUNT] = {
                           check_on_off, 0},
     [SET_BACKEND_USER] = {"backend-user", "backend_user", NULL, T_STR, NULL, 0, 0,
                           OFF(backend_user), "USER",
-                          "ZooKeeper digest identity (needs "
+                          "etcd RBAC user / ZooKeeper digest identity (needs "
                           "--backend-password-file)",
                           check_nonempty, 0},
     [SET_BACKEND_PASSWORD_FILE] = {"backend-password-file", "backend_password_file", NULL, T_STR,

@@ -143,6 +143,36 @@ char *etcd_lease_grant_body(int64_t ttl_seconds)
     return dump(o);
 }
 
+char *etcd_auth_body(const char *user, const char *password)
+{
+    json_t *o = json_object();
+    if (!o || json_object_set_new(o, "name", json_string(user)) != 0 ||
+        json_object_set_new(o, "password", json_string(password)) != 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return dump(o);
+}
+
+enum etcd_auth_error etcd_resp_auth_error(const struct etcd_resp *r)
+{
+    const char *m = r->message;
+    if (r->code == ETCD_OK)
+        return ETCD_AUTH_NONE;
+    if (r->code == ETCD_PERMISSION_DENIED || strstr(m, "permission denied"))
+        return ETCD_AUTH_DENIED;
+    if (strstr(m, "authentication failed"))
+        return ETCD_AUTH_BAD_PASSWORD;
+    if (strstr(m, "authentication is not enabled"))
+        return ETCD_AUTH_NOT_ENABLED;
+    if (strstr(m, "user name is empty") || strstr(m, "user name not found"))
+        return ETCD_AUTH_NEEDED;
+    if (r->code == ETCD_UNAUTHENTICATED || strstr(m, "invalid auth token") ||
+        strstr(m, "revision of auth store is old"))
+        return ETCD_AUTH_TOKEN;
+    return ETCD_AUTH_NONE;
+}
+
 static char *id_body(int64_t id)
 {
     json_t *o = json_object();
@@ -426,6 +456,11 @@ int etcd_resp_parse(struct etcd_resp *r, int http_status, const char *body, size
     }
     if (parse_kvs(r, json_object_get(obj, "kvs"), err, errlen))
         goto out;
+    json_t *tok = json_object_get(obj, "token");
+    if (json_is_string(tok) && !(r->token = strdup(json_string_value(tok)))) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
     rc = 0;
 out:
     json_decref(root);
@@ -445,6 +480,8 @@ void etcd_resp_clear(struct etcd_resp *r)
     free(r->kvs);
     r->kvs = NULL;
     r->n_kvs = 0;
+    free(r->token);
+    r->token = NULL;
 }
 
 bool etcd_resp_lease_not_found(const struct etcd_resp *r)

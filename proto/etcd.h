@@ -23,6 +23,7 @@
 #define ETCD_PATH_PUT "/v3/kv/put"
 #define ETCD_PATH_DELETE "/v3/kv/deleterange"
 #define ETCD_PATH_RANGE "/v3/kv/range"
+#define ETCD_PATH_AUTHENTICATE "/v3/auth/authenticate"
 
 /* gRPC status codes the gateway reports in "code". */
 enum etcd_code {
@@ -31,7 +32,20 @@ enum etcd_code {
     ETCD_DEADLINE_EXCEEDED = 4,
     ETCD_NOT_FOUND = 5,
     ETCD_FAILED_PRECONDITION = 9,
+    ETCD_PERMISSION_DENIED = 7,
     ETCD_UNAVAILABLE = 14,
+    ETCD_UNAUTHENTICATED = 16,
+};
+
+/* What an error reply says about authentication (etcd's rpctypes texts). */
+enum etcd_auth_error {
+    ETCD_AUTH_NONE,          /* not an auth error */
+    ETCD_AUTH_BAD_PASSWORD,  /* "authentication failed, invalid user ID or password" */
+    ETCD_AUTH_TOKEN,         /* the token expired, was revoked, or the auth store moved on:
+                                authenticate again */
+    ETCD_AUTH_NEEDED,        /* "user name is empty": auth is on and we sent no token */
+    ETCD_AUTH_DENIED,        /* "permission denied": no role grants this */
+    ETCD_AUTH_NOT_ENABLED,   /* authenticate on a cluster without auth */
 };
 
 /* Standard base64 with padding. Returns a malloc'd NUL-terminated string,
@@ -54,6 +68,8 @@ char *etcd_put_body(const char *key, const void *value, size_t value_len, int64_
 /* Delete / range over one key, or every key starting with key when prefix. */
 char *etcd_delete_body(const char *key, bool prefix);
 char *etcd_range_body(const char *key, bool prefix);
+/* {"name":user,"password":password}; the caller wipes and frees it. */
+char *etcd_auth_body(const char *user, const char *password);
 
 struct etcd_kv {
     char *key; /* decoded, NUL-terminated */
@@ -76,7 +92,11 @@ struct etcd_resp {
     int64_t count;       /* range */
     struct etcd_kv *kvs; /* range */
     size_t n_kvs;
+    char *token; /* authenticate: the token to send as Authorization, malloc'd */
 };
+
+/* Classifies an error reply (code != ETCD_OK). */
+enum etcd_auth_error etcd_resp_auth_error(const struct etcd_resp *r);
 
 /* Decodes a reply body given the HTTP status. Returns 0 when the body is a
  * well-formed etcd reply, whether success or an etcd error (then r->code is

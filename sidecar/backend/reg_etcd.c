@@ -49,7 +49,7 @@ struct etcd_endpoint {
     int port;
 };
 
-enum call_kind { CALL_GRANT, CALL_KEEPALIVE, CALL_PUT, CALL_DEL, CALL_REVOKE };
+enum call_kind { CALL_GRANT, CALL_KEEPALIVE, CALL_PUT, CALL_DEL, CALL_REVOKE, CALL_AUTH };
 
 /* One request in flight. Entry calls hang off e->impl, so that forget() can
  * cancel them; session and revoke calls hang off struct reg_etcd. */
@@ -74,7 +74,29 @@ struct reg_etcd {
     struct etcd_call *revoke;
     ev_timer timer; /* next keepalive, or next session retry */
     double backoff;
+    /* README "Backend credentials": with --backend-user, every request
+     * carries the token /v3/auth/authenticate gave; NULL = authenticate
+     * first. auth_off: the cluster said auth is not enabled. */
+    char *token;
+    bool auth_off;
+    bool started;
 };
+
+static bool want_auth(const struct reg *r)
+{
+    const struct reg_etcd *x = r->impl;
+    return r->auth_user && r->auth_password && !x->auth_off;
+}
+
+/* "Content-Type: ...\r\nAuthorization: TOKEN\r\n", malloc'd. */
+static char *request_headers(const struct reg_etcd *x)
+{
+    char *h = NULL;
+    if (asprintf(&h, "Content-Type: application/json\r\n%s%s%s", x->token ? "Authorization: " : "",
+                 x->token ? x->token : "", x->token ? "\r\n" : "") < 0)
+        return NULL;
+    return h;
+}
 
 static const char *kind_name(enum call_kind k)
 {
@@ -89,6 +111,8 @@ static const char *kind_name(enum call_kind k)
         return "delete";
     case CALL_REVOKE:
         return "lease revoke";
+    case CALL_AUTH:
+        return "authenticate";
     }
     return "?";
 }
@@ -240,19 +264,22 @@ static struct etcd_call *call_start(struct reg *r, struct reg_entry *e, enum cal
     c->kind = kind;
     c->ep = x->cur;
     c->lease = x->lease;
+    char *headers = request_headers(x);
     struct httpc_request req = {
         .host = x->ep[c->ep].host,
         .port = x->ep[c->ep].port,
         .method = "POST",
         .target = path,
-        .extra_headers = "Content-Type: application/json\r\n",
+        .extra_headers = headers,
         .body = body,
         .body_len = strlen(body),
         .timeout_ms = timeout_ms,
         .max_body = MAX_REPLY,
     };
-    c->h = httpc_start(r->loop, &req, call_cb, c);
+    c->h = headers ? httpc_start(r->loop, &req, call_cb, c) : NULL;
+    explicit_bzero(body, strlen(body)); /* an authenticate body holds the password */
     free(body);
+    free(headers);
     if (!c->h) {
         free(c);
         return NULL;
@@ -281,7 +308,10 @@ static void session_step(struct reg *r)
     struct reg_etcd *x = r->impl;
     if (x->stopped || x->session)
         return;
-    if (x->lease) {
+    if (want_auth(r) && !x->token) {
+        x->session = call_start(r, NULL, CALL_AUTH, ETCD_PATH_AUTHENTICATE,
+                                etcd_auth_body(r->auth_user, r->auth_password), REQ_TIMEOUT_MS);
+    } else if (x->lease) {
         /* A keepalive that outlives a third of the TTL is as good as failed:
          * give up on it in time to try another endpoint before expiry. */
         int t = (int)(keepalive_every(x) * 1000);
@@ -417,6 +447,72 @@ static bool unavailable(int status, const struct etcd_resp *resp)
            resp->code == ETCD_DEADLINE_EXCEEDED;
 }
 
+/* The token arrived: the session goes on (grant or keepalive). */
+static void auth_done(struct reg *r, struct etcd_call *c, char *token)
+{
+    struct reg_etcd *x = r->impl;
+    free(x->token);
+    x->token = token;
+    if (!token) {
+        session_doubt(r, "authenticate answered without a token");
+        return;
+    }
+    log_info(NULL, "etcd: authenticated as %s on %s:%d", r->auth_user, x->ep[c->ep].host,
+             x->ep[c->ep].port);
+    session_step(r);
+}
+
+/* An auth error: named as such (never "cannot connect"); the records stay
+ * pending. A stale token is fetched again at once; a refused password or a
+ * missing role waits for the backoff (or a SIGHUP with new credentials). */
+static void auth_failed(struct reg *r, struct etcd_call *c, enum etcd_auth_error ae,
+                        const char *why, char *detail, size_t dlen)
+{
+    struct reg_etcd *x = r->impl;
+    snprintf(detail, dlen, "%s", why);
+    const char *user = r->auth_user ? r->auth_user : "(none)";
+    switch (ae) {
+    case ETCD_AUTH_TOKEN:
+        log_info(NULL, "etcd: token refused (%s): authenticating again", why);
+        free(x->token);
+        x->token = NULL;
+        if (!x->session)
+            session_step(r);
+        return;
+    case ETCD_AUTH_NOT_ENABLED:
+        log_warn(NULL, "etcd: authentication is not enabled on the cluster: going on without "
+                       "a token");
+        x->auth_off = true;
+        if (!x->session)
+            session_step(r);
+        return;
+    case ETCD_AUTH_DENIED:
+        snprintf(detail, dlen, "permission denied: etcd user %s may not %s (%s)", user,
+                 kind_name(c->kind), why);
+        break;
+    case ETCD_AUTH_BAD_PASSWORD:
+        snprintf(detail, dlen,
+                 "not authenticated: etcd refused user %s (wrong password or no such user: %s)",
+                 user, why);
+        break;
+    default:
+        snprintf(detail, dlen,
+                 "not authenticated: the cluster requires a user (--backend-user): %s", why);
+        break;
+    }
+    if (strcmp(detail, r->last_error) != 0)
+        log_error(NULL, "etcd %s:%d: %s", x->ep[c->ep].host, x->ep[c->ep].port, detail);
+    snprintf(r->last_error, sizeof r->last_error, "%s", detail);
+    if (c->kind == CALL_PUT || c->kind == CALL_DEL)
+        return; /* the session is fine; the core retries this record */
+    if (r->conn != REG_DISCONNECTED || strcmp(r->conn_detail, detail) != 0)
+        reg_set_conn(r, REG_DISCONNECTED, detail);
+    if (!x->session) {
+        session_schedule(r, x->backoff < 1.0 ? 1.0 : x->backoff);
+        x->backoff = RETRY_MAX;
+    }
+}
+
 static void call_cb(void *arg, const struct httpc_result *res)
 {
     struct etcd_call *c = arg;
@@ -445,7 +541,16 @@ static void call_cb(void *arg, const struct httpc_result *res)
     }
     bool ok = parsed && resp.code == ETCD_OK;
 
-    if (c->kind == CALL_REVOKE) {
+    enum etcd_auth_error ae = parsed && !ok ? etcd_resp_auth_error(&resp) : ETCD_AUTH_NONE;
+    if (c->kind == CALL_AUTH && ok) {
+        auth_done(r, c, resp.token);
+        resp.token = NULL;
+    } else if (ae != ETCD_AUTH_NONE && c->kind != CALL_REVOKE) {
+        char msg[192];
+        auth_failed(r, c, ae, why, msg, sizeof msg);
+        if (e)
+            reg_op_done(r, e, false, msg);
+    } else if (c->kind == CALL_REVOKE) {
         if (!ok && !(parsed && etcd_resp_lease_not_found(&resp)))
             log_warn(NULL, "etcd lease revoke failed: %s (the lease expires by itself)", why);
     } else if (!ok && (!parsed || unavailable(res->status, &resp))) {
@@ -454,7 +559,7 @@ static void call_cb(void *arg, const struct httpc_result *res)
         endpoint_failed(r, c->ep, kind_name(c->kind), why);
         if (e)
             reg_op_done(r, e, false, why);
-    } else if (c->kind == CALL_GRANT || c->kind == CALL_KEEPALIVE) {
+    } else if (c->kind == CALL_GRANT || c->kind == CALL_KEEPALIVE || c->kind == CALL_AUTH) {
         if (ok)
             session_done(r, c, &resp);
         else if (parsed && etcd_resp_lease_not_found(&resp))
@@ -483,6 +588,7 @@ static int etcd_start(struct reg *r)
     struct reg_etcd *x = r->impl;
     ev_timer_init(&x->timer, timer_cb, 0, 0);
     x->timer.data = r;
+    x->started = true;
     char detail[192];
     snprintf(detail, sizeof detail, "granting a lease from %s:%d", x->ep[x->cur].host,
              x->ep[x->cur].port);
@@ -587,12 +693,13 @@ static void etcd_stop(struct reg *r)
         return;
     }
     int status = -1;
+    char *headers = request_headers(x);
     struct httpc_request req = {
         .host = x->ep[x->cur].host,
         .port = x->ep[x->cur].port,
         .method = "POST",
         .target = ETCD_PATH_LEASE_REVOKE,
-        .extra_headers = "Content-Type: application/json\r\n",
+        .extra_headers = headers ? headers : "Content-Type: application/json\r\n",
         .body = body,
         .body_len = strlen(body),
         .timeout_ms = REVOKE_TIMEOUT_MS,
@@ -601,6 +708,7 @@ static void etcd_stop(struct reg *r)
     if (httpc_start(loop, &req, revoke_cb_private, &status))
         ev_run(loop, 0); /* returns once the request finished: its deadline bounds it */
     free(body);
+    free(headers);
     ev_loop_destroy(loop);
     if (status != 200 && status != 404)
         log_warn(NULL, "etcd lease revoke failed (%s): the lease expires by itself",
@@ -621,8 +729,22 @@ static void etcd_free(struct reg *r)
         }
     }
     free(x->prefix);
+    free(x->token);
     free(x);
     r->impl = NULL;
+}
+
+/* SIGHUP changed the credentials: authenticate again with them. */
+static void etcd_reauth(struct reg *r)
+{
+    struct reg_etcd *x = r->impl;
+    free(x->token);
+    x->token = NULL;
+    x->auth_off = false;
+    if (x->started && !x->stopped && !x->session) {
+        ev_timer_stop(r->loop, &x->timer);
+        session_step(r);
+    }
 }
 
 const struct reg_ops reg_etcd_ops = {
@@ -634,4 +756,5 @@ const struct reg_ops reg_etcd_ops = {
     .forget = etcd_forget,
     .stop = etcd_stop,
     .free = etcd_free,
+    .reauth = etcd_reauth,
 };
