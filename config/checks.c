@@ -113,6 +113,7 @@ void checks_spec_clear(struct check_spec *c)
     free(c->probe_host);
     free(c->probe_uri);
     free(c->probe_cmd);
+    free(c->smartstack_missing);
     free(c->body_expect);
     for (size_t i = 0; i < c->nheaders; i++) {
         free(c->headers[i].key);
@@ -366,6 +367,15 @@ int checks_build(const struct settings *s, const struct checks_req *r, struct ch
                  struct mr_config *cfg, struct diag *d)
 {
     int rc = 0;
+    if (s->worker) { /* pod mode only (config/config.c refuses it next to services:) */
+        if (r->registrations && r->registrations->n) {
+            const char *o = r->registrations->items[0].origin;
+            diag_add(d, "%s: --worker registers nothing, but registrations are listed",
+                     o ? o : r->registrations->items[0].value);
+            return -1;
+        }
+        return build_worker(s, r, cfg, d);
+    }
     if (r->registrations && r->registrations->n) {
         for (size_t i = 0; i < r->registrations->n; i++)
             if (build_asked(s, r, &r->registrations->items[i], cache, cfg, d) < 0)
@@ -376,7 +386,8 @@ int checks_build(const struct settings *s, const struct checks_req *r, struct ch
     if (e->invalid)
         return -1;
     if (!e->ss && r->smartstack_explicit) {
-        diag_add(d, "%s: cannot read: %s", r->smartstack, strerror(e->read_errno));
+        diag_add(d, "%s%s%s: cannot read: %s", r->origin ? r->origin : "",
+                 r->origin ? ": " : "", r->smartstack, strerror(e->read_errno));
         return -1;
     }
     const struct smartstack_ns *n = e->ss ? smartstack_find(e->ss, r->instance) : NULL;
@@ -389,6 +400,8 @@ int checks_build(const struct settings *s, const struct checks_req *r, struct ch
         rc = build_registration(s, r, name, e->ss, n, cfg, d);
     } else {
         rc = build_worker(s, r, cfg, d);
+        if (rc == 0 && !e->ss && !s->worker)
+            cfg->checks[cfg->nchecks - 1].smartstack_missing = cmem_strdup(r->smartstack);
     }
     free(name);
     return rc;

@@ -222,12 +222,28 @@ static int load_vm_item(const struct settings *s, const struct ytree_node *item,
         r.healthcheck_mode = n->str;
     if ((n = ytree_map_get(item, "weight")) && s->src[SET_WEIGHT] < SETTINGS_ENV)
         r.weight = (int)n->ival;
+    /* A smartstack: named here must exist; without one, the service's soa_dir
+     * directory must (a misspelled service or soa_dir is never a silent
+     * worker), while a missing smartstack.yaml in it is a worker (PaaSTA's rule). */
     if ((n = ytree_map_get(item, "smartstack"))) {
         r.smartstack = n->str;
         r.smartstack_explicit = true;
     } else {
         ss_path = cmem_printf("%s/%s/smartstack.yaml", s->soa_dir, service);
         r.smartstack = ss_path;
+        char *dir = cmem_printf("%s/%s", s->soa_dir, service);
+        struct stat st;
+        if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            diag_node(d, ytree_map_get(item, "service"),
+                      "services: '%s': no directory %s (misspelled service or soa_dir?)",
+                      service, dir);
+            free(dir);
+            free(ss_path);
+            free(origin);
+            instance_free(&ic);
+            return -1;
+        }
+        free(dir);
     }
     int rc = checks_build(s, &r, cache, cfg, d);
     for (size_t i = 0; i < regs.n; i++) {
@@ -246,7 +262,8 @@ static int load_vm(const struct settings *s, struct checks_cache *cache, struct 
 {
     /* Per-service options make no sense next to a services: list. */
     static const enum settings_id pod_only[] = {
-        SET_SERVICE, SET_INSTANCE, SET_PORT, SET_REGISTRATION, SET_SMARTSTACK, SET_INSTANCE_CONFIG};
+        SET_SERVICE, SET_INSTANCE, SET_PORT, SET_REGISTRATION, SET_SMARTSTACK, SET_INSTANCE_CONFIG,
+        SET_WORKER};
     int rc = 0;
     for (size_t i = 0; i < sizeof(pod_only) / sizeof(pod_only[0]); i++) {
         enum settings_id id = pod_only[i];
@@ -466,6 +483,7 @@ static const struct {
     INT(timeout_ms),  INT(interval_ms),
     INT(rise),        INT(fall),
     INT(grace_ms),    KVS(labels, nlabels),
+    STR(smartstack_missing),
     DRV(place_in),    PLC(placements),
 #undef DRV
 #undef PLC
@@ -474,10 +492,10 @@ static const struct {
 #undef BOOL
 #undef KVS
 };
-/* 10 strings, 2 lists with their counts, 9 ints (the enum included), a
- * bool, a placement_input (56) and a placement_set (32): 256 bytes on LP64
+/* 11 strings, 2 lists with their counts, 9 ints (the enum included), a
+ * bool, a placement_input (56) and a placement_set (32): 264 bytes on LP64
  * with its padding. */
-_Static_assert(sizeof(void *) != 8 || sizeof(struct check_spec) == 256,
+_Static_assert(sizeof(void *) != 8 || sizeof(struct check_spec) == 264,
                "struct check_spec changed: add the field to spec_fields in config.c");
 
 bool config_check_same(const struct check_spec *a, const struct check_spec *b)

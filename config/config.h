@@ -50,6 +50,8 @@ struct check_spec {
     int interval_ms; /* probe period */
     int rise, fall;  /* consecutive passes / failures to flip state */
     int grace_ms;    /* worker: failures ignored for this long after start */
+    char *smartstack_missing; /* worker only because this default smartstack.yaml
+                                 is absent: start-up warns with the path */
 
     struct kv *labels; /* record labels ("region:uswest1-prod" -> ""): the union of
                           every placement's, what single-cluster backends write */

@@ -148,6 +148,10 @@ static const struct def defs[SET_COUNT] = {
                                    "false", 0, 0, OFF(backend_insecure_auth), NULL,
                                    "allow a password over plain etcd:// to a non-loopback host",
                                    NULL, 0},
+    [SET_WORKER] = {"worker", "worker", NULL, T_BOOL, "false", 0, 0, OFF(worker), NULL,
+                    "register nothing, read no smartstack.yaml (silences the warning a "
+                    "missing default ./smartstack.yaml gives)",
+                    NULL, 0},
 };
 
 /* ---- validators ---- */

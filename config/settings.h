@@ -58,6 +58,7 @@ enum settings_id {
     SET_BACKEND_PASSWORD_FILE,
     SET_ZK_ACL,
     SET_BACKEND_INSECURE_AUTH,
+    SET_WORKER,
     SET_COUNT
 };
 
@@ -107,6 +108,7 @@ struct settings {
     char *backend_password_file;
     char *zk_acl; /* "open" or "protected" */
     bool backend_insecure_auth;
+    bool worker; /* --worker: registers nothing, reads no smartstack.yaml */
 
     enum settings_src src[SET_COUNT];
     char *origin[SET_COUNT]; /* where the winning value was written, for messages */

@@ -741,6 +741,11 @@ static void log_start(struct sidecar *sc)
                 log_info(s->name, "placed in cluster %s (%s)",
                          regset_name_of(sc->regs, sc->checks[i].places[j].reg),
                          sc->checks[i].places[j].reg->uri);
+        } else if (s->smartstack_missing) { /* README "Running it": --worker silences it */
+            log_warn(s->name,
+                     "no smartstack registration for this instance (%s does not exist): "
+                     "worker mode, nothing is registered; probing %s every %d ms for /health",
+                     s->smartstack_missing, probe_kind_name(s->probe), s->interval_ms);
         } else {
             log_info(s->name,
                      "no smartstack registration for this instance: worker mode, "

@@ -54,10 +54,78 @@ static void missing_default_smartstack_is_a_worker_but_explicit_is_an_error(void
     assert_int_equal(chdir(cwd), 0);
     assert_loads(rc);
     assert_false(cfg->checks[0].registered);
+    /* start-up warns with the path it looked for */
+    assert_string_equal(cfg->checks[0].smartstack_missing, "./smartstack.yaml");
     config_free(cfg);
     assert_int_equal(load(&cfg, NULL, "--service", "svc", "--smartstack", tpath("nope.yaml"), NULL),
                      -1);
     assert_err_has("nope.yaml: cannot read: No such file or directory");
+    /* --worker states the intent: no warning, and no smartstack.yaml is read even if named */
+    assert_loads(load(&cfg, NULL, "--service", "svc", "--worker", "--smartstack",
+                      tpath("nope.yaml"), NULL));
+    assert_false(cfg->checks[0].registered);
+    assert_null(cfg->checks[0].smartstack_missing);
+    config_free(cfg);
+    /* an entry present in the file is still not registered with --worker */
+    const char *ss = put("smartstack.yaml", "main:\n  proxy_port: 20000\n");
+    assert_loads(load(&cfg, NULL, "--service", "svc", "--worker", "--smartstack", ss, NULL));
+    assert_false(cfg->checks[0].registered);
+    config_free(cfg);
+    assert_int_equal(load(&cfg, NULL, "--service", "svc", "--worker", "--registration", "svc.main",
+                          "--smartstack", ss, NULL),
+                     -1);
+    assert_err_has("--worker registers nothing, but registrations are listed");
+    /* a smartstack entry that simply lacks the instance: a worker, no warning */
+    assert_loads(load(&cfg, NULL, "--service", "svc", "--instance", "batch", "--smartstack", ss,
+                      NULL));
+    assert_null(cfg->checks[0].smartstack_missing);
+    config_free(cfg);
+}
+
+/* README "Running it": a listed service whose smartstack.yaml (or whole
+ * directory) is missing is a misspelled name, an error with its line. */
+static void vm_mode_missing_smartstack_is_an_error(void **state)
+{
+    struct mr_config *cfg;
+    put("soa/web/smartstack.yaml", "main:\n  proxy_port: 20000\n");
+    char text[1024], want[PATH_MAX + 200];
+    snprintf(text, sizeof(text),
+             "soa_dir: %s\n"
+             "services:\n"
+             "  - service: web\n"
+             "    port: 8080\n"
+             "  - service: wbe\n"
+             "    port: 8081\n"
+             "  - service: web\n"
+             "    instance: canary\n"
+             "    port: 8082\n"
+             "    smartstack: %s\n"
+             "  - service: web\n"
+             "    port: 8083\n"
+             "    instance: worker\n"
+             "    registrations: []\n",
+             tpath("soa"), tpath("gone.yaml"));
+    const char *file = put("vm.yaml", text);
+    assert_int_equal(load(&cfg, NULL, "-c", file, NULL), -1);
+    snprintf(want, sizeof(want), "%s:5:14: services: 'wbe': no directory %s/wbe (misspelled",
+             file, tpath("soa"));
+    assert_err_has(want);
+    snprintf(want, sizeof(want), "%s:7:5: %s: cannot read: No such file", file,
+             tpath("gone.yaml"));
+    assert_err_has(want);
+    assert_int_equal(count_lines(terr), 2);
+    /* the directory exists but has no smartstack.yaml: a worker, warned about */
+    put("soa/batch/service.yaml", "description: batch\n");
+    snprintf(text, sizeof(text), "soa_dir: %s\nservices:\n  - service: batch\n    port: 1\n",
+             tpath("soa"));
+    file = put("vm2.yaml", text);
+    assert_loads(load(&cfg, NULL, "-c", file, NULL));
+    assert_false(cfg->checks[0].registered);
+    snprintf(want, sizeof(want), "%s/batch/smartstack.yaml", tpath("soa"));
+    assert_string_equal(cfg->checks[0].smartstack_missing, want);
+    config_free(cfg);
+    assert_int_equal(load(&cfg, NULL, "-c", file, "--worker", NULL), -1);
+    assert_err_has("not allowed with a services: list");
 }
 
 static void explicit_registration_whose_namespace_is_missing_is_an_error(void **state)
@@ -316,6 +384,7 @@ static void vm_mode_serves_every_listed_service(void **state)
              "    port: 8082\n"
              "    healthcheck_cmd: /bin/true\n",
              tdir);
+    put("soa/batch/service.yaml", "description: batch\n"); /* its directory, no smartstack */
     const char *file = put("vm.yaml", text);
     assert_loads(load(&cfg, NULL, "-c", file, NULL));
     assert_true(cfg->vm_mode);
@@ -484,6 +553,7 @@ static void example_configs_load(void **state)
     put("soa/example/smartstack.yaml", "main:\n  proxy_port: 20000\n");
     put("soa/billing/smartstack.yaml", "main:\n  proxy_port: 20001\ninternal:\n  proxy_port: "
                                        "20002\n");
+    put("soa/batch/service.yaml", "description: batch\n"); /* a worker: no smartstack */
     assert_loads(
         load(&cfg, NULL, "-c", "config/examples/vm.yaml", "--soa-dir", tpath("soa"), NULL));
     assert_int_equal(cfg->nchecks, 4);
@@ -617,6 +687,7 @@ static void vm_mode_items(void **state)
     put("soa/web/smartstack.yaml", "main:\n  proxy_port: 20000\n"
                                    "canary:\n  proxy_port: 20001\n");
     const char *custom = put("custom-ss.yaml", "main:\n  proxy_port: 20002\n  mode: tcp\n");
+    put("soa/job/service.yaml", "description: job\n");
     const char *ic = put("soa/web/kubernetes-c1.yaml", "main:\n  registrations: [web.canary]\n"
                                                        "  weight: 4\n");
     char text[2048];
@@ -855,6 +926,7 @@ int main(int argc, char **argv)
         T(instance_config_found_through_soa_dir_and_cluster),
         T(vm_mode_serves_every_listed_service),
         T(vm_mode_errors),
+        T(vm_mode_missing_smartstack_is_an_error),
         T(labels_from_locations_extra_advertise_and_env),
         T(check_output_shows_every_check),
         T(reload_comparison),

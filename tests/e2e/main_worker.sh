@@ -55,4 +55,33 @@ kill -TERM "$MESHREG_PID"
 check "worker: SIGTERM -> /health 503" wait_http "$ADMIN_URL/health" 503 2
 wait_exit "$MESHREG_PID" 5
 check_eq "worker: exit 0 after the window" "$EXIT_CODE" 0
+
+# An absent DEFAULT ./smartstack.yaml is still a worker (PaaSTA's rule) but
+# says so at warn with the path it looked for; --worker states the intent.
+mkdir -p "$T/empty"
+run_empty() {
+    (cd "$T/empty" && timeout -s TERM 1.5 "$BIN" run --service "$SVC" --port "$port" \
+        --host 127.0.0.1 --instance-id "$IID" --backend "file:$T/reg2" \
+        --admin "127.0.0.1:$(free_port)" --drain-seconds 0 "$@" 2>&1)
+}
+out=$(run_empty)
+check "default smartstack.yaml absent: warn with the path" \
+    grep -qE "warn .*\./smartstack\.yaml does not exist.*worker mode" <<<"$out"
+out=$(run_empty --worker)
+check "--worker: no warning" bash -c "! grep -q ' warn ' <<<'$out'"
+check "--worker: the worker line is there at info" grep -q "info .*worker mode" <<<"$out"
+# A --smartstack FILE named explicitly that does not exist: exit 2, FILE named.
+out=$(timeout 5 "$BIN" run --service "$SVC" --port "$port" --smartstack "$T/nope.yaml" \
+    --admin "127.0.0.1:$(free_port)" --backend "file:$T/reg2" 2>&1)
+check_eq "explicit missing --smartstack: exit 2" "$?" 2
+check "explicit missing --smartstack: names the file" grep -q "$T/nope.yaml: cannot read" <<<"$out"
+# VM mode: a listed service without its soa_dir directory is a misspelling: exit 2.
+mkdir -p "$T/soa/$SVC"
+printf 'soa_dir: %s\nservices:\n  - service: %s\n    port: %s\n' "$T/soa" "${SVC}x" "$port" \
+    >"$T/vm.yaml"
+out=$(timeout 5 "$BIN" run -c "$T/vm.yaml" --admin "127.0.0.1:$(free_port)" \
+    --backend "file:$T/reg2" 2>&1)
+check_eq "VM service without a directory: exit 2" "$?" 2
+check "VM service without a directory: line and path named" \
+    grep -q "vm.yaml:3:14: services: '${SVC}x': no directory $T/soa/${SVC}x" <<<"$out"
 finish
