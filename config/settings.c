@@ -47,6 +47,7 @@ static int check_log_format(const char *v, char *why, size_t len);
 static int check_on_off(const char *v, char *why, size_t len);
 static int check_nonempty(const char *v, char *why, size_t len);
 static int check_zk_acl(const char *v, char *why, size_t len);
+static int check_host(const char *v, char *why, size_t len);
 
 #define OFF(f) offsetof(struct settings, f)
 
@@ -68,7 +69,7 @@ static const struct def defs[SET_COUNT] = {
     [SET_PORT] = {"port", "port", "PAASTA_PORT", T_INT, "8888", 1, 65535, OFF(port), "N",
                   "app port probed and advertised", NULL, 0},
     [SET_HOST] = {"host", "host", "PAASTA_HOST", T_STR, NULL, 0, 0, OFF(host), "ADDR",
-                  "address advertised (default: first non-loopback IPv4)", check_nonempty, 0},
+                  "address advertised (default: first non-loopback IPv4)", check_host, 0},
     [SET_INSTANCE_ID] = {"instance-id", "instance_id", NULL, T_STR, NULL, 0, 0, OFF(instance_id),
                          "ID", "record name / node prefix (default: hostname)", check_nonempty, 0},
     [SET_BACKEND] = {"backend", "backend", "MESHREG_BACKEND", T_STR, "file:./registry", 0, 0,
@@ -155,6 +156,40 @@ static const struct def defs[SET_COUNT] = {
 };
 
 /* ---- validators ---- */
+
+/* What goes into every record as the address: an IP address or a DNS name
+ * (RFC 1123 labels; '_' tolerated as some internal zones use it). */
+static int check_host(const char *v, char *why, size_t len)
+{
+    unsigned char a[sizeof(struct in6_addr)];
+    if (!*v) {
+        snprintf(why, len, "must not be empty");
+        return -1;
+    }
+    if (inet_pton(AF_INET, v, a) == 1 || inet_pton(AF_INET6, v, a) == 1)
+        return 0;
+    size_t n = strlen(v), label = 0;
+    bool ok = n <= 253;
+    for (size_t i = 0; ok && i < n; i++) {
+        char c = v[i];
+        if (c == '.') {
+            ok = label > 0 && v[i - 1] != '-';
+            label = 0;
+        } else if (isalnum((unsigned char)c) || c == '_' || (c == '-' && label > 0)) {
+            ok = ++label <= 63;
+        } else {
+            ok = false;
+        }
+    }
+    if (!ok || v[n - 1] == '-') {
+        snprintf(why, len,
+                 "'%s' is not an IP address or a hostname (letters, digits, '-' and '.'; "
+                 "no spaces, no '/')",
+                 v);
+        return -1;
+    }
+    return 0;
+}
 
 static int check_nonempty(const char *v, char *why, size_t len)
 {

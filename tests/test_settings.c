@@ -71,6 +71,22 @@ static void expect_flag_error(const char *flag, const char *value, const char *w
 static void test_string_validators(void **state)
 {
     expect_flag_error("--host", "", "--host: must not be empty");
+    /* the address goes into every record: a space or '/' would corrupt it */
+    expect_flag_error("--host", "a b/c",
+                      "--host: 'a b/c' is not an IP address or a hostname (letters, digits, '-' "
+                      "and '.'; no spaces, no '/')");
+    static const char *const bad_hosts[] = {"a/b", "x y", "a..b", ".a", "-a", "a-", "a-.b",
+                                            "10.0.0.1/24", "h:80", "a\tb"};
+    for (size_t i = 0; i < sizeof(bad_hosts) / sizeof(bad_hosts[0]); i++) {
+        if (sload(NULL, "--host", bad_hosts[i], NULL) != -1)
+            fail_msg("--host '%s' accepted", bad_hosts[i]);
+        assert_non_null(strstr(D.buf, "is not an IP address or a hostname"));
+    }
+    static const char *const good_hosts[] = {"10.0.0.3", "::1", "fe80::1", "web-1.example.com",
+                                             "host_1", "a.b.", "x"};
+    for (size_t i = 0; i < sizeof(good_hosts) / sizeof(good_hosts[0]); i++)
+        if (sload(NULL, "--host", good_hosts[i], NULL) != 0)
+            fail_msg("--host '%s' refused: %s", good_hosts[i], D.buf ? D.buf : "");
     expect_flag_error("--state-dir", "", "--state-dir: must not be empty");
     expect_flag_error("--service", "a/b",
                       "--service: 'a/b' is not a valid name (letters, digits, _ - . only)");

@@ -49,6 +49,9 @@ check "control: strace saw its registry dir created" grep -qF "$T/reg-good" "$T/
 common=(--service e2esvc --instance main --port 1234 --host 127.0.0.1)
 F=$FIXTURES
 
+# --host goes into every record as written: "a b/c" is refused.
+run_bad bad_host "--host: 'a b/c' is not an IP address or a hostname" \
+    run --smartstack "$F/smartstack.yaml" --service e2esvc --port 1234 --host "a b/c"
 run_bad unknown_key "bad_unknown_key\.yaml:4:[0-9]+: .*bogus_key" \
     run --smartstack "$F/bad_unknown_key.yaml" "${common[@]}"
 run_bad out_of_range "bad_range\.yaml:3:[0-9]+: .*retries" \
