@@ -237,14 +237,17 @@ static void probe_result(struct probe *p, bool pass, const char *detail, void *a
     /* Above LOG_START_DETAIL_MAX checks, a first pass and a first healthy
      * are counted, not logged: see log_start. */
     bool first_ok = sc->quiet_start && c->last_at == 0 && pass;
+    /* A failure is warn: the check leaves the mesh (or /health) because of it. */
     if (changed_pass && !first_ok)
-        log_info(c->spec->name, "probe %s: %s", pass ? "passed" : "failed", detail);
+        log_msg(pass ? LOG_INFO : LOG_WARN, c->spec->name, "probe %s: %s",
+                pass ? "passed" : "failed", detail);
     c->last_at = ev_now(sc->loop);
     if (health_feed(&c->health, pass)) {
         if (sc->quiet_start && c->since == 0 && c->health.up)
             note_first_healthy(sc);
         else
-            log_info(c->spec->name, "now %s (%s)", c->health.up ? "healthy" : "unhealthy", detail);
+            log_msg(c->health.up ? LOG_INFO : LOG_WARN, c->spec->name, "now %s (%s)",
+                    c->health.up ? "healthy" : "unhealthy", detail);
         c->since = c->last_at;
         sync_check(sc, c);
     }

@@ -62,6 +62,9 @@ else
 fi
 check_eq "GET /health 503 when down" "$(http_code "$ADMIN_URL/health")" 503
 check_eq "GET /health/<svc.ns> 503 when down" "$(http_code "$ADMIN_URL/health/$SVC.main")" 503
+# An operator filtering on warn sees the registration leave the mesh.
+check "log: probe failed at warn" grep -qE " warn +$SVC\.main: probe failed: " "$MESHREG_LOG"
+check "log: now unhealthy at warn" grep -qE " warn +$SVC\.main: now unhealthy " "$MESHREG_LOG"
 
 demo_ctl "$APP_PORT" healthy
 t0=$(now_ms)
@@ -72,6 +75,7 @@ else
     fail "re-registered when healthy" "no record after 8 s"
 fi
 check_eq "GET /health 200 again" "$(http_code "$ADMIN_URL/health")" 200
+check "log: recovery stays at info" grep -qE " info +$SVC\.main: now healthy " "$MESHREG_LOG"
 
 # meshreg check: same options, prints the registrations, starts nothing.
 out=$(meshreg_cli check --smartstack "$FIXTURES/smartstack.yaml" --service "$SVC" \

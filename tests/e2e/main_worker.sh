@@ -68,7 +68,7 @@ out=$(run_empty)
 check "default smartstack.yaml absent: warn with the path" \
     grep -qE "warn .*\./smartstack\.yaml does not exist.*worker mode" <<<"$out"
 out=$(run_empty --worker)
-check "--worker: no warning" bash -c "! grep -q ' warn ' <<<'$out'"
+check "--worker: no smartstack warning" bash -c "! grep -q 'smartstack.yaml does not exist' <<<'$out'"
 check "--worker: the worker line is there at info" grep -q "info .*worker mode" <<<"$out"
 # A --smartstack FILE named explicitly that does not exist: exit 2, FILE named.
 out=$(timeout 5 "$BIN" run --service "$SVC" --port "$port" --smartstack "$T/nope.yaml" \
