@@ -335,6 +335,7 @@ int config_load(int argc, char **argv, char **envp, struct mr_config **out, char
         rc = -1;
         goto done;
     }
+    cfg->min_drain_seconds = s.min_drain_seconds;
     cfg->log_format = strcmp(s.log_format, "json") == 0 ? LOG_FORMAT_JSON : LOG_FORMAT_TEXT;
     cfg->soa_dir = cmem_strdup(s.soa_dir);
     cfg->etc_dir = cmem_strdup(s.etc_dir);

@@ -15,7 +15,6 @@
 
 #include "config/placement.h"
 
-
 enum log_format { LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
 
 struct location_db;
@@ -64,11 +63,11 @@ struct check_spec {
 /* Backend credentials and TLS files (config/creds.c). The password is read
  * from its file at every load (start, SIGHUP) and never printed. */
 struct mr_backend_auth {
-    char *user;          /* NULL: no authentication */
-    char *password;      /* the file's content without its trailing newline */
-    char *password_file; /* where it came from (for messages) */
-    bool zk_protected;   /* --zk-acl protected */
-    bool insecure;       /* --backend-insecure-auth */
+    char *user;                /* NULL: no authentication */
+    char *password;            /* the file's content without its trailing newline */
+    char *password_file;       /* where it came from (for messages) */
+    bool zk_protected;         /* --zk-acl protected */
+    bool insecure;             /* --backend-insecure-auth */
     char *cacert, *cert, *key; /* etcds:// files, NULL = system CAs / no client cert */
 };
 
@@ -85,9 +84,10 @@ struct mr_config {
     size_t nadmin_allow;
     int grace_seconds;
     bool adaptive_drain;
-    bool hacheck_live; /* --hacheck-live: live checks of unprobed hacheck routes */
-    bool zk_path_encoding; /* zk: child names carry the record */
+    bool hacheck_live;           /* --hacheck-live: live checks of unprobed hacheck routes */
+    bool zk_path_encoding;       /* zk: child names carry the record */
     struct mr_backend_auth auth; /* README "Backend credentials" */
+    int min_drain_seconds;       /* adaptive drain floor with a discovery backend */
     enum log_format log_format;
 
     struct check_spec *checks;
@@ -131,6 +131,5 @@ void config_free(struct mr_config *cfg);
 /* True when two checks would probe and register exactly the same way (for
  * SIGHUP: an unchanged check keeps its state and its record). */
 bool config_check_same(const struct check_spec *a, const struct check_spec *b);
-
 
 #endif

@@ -141,8 +141,7 @@ static const struct def defs[SET_COUNT] = {
                                    NULL, 0, 0, OFF(backend_password_file), "FILE",
                                    "the user's password (one line; re-read on SIGHUP)",
                                    check_nonempty, 0},
-    [SET_ZK_ACL] = {"zk-acl", "zk_acl", NULL, T_STR, "open", 0, 0, OFF(zk_acl),
-                    "open|protected",
+    [SET_ZK_ACL] = {"zk-acl", "zk_acl", NULL, T_STR, "open", 0, 0, OFF(zk_acl), "open|protected",
                     "zk: ACL of created nodes (protected: world reads, only our identity writes)",
                     check_zk_acl, 0},
     [SET_BACKEND_INSECURE_AUTH] = {"backend-insecure-auth", "backend_insecure_auth", NULL, T_BOOL,
@@ -153,6 +152,10 @@ static const struct def defs[SET_COUNT] = {
                     "register nothing, read no smartstack.yaml (silences the warning a "
                     "missing default ./smartstack.yaml gives)",
                     NULL, 0},
+    [SET_MIN_DRAIN_SECONDS] =
+        {"min-drain-seconds", "min_drain_seconds", NULL, T_INT, "10", 0, 86400,
+         OFF(min_drain_seconds), "N",
+         "with a discovery backend (not file:), the earliest an adaptive drain ends", NULL, 0},
 };
 
 /* ---- validators ---- */

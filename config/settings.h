@@ -59,6 +59,7 @@ enum settings_id {
     SET_ZK_ACL,
     SET_BACKEND_INSECURE_AUTH,
     SET_WORKER,
+    SET_MIN_DRAIN_SECONDS,
     SET_COUNT
 };
 
@@ -104,11 +105,12 @@ struct settings {
     char *zk_location_type;
     bool zk_path_encoding;
     int backend_max_ops;
-    char *backend_user;          /* README "Backend credentials" */
+    char *backend_user; /* README "Backend credentials" */
     char *backend_password_file;
     char *zk_acl; /* "open" or "protected" */
     bool backend_insecure_auth;
     bool worker; /* --worker: registers nothing, reads no smartstack.yaml */
+    int min_drain_seconds;
 
     enum settings_src src[SET_COUNT];
     char *origin[SET_COUNT]; /* where the winning value was written, for messages */

@@ -255,7 +255,6 @@ static void probe_result(struct probe *p, bool pass, const char *detail, void *a
     sd_notify_ready_if_probed(sc);
 }
 
-/* Drives the drain machine; runs periodically and right after any request. */
 /* The periodic tick runs only while something is time-based: a shutdown
  * in progress, or an admin drain with an expiry. An idle sidecar sleeps
  * until a probe, a request or a signal (every one of which calls tick()). */
@@ -274,12 +273,26 @@ static void tick_schedule(struct sidecar *sc)
     ev_timer_again(sc->loop, &sc->tick);
 }
 
-static void tick_advance(struct sidecar *sc);
-
-static void tick(struct sidecar *sc)
+static void log_window_end(struct sidecar *sc, size_t npeers)
 {
-    tick_advance(sc);
-    tick_schedule(sc);
+    const struct drain *d = &sc->drain;
+    double early = d->shutdown_at + d->drain_seconds - d->window_end_at;
+    switch (d->window_end) {
+    case DRAIN_END_ADAPTIVE:
+        log_info(NULL,
+                 "adaptive drain: all %zu polling load balancer(s) answered draining "
+                 "%d times; ending the window %.1f s early (%.1f s after the signal)",
+                 npeers, ADAPTIVE_MIN_ANSWERS, early, d->window_end_at - d->shutdown_at);
+        break;
+    case DRAIN_END_SKIPPED:
+        log_info(NULL, "drain window skipped (second signal)");
+        break;
+    case DRAIN_END_APP_GONE:
+    case DRAIN_END_FULL:
+    case DRAIN_END_NONE:
+        log_info(NULL, "drain window over");
+        break;
+    }
 }
 
 static void drain_expired(const struct spool_entry *e, void *arg)
@@ -289,50 +302,92 @@ static void drain_expired(const struct spool_entry *e, void *arg)
              e->reason[0] ? ", reason: " : "", e->reason);
 }
 
-static void tick_advance(struct sidecar *sc)
+/* Does what entering phase `ph` asks (drain.h lists who acts when). */
+static void drain_act(struct sidecar *sc, enum drain_phase before, enum drain_phase ph,
+                      size_t npeers)
+{
+    const struct drain *d = &sc->drain;
+    sc->gen++;
+    if (before <= DRAIN_DEREGISTERING && ph > DRAIN_DEREGISTERING) {
+        if (d->dereg_timed_out)
+            log_error(NULL,
+                      "deregistration not confirmed after %.1f s (%zu pending): "
+                      "records expire with the backend session/TTL",
+                      d->dereg_timeout, regset_pending(sc->regs));
+        else
+            log_info(NULL, "deregistered everything in %.1f ms",
+                     (d->dereg_done_at - d->shutdown_at) * 1000.0);
+    }
+    if (before <= DRAIN_WINDOW && ph > DRAIN_WINDOW)
+        log_window_end(sc, npeers);
+    switch (ph) {
+    case DRAIN_WINDOW:
+        log_info(NULL, "draining: answering 503 for %.1f s more",
+                 drain_window_remaining(d, ev_now(sc->loop)));
+        break;
+    case DRAIN_STOPPING_APP:
+        log_info(NULL, "stopping the app: SIGTERM, SIGKILL in %.0f s", d->grace_seconds);
+        supervise_term(&sc->app);
+        break;
+    case DRAIN_KILLING_APP:
+        supervise_kill(&sc->app);
+        break;
+    case DRAIN_STOPPING_REGISTRY:
+        regset_stop(sc->regs);
+        break;
+    case DRAIN_EXIT:
+        if (d->reg_stop_timed_out)
+            log_warn(NULL, "backend %s did not finish stopping in %.0f s", sc->cfg->backend,
+                     DRAIN_REGISTRY_STOP_S);
+        log_info(NULL, "exiting");
+        ev_break(sc->loop, EVBREAK_ALL);
+        break;
+    case DRAIN_RUNNING:
+    case DRAIN_DEREGISTERING:
+        break;
+    }
+}
+
+/* One step of the drain machine with what it needs to know; true when the
+ * phase moved (and what the new one asks was done). */
+static bool tick_round(struct sidecar *sc)
 {
     ev_tstamp now = ev_now(sc->loop);
-    enum drain_phase before = sc->drain.phase;
-    size_t npeers;
-    /* --adaptive-drain is one more request: the window may end once every
-     * recent poller has been told; drain_tick still deregisters first. */
-    if (sc->cfg->adaptive_drain && drain_is_shutting_down(&sc->drain) && !sc->drain.window_cut &&
-        lbwatch_all_informed(&sc->lbwatch, now, ADAPTIVE_RECENT_S, ADAPTIVE_MIN_ANSWERS, &npeers)) {
-        log_info(NULL,
-                 "adaptive drain: all %zu polling load balancer(s) answered draining "
-                 "%d times; ending the window %.1f s early",
-                 npeers, ADAPTIVE_MIN_ANSWERS, drain_window_remaining(&sc->drain, now));
-        drain_request_window_end(&sc->drain);
-    }
-    enum drain_phase ph = drain_tick(&sc->drain, now, regset_pending(sc->regs));
+    size_t npeers = 0;
+    struct drain_input in = {
+        .now = now,
+        .pending = regset_pending(sc->regs),
+        .registry_stopped = regset_stopped(sc->regs),
+    };
+    if (sc->drain.adaptive && drain_is_shutting_down(&sc->drain))
+        in.lbs_informed = lbwatch_all_informed(&sc->lbwatch, now, ADAPTIVE_RECENT_S,
+                                               ADAPTIVE_MIN_ANSWERS, &npeers);
+    enum drain_phase before = sc->drain.phase, ph = drain_tick(&sc->drain, &in);
     if (spool_expire(&sc->spool, now, drain_expired, NULL) > 0) {
         state_save(sc->cfg->state_dir, &sc->spool);
         sync_all(sc);
     }
     if (ph == before)
+        return false;
+    drain_act(sc, before, ph, npeers);
+    return true;
+}
+
+/* Drives the drain machine; runs periodically and right after any event.
+ * An event raised while acting (the registry reporting its stop) makes
+ * one more round instead of nesting. */
+static void tick(struct sidecar *sc)
+{
+    if (sc->ticking) {
+        sc->tick_again = true;
         return;
-    sc->gen++;
-    if (ph == DRAIN_WINDOW || ph == DRAIN_EXIT || ph == DRAIN_STOPPING_APP) {
-        if (before == DRAIN_DEREGISTERING || before == DRAIN_RUNNING) {
-            if (sc->drain.dereg_timed_out)
-                log_error(NULL,
-                          "deregistration not confirmed after %.1f s (%zu pending): "
-                          "records expire with the backend session/TTL",
-                          sc->drain.dereg_timeout, regset_pending(sc->regs));
-            else
-                log_info(NULL, "deregistered everything in %.1f ms",
-                         (sc->drain.dereg_done_at - sc->drain.shutdown_at) * 1000.0);
-        }
     }
-    if (ph == DRAIN_WINDOW)
-        log_info(NULL, "draining: answering 503 for %.1f s more",
-                 drain_window_remaining(&sc->drain, now));
-    if (ph == DRAIN_STOPPING_APP)
-        supervise_stop(&sc->app);
-    if (ph == DRAIN_EXIT) {
-        log_info(NULL, "drain window over: exiting");
-        ev_break(sc->loop, EVBREAK_ALL);
-    }
+    sc->ticking = true;
+    do
+        sc->tick_again = false;
+    while (tick_round(sc) || sc->tick_again);
+    sc->ticking = false;
+    tick_schedule(sc);
 }
 
 static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -343,22 +398,23 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 static void shutdown_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
     struct sidecar *sc = w->data;
-    ev_tstamp now = ev_now(loop);
     const char *sig = w->signum == SIGINT ? "SIGINT" : "SIGTERM";
-    bool first = !drain_is_shutting_down(&sc->drain);
-    drain_request_shutdown(&sc->drain, now);
-    if (first) {
+    switch (drain_request_shutdown(&sc->drain, ev_now(loop))) {
+    case DRAIN_SIGNAL_FIRST:
         log_info(NULL, "%s: draining for %.0f s, deregistering first", sig,
                  sc->drain.drain_seconds);
         sd_notify_stopping();
         sync_all(sc); /* every check stops being up: delete every record now */
-    } else if (sc->drain.app_gone) {
-        log_info(NULL, "%s: already stopping (the app exited)", sig);
-    } else {
+        break;
+    case DRAIN_SIGNAL_SKIP_WINDOW:
         log_info(NULL,
                  "%s again: skipping the rest of the window (deregistration still "
                  "completes first)",
                  sig);
+        break;
+    case DRAIN_SIGNAL_ALREADY_DONE:
+        log_info(NULL, "%s: already stopping (phase %s)", sig, drain_phase_name(sc->drain.phase));
+        break;
     }
     tick(sc);
 }
@@ -373,9 +429,10 @@ static void reg_changed(void *arg)
         log_info(NULL, "all %zu record(s) registered in %s %.1f s after start", sc->start_nreg,
                  sc->cfg->backend, ev_now(sc->loop) - sc->started);
     }
-    /* A confirmed delete may be what DEREGISTERING waits for: react now,
-     * not at the next tick, to keep SIGTERM -> record gone in milliseconds. */
-    if (sc->drain.phase == DRAIN_DEREGISTERING)
+    /* A confirmed delete (or the registry's stop) may be what the drain
+     * waits for: react now, not at the next tick, to keep SIGTERM -> record
+     * gone in milliseconds. */
+    if (sc->drain.phase == DRAIN_DEREGISTERING || sc->drain.phase == DRAIN_STOPPING_REGISTRY)
         tick(sc);
 }
 
@@ -389,15 +446,31 @@ static void app_exit_cb(struct supervise *s, int code, void *arg)
 {
     struct sidecar *sc = arg;
     sc->exit_code = code;
-    if (!drain_is_shutting_down(&sc->drain)) {
+    if (drain_app_exited(&sc->drain, ev_now(sc->loop))) {
         log_info(NULL, "the app exited on its own: deregistering and exiting with its status %d",
                  code);
-        drain_app_exited(&sc->drain, ev_now(sc->loop));
         sync_all(sc);
-    } else {
-        drain_app_exited(&sc->drain, ev_now(sc->loop));
     }
     tick(sc);
+}
+
+/* The drain knobs of cfg (at start and on reload). The adaptive floor is
+ * for readers that learn of a deregistration through the backend
+ * (README "Drain sequence"); the file: backend's readers are local. */
+static void drain_apply(struct sidecar *sc, const struct mr_config *cfg)
+{
+    bool floor = cfg->adaptive_drain && !regset_local_readers(sc->regs);
+    struct drain_settings ds = {
+        .drain_seconds = cfg->drain_seconds,
+        .grace_seconds = cfg->grace_seconds,
+        .adaptive = cfg->adaptive_drain,
+        .min_seconds = floor ? cfg->min_drain_seconds : 0,
+    };
+    if (!drain_configure(&sc->drain, &ds))
+        log_warn(NULL,
+                 "min_drain_seconds %d is above drain_seconds %d: an adaptive drain "
+                 "serves the whole window",
+                 cfg->min_drain_seconds, cfg->drain_seconds);
 }
 
 static void reload(struct sidecar *sc);
@@ -684,7 +757,7 @@ static void reload(struct sidecar *sc)
     sc->checks = n;
     sc->nchecks = ncfg->nchecks;
     names_build(sc);
-    sc->drain.drain_seconds = ncfg->drain_seconds;
+    drain_apply(sc, ncfg);
     /* Keep what cannot change without a restart; the running app keeps its argv. */
     SWAP_STR(ncfg->backend, ocfg->backend);
     SWAP_STR(ncfg->admin_addr, ocfg->admin_addr);
@@ -852,6 +925,7 @@ int sidecar_run(struct mr_config *cfg, int argc, char **argv, char **envp)
     sc->regs->on_change_arg = sc;
     regset_set_path_encoding(sc->regs, cfg->zk_path_encoding);
     regset_set_auth(sc->regs, cfg->auth.user, cfg->auth.password, cfg->auth.zk_protected);
+    drain_apply(sc, cfg);
     if (checks_init(sc, err, sizeof(err)) == 0)
         names_build(sc);
     else {
@@ -860,8 +934,8 @@ int sidecar_run(struct mr_config *cfg, int argc, char **argv, char **envp)
     }
     struct admin_limits lim = {16 * 1024, 64 * 1024, 10.0, 4096};
     struct admin_view view = view_of(sc);
-    sc->admin = admin_new(sc->loop, &view, cfg->admin_addr, cfg->admin_allow, cfg->nadmin_allow, &lim,
-                          err, sizeof(err));
+    sc->admin = admin_new(sc->loop, &view, cfg->admin_addr, cfg->admin_allow, cfg->nadmin_allow,
+                          &lim, err, sizeof(err));
     if (!sc->admin) {
         log_error(NULL, "admin endpoint: %s", err);
         goto out;
@@ -885,8 +959,9 @@ int sidecar_run(struct mr_config *cfg, int argc, char **argv, char **envp)
     if (sd_notify_watchdog_start(sc->loop, err, sizeof(err)) < 0)
         log_warn(NULL, "systemd watchdog off: %s", err);
     if (sc->wrapper) {
-        if (supervise_start(&sc->app, sc->loop, cfg->app_argv, cfg->grace_seconds, app_exit_cb, sc,
-                            err, sizeof(err)) != 0) {
+        int started =
+            supervise_start(&sc->app, sc->loop, cfg->app_argv, app_exit_cb, sc, err, sizeof(err));
+        if (started != 0) {
             log_error(NULL, "cannot start the app: %s", err);
             goto out;
         }
@@ -906,7 +981,6 @@ int sidecar_run(struct mr_config *cfg, int argc, char **argv, char **envp)
         probe_stop(sc->checks[i].probe);
     rc = sc->wrapper ? sc->exit_code : 0;
 out:
-    regset_stop(sc->regs);
     signals_stop(sc);
     sd_notify_watchdog_stop(sc->loop);
     supervise_release(&sc->app);

@@ -78,6 +78,7 @@ struct sidecar {
     struct sidecar_reloads reloads;
     struct lbwatch lbwatch; /* --adaptive-drain: who polls us */
     ev_timer tick;
+    bool ticking, tick_again; /* tick(): a round is running / another is due */
     ev_signal sig_term, sig_int, sig_hup, sig_usr1, sig_usr2;
     struct supervise app; /* wrapper mode only */
     bool wrapper;

@@ -17,7 +17,6 @@ static void child_cb(struct ev_loop *loop, ev_child *w, int revents)
     s->running = false;
     int st = w->rstatus;
     s->exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : 1;
-    ev_timer_stop(loop, &s->kill_timer);
     if (WIFSIGNALED(st))
         log_info(NULL, "app (pid %d) killed by signal %d", (int)s->pid, WTERMSIG(st));
     else
@@ -26,29 +25,16 @@ static void child_cb(struct ev_loop *loop, ev_child *w, int revents)
         s->cb(s, s->exit_code, s->cb_arg);
 }
 
-static void kill_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    struct supervise *s = w->data;
-    if (!s->running)
-        return;
-    log_warn(NULL, "app (pid %d) still running %.0f s after SIGTERM: SIGKILL", (int)s->pid,
-             s->grace);
-    kill(s->pid, SIGKILL);
-}
-
-int supervise_start(struct supervise *s, struct ev_loop *loop, char *const *argv, double grace,
+int supervise_start(struct supervise *s, struct ev_loop *loop, char *const *argv,
                     supervise_exit_cb cb, void *arg, char *err, size_t errlen)
 {
     memset(s, 0, sizeof(*s));
     s->loop = loop;
-    s->grace = grace;
     s->cb = cb;
     s->cb_arg = arg;
     ev_child_init(&s->child, child_cb, 0, 0);
     s->child.data = s;
     ev_child_start(loop, &s->child);
-    ev_timer_init(&s->kill_timer, kill_cb, grace, 0);
-    s->kill_timer.data = s;
 
     fflush(stdout);
     pid_t pid = fork();
@@ -86,13 +72,22 @@ void supervise_signal(struct supervise *s, int sig)
         kill(s->pid, sig);
 }
 
-void supervise_stop(struct supervise *s)
+void supervise_term(struct supervise *s)
 {
-    if (!s->running || ev_is_active(&s->kill_timer))
+    if (!s->running || s->termed)
         return;
-    log_info(NULL, "sending SIGTERM to the app (pid %d), SIGKILL in %.0f s", (int)s->pid, s->grace);
+    s->termed = true;
+    log_info(NULL, "sending SIGTERM to the app (pid %d)", (int)s->pid);
     kill(s->pid, SIGTERM);
-    ev_timer_start(s->loop, &s->kill_timer);
+}
+
+void supervise_kill(struct supervise *s)
+{
+    if (!s->running)
+        return;
+    log_warn(NULL, "app (pid %d) still running after SIGTERM and the grace period: SIGKILL",
+             (int)s->pid);
+    kill(s->pid, SIGKILL);
 }
 
 void supervise_release(struct supervise *s)
@@ -100,5 +95,4 @@ void supervise_release(struct supervise *s)
     if (!s->loop)
         return;
     ev_child_stop(s->loop, &s->child);
-    ev_timer_stop(s->loop, &s->kill_timer);
 }

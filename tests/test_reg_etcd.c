@@ -365,9 +365,15 @@ static void test_delete_latency(void **state)
     ev_loop_destroy(loop);
 }
 
-/* reg_stop after the loop ended (the sidecar's exit path) revokes the lease
- * in a bounded exchange: anything still attached goes at once. */
-static void test_stop_revokes_after_loop(void **state)
+static bool stopped(void *arg)
+{
+    return reg_stopped(arg);
+}
+
+/* reg_stop revokes the lease with one request on the loop, bounded by its
+ * 500 ms deadline, and reports itself done: anything still attached goes
+ * at once. */
+static void test_stop_revokes_and_reports_done(void **state)
 {
     struct ev_loop *loop = ev_loop_new(0);
     struct reg *r = new_reg(loop, ep_single, "/meshreg-test/stop1", 30);
@@ -378,9 +384,10 @@ static void test_stop_revokes_after_loop(void **state)
     assert_true(lease != 0);
     double t0 = now_ms();
     reg_stop(r);
+    assert_false(reg_stopped(r)); /* the revoke is in flight */
+    assert_true(run_until(loop, stopped, r, 0.5 + STALL_MAX, NULL));
     double ms = now_ms() - t0;
-    print_message("revoke after the loop took %.2f ms\n", ms);
-    assert_true(ms < 500 + STALL_MAX * 1000); /* its 500 ms deadline bounds it */
+    print_message("revoke took %.2f ms\n", ms);
     assert_int_equal(ctl_lease_granted(ep_single, lease), -1);
     char val[64];
     ctl_value(ep_single, key, val, sizeof val);
@@ -409,6 +416,7 @@ static void test_stop_revokes_in_loop(void **state)
     double gap;
     run_until(loop, NULL, NULL, 0.5, &gap);
     assert_true(gap < STALL_MAX); /* stop did not block the loop */
+    assert_true(reg_stopped(r));
     assert_int_equal(ctl_lease_granted(ep_single, lease), -1);
     reg_free(r);
     ev_loop_destroy(loop);
@@ -710,10 +718,11 @@ static int ctl_count_strict(const char *eps, const char *prefix)
     return atoi(out);
 }
 
-/* Freeing with requests in flight cancels them: afterwards no watcher of
- * ours is left on the loop (none could call back into freed memory), no
- * socket is left open, and nothing of ours stays in etcd (the lease is
- * revoked; a put etcd handles late finds its lease gone). */
+/* Freeing with requests in flight (the revoke of reg_stop among them)
+ * cancels them: afterwards no watcher of ours is left on the loop (none
+ * could call back into freed memory) and no socket is left open. Stopped on
+ * the loop first, nothing of ours stays in etcd (the lease is revoked; a put
+ * etcd handles late finds its lease gone). */
 static void test_free_with_inflight(void **state)
 {
     struct ev_loop *loop = ev_loop_new(0);
@@ -730,10 +739,26 @@ static void test_free_with_inflight(void **state)
     }
     assert_true(reg_pending(r) > 0);
     assert_true(ev_run(loop, EVRUN_NOWAIT) != 0); /* requests are on the loop */
+    reg_stop(r);
+    assert_false(reg_stopped(r));
     reg_free(r);
     assert_int_equal(ev_run(loop, EVRUN_NOWAIT), 0); /* no active watcher left */
     assert_int_equal(count_fds(), fds0);
-    assert_int_equal(ctl_count_strict(ep_single, "/meshreg-test/inflight/"), 0);
+
+    r = new_reg(loop, ep_single, "/meshreg-test/inflight2", 3);
+    assert_true(run_until(loop, connected, r, 10, NULL));
+    for (int i = 1; i <= 20; i++) {
+        char node[16];
+        snprintf(node, sizeof node, "n_%d", i);
+        set(r, "svc.main", node, REC);
+    }
+    assert_true(ev_run(loop, EVRUN_NOWAIT) != 0);
+    reg_stop(r);
+    assert_true(run_until(loop, stopped, r, 0.5 + STALL_MAX, NULL));
+    reg_free(r);
+    assert_int_equal(ev_run(loop, EVRUN_NOWAIT), 0);
+    assert_int_equal(count_fds(), fds0);
+    assert_int_equal(ctl_count_strict(ep_single, "/meshreg-test/inflight2/"), 0);
     ev_loop_destroy(loop);
 }
 
@@ -794,7 +819,7 @@ int main(void)
         cmocka_unit_test(test_uri),
         cmocka_unit_test(test_put_exact_value_with_lease),
         cmocka_unit_test(test_delete_latency),
-        cmocka_unit_test(test_stop_revokes_after_loop),
+        cmocka_unit_test(test_stop_revokes_and_reports_done),
         cmocka_unit_test(test_stop_revokes_in_loop),
         cmocka_unit_test(test_lease_lost_resync),
         cmocka_unit_test(test_killed_process_key_expires),

@@ -84,6 +84,22 @@ static void put_writes_the_file_and_del_removes_it(void **state)
     assert_true(f->changes >= 3);
 }
 
+/* Stopping has no session to end: it is done when reg_stop returns, with
+ * one change notice (what the sidecar's drain waits for), and sets nothing
+ * more. The file's readers are local: no adaptive-drain floor. */
+static void stop_is_done_at_once(void **state)
+{
+    struct fixture *f = *state;
+    assert_true(reg_local_readers(f->r));
+    assert_false(reg_stopped(f->r));
+    int before = f->changes;
+    reg_stop(f->r);
+    assert_true(reg_stopped(f->r));
+    assert_int_equal(f->changes, before + 1);
+    reg_set(f->r, "svc.main", "h_9", "{}");
+    assert_false(reg_present(f->r, "svc.main", "h_9"));
+}
+
 static void no_temp_files_left_behind(void **state)
 {
     struct fixture *f = *state;
@@ -475,6 +491,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(put_writes_the_file_and_del_removes_it, setup, teardown),
+        cmocka_unit_test_setup_teardown(stop_is_done_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(no_temp_files_left_behind, setup, teardown),
         cmocka_unit_test_setup_teardown(repeated_set_is_cheap_and_idempotent, setup, teardown),
         cmocka_unit_test_setup_teardown(clear_removes_a_leftover_of_an_earlier_run, setup,

@@ -130,6 +130,8 @@ static void test_stop_closes_session(void **state)
     double ms = (mono() - t0) * 1000;
     print_message("# zk session close took %.2f ms\n", ms);
     assert_true(ms < 500);
+    assert_true(reg_stopped(r)); /* the close is done when stop returns */
+    assert_false(reg_local_readers(r));
     struct znode z;
     zk_get(loop, hosts_single, "/meshreg-test/stop/svc.main/h1_", &z);
     assert_false(z.exists);

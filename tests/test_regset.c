@@ -196,6 +196,7 @@ static void single_cluster_backend_is_one_cluster(void **state)
     struct regset *rs = regset_new(F.loop, uri, F.dir, 10, err, sizeof(err));
     assert_non_null(rs);
     assert_false(regset_multi(rs));
+    assert_true(regset_local_readers(rs)); /* file: readers are local: no drain floor */
     assert_int_equal(rs->n, 1);
     assert_string_equal(rs->v[0].name, "");
     struct reg *a, *b;
@@ -273,7 +274,10 @@ static void pending_spans_every_cluster(void **state)
     assert_int_equal(regset_pending(rs), 3);
     reg_set(a, "svc.main", "h_1", "{}"); /* unchanged: nothing new owed */
     assert_int_equal(regset_pending(rs), 3);
-    regset_stop(rs);
+    assert_false(regset_local_readers(rs)); /* synapse-style readers: the drain floor applies */
+    assert_false(regset_stopped(rs));
+    regset_stop(rs); /* clusters never connected: each stop is done at once */
+    assert_true(regset_stopped(rs));
     regset_stop(rs);
     regset_free(rs);
     assert_int_equal(regset_pending(NULL), 0);

@@ -1,7 +1,7 @@
 /* Wrapper mode's supervision of the app, with real child processes on the
  * default libev loop: exit codes and signals reported, exec failures, the
  * app's clean start (own process group, default signal state), signals
- * forwarded, SIGTERM then SIGKILL after the grace period, other children
+ * forwarded, SIGTERM and SIGKILL as the drain machine asks, other children
  * reaped without being mistaken for the app, and fork failing. The log
  * (stdout) is captured to check what is said about the app. */
 #include <errno.h>
@@ -152,12 +152,12 @@ static void read_file(const char *path, char *buf, size_t cap)
 }
 
 /* Starts `sh -c script` under supervision. */
-static void start_sh(struct supervise *s, struct seen *x, const char *script, double grace)
+static void start_sh(struct supervise *s, struct seen *x, const char *script)
 {
     char *argv[] = {"sh", "-c", (char *)script, NULL};
     char err[128] = "";
     memset(x, 0, sizeof(*x));
-    if (supervise_start(s, ev_default_loop(0), argv, grace, on_exit_cb, x, err, sizeof(err)) != 0)
+    if (supervise_start(s, ev_default_loop(0), argv, on_exit_cb, x, err, sizeof(err)) != 0)
         fail_msg("supervise_start: %s", err);
     assert_true(s->running);
     assert_true(s->pid > 0);
@@ -171,7 +171,7 @@ static void test_exit_codes_are_reported(void **state)
     struct seen x;
 
     capture_start();
-    start_sh(&s, &x, "exit 7", 30);
+    start_sh(&s, &x, "exit 7");
     pid_t pid = s.pid;
     run_until_exit(&s, 10);
     supervise_release(&s);
@@ -188,7 +188,7 @@ static void test_exit_codes_are_reported(void **state)
 
     /* death by a signal is 128 + the signal, as a shell reports it */
     capture_start();
-    start_sh(&s, &x, "kill -TERM $$", 30);
+    start_sh(&s, &x, "kill -TERM $$");
     pid = s.pid;
     run_until_exit(&s, 10);
     supervise_release(&s);
@@ -211,7 +211,7 @@ static void test_exec_failures(void **state)
     memset(&x, 0, sizeof(x));
     capture_start();
     assert_int_equal(
-        supervise_start(&s, ev_default_loop(0), argv, 30, on_exit_cb, &x, err, sizeof(err)), 0);
+        supervise_start(&s, ev_default_loop(0), argv, on_exit_cb, &x, err, sizeof(err)), 0);
     run_until_exit(&s, 10);
     supervise_release(&s);
     capture_stop();
@@ -230,7 +230,7 @@ static void test_exec_failures(void **state)
     char *argv2[] = {(char *)script, NULL};
     capture_start();
     assert_int_equal(
-        supervise_start(&s, ev_default_loop(0), argv2, 30, on_exit_cb, &x, err, sizeof(err)), 0);
+        supervise_start(&s, ev_default_loop(0), argv2, on_exit_cb, &x, err, sizeof(err)), 0);
     run_until_exit(&s, 10);
     supervise_release(&s);
     capture_stop();
@@ -240,7 +240,7 @@ static void test_exec_failures(void **state)
     /* found through PATH */
     char *argv3[] = {"true", NULL};
     assert_int_equal(
-        supervise_start(&s, ev_default_loop(0), argv3, 30, on_exit_cb, &x, err, sizeof(err)), 0);
+        supervise_start(&s, ev_default_loop(0), argv3, on_exit_cb, &x, err, sizeof(err)), 0);
     run_until_exit(&s, 10);
     supervise_release(&s);
     assert_int_equal(x.code, 0);
@@ -263,7 +263,7 @@ static void test_clean_start(void **state)
              "set -- $(cat /proc/$$/stat); echo \"pgrp $5 pid $$\" > %s; "
              "grep -E '^Sig(Ign|Blk)' /proc/self/status >> %s",
              tpath("start"), tpath("start"));
-    start_sh(&s, &x, script, 30);
+    start_sh(&s, &x, script);
     pid_t pid = s.pid;
     run_until_exit(&s, 10);
     supervise_release(&s);
@@ -296,22 +296,23 @@ static void test_signals_are_forwarded(void **state)
 
     snprintf(script, sizeof(script), "trap 'exit 42' USR1; touch %s; while :; do sleep 0.02; done",
              tpath("ready"));
-    start_sh(&s, &x, script, 30);
+    start_sh(&s, &x, script);
     assert_true(wait_file(s.loop, tpath("ready"), 10));
     supervise_signal(&s, SIGUSR1);
     run_until_exit(&s, 10);
     assert_int_equal(x.calls, 1);
     assert_int_equal(x.code, 42);
     supervise_signal(&s, SIGUSR1); /* not running: nothing sent */
-    supervise_stop(&s);            /* nor stopped */
-    assert_false(ev_is_active(&s.kill_timer));
+    supervise_term(&s);            /* nor stopped */
+    supervise_kill(&s);
+    assert_false(s.termed);
     run_for(s.loop, 0.05);
     assert_int_equal(x.calls, 1);
     supervise_release(&s);
 }
 
-/* supervise_stop: SIGTERM, and an app that leaves on it is not killed. */
-static void test_stop_term_is_enough(void **state)
+/* supervise_term: SIGTERM, once; an app that leaves on it is not killed. */
+static void test_term_is_enough(void **state)
 {
     struct supervise s;
     struct seen x;
@@ -320,23 +321,22 @@ static void test_stop_term_is_enough(void **state)
     snprintf(script, sizeof(script), "trap 'exit 0' TERM; touch %s; while :; do sleep 0.02; done",
              tpath("ready2"));
     capture_start();
-    start_sh(&s, &x, script, 30);
+    start_sh(&s, &x, script);
     assert_true(wait_file(s.loop, tpath("ready2"), 10));
-    supervise_stop(&s);
-    assert_true(ev_is_active(&s.kill_timer));
+    supervise_term(&s);
+    supervise_term(&s); /* already asked: no second SIGTERM */
+    assert_true(s.termed);
     run_until_exit(&s, 10);
-    assert_false(ev_is_active(&s.kill_timer)); /* disarmed by the exit */
     supervise_release(&s);
     capture_stop();
     assert_int_equal(x.code, 0);
-    expect_in(log_text, "sending SIGTERM to the app");
-    expect_in(log_text, "SIGKILL in 30 s");
-    assert_null(strstr(log_text, "still running"));
+    assert_int_equal(count_of(log_text, "sending SIGTERM to the app"), 1);
+    assert_null(strstr(log_text, "SIGKILL"));
 }
 
-/* An app that ignores SIGTERM is SIGKILLed after the grace period; asking
- * to stop again meanwhile sends nothing more. */
-static void test_stop_escalates_to_kill(void **state)
+/* An app that ignores SIGTERM stays until supervise_kill() (the drain
+ * machine's call once the grace is over). */
+static void test_kill_after_term(void **state)
 {
     struct supervise s;
     struct seen x;
@@ -344,20 +344,20 @@ static void test_stop_escalates_to_kill(void **state)
 
     snprintf(script, sizeof(script), "trap '' TERM; touch %s; exec sleep 30", tpath("ready3"));
     capture_start();
-    start_sh(&s, &x, script, 0.3);
+    start_sh(&s, &x, script);
     assert_true(wait_file(s.loop, tpath("ready3"), 10));
-    double t0 = ev_time();
-    supervise_stop(&s);
-    supervise_stop(&s); /* already stopping: no second SIGTERM */
+    supervise_term(&s);
+    run_for(s.loop, 0.3);
+    assert_true(s.running); /* SIGTERM ignored: nothing else happens by itself */
+    assert_int_equal(x.calls, 0);
+    supervise_kill(&s);
     run_until_exit(&s, 10);
-    double took = ev_time() - t0;
     supervise_release(&s);
     capture_stop();
     assert_int_equal(x.calls, 1);
     assert_int_equal(x.code, 128 + SIGKILL);
-    assert_true(took >= 0.29);
     assert_int_equal(count_of(log_text, "sending SIGTERM to the app"), 1);
-    expect_in(log_text, "still running 0 s after SIGTERM: SIGKILL");
+    expect_in(log_text, "still running after SIGTERM and the grace period: SIGKILL");
     expect_in(log_text, "killed by signal 9");
 }
 
@@ -371,7 +371,7 @@ static void test_other_children_are_not_the_app(void **state)
 
     snprintf(script, sizeof(script), "touch %s; while [ ! -e %s ]; do sleep 0.02; done; exit 5",
              tpath("ready4"), tpath("go4"));
-    start_sh(&s, &x, script, 30);
+    start_sh(&s, &x, script);
     assert_true(wait_file(s.loop, tpath("ready4"), 10));
 
     fflush(NULL);
@@ -427,7 +427,7 @@ static void test_fork_fails(void **state)
             _exit(10);
         if (setrlimit(RLIMIT_NPROC, &rl) != 0)
             _exit(11);
-        int rc = supervise_start(&s, loop, argv, 30, on_exit_cb, &x, err, sizeof(err));
+        int rc = supervise_start(&s, loop, argv, on_exit_cb, &x, err, sizeof(err));
         bool active = ev_is_active(&s.child);
         if (uid == 0 && setresuid(0, 0, 0) != 0) /* to write coverage files at exit */
             _exit(12);
@@ -453,7 +453,8 @@ static void test_release_is_safe(void **state)
     memset(&s, 0, sizeof(s));
     supervise_release(&s); /* never started */
     supervise_signal(&s, SIGTERM);
-    supervise_stop(&s);
+    supervise_term(&s);
+    supervise_kill(&s);
     assert_false(s.running);
 }
 
@@ -480,8 +481,8 @@ int main(void)
         cmocka_unit_test(test_exec_failures),
         cmocka_unit_test(test_clean_start),
         cmocka_unit_test(test_signals_are_forwarded),
-        cmocka_unit_test(test_stop_term_is_enough),
-        cmocka_unit_test(test_stop_escalates_to_kill),
+        cmocka_unit_test(test_term_is_enough),
+        cmocka_unit_test(test_kill_after_term),
         cmocka_unit_test(test_other_children_are_not_the_app),
         cmocka_unit_test(test_fork_fails),
         cmocka_unit_test(test_release_is_safe),

@@ -262,7 +262,7 @@ static bool pace_take(struct reg *r)
  * the entry again; it then waits behind the others. */
 static void flush(struct reg *r)
 {
-    if (r->flushing || r->conn != REG_CONNECTED || ev_is_active(&r->retry) ||
+    if (r->flushing || r->stopped || r->conn != REG_CONNECTED || ev_is_active(&r->retry) ||
         ev_is_active(&r->pace))
         return;
     r->flushing = true;
@@ -308,8 +308,7 @@ int reg_validate_uri(const char *uri, char *err, size_t errlen)
         if (s)
             snprintf(err, errlen, "backend \"%s\": %s is not a single store", uri, s->syntax);
         else
-            snprintf(err, errlen, "backend \"%s\": unknown scheme (use %s)", uri,
-                     SCHEME_HELP_ALL);
+            snprintf(err, errlen, "backend \"%s\": unknown scheme (use %s)", uri, SCHEME_HELP_ALL);
         return -1;
     }
     /* The backend's own parser decides; nothing is started. */
@@ -486,9 +485,17 @@ void reg_op_done(struct reg *r, struct reg_entry *e, bool ok, const char *errmsg
         mark_dirty(r, e);
         char w[160];
         snprintf(r->last_error, sizeof(r->last_error), "%s", errmsg ? errmsg : "failed");
-        log_warn(e->svc, "%s %s in %s failed: %s (retry in %.1f s)",
-                 e->issued_want ? "register" : "deregister", e->node, where(r, w, sizeof(w)),
-                 r->last_error, r->backoff);
+        /* An operation that completes while the registry stops (on the
+         * running loop, README "Drain sequence") is not retried. */
+        const char *op = e->issued_want ? "register" : "deregister";
+        if (r->stopped) {
+            log_warn(e->svc, "%s %s in %s failed: %s (stopping: not retried)", op, e->node,
+                     where(r, w, sizeof(w)), r->last_error);
+            notify(r);
+            return;
+        }
+        log_warn(e->svc, "%s %s in %s failed: %s (retry in %.1f s)", op, e->node,
+                 where(r, w, sizeof(w)), r->last_error, r->backoff);
         if (!ev_is_active(&r->retry)) {
             ev_timer_set(&r->retry, r->backoff, 0);
             ev_timer_start(r->loop, &r->retry);
@@ -548,10 +555,29 @@ void reg_stop(struct reg *r)
     r->ops->stop(r);
 }
 
+void reg_stop_done(struct reg *r)
+{
+    if (r->stop_done)
+        return;
+    r->stop_done = true;
+    notify(r);
+}
+
+bool reg_stopped(const struct reg *r)
+{
+    return !r || r->stop_done;
+}
+
+bool reg_local_readers(const struct reg *r)
+{
+    return r && r->ops->local_readers;
+}
+
 void reg_free(struct reg *r)
 {
     if (!r)
         return;
+    r->on_change = NULL; /* the owner is going away too */
     reg_stop(r);
     while (r->entries) {
         struct reg_entry *e = r->entries;

@@ -55,6 +55,10 @@ struct reg_op_stats {
 
 struct reg_ops {
     const char *name; /* URI scheme: "file", "zk", "etcd" */
+    /* The records' readers are local processes that see a change at once
+     * (file:), not discovery clients that learn of it through a watch or a
+     * poll: no adaptive-drain floor is needed (README "Drain sequence"). */
+    bool local_readers;
     /* Parses the URI (whole, e.g. "zk://h:p/root") and sets r->impl. No I/O
      * that can block. */
     int (*init)(struct reg *r, const char *uri, char *err, size_t errlen);
@@ -67,7 +71,9 @@ struct reg_ops {
     void (*del)(struct reg *r, struct reg_entry *e);
     /* Releases per-entry state before the core frees an entry (may be NULL). */
     void (*forget)(struct reg *r, struct reg_entry *e);
-    /* Ends the session (zk close, etcd lease revoke); bounded, best effort. */
+    /* Ends the session (zk close, etcd lease revoke) on the running loop;
+     * bounded, best effort. Calls reg_stop_done() once finished, possibly
+     * before returning. */
     void (*stop)(struct reg *r);
     void (*free)(struct reg *r);
     /* The credentials changed (reg_set_auth after start): use them now if
@@ -95,7 +101,8 @@ struct reg {
     ev_timer retry;
     double backoff;
     bool flushing;
-    bool stopped;
+    bool stopped;   /* reg_stop() was called */
+    bool stop_done; /* ... and the backend finished stopping */
     unsigned long ops_ok, ops_failed;
     struct reg_op_stats op_stats[2]; /* [0] put, [1] delete */
     /* Called whenever an entry's confirmed state or the connection changes. */
@@ -129,7 +136,13 @@ size_t reg_pending(const struct reg *r);
 /* The backend confirmed this record exists. */
 bool reg_present(const struct reg *r, const char *svc, const char *node);
 const char *reg_conn_name(enum reg_conn c);
+/* Starts ending the session (no further operations are issued); the
+ * backend finishes on the running loop and on_change fires when it has. */
 void reg_stop(struct reg *r);
+/* True once the stop has finished. */
+bool reg_stopped(const struct reg *r);
+/* No adaptive-drain floor needed: see reg_ops.local_readers. */
+bool reg_local_readers(const struct reg *r);
 void reg_free(struct reg *r);
 /* At most per_second operations a second (0: unpaced), README "Backend pacing". */
 void reg_set_max_ops(struct reg *r, double per_second);
@@ -147,6 +160,8 @@ void reg_set_conn(struct reg *r, enum reg_conn c, const char *detail);
 /* The backend lost every record (session expired, lease gone): mark all
  * wanted entries for re-creation. */
 void reg_resync(struct reg *r);
+/* The backend finished stopping (see reg_ops.stop). */
+void reg_stop_done(struct reg *r);
 
 extern const struct reg_ops reg_file_ops;
 extern const struct reg_ops reg_etcd_ops;

@@ -17,8 +17,7 @@
  * lease found gone is re-granted and reg_resync() makes the core put every
  * wanted key again; since the key names are fixed, that never duplicates.
  *
- * Every request has a deadline; nothing here waits on etcd, except stop()
- * when the loop is no longer running (see there). */
+ * Every request has a deadline; nothing here waits on etcd. */
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <stdint.h>
@@ -36,7 +35,7 @@
 #define ETCD_DEFAULT_PORT 2379
 #define ETCD_MAX_ENDPOINTS 16
 #define REQ_TIMEOUT_MS 2000
-/* Bounded wait for the lease revoke when the loop has already ended. */
+/* Deadline of the lease revoke at stop. */
 #define REVOKE_TIMEOUT_MS 500
 /* Session retry backoff: short, so that registration converges within about
  * half a second of etcd coming back. */
@@ -578,7 +577,10 @@ static void call_cb(void *arg, const struct httpc_result *res)
     }
     if (parsed)
         etcd_resp_clear(&resp);
+    bool stop_finished = c->kind == CALL_REVOKE;
     free(c);
+    if (stop_finished)
+        reg_stop_done(r);
 }
 
 /* ---- ops ---- */
@@ -651,17 +653,11 @@ static void etcd_forget(struct reg *r, struct reg_entry *e)
     e->impl = NULL;
 }
 
-static void revoke_cb_private(void *arg, const struct httpc_result *res)
-{
-    int *status = arg;
-    *status = res->status;
-}
-
 /* Revokes the lease so that anything still attached goes at once instead of
- * after the TTL. Inside the running loop (ev_depth > 0) it is fire and
- * forget: the loop completes it, free() cancels it if the loop ends first.
- * After the loop has ended (the sidecar's exit path) nothing else can run,
- * so it is one exchange on a private loop, bounded by REVOKE_TIMEOUT_MS. */
+ * after the TTL: one request on the running loop (the drain's last phase,
+ * README "Drain sequence"), bounded by REVOKE_TIMEOUT_MS; its completion
+ * reports the stop done. Called after the loop ended (an error exit before
+ * it ran), the request is cancelled by free(); no lease exists then. */
 static void etcd_stop(struct reg *r)
 {
     struct reg_etcd *x = r->impl;
@@ -677,42 +673,11 @@ static void etcd_stop(struct reg *r)
     int64_t lease = x->lease;
     x->lease = 0;
     reg_set_conn(r, REG_DISCONNECTED, "stopped");
-    if (!lease)
-        return;
-    if (ev_depth(r->loop) > 0) {
+    if (lease)
         x->revoke = call_start(r, NULL, CALL_REVOKE, ETCD_PATH_LEASE_REVOKE,
                                etcd_lease_revoke_body(lease), REVOKE_TIMEOUT_MS);
-        return;
-    }
-    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
-    char *body = etcd_lease_revoke_body(lease);
-    if (!loop || !body) {
-        if (loop)
-            ev_loop_destroy(loop);
-        free(body);
-        return;
-    }
-    int status = -1;
-    char *headers = request_headers(x);
-    struct httpc_request req = {
-        .host = x->ep[x->cur].host,
-        .port = x->ep[x->cur].port,
-        .method = "POST",
-        .target = ETCD_PATH_LEASE_REVOKE,
-        .extra_headers = headers ? headers : "Content-Type: application/json\r\n",
-        .body = body,
-        .body_len = strlen(body),
-        .timeout_ms = REVOKE_TIMEOUT_MS,
-        .max_body = 4096,
-    };
-    if (httpc_start(loop, &req, revoke_cb_private, &status))
-        ev_run(loop, 0); /* returns once the request finished: its deadline bounds it */
-    free(body);
-    free(headers);
-    ev_loop_destroy(loop);
-    if (status != 200 && status != 404)
-        log_warn(NULL, "etcd lease revoke failed (%s): the lease expires by itself",
-                 status == 0 ? "no reply" : "error reply");
+    if (!x->revoke)
+        reg_stop_done(r);
 }
 
 static void etcd_free(struct reg *r)

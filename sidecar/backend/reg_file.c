@@ -172,6 +172,7 @@ static void file_stop(struct reg *r)
 {
     struct reg_file *f = r->impl;
     ev_timer_stop(r->loop, &f->heartbeat);
+    reg_stop_done(r);
 }
 
 static void file_free(struct reg *r)
@@ -187,6 +188,7 @@ static void file_free(struct reg *r)
 
 const struct reg_ops reg_file_ops = {
     .name = "file",
+    .local_readers = true,
     .init = file_init,
     .start = file_start,
     .put = file_put,

@@ -580,6 +580,7 @@ static void zk_stop(struct reg *r)
         zk_close(zk, "stopped");
         reg_set_conn(r, REG_DISCONNECTED, "session closed");
     }
+    reg_stop_done(r);
 }
 
 static void zk_free(struct reg *r)

@@ -201,6 +201,28 @@ void regset_stop(struct regset *rs)
         reg_stop(rs->v[i].reg);
 }
 
+bool regset_stopped(const struct regset *rs)
+{
+    if (!rs)
+        return true;
+    if (!rs->stopped)
+        return false;
+    for (size_t i = 0; i < rs->n; i++)
+        if (!reg_stopped(rs->v[i].reg))
+            return false;
+    return true;
+}
+
+bool regset_local_readers(const struct regset *rs)
+{
+    if (!rs || regset_multi(rs) || rs->n == 0)
+        return false;
+    for (size_t i = 0; i < rs->n; i++)
+        if (!reg_local_readers(rs->v[i].reg))
+            return false;
+    return true;
+}
+
 void regset_free(struct regset *rs)
 {
     if (!rs)

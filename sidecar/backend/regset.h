@@ -87,7 +87,13 @@ int regset_start(struct regset *rs);
 size_t regset_pending(const struct regset *rs);
 /* The cluster of a reg (for messages), or "" when not ours. */
 const char *regset_name_of(const struct regset *rs, const struct reg *r);
+/* Starts stopping every cluster on the running loop (reg_stop). */
 void regset_stop(struct regset *rs);
+/* True once regset_stop() was called and every cluster finished stopping. */
+bool regset_stopped(const struct regset *rs);
+/* True when every cluster's readers are local (file:): no adaptive-drain
+ * floor is needed (README "Drain sequence"). Never for smartstack. */
+bool regset_local_readers(const struct regset *rs);
 void regset_free(struct regset *rs);
 
 #endif
