@@ -293,6 +293,31 @@ static int load_vm(const struct settings *s, struct checks_cache *cache, struct 
     return rc;
 }
 
+static void keep_restart_only(struct mr_config *cfg, const struct settings *s)
+{
+    for (int id = 0; id < SET_COUNT; id++) {
+        if (settings_reload_of((enum settings_id)id) != SETTINGS_RESTART)
+            continue;
+        struct kv *kv = cmem_push(&cfg->restart_only, &cfg->nrestart_only, sizeof(*kv));
+        kv->key = cmem_strdup(settings_key((enum settings_id)id));
+        kv->value = settings_value_text(s, (enum settings_id)id);
+    }
+}
+
+const char *config_restart_changed(const struct mr_config *running, const struct mr_config *loaded,
+                                   size_t *i)
+{
+    /* Both come from the same table: the same keys in the same order. */
+    size_t n = running->nrestart_only < loaded->nrestart_only ? running->nrestart_only
+                                                              : loaded->nrestart_only;
+    while (*i < n) {
+        const struct kv *b = &loaded->restart_only[*i];
+        if (strcmp(running->restart_only[(*i)++].value, b->value) != 0)
+            return b->key;
+    }
+    return NULL;
+}
+
 static char **copy_list(const struct settings_list *l, size_t *n)
 {
     char **out = cmem_calloc(l->n + 1, sizeof(char *));
@@ -348,6 +373,7 @@ int config_load(int argc, char **argv, char **envp, struct mr_config **out, char
         rc = -1;
         goto done;
     }
+    keep_restart_only(cfg, &s);
     cache = checks_cache_new();
     if (s.services) {
         cfg->vm_mode = true;
@@ -561,5 +587,10 @@ void config_free(struct mr_config *cfg)
     free(cfg->labels_dir);
     free(cfg->zk_location_type);
     location_db_free(cfg->locdb);
+    for (size_t i = 0; i < cfg->nrestart_only; i++) {
+        free(cfg->restart_only[i].key);
+        free(cfg->restart_only[i].value);
+    }
+    free(cfg->restart_only);
     free(cfg);
 }

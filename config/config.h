@@ -107,6 +107,11 @@ struct mr_config {
     /* "FILE:LINE:COL: warning: ..." lines (what PaaSTA accepts but meshreg
      * reads with a caveat), '\n'-separated, or NULL. */
     char *warnings;
+
+    /* Config key -> value text of every restart-only setting as loaded
+     * (config/settings.h SETTINGS_RESTART), in table order. */
+    struct kv *restart_only;
+    size_t nrestart_only;
 };
 
 /* Parses the options of `run`/`check` (argv excludes the subcommand word:
@@ -119,6 +124,12 @@ struct mr_config {
  * "ENVVAR: message" for the environment; *out is untouched. */
 int config_load(int argc, char **argv, char **envp, struct mr_config **out, char *err,
                 size_t errlen);
+
+/* For a reload: the config key of the next restart-only setting, from
+ * index *i on, whose value differs between the running and the newly
+ * loaded configuration; NULL when there is none left. */
+const char *config_restart_changed(const struct mr_config *running, const struct mr_config *loaded,
+                                   size_t *i);
 
 /* Writes the effective registrations as `meshreg check` shows them. */
 void config_print(FILE *f, const struct mr_config *cfg);

@@ -34,8 +34,9 @@ struct def {
     size_t off;      /* field in struct settings */
     const char *metavar;
     const char *help;
-    settings_check_fn check; /* extra validation of a string / list item */
-    char sep;                /* T_LIST: a single string splits on this (0: no split) */
+    settings_check_fn check;     /* extra validation of a string / list item */
+    char sep;                    /* T_LIST: a single string splits on this (0: no split) */
+    enum settings_reload reload; /* may SIGHUP change it (settings.h) */
 };
 
 static int check_name(const char *v, char *why, size_t len);
@@ -57,105 +58,118 @@ static const struct def defs[SET_COUNT] = {
                         "./smartstack.yaml", 0, 0, OFF(smartstack), "FILE",
                         "PaaSTA smartstack.yaml (default <soa-dir>/<service>/smartstack.yaml "
                         "when --soa-dir is set)",
-                        check_nonempty, 0},
+                        check_nonempty, 0, SETTINGS_RELOADABLE},
     [SET_SERVICE] = {"service", "service", "PAASTA_SERVICE", T_STR, NULL, 0, 0, OFF(service),
-                     "NAME", "service name (required)", check_name, 0},
+                     "NAME", "service name (required)", check_name, 0, SETTINGS_RELOADABLE},
     [SET_INSTANCE] = {"instance", "instance", "PAASTA_INSTANCE", T_STR, "main", 0, 0, OFF(instance),
-                      "NAME", "instance", check_name, 0},
+                      "NAME", "instance", check_name, 0, SETTINGS_RELOADABLE},
     [SET_REGISTRATION] = {"registration", "registrations", NULL, T_LIST, NULL, 0, 0,
                           OFF(registrations), "SVC.NS",
                           "what to register (repeatable; default service.instance)",
-                          check_registration, 0},
+                          check_registration, 0, SETTINGS_RELOADABLE},
     [SET_PORT] = {"port", "port", "PAASTA_PORT", T_INT, "8888", 1, 65535, OFF(port), "N",
-                  "app port probed and advertised", NULL, 0},
+                  "app port probed and advertised", NULL, 0, SETTINGS_RELOADABLE},
     [SET_HOST] = {"host", "host", "PAASTA_HOST", T_STR, NULL, 0, 0, OFF(host), "ADDR",
-                  "address advertised (default: first non-loopback IPv4)", check_host, 0},
+                  "address advertised (default: first non-loopback IPv4)", check_host, 0,
+                  SETTINGS_RELOADABLE},
     [SET_INSTANCE_ID] = {"instance-id", "instance_id", NULL, T_STR, NULL, 0, 0, OFF(instance_id),
-                         "ID", "record name / node prefix (default: hostname)", check_nonempty, 0},
+                         "ID", "record name / node prefix (default: hostname)", check_nonempty, 0,
+                         SETTINGS_RELOADABLE},
     [SET_BACKEND] = {"backend", "backend", "MESHREG_BACKEND", T_STR, "file:./registry", 0, 0,
-                     OFF(backend), "URI", SCHEME_HELP_ALL, check_backend, 0},
+                     OFF(backend), "URI", SCHEME_HELP_ALL, check_backend, 0, SETTINGS_RESTART},
     [SET_ADMIN] = {"admin", "admin", "MESHREG_ADMIN", T_STR, "0.0.0.0:6666", 0, 0, OFF(admin),
-                   "ADDR:PORT", "health/admin endpoint", check_admin, 0},
+                   "ADDR:PORT", "health/admin endpoint", check_admin, 0, SETTINGS_RESTART},
     [SET_DRAIN_SECONDS] = {"drain-seconds", "drain_seconds", NULL, T_INT, "30", 0, 86400,
-                           OFF(drain_seconds), "N", "drain window", NULL, 0},
+                           OFF(drain_seconds), "N", "drain window", NULL, 0, SETTINGS_RELOADABLE},
     [SET_INTERVAL_MS] = {"interval-ms", "interval_ms", NULL, T_INT, NULL, 10, 86400000,
                          OFF(interval_ms), "N",
-                         "probe period (default (healthcheck_timeout_s+1)*1000)", NULL, 0},
+                         "probe period (default (healthcheck_timeout_s+1)*1000)", NULL, 0,
+                         SETTINGS_RELOADABLE},
     [SET_RISE] = {"rise", "rise", NULL, T_INT, "1", 1, 1000, OFF(rise), "N",
-                  "consecutive passes to become healthy", NULL, 0},
+                  "consecutive passes to become healthy", NULL, 0, SETTINGS_RELOADABLE},
     [SET_FALL] = {"fall", "fall", NULL, T_INT, "2", 1, 1000, OFF(fall), "N",
-                  "consecutive failures to become unhealthy", NULL, 0},
+                  "consecutive failures to become unhealthy", NULL, 0, SETTINGS_RELOADABLE},
     [SET_WEIGHT] = {"weight", "weight", NULL, T_INT, "10", 0, 65535, OFF(weight), "N",
-                    "record weight", NULL, 0},
+                    "record weight", NULL, 0, SETTINGS_RELOADABLE},
     [SET_TTL_SECONDS] = {"ttl-seconds", "ttl_seconds", NULL, T_INT, "10", 1, 3600, OFF(ttl_seconds),
-                         "N", "ZooKeeper session timeout / etcd lease TTL", NULL, 0},
+                         "N", "ZooKeeper session timeout / etcd lease TTL", NULL, 0,
+                         SETTINGS_RESTART},
     [SET_AGENT_PORT] = {"agent-port", "agent_port", NULL, T_INT, "0", 0, 65535, OFF(agent_port),
-                        "N", "HAProxy agent-check port (0 = off)", NULL, 0},
+                        "N", "HAProxy agent-check port (0 = off)", NULL, 0, SETTINGS_RESTART},
     [SET_STATE_DIR] = {"state-dir", "state_dir", NULL, T_STR, NULL, 0, 0, OFF(state_dir), "DIR",
-                       "where drain state persists (default off)", check_nonempty, 0},
+                       "where drain state persists (default off)", check_nonempty, 0,
+                       SETTINGS_RESTART},
     [SET_INSTANCE_CONFIG] = {"instance-config", "instance_config", NULL, T_STR, NULL, 0, 0,
                              OFF(instance_config), "FILE",
                              "PaaSTA kubernetes-<cluster>.yaml (default "
                              "<soa-dir>/<service>/kubernetes-$PAASTA_CLUSTER.yaml)",
-                             check_nonempty, 0},
+                             check_nonempty, 0, SETTINGS_RELOADABLE},
     [SET_SOA_DIR] = {"soa-dir", "soa_dir", "MESHREG_SOA_DIR", T_STR, NULL, 0, 0, OFF(soa_dir),
-                     "DIR", "yelpsoa-configs root", check_nonempty, 0},
+                     "DIR", "yelpsoa-configs root", check_nonempty, 0, SETTINGS_RELOADABLE},
     [SET_ADMIN_ALLOW] = {"admin-allow", "admin_allow", NULL, T_LIST, NULL, 0, 0, OFF(admin_allow),
                          "CIDR,...", "peers allowed to drain/undrain (default loopback only)",
-                         check_cidr, ','},
+                         check_cidr, ',', SETTINGS_RESTART},
     [SET_GRACE_SECONDS] = {"grace-seconds", "grace_seconds", NULL, T_INT, "30", 0, 86400,
                            OFF(grace_seconds), "N", "wrapper mode: SIGTERM -> SIGKILL of the app",
-                           NULL, 0},
+                           NULL, 0, SETTINGS_RELOADABLE},
     [SET_ADAPTIVE_DRAIN] = {"adaptive-drain", "adaptive_drain", NULL, T_BOOL, "false", 0, 0,
                             OFF(adaptive_drain), NULL,
-                            "end the drain window early once every polling LB saw it", NULL, 0},
+                            "end the drain window early once every polling LB saw it", NULL, 0,
+                            SETTINGS_RELOADABLE},
     [SET_LOG_FORMAT] = {"log-format", "log_format", NULL, T_STR, "text", 0, 0, OFF(log_format),
-                        "text|json", "log format", check_log_format, 0},
+                        "text|json", "log format", check_log_format, 0, SETTINGS_RESTART},
+    /* The backend keeps the etc dir it started with for its topology files. */
     [SET_ETC_DIR] = {"etc-dir", "etc_dir", "MESHREG_ETC_DIR", T_STR, "/nail/etc", 0, 0,
                      OFF(etc_dir), "DIR",
                      "PaaSTA host layout: DIR/<location type>, DIR/services/location_*.json",
-                     check_nonempty, 0},
+                     check_nonempty, 0, SETTINGS_RESTART},
     [SET_LABELS_DIR] = {"labels-dir", "labels_dir", NULL, T_STR, "/etc/nerve/labels.d", 0, 0,
                         OFF(labels_dir), "DIR", "custom record labels (nerve-tools' files)",
-                        check_nonempty, 0},
+                        check_nonempty, 0, SETTINGS_RELOADABLE},
     [SET_ZK_LOCATION_TYPE] = {"zk-location-type", "zk_location_type", NULL, T_STR, "superregion", 0,
                               0, OFF(zk_location_type), "TYPE",
-                              "location type that picks a ZooKeeper cluster", check_name, 0},
+                              "location type that picks a ZooKeeper cluster", check_name, 0,
+                              SETTINGS_RELOADABLE},
+    /* The zk backend names its nodes one way for its whole session. */
     [SET_ZK_PATH_ENCODING] = {"zk-path-encoding", "zk_path_encoding", NULL, T_BOOL, "false", 0, 0,
                               OFF(zk_path_encoding), NULL,
                               "zk: child names carry the record (nerve's use_path_encoding)", NULL,
-                              0},
+                              0, SETTINGS_RESTART},
+    /* The registry's pacing is set once, when it is created. */
     [SET_BACKEND_MAX_OPS] = {"backend-max-ops-per-second", "backend_max_ops_per_second", NULL,
                              T_INT, "5000", 0, 1000000, OFF(backend_max_ops), "N",
-                             "pace backend writes and deletes (0 = unpaced)", NULL, 0},
+                             "pace backend writes and deletes (0 = unpaced)", NULL, 0,
+                             SETTINGS_RESTART},
     [SET_HACHECK_LIVE] = {"hacheck-live", "hacheck_live", NULL, T_STR, "on", 0, 0,
                           OFF(hacheck_live), "on|off",
                           "check hacheck routes for ports meshreg does not probe live",
-                          check_on_off, 0},
+                          check_on_off, 0, SETTINGS_RELOADABLE},
     [SET_BACKEND_USER] = {"backend-user", "backend_user", NULL, T_STR, NULL, 0, 0,
                           OFF(backend_user), "USER",
                           "etcd RBAC user / ZooKeeper digest identity (needs "
                           "--backend-password-file)",
-                          check_nonempty, 0},
+                          check_nonempty, 0, SETTINGS_RELOADABLE},
     [SET_BACKEND_PASSWORD_FILE] = {"backend-password-file", "backend_password_file", NULL, T_STR,
                                    NULL, 0, 0, OFF(backend_password_file), "FILE",
                                    "the user's password (one line; re-read on SIGHUP)",
-                                   check_nonempty, 0},
+                                   check_nonempty, 0, SETTINGS_RELOADABLE},
+    /* Nodes keep the ACL they were created with for the session. */
     [SET_ZK_ACL] = {"zk-acl", "zk_acl", NULL, T_STR, "open", 0, 0, OFF(zk_acl), "open|protected",
                     "zk: ACL of created nodes (protected: world reads, only our identity writes)",
-                    check_zk_acl, 0},
+                    check_zk_acl, 0, SETTINGS_RESTART},
     [SET_BACKEND_INSECURE_AUTH] = {"backend-insecure-auth", "backend_insecure_auth", NULL, T_BOOL,
                                    "false", 0, 0, OFF(backend_insecure_auth), NULL,
                                    "allow a password over plain etcd:// to a non-loopback host",
-                                   NULL, 0},
+                                   NULL, 0, SETTINGS_RELOADABLE},
     [SET_WORKER] = {"worker", "worker", NULL, T_BOOL, "false", 0, 0, OFF(worker), NULL,
                     "register nothing, read no smartstack.yaml (silences the warning a "
                     "missing default ./smartstack.yaml gives)",
-                    NULL, 0},
+                    NULL, 0, SETTINGS_RELOADABLE},
     [SET_MIN_DRAIN_SECONDS] =
         {"min-drain-seconds", "min_drain_seconds", NULL, T_INT, "10", 0, 86400,
          OFF(min_drain_seconds), "N",
-         "with a discovery backend (not file:), the earliest an adaptive drain ends", NULL, 0},
+         "with a discovery backend (not file:), the earliest an adaptive drain ends", NULL, 0,
+         SETTINGS_RELOADABLE},
 };
 
 /* ---- validators ---- */
@@ -758,6 +772,39 @@ const char *settings_location(const struct settings *s, const char *type)
         if (strcmp(s->locations[i].key, type) == 0)
             return s->locations[i].value;
     return NULL;
+}
+
+enum settings_reload settings_reload_of(enum settings_id id)
+{
+    return defs[id].reload;
+}
+
+const char *settings_key(enum settings_id id)
+{
+    return defs[id].key;
+}
+
+char *settings_value_text(const struct settings *s, enum settings_id id)
+{
+    const void *v = (const char *)s + defs[id].off;
+    switch (defs[id].type) {
+    case T_STR:
+        return cmem_strdup(*(char *const *)v ? *(char *const *)v : "");
+    case T_INT:
+        return cmem_printf("%d", *(const int *)v);
+    case T_BOOL:
+        return cmem_strdup(*(const bool *)v ? "true" : "false");
+    case T_LIST:
+        break;
+    }
+    const struct settings_list *l = v;
+    char *out = cmem_strdup("");
+    for (size_t i = 0; i < l->n; i++) {
+        char *next = cmem_printf("%s%s%s", out, i ? "," : "", l->items[i].value);
+        free(out);
+        out = next;
+    }
+    return out;
 }
 
 void settings_usage(FILE *f)

@@ -24,6 +24,13 @@ enum settings_src {
     SETTINGS_FLAG
 };
 
+/* Whether SIGHUP applies a new value: the settings table's reload column
+ * (pgbouncer's CF_NO_RELOAD). A SETTINGS_RESTART value is bound to an open
+ * socket, a backend session or the process's set-up, keeps its running
+ * value and is logged as needing a restart (README "Drain sequence").
+ * 0 is no answer: every row of the table says which (test_settings). */
+enum settings_reload { SETTINGS_RELOAD_UNSET, SETTINGS_RELOADABLE, SETTINGS_RESTART };
+
 enum settings_id {
     SET_SMARTSTACK,
     SET_SERVICE,
@@ -137,6 +144,14 @@ const char *settings_env(char **envp, const char *name);
 /* Location of an advertise type ("region"): env MESHREG_LOCATION_<TYPE>
  * (uppercased) beats the config file's `locations:` map. NULL if unknown. */
 const char *settings_location(const struct settings *s, const char *type);
+
+enum settings_reload settings_reload_of(enum settings_id id);
+/* The config file key of a setting ("ttl_seconds"). */
+const char *settings_key(enum settings_id id);
+/* The value of setting id in s as text, to compare two loads: an integer in
+ * decimal, a boolean as true/false, a list joined with ',', "" when unset.
+ * The caller frees it. */
+char *settings_value_text(const struct settings *s, enum settings_id id);
 
 /* Writes the usage text. */
 void settings_usage(FILE *f);

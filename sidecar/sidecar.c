@@ -615,25 +615,6 @@ static void names_build(struct sidecar *sc)
         }
 }
 
-/* Settings bound to open sockets or sessions: kept, and said so. */
-static void reload_warn_restart(const struct mr_config *o, const struct mr_config *n)
-{
-    const char *name[] = {"backend", "admin", "state_dir"};
-    const char *ov[] = {o->backend, o->admin_addr, o->state_dir};
-    const char *nv[] = {n->backend, n->admin_addr, n->state_dir};
-    for (size_t i = 0; i < 3; i++)
-        if ((ov[i] || nv[i]) && (!ov[i] || !nv[i] || strcmp(ov[i], nv[i]) != 0))
-            log_warn(NULL, "reload: %s changed; it takes effect at the next restart", name[i]);
-    if (n->agent_port != o->agent_port || n->ttl_seconds != o->ttl_seconds ||
-        n->nadmin_allow != o->nadmin_allow)
-        log_warn(NULL, "reload: agent_port, ttl_seconds and admin_allow take effect at the next "
-                       "restart");
-    if (n->zk_path_encoding != o->zk_path_encoding)
-        log_warn(NULL, "reload: zk_path_encoding takes effect at the next restart");
-    if (n->auth.zk_protected != o->auth.zk_protected)
-        log_warn(NULL, "reload: zk_acl takes effect at the next restart");
-}
-
 /* Build and compare: the checks of ncfg, each either marked to take over a
  * running check with an equal spec (from[i] = its index) or built fresh
  * (from[i] = -1, probe not started). Nothing running is touched, so a
@@ -749,7 +730,10 @@ static void reload(struct sidecar *sc)
         config_free(ncfg);
         return;
     }
-    reload_warn_restart(ocfg, ncfg);
+    /* Restart-only settings (the settings table says which) keep running. */
+    const char *key;
+    for (size_t i = 0; (key = config_restart_changed(ocfg, ncfg, &i)) != NULL;)
+        log_warn(NULL, "reload: %s changed; it takes effect at the next restart", key);
     /* Migrate and swap: nothing below can fail. */
     size_t kept = 0, added = 0, removed = 0;
     reload_migrate(sc, ncfg, n, from, &kept, &added, &removed);

@@ -228,6 +228,7 @@ static void defaults_apply(void **state)
     assert_null(cfg->state_dir);
     assert_int_equal(cfg->nadmin_allow, 0);
     assert_false(cfg->adaptive_drain);
+    assert_int_equal(cfg->min_drain_seconds, 10);
     assert_int_equal(cfg->log_format, LOG_FORMAT_TEXT);
     assert_null(cfg->app_argv);
     assert_false(cfg->help);
@@ -333,6 +334,7 @@ static void every_option_is_settable_in_the_file(void **state)
                                        "admin_allow: [10.0.0.0/8, \"::1\"]\n"
                                        "grace_seconds: 7\n"
                                        "adaptive_drain: true\n"
+                                       "min_drain_seconds: 4\n"
                                        "log_format: json\n");
     /* substitute the smartstack path */
     char text[2048];
@@ -364,6 +366,7 @@ static void every_option_is_settable_in_the_file(void **state)
     assert_string_equal(cfg->admin_allow[1], "::1");
     assert_int_equal(cfg->grace_seconds, 7);
     assert_true(cfg->adaptive_drain);
+    assert_int_equal(cfg->min_drain_seconds, 4);
     assert_int_equal(cfg->log_format, LOG_FORMAT_JSON);
     config_free(cfg);
 }
@@ -527,6 +530,36 @@ static void adaptive_drain_flag_forms(void **state)
     config_free(cfg);
     assert_int_equal(load(&cfg, NULL, "--service", "svc", "--adaptive-drain=perhaps", NULL), -1);
     assert_err_has("--adaptive-drain: 'perhaps' is not a boolean");
+}
+
+/* A reload names exactly the restart-only settings whose value changed
+ * (the settings table's column), once each, whatever else changed. */
+static void restart_only_changes_are_named(void **state)
+{
+    struct mr_config *a, *b;
+    const char *ss = put("smartstack.yaml", ss_main);
+    assert_loads(load(&a, NULL, "--service", "svc", "--smartstack", ss, "--ttl-seconds", "10",
+                      "--admin-allow", "10.0.0.0/8", "--drain-seconds", "5", NULL));
+    assert_loads(load(&b, NULL, "--service", "svc", "--smartstack", ss, "--ttl-seconds", "20",
+                      "--admin-allow", "10.0.0.0/8,::1", "--drain-seconds", "9", "--rise", "3",
+                      NULL));
+    size_t i = 0;
+    assert_string_equal(config_restart_changed(a, b, &i), "ttl_seconds");
+    assert_string_equal(config_restart_changed(a, b, &i), "admin_allow");
+    assert_null(config_restart_changed(a, b, &i));
+    i = 0;
+    assert_null(config_restart_changed(a, a, &i)); /* nothing changed */
+    config_free(a);
+    config_free(b);
+    assert_loads(load(&a, NULL, "--service", "svc", "--smartstack", ss, NULL));
+    assert_loads(load(&b, NULL, "--service", "svc", "--smartstack", ss, "--backend",
+                      "zk://127.0.0.1:2181/x", "--state-dir", "/tmp/s", NULL));
+    i = 0;
+    assert_string_equal(config_restart_changed(a, b, &i), "backend");
+    assert_string_equal(config_restart_changed(a, b, &i), "state_dir");
+    assert_null(config_restart_changed(a, b, &i));
+    config_free(a);
+    config_free(b);
 }
 
 static void config_fixture_errors_are_all_reported(void **state)
@@ -782,6 +815,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(missing_config_file_and_service_are_errors),
         cmocka_unit_test_setup_teardown(app_argv_help_and_usage, tdir_setup, tdir_teardown),
         cmocka_unit_test_setup_teardown(adaptive_drain_flag_forms, tdir_setup, tdir_teardown),
+        cmocka_unit_test_setup_teardown(restart_only_changes_are_named, tdir_setup, tdir_teardown),
         cmocka_unit_test(config_fixture_errors_are_all_reported),
         cmocka_unit_test(cmem_aborts_when_memory_runs_out),
         cmocka_unit_test_setup_teardown(config_load_out_of_memory_aborts_cleanly, tdir_setup,

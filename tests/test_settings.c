@@ -444,6 +444,49 @@ static void test_machine_defaults(void **state)
     assert_int_equal(S.src[SET_HOST], SETTINGS_DEFAULT);
 }
 
+/* The reload column: every setting says whether SIGHUP applies it, and the
+ * ones bound to sockets, sessions or start-up are restart-only. */
+static void test_reload_column(void **state)
+{
+    static const enum settings_id restart[] = {SET_BACKEND,     SET_ADMIN,       SET_AGENT_PORT,
+                                               SET_TTL_SECONDS, SET_ADMIN_ALLOW, SET_STATE_DIR,
+                                               SET_LOG_FORMAT};
+    for (int id = 0; id < SET_COUNT; id++) {
+        enum settings_reload r = settings_reload_of((enum settings_id)id);
+        if (r != SETTINGS_RELOADABLE && r != SETTINGS_RESTART)
+            fail_msg("setting %s has no reload column", settings_key((enum settings_id)id));
+        bool want = false;
+        for (size_t i = 0; i < sizeof(restart) / sizeof(restart[0]); i++)
+            want = want || restart[i] == (enum settings_id)id;
+        if (want != (r == SETTINGS_RESTART))
+            fail_msg("setting %s: restart-only is %d, want %d", settings_key((enum settings_id)id),
+                     r == SETTINGS_RESTART, want);
+    }
+    assert_string_equal(settings_key(SET_TTL_SECONDS), "ttl_seconds");
+    assert_string_equal(settings_key(SET_MIN_DRAIN_SECONDS), "min_drain_seconds");
+}
+
+/* Value text, what reload compares: every type, unset included. */
+static void test_value_text(void **state)
+{
+    assert_int_equal(sload(NULL, "--ttl-seconds", "7", "--admin-allow", "10.0.0.0/8,::1",
+                           "--adaptive-drain", NULL),
+                     0);
+    const struct {
+        enum settings_id id;
+        const char *want;
+    } cases[] = {
+        {SET_TTL_SECONDS, "7"},       {SET_ADMIN_ALLOW, "10.0.0.0/8,::1"},
+        {SET_ADAPTIVE_DRAIN, "true"}, {SET_BACKEND, "file:./registry"},
+        {SET_STATE_DIR, ""},          {SET_MIN_DRAIN_SECONDS, "10"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *got = settings_value_text(&S, cases[i].id);
+        assert_string_equal(got, cases[i].want);
+        free(got);
+    }
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -461,6 +504,8 @@ int main(int argc, char **argv)
         T(test_file_lists),
         T(test_locations),
         T(test_machine_defaults),
+        T(test_reload_column),
+        T(test_value_text),
     };
     return cmocka_run_group_tests_name("settings", tests, NULL, NULL);
 }

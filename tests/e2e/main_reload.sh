@@ -172,6 +172,17 @@ check "removed registration: reload logged" hup_and_wait "$n" "reloaded:"
 check "removed registration deregistered after SIGHUP" wait_for 3 no_record "$SVC.canary"
 watch_stop
 check_eq "removed registration: main never vanished" "$(blips "$MAIN")" 0
+
+# --- a restart-only setting changed (the settings table's reload column):
+# logged as such, exactly that one, and the running registration stays.
+printf 'registrations: [%s.main]\nttl_seconds: 20\n' "$SVC" >"$T/meshreg.yaml"
+n=$(log_count "reloaded:")
+check "restart-only change: reload logged" hup_and_wait "$n" "reloaded:"
+check "restart-only change: ttl_seconds logged as needing a restart" \
+    grep -q "reload: ttl_seconds changed; it takes effect at the next restart" "$MESHREG_LOG"
+check_eq "restart-only change: no other setting logged as needing a restart" \
+    "$(grep -c "takes effect at the next restart" "$MESHREG_LOG")" 1
+check "restart-only change: main still registered" has_record
 check "/health 200 after the reloads" health_200
 stop_pid "$MESHREG_PID"
 finish
