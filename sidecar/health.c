@@ -12,14 +12,18 @@ void health_init(struct health *h, int rise, int fall)
     h->grace_until = 0;
 }
 
-void health_grace(struct health *h, double until)
+void health_grace(struct health *h, double started, double grace_s)
 {
-    h->grace_until = until;
+    h->grace_until = grace_s > 0 ? started + grace_s : 0;
 }
 
-bool health_in_grace(const struct health *h, bool pass, double now)
+enum health_verdict health_result(struct health *h, bool pass, double now)
 {
-    return !pass && !h->up && now < h->grace_until;
+    /* An app still starting fails its first probes; only its first pass
+     * (or the end of the grace) makes failures count. */
+    if (!pass && !h->up && now < h->grace_until)
+        return HEALTH_IN_GRACE;
+    return health_feed(h, pass) ? HEALTH_FLIPPED : HEALTH_KEPT;
 }
 
 bool health_feed(struct health *h, bool pass)

@@ -20,12 +20,18 @@ void health_init(struct health *h, int rise, int fall);
 /* Feeds one probe result. Returns true when the state flipped. */
 bool health_feed(struct health *h, bool pass);
 
-/* Start-up grace (a worker's healthcheck_grace_period_seconds): until
- * `until` (the caller's clock), failures of a check that is not up are not
- * counted. */
-void health_grace(struct health *h, double until);
-/* True when this result is a failure that the grace swallows at `now`: the
- * caller then does not feed it. */
-bool health_in_grace(const struct health *h, bool pass, double now);
+/* Start-up grace (a worker's healthcheck_grace_period_seconds): for
+ * grace_s seconds from `started` (the process start, on the caller's clock:
+ * a reload does not restart it), failures of a check that is not up yet are
+ * not counted. 0 = none. */
+void health_grace(struct health *h, double started, double grace_s);
+
+enum health_verdict {
+    HEALTH_KEPT,     /* counted; the state did not flip */
+    HEALTH_FLIPPED,  /* counted; up <-> down */
+    HEALTH_IN_GRACE, /* a failure the start-up grace swallowed: not counted */
+};
+/* One probe result at `now`: the grace first, then health_feed(). */
+enum health_verdict health_result(struct health *h, bool pass, double now);
 
 #endif

@@ -220,7 +220,8 @@ static void probe_result(struct probe *p, bool pass, const char *detail, void *a
     struct check *c = arg;
     struct sidecar *sc = c->sc;
     probe_account(sc, p, c->spec->probe, pass, detail);
-    if (health_in_grace(&c->health, pass, ev_now(sc->loop))) {
+    enum health_verdict v = health_result(&c->health, pass, ev_now(sc->loop));
+    if (v == HEALTH_IN_GRACE) {
         snprintf(c->last_detail, sizeof(c->last_detail), "%s (in start-up grace period)", detail);
         c->last_at = ev_now(sc->loop);
         sc->gen++;
@@ -242,7 +243,7 @@ static void probe_result(struct probe *p, bool pass, const char *detail, void *a
         log_msg(pass ? LOG_INFO : LOG_WARN, c->spec->name, "probe %s: %s",
                 pass ? "passed" : "failed", detail);
     c->last_at = ev_now(sc->loop);
-    if (health_feed(&c->health, pass)) {
+    if (v == HEALTH_FLIPPED) {
         if (sc->quiet_start && c->since == 0 && c->health.up)
             note_first_healthy(sc);
         else
@@ -552,8 +553,7 @@ static int check_init(struct sidecar *sc, struct check *c, struct check_spec *sp
     c->spec = spec;
     c->sc = sc;
     health_init(&c->health, spec->rise, spec->fall);
-    if (spec->grace_ms > 0) /* counted from the process start, reloads included */
-        health_grace(&c->health, sc->started + spec->grace_ms / 1000.0);
+    health_grace(&c->health, sc->started, spec->grace_ms / 1000.0);
     snprintf(c->last_detail, sizeof(c->last_detail), "not probed yet");
     if (spec->registered) {
         c->node = record_node(spec);

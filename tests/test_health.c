@@ -78,13 +78,31 @@ static void grace_swallows_failures_until_up_or_over(void **state)
 {
     struct health h;
     health_init(&h, 1, 1);
-    assert_false(health_in_grace(&h, false, 0.0)); /* no grace set */
-    health_grace(&h, 10.0);
-    assert_true(health_in_grace(&h, false, 5.0));
-    assert_false(health_in_grace(&h, true, 5.0));   /* a pass always counts */
-    assert_false(health_in_grace(&h, false, 10.0)); /* over at its end */
-    assert_true(health_feed(&h, true));
-    assert_false(health_in_grace(&h, false, 5.0)); /* up: a failure counts */
+    assert_int_equal(health_result(&h, false, 0.0), HEALTH_KEPT); /* no grace set */
+    assert_true(h.probed);
+
+    health_init(&h, 1, 1);
+    health_grace(&h, 100.0, 10.0); /* from the start at 100 to 110 */
+    assert_int_equal(health_result(&h, false, 105.0), HEALTH_IN_GRACE);
+    assert_false(h.probed);                                         /* not fed at all */
+    assert_int_equal(health_result(&h, false, 110.0), HEALTH_KEPT); /* over at its end */
+    assert_int_equal(h.failures_in_a_row, 0);
+
+    health_init(&h, 2, 1);
+    health_grace(&h, 100.0, 10.0);
+    assert_int_equal(health_result(&h, true, 101.0), HEALTH_KEPT); /* a pass counts */
+    assert_int_equal(h.passes_in_a_row, 1);
+    assert_int_equal(health_result(&h, false, 102.0), HEALTH_IN_GRACE);
+    assert_int_equal(h.passes_in_a_row, 1); /* ... and a swallowed failure resets nothing */
+    assert_int_equal(health_result(&h, true, 103.0), HEALTH_FLIPPED);
+    assert_true(h.up);
+    assert_int_equal(health_result(&h, false, 104.0), HEALTH_FLIPPED); /* up: it counts */
+    assert_false(h.up);
+    assert_int_equal(health_result(&h, false, 105.0), HEALTH_IN_GRACE); /* down again */
+
+    health_init(&h, 1, 1);
+    health_grace(&h, 100.0, 0); /* 0 = no grace */
+    assert_int_equal(health_result(&h, false, 100.0), HEALTH_KEPT);
 }
 
 int main(void)
