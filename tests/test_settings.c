@@ -449,8 +449,9 @@ static void test_machine_defaults(void **state)
 static void test_reload_column(void **state)
 {
     static const enum settings_id restart[] = {
-        SET_BACKEND,   SET_ADMIN,      SET_AGENT_PORT, SET_TTL_SECONDS,      SET_ADMIN_ALLOW,
-        SET_STATE_DIR, SET_LOG_FORMAT, SET_ETC_DIR,    SET_ZK_PATH_ENCODING, SET_BACKEND_MAX_OPS};
+        SET_BACKEND,          SET_ADMIN,           SET_AGENT_PORT, SET_TTL_SECONDS,
+        SET_ADMIN_ALLOW,      SET_STATE_DIR,       SET_LOG_FORMAT, SET_ETC_DIR,
+        SET_ZK_PATH_ENCODING, SET_BACKEND_MAX_OPS, SET_ZK_ACL};
     for (int id = 0; id < SET_COUNT; id++) {
         enum settings_reload r = settings_reload_of((enum settings_id)id);
         if (r != SETTINGS_RELOADABLE && r != SETTINGS_RESTART)
