@@ -204,10 +204,27 @@ static void test_keepalive_and_routes(void **state)
     assert_int_equal(r.status, 200);
     assert_true(has(&r, "svc.canary"));
     assert_false(has(&r, "svc.main"));
+    /* a trailing slash names the same registration */
+    r = ask(c, "GET /health/svc.canary/ HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_int_equal(r.status, 200);
+    assert_true(has(&r, "svc.canary"));
     r = ask(c, "GET /health/svc.nope HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_int_equal(r.status, 404);
+    assert_true(head_has(&r, "application/json"));
+    /* every 404 is JSON, /health/ and unknown paths included */
     r = ask(c, "GET /health/ HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_int_equal(r.status, 404);
+    assert_true(head_has(&r, "application/json"));
+    assert_true(has(&r, "{\"error\":\"no registration named"));
+    r = ask(c, "GET /health// HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_int_equal(r.status, 404);
+    r = ask(c, "GET /nope/x HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_int_equal(r.status, 404);
+    assert_true(head_has(&r, "application/json"));
+    assert_true(has(&r, "{\"error\":\"not found\",\"path\":\"/nope/x\"}"));
+    r = ask(c, "GET /nope%FF\xff HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_int_equal(r.status, 404);
+    assert_true(has(&r, "{\"error\":\"not found\"}"));
     r = ask(c, "GET /status HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_int_equal(r.status, 200);
     assert_true(has(&r, "\"window_remaining_ms\""));

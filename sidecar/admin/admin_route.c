@@ -104,16 +104,32 @@ static void route_health(struct admin_routes *rt, const struct route_ctx *x,
     reply_body(out, st, CT_JSON, body, len);
 }
 
+static void reply_json(struct admin_reply *out, int status, json_t *o);
+
+/* Every 404 of meshreg's own routes is JSON, like /health/<unknown>'s. */
+static void reply_404(struct admin_reply *out, const char *error, const char *what,
+                      const char *name, size_t name_len)
+{
+    json_t *o = json_pack("{s:s, s:s#}", "error", error, what, name, (int)name_len);
+    if (!o) /* the name is not UTF-8: leave it out */
+        o = json_pack("{s:s}", "error", error);
+    reply_json(out, 404, o);
+}
+
 static void route_health_one(struct admin_routes *rt, const struct route_ctx *x,
                              struct admin_reply *out)
 {
     char *body = NULL;
-    size_t len = 0;
-    if (x->rest_len == 0) {
-        reply_text(out, 404, "no registration named\n");
+    size_t len = x->rest_len;
+    if (len > 0 && x->rest[len - 1] == '/') /* /health/web.main/ is /health/web.main */
+        len--;
+    if (len == 0) {
+        reply_404(out, "no registration named (want /health/<svc.ns>)", "name", "", 0);
         return;
     }
-    int st = status_health(&rt->view, &rt->health, x->rest, x->rest_len, &body, &len);
+    size_t name_len = len;
+    len = 0;
+    int st = status_health(&rt->view, &rt->health, x->rest, name_len, &body, &len);
     reply_body(out, st, CT_JSON, body, len);
 }
 
@@ -312,7 +328,8 @@ static void reply_drain_result(const struct admin_view *v, const char *scope,
     struct admin_view_state vs;
     v->ops->state(v->owner, &vs);
     if (r->status == 404) {
-        reply_text(out, 404, "no registration named '%.200s' (want \"all\" or a svc.ns)\n", scope);
+        reply_404(out, "unknown registration (want \"all\" or a svc.ns)", "name", scope,
+                  strlen(scope));
         return;
     }
     if (r->status != 200) {
@@ -520,6 +537,6 @@ bool admin_route_async(struct admin_routes *rt, const struct http1_request *req,
         r->fn(rt, &x, out);
         return deferred;
     }
-    reply_text(out, 404, "not found\n");
+    reply_404(out, "not found", "path", path, plen);
     return false;
 }

@@ -34,6 +34,13 @@ check "GET /health body is JSON" json_true - 'isinstance(j, (dict, list))' \
     <<<"$(http_get "$ADMIN_URL/health")"
 check_eq "GET /health/<svc.ns> 200" "$(http_code "$ADMIN_URL/health/$SVC.main")" 200
 check_eq "GET /health/<unknown> 404" "$(http_code "$ADMIN_URL/health/nope.main")" 404
+check_eq "GET /health/<svc.ns>/ (trailing slash) 200" \
+    "$(http_code "$ADMIN_URL/health/$SVC.main/")" 200
+check_eq "GET /health/ 404" "$(http_code "$ADMIN_URL/health/")" 404
+check "GET /health/ 404 is JSON" json_true - 'j["error"].startswith("no registration")' \
+    <<<"$(http_get "$ADMIN_URL/health/")"
+check "GET /nope 404 is JSON" json_true - 'j == {"error": "not found", "path": "/nope"}' \
+    <<<"$(http_get "$ADMIN_URL/nope")"
 check_eq "GET /status 200" "$(http_code "$ADMIN_URL/status")" 200
 check "GET /status is JSON naming the registration" \
     grep -q "$SVC.main" <<<"$(http_get "$ADMIN_URL/status")"
