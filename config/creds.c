@@ -17,6 +17,7 @@
 #include "config/diag.h"
 #include "config/scheme.h"
 #include "config/settings.h"
+#include "proto/tls.h"
 
 #define PASSWORD_MAX 4096
 
@@ -110,13 +111,43 @@ static char *first_remote_host(const char *uri)
     return NULL;
 }
 
+/* The etcds:// files exist and parse (OpenSSL, no connection); a client
+ * certificate expiring within 14 days is a warning. */
+static void check_tls(const struct settings *s, bool etcds, struct diag *d)
+{
+    bool any = s->backend_cacert || s->backend_cert || s->backend_key;
+    if (any && !etcds) {
+        diag_add(d, "--backend-cacert/--backend-cert/--backend-key: only for an etcds:// "
+                    "backend (the backend is %s)",
+                 s->backend);
+        return;
+    }
+    if (!s->backend_cert != !s->backend_key) {
+        diag_add(d, "%s: a client certificate needs both --backend-cert and --backend-key",
+                 s->backend_cert ? "--backend-cert" : "--backend-key");
+        return;
+    }
+    if (!etcds)
+        return;
+    char why[600];
+    int days = 1 << 30;
+    if (tls_check_files(s->backend_cacert, s->backend_cert, s->backend_key, &days, why,
+                        sizeof(why)) != 0) {
+        diag_add(d, "etcds://: %s", why);
+        return;
+    }
+    if (s->backend_cert && days < 14)
+        diag_warn(d, "%s: warning: the client certificate %s", s->backend_cert,
+                  days < 0 ? "has expired" : "expires within 14 days");
+}
+
 int creds_load(const struct settings *s, struct mr_config *cfg, struct diag *d)
 {
     int before = d->count;
     struct mr_backend_auth *a = &cfg->auth;
     const struct scheme *sch = scheme_find(s->backend);
-    bool etcd = sch && sch->kind == SCHEME_ETCD;
-    bool etcds = etcd && strncmp(s->backend, "etcds:", 6) == 0;
+    bool etcds = sch && sch->kind == SCHEME_ETCDS;
+    bool etcd = sch && (sch->kind == SCHEME_ETCD || etcds);
     bool zk = sch && (sch->kind == SCHEME_ZK || sch->multi_cluster);
     a->zk_protected = s->zk_acl && strcmp(s->zk_acl, "protected") == 0;
     a->insecure = s->backend_insecure_auth;
@@ -132,6 +163,7 @@ int creds_load(const struct settings *s, struct mr_config *cfg, struct diag *d)
     else if (a->zk_protected && !s->backend_user)
         diag_add(d, "--zk-acl protected: needs an identity (--backend-user and "
                     "--backend-password-file)");
+    check_tls(s, etcds, d);
     if (d->count > before)
         return -1;
     if (s->backend_user) {
@@ -153,6 +185,9 @@ int creds_load(const struct settings *s, struct mr_config *cfg, struct diag *d)
         free(remote);
         return -1;
     }
+    a->cacert = cmem_strdup(s->backend_cacert);
+    a->cert = cmem_strdup(s->backend_cert);
+    a->key = cmem_strdup(s->backend_key);
     return 0;
 }
 

@@ -17,6 +17,7 @@
     X(FILE, "file", "file:DIR", false)                                                             \
     X(ZK, "zk", "zk://H:P[,H:P]/ROOT", false)                                                      \
     X(ETCD, "etcd", "etcd://H:P[,H:P]/PREFIX", false)                                              \
+    X(ETCDS, "etcds", "etcds://H:P[,H:P]/PREFIX", false)                                           \
     X(SMARTSTACK, "smartstack", "smartstack[:CLUSTER_TYPE]", true)
 
 #define SCHEME_ENUM_(kind, name, syntax, multi) SCHEME_##kind,

@@ -170,6 +170,17 @@ static const struct def defs[SET_COUNT] = {
          OFF(min_drain_seconds), "N",
          "with a discovery backend (not file:), the earliest an adaptive drain ends", NULL, 0,
          SETTINGS_RELOADABLE},
+    /* The TLS context is made when the backend starts. */
+    [SET_BACKEND_CACERT] = {"backend-cacert", "backend_cacert", NULL, T_STR, NULL, 0, 0,
+                            OFF(backend_cacert), "FILE",
+                            "etcds://: CA certificates to verify the server (default: system's)",
+                            check_nonempty, 0, SETTINGS_RESTART},
+    [SET_BACKEND_CERT] = {"backend-cert", "backend_cert", NULL, T_STR, NULL, 0, 0,
+                          OFF(backend_cert), "FILE", "etcds://: client certificate (PEM)",
+                          check_nonempty, 0, SETTINGS_RESTART},
+    [SET_BACKEND_KEY] = {"backend-key", "backend_key", NULL, T_STR, NULL, 0, 0, OFF(backend_key),
+                         "FILE", "etcds://: the client certificate's key (PEM)", check_nonempty,
+                         0, SETTINGS_RESTART},
 };
 
 /* ---- validators ---- */

@@ -67,6 +67,9 @@ enum settings_id {
     SET_BACKEND_INSECURE_AUTH,
     SET_WORKER,
     SET_MIN_DRAIN_SECONDS,
+    SET_BACKEND_CACERT,
+    SET_BACKEND_CERT,
+    SET_BACKEND_KEY,
     SET_COUNT
 };
 
@@ -118,6 +121,7 @@ struct settings {
     bool backend_insecure_auth;
     bool worker; /* --worker: registers nothing, reads no smartstack.yaml */
     int min_drain_seconds;
+    char *backend_cacert, *backend_cert, *backend_key;
 
     enum settings_src src[SET_COUNT];
     char *origin[SET_COUNT]; /* where the winning value was written, for messages */

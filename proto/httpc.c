@@ -64,6 +64,8 @@ struct httpc {
     struct tls_conn *tls; /* once connected, for an https request */
     bool want_tls;
     char sni[256]; /* "" for none */
+    struct tls_ctx *verify; /* verify the server as verify_host (etcds://), or NULL */
+    char verify_host[256];
     enum httpc_phase phase;
     bool pending_error; /* timer set to 0 to report errbuf */
     int timeout_ms;
@@ -658,7 +660,9 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
         if (c->want_tls) {
             char why[128];
 
-            c->tls = tls_conn_new(c->fd, c->sni[0] ? c->sni : NULL, why, sizeof(why));
+            c->tls = c->verify ? tls_conn_new_verified(c->verify, c->fd, c->verify_host, why,
+                                                       sizeof(why))
+                               : tls_conn_new(c->fd, c->sni[0] ? c->sni : NULL, why, sizeof(why));
             if (!c->tls) {
                 fail_kind(c, HTTPC_ERR_OTHER, 0);
                 finish(c, 0, "TLS: %s", why);
@@ -837,6 +841,9 @@ struct httpc *httpc_start(struct ev_loop *loop, const struct httpc_request *req,
 
         c->want_tls = true;
         tls_sni(req->host_header, c->sni, sizeof(c->sni));
+        c->verify = req->tls_ctx;
+        snprintf(c->verify_host, sizeof(c->verify_host), "%s",
+                 req->tls_name ? req->tls_name : req->host ? req->host : "");
         if (tls_load(why, sizeof(why)) < 0) {
             fail_kind(c, HTTPC_ERR_OTHER, 0);
             defer_error(c, "%s", why);

@@ -59,6 +59,10 @@ struct httpc_request {
      * use, peer certificate not verified). SNI is the host_header's host
      * when that is a name, else none. The process must ignore SIGPIPE. */
     bool tls;
+    /* With tls: verify the server through this context (proto/tls.h
+     * tls_ctx_new) against `host`; NULL: no verification (probes). */
+    struct tls_ctx *tls_ctx;
+    const char *tls_name; /* with tls_ctx: the name to verify (NULL: host) */
 };
 
 /* Starts a request. The callback runs exactly once, never from inside

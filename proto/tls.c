@@ -17,8 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <arpa/inet.h>
 
 #include <openssl/err.h>
+#include <openssl/x509v3.h>
 #include <openssl/ssl.h>
 
 #define TLS_SSL_SONAME "libssl.so.3"
@@ -38,6 +41,20 @@
     X(ssl, SSL_write)                                                                              \
     X(ssl, SSL_get_error)                                                                          \
     X(ssl, SSL_pending)                                                                            \
+    X(ssl, SSL_CTX_free)                                                                           \
+    X(ssl, SSL_CTX_load_verify_locations)                                                          \
+    X(ssl, SSL_CTX_set_default_verify_paths)                                                       \
+    X(ssl, SSL_CTX_use_certificate_chain_file)                                                     \
+    X(ssl, SSL_CTX_use_PrivateKey_file)                                                            \
+    X(ssl, SSL_CTX_check_private_key)                                                              \
+    X(ssl, SSL_CTX_get0_certificate)                                                               \
+    X(ssl, SSL_set1_host)                                                                          \
+    X(ssl, SSL_get0_param)                                                                         \
+    X(ssl, SSL_get_verify_result)                                                                  \
+    X(crypto, X509_VERIFY_PARAM_set1_ip_asc)                                                       \
+    X(crypto, X509_verify_cert_error_string)                                                       \
+    X(crypto, X509_get0_notAfter)                                                                  \
+    X(crypto, ASN1_TIME_diff)                                                                      \
     X(crypto, ERR_peek_last_error)                                                                 \
     X(crypto, ERR_reason_error_string)                                                             \
     X(crypto, ERR_clear_error)
@@ -55,6 +72,11 @@ static const char *crypto_soname = TLS_CRYPTO_SONAME;
 
 struct tls_conn {
     SSL *ssl;
+    bool verify; /* a verifying context: name the verification failure */
+};
+
+struct tls_ctx {
+    SSL_CTX *ctx;
 };
 
 void tls_set_sonames(const char *ssl, const char *crypto)
@@ -218,7 +240,12 @@ static int failure(struct tls_conn *t, int rc, int saved_errno, char *err, size_
         return TLS_ERROR;
     }
     why = code ? api.ERR_reason_error_string(code) : NULL;
-    snprintf(err, errlen, "%s", why ? why : "protocol error");
+    long vr = t->verify ? api.SSL_get_verify_result(t->ssl) : X509_V_OK;
+    if (vr != X509_V_OK)
+        snprintf(err, errlen, "%s: %s", why ? why : "certificate verify failed",
+                 api.X509_verify_cert_error_string(vr));
+    else
+        snprintf(err, errlen, "%s", why ? why : "protocol error");
     api.ERR_clear_error();
     return TLS_ERROR;
 }
@@ -283,4 +310,139 @@ void tls_conn_free(struct tls_conn *t)
     if (t->ssl)
         api.SSL_free(t->ssl);
     free(t);
+}
+
+/* ---- verifying contexts (README "Backend credentials") ---- */
+
+/* The reason OpenSSL queued for the last failed call, "unknown" if none. */
+static const char *last_reason(void)
+{
+    unsigned long code = api.ERR_peek_last_error();
+    const char *why = code ? api.ERR_reason_error_string(code) : NULL;
+    return why ? why : "unknown error";
+}
+
+/* Days until the certificate in ctx expires (negative: expired). */
+static int cert_days_left(SSL_CTX *ctx, double *expires_at)
+{
+    X509 *x = api.SSL_CTX_get0_certificate(ctx);
+    int days = 0, secs = 0;
+    if (!x || !api.ASN1_TIME_diff(&days, &secs, NULL, api.X509_get0_notAfter(x)))
+        return 1 << 30;
+    if (expires_at)
+        *expires_at = (double)time(NULL) + days * 86400.0 + secs;
+    return days - (secs < 0);
+}
+
+/* Loads the files into ctx; on failure names the file and what OpenSSL said. */
+static int ctx_load(SSL_CTX *ctx, const char *cafile, const char *cert, const char *key,
+                    char *err, size_t errlen)
+{
+    api.ERR_clear_error();
+    if (cafile ? api.SSL_CTX_load_verify_locations(ctx, cafile, NULL) != 1
+               : api.SSL_CTX_set_default_verify_paths(ctx) != 1) {
+        snprintf(err, errlen, "%s: cannot load CA certificates: %s",
+                 cafile ? cafile : "system store", last_reason());
+        return -1;
+    }
+    if (cert && api.SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+        snprintf(err, errlen, "%s: cannot load the certificate: %s", cert, last_reason());
+        return -1;
+    }
+    if (key && api.SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+        if (cert && strstr(last_reason(), "mismatch"))
+            snprintf(err, errlen, "%s does not match the certificate %s: %s", key, cert,
+                     last_reason());
+        else
+            snprintf(err, errlen, "%s: cannot load the private key: %s", key, last_reason());
+        return -1;
+    }
+    if (cert && key && api.SSL_CTX_check_private_key(ctx) != 1) {
+        snprintf(err, errlen, "%s does not match the certificate %s: %s", key, cert,
+                 last_reason());
+        return -1;
+    }
+    return 0;
+}
+
+struct tls_ctx *tls_ctx_new(const char *cafile, const char *cert, const char *key,
+                            double *cert_expires, char *err, size_t errlen)
+{
+    if (tls_load(err, errlen) != 0)
+        return NULL;
+    struct tls_ctx *t = calloc(1, sizeof(*t));
+    if (!t || !(t->ctx = api.SSL_CTX_new(api.TLS_client_method()))) {
+        snprintf(err, errlen, "cannot create a TLS context");
+        free(t);
+        return NULL;
+    }
+    api.SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, NULL);
+    api.SSL_CTX_set_options(t->ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+    if (ctx_load(t->ctx, cafile, cert, key, err, errlen) != 0) {
+        api.ERR_clear_error();
+        tls_ctx_free(t);
+        return NULL;
+    }
+    if (cert_expires) {
+        *cert_expires = 0;
+        if (cert)
+            cert_days_left(t->ctx, cert_expires);
+    }
+    return t;
+}
+
+void tls_ctx_free(struct tls_ctx *t)
+{
+    if (!t)
+        return;
+    if (t->ctx)
+        api.SSL_CTX_free(t->ctx);
+    free(t);
+}
+
+int tls_check_files(const char *cafile, const char *cert, const char *key, int *days_left,
+                    char *err, size_t errlen)
+{
+    if (tls_load(err, errlen) != 0)
+        return -1;
+    SSL_CTX *ctx = api.SSL_CTX_new(api.TLS_client_method());
+    if (!ctx) {
+        snprintf(err, errlen, "cannot create a TLS context");
+        return -1;
+    }
+    int rc = ctx_load(ctx, cafile, cert, key, err, errlen);
+    if (rc == 0 && days_left)
+        *days_left = cert ? cert_days_left(ctx, NULL) : 1 << 30;
+    api.ERR_clear_error();
+    api.SSL_CTX_free(ctx);
+    return rc;
+}
+
+struct tls_conn *tls_conn_new_verified(struct tls_ctx *ctx, int fd, const char *host, char *err,
+                                       size_t errlen)
+{
+    struct tls_conn *t = calloc(1, sizeof(*t));
+    if (!t) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    t->verify = true;
+    api.ERR_clear_error();
+    struct in6_addr a6;
+    struct in_addr a4;
+    bool is_ip = inet_pton(AF_INET, host, &a4) == 1 || inet_pton(AF_INET6, host, &a6) == 1;
+    t->ssl = api.SSL_new(ctx->ctx);
+    /* Hostname verification: the name (and SNI) or the IP address the
+     * certificate must carry. */
+    if (!t->ssl || api.SSL_set_fd(t->ssl, fd) != 1 ||
+        (is_ip ? api.X509_VERIFY_PARAM_set1_ip_asc(api.SSL_get0_param(t->ssl), host) != 1
+               : (api.SSL_set1_host(t->ssl, host) != 1 ||
+                  api.SSL_ctrl(t->ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+                               (void *)host) != 1))) {
+        snprintf(err, errlen, "cannot set up a TLS connection to %s", host);
+        tls_conn_free(t);
+        api.ERR_clear_error();
+        return NULL;
+    }
+    return t;
 }

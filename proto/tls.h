@@ -57,4 +57,25 @@ bool tls_conn_pending(const struct tls_conn *t);
 /* Frees the connection (not the socket). NULL is a no-op. */
 void tls_conn_free(struct tls_conn *t);
 
+/* Verifying contexts, for etcds:// (README "Backend credentials"), unlike the
+ * probes' context above: the server's certificate must chain to cafile (NULL:
+ * the system store) and carry the host name or IP address connected to;
+ * cert/key (both or neither) are the client certificate. Loads OpenSSL if
+ * needed. NULL with "FILE: what OpenSSL said" in err. *cert_expires (if not
+ * NULL): the client certificate's notAfter (unix time), 0 without one. */
+struct tls_ctx;
+struct tls_ctx *tls_ctx_new(const char *cafile, const char *cert, const char *key,
+                            double *cert_expires, char *err, size_t errlen);
+void tls_ctx_free(struct tls_ctx *t);
+/* Parses the files as tls_ctx_new would, for `meshreg check` (no
+ * connection); *days_left: until the client certificate expires. */
+int tls_check_files(const char *cafile, const char *cert, const char *key, int *days_left,
+                    char *err, size_t errlen);
+/* A connection that verifies the server against host (name or address);
+ * a failed verification makes the handshake fail with OpenSSL's reason and
+ * the verification error ("certificate verify failed: unable to get local
+ * issuer certificate"). */
+struct tls_conn *tls_conn_new_verified(struct tls_ctx *ctx, int fd, const char *host, char *err,
+                                       size_t errlen);
+
 #endif

@@ -909,6 +909,7 @@ int sidecar_run(struct mr_config *cfg, int argc, char **argv, char **envp)
     sc->regs->on_change_arg = sc;
     regset_set_path_encoding(sc->regs, cfg->zk_path_encoding);
     regset_set_auth(sc->regs, cfg->auth.user, cfg->auth.password, cfg->auth.zk_protected);
+    regset_set_tls(sc->regs, cfg->auth.cacert, cfg->auth.cert, cfg->auth.key);
     drain_apply(sc, cfg);
     if (checks_init(sc, err, sizeof(err)) == 0)
         names_build(sc);

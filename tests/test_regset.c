@@ -77,7 +77,8 @@ static void every_scheme_is_found_by_its_uri(void **state)
         assert_non_null(strstr(SCHEME_HELP_ALL, scheme_get((enum scheme_kind)k)->syntax));
     }
     assert_string_equal(SCHEME_HELP_ALL, "file:DIR | zk://H:P[,H:P]/ROOT | "
-                                         "etcd://H:P[,H:P]/PREFIX | smartstack[:CLUSTER_TYPE]");
+                                         "etcd://H:P[,H:P]/PREFIX | etcds://H:P[,H:P]/PREFIX | "
+                                         "smartstack[:CLUSTER_TYPE]");
 }
 
 static void smartstack_cluster_type(void **state)

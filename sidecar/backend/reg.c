@@ -39,6 +39,7 @@ static const struct reg_ops *const ops_by_scheme[SCHEME_COUNT] = {
     [SCHEME_FILE] = &reg_file_ops,
     [SCHEME_ZK] = &reg_zk_ops,
     [SCHEME_ETCD] = &reg_etcd_ops,
+    [SCHEME_ETCDS] = &reg_etcd_ops,
 };
 
 static const struct reg_ops *find_backend(const char *uri)
@@ -587,8 +588,19 @@ void reg_free(struct reg *r)
     r->ops->free(r);
     free(r->buckets);
     reg_set_auth(r, NULL, NULL, false);
+    reg_set_tls(r, NULL, NULL, NULL);
     free(r->uri);
     free(r);
+}
+
+void reg_set_tls(struct reg *r, const char *cacert, const char *cert, const char *key)
+{
+    free(r->tls_cacert);
+    free(r->tls_cert);
+    free(r->tls_key);
+    r->tls_cacert = cacert ? strdup(cacert) : NULL;
+    r->tls_cert = cert ? strdup(cert) : NULL;
+    r->tls_key = key ? strdup(key) : NULL;
 }
 
 static bool str_same(const char *a, const char *b)

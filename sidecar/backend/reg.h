@@ -94,6 +94,8 @@ struct reg {
      * an etcd user / a ZooKeeper digest identity, NULL for none. */
     char *auth_user, *auth_password;
     bool zk_acl_protected; /* zk: world reads, only our identity writes */
+    char *tls_cacert, *tls_cert, *tls_key; /* etcds:// files (reg_set_tls), NULL = default */
+    double tls_cert_expires;               /* the client certificate's notAfter, 0 = none */
     struct reg_entry *entries;
     enum reg_conn conn;
     char conn_detail[192];
@@ -150,6 +152,8 @@ void reg_set_max_ops(struct reg *r, double per_second);
  * wiped). Before reg_start, or later (SIGHUP): a new password is used from
  * the next authentication (ZooKeeper: the next session). */
 void reg_set_auth(struct reg *r, const char *user, const char *password, bool zk_acl_protected);
+/* etcds:// CA file (NULL: system store) and client certificate + key; before reg_start. */
+void reg_set_tls(struct reg *r, const char *cacert, const char *cert, const char *key);
 /* Checks a URI's syntax without creating anything (for `meshreg check`). */
 int reg_validate_uri(const char *uri, char *err, size_t errlen);
 

@@ -28,6 +28,7 @@
 
 #include "proto/etcd.h"
 #include "proto/httpc.h"
+#include "proto/tls.h"
 #include "sidecar/log.h"
 #include "sidecar/backend/reg.h"
 
@@ -44,6 +45,7 @@
 #define MAX_REPLY (256 * 1024)
 
 struct etcd_endpoint {
+    char name[256]; /* as written in the URI: what etcds:// verifies the certificate against */
     char host[INET6_ADDRSTRLEN];
     int port;
 };
@@ -79,6 +81,8 @@ struct reg_etcd {
     char *token;
     bool auth_off;
     bool started;
+    bool tls;            /* etcds:// */
+    struct tls_ctx *ctx; /* its verifying context, made at start */
 };
 
 static bool want_auth(const struct reg *r)
@@ -164,6 +168,7 @@ static int parse_endpoint(struct etcd_endpoint *ep, const char *s, size_t len, c
         snprintf(err, errlen, "endpoint \"%.*s\": empty host", (int)len, s);
         return -1;
     }
+    snprintf(ep->name, sizeof ep->name, "%s", host);
     /* httpc wants a numeric address. Names are resolved once, here, at
      * start-up before the loop runs (like the ZooKeeper client does). */
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
@@ -188,9 +193,10 @@ static int parse_endpoint(struct etcd_endpoint *ep, const char *s, size_t len, c
 static int etcd_init(struct reg *r, const char *uri, char *err, size_t errlen)
 {
     char why[300];
-    const char *p = uri + strlen("etcd:");
+    bool tls = strncmp(uri, "etcds:", 6) == 0;
+    const char *p = uri + (tls ? strlen("etcds:") : strlen("etcd:"));
     if (strncmp(p, "//", 2) != 0) {
-        snprintf(err, errlen, "backend \"%s\": use etcd://H:P[,H:P...]/PREFIX", uri);
+        snprintf(err, errlen, "backend \"%s\": use etcd[s]://H:P[,H:P...]/PREFIX", uri);
         return -1;
     }
     p += 2;
@@ -236,6 +242,7 @@ static int etcd_init(struct reg *r, const char *uri, char *err, size_t errlen)
         goto fail;
     }
     x->backoff = 0;
+    x->tls = tls;
     r->impl = x;
     return 0;
 fail:
@@ -274,6 +281,9 @@ static struct etcd_call *call_start(struct reg *r, struct reg_entry *e, enum cal
         .body_len = strlen(body),
         .timeout_ms = timeout_ms,
         .max_body = MAX_REPLY,
+        .tls = x->tls,
+        .tls_ctx = x->ctx,
+        .tls_name = x->ep[c->ep].name,
     };
     c->h = headers ? httpc_start(r->loop, &req, call_cb, c) : NULL;
     explicit_bzero(body, strlen(body)); /* an authenticate body holds the password */
@@ -302,10 +312,36 @@ static double keepalive_every(const struct reg_etcd *x)
     return every < 0.2 ? 0.2 : every;
 }
 
+/* etcds://: the verifying context from the CA/cert/key files (README
+ * "Backend credentials"). A failure is "TLS failed", retried later. */
+static int tls_setup(struct reg *r)
+{
+    struct reg_etcd *x = r->impl;
+    char why[400], detail[192];
+    double expires = 0;
+    x->ctx = tls_ctx_new(r->tls_cacert, r->tls_cert, r->tls_key, &expires, why, sizeof why);
+    if (!x->ctx) {
+        snprintf(detail, sizeof detail, "TLS failed: %s", why);
+        if (strcmp(detail, r->conn_detail) != 0)
+            log_error(NULL, "etcd: %s", detail);
+        reg_set_conn(r, REG_DISCONNECTED, detail);
+        session_schedule(r, 5.0);
+        return -1;
+    }
+    double days = expires > 0 ? (expires - ev_time()) / 86400.0 : 1e9;
+    if (days < 14)
+        log_warn(NULL, "etcd: the client certificate %s %s %.1f days", r->tls_cert,
+                 days < 0 ? "expired" : "expires in", days < 0 ? -days : days);
+    r->tls_cert_expires = expires;
+    return 0;
+}
+
 static void session_step(struct reg *r)
 {
     struct reg_etcd *x = r->impl;
     if (x->stopped || x->session)
+        return;
+    if (x->tls && !x->ctx && tls_setup(r) != 0)
         return;
     if (want_auth(r) && !x->token) {
         x->session = call_start(r, NULL, CALL_AUTH, ETCD_PATH_AUTHENTICATE,
@@ -591,6 +627,8 @@ static int etcd_start(struct reg *r)
     ev_timer_init(&x->timer, timer_cb, 0, 0);
     x->timer.data = r;
     x->started = true;
+    if (x->tls && tls_setup(r) != 0)
+        return 0; /* reported; retried by the session timer */
     char detail[192];
     snprintf(detail, sizeof detail, "granting a lease from %s:%d", x->ep[x->cur].host,
              x->ep[x->cur].port);
@@ -695,6 +733,7 @@ static void etcd_free(struct reg *r)
     }
     free(x->prefix);
     free(x->token);
+    tls_ctx_free(x->ctx);
     free(x);
     r->impl = NULL;
 }

@@ -73,6 +73,7 @@ static struct reg *add_cluster(struct regset *rs, const char *name, const char *
     }
     c->reg->cluster = *name ? c->name : NULL;
     reg_set_auth(c->reg, rs->auth_user, rs->auth_password, rs->zk_acl_protected);
+    reg_set_tls(c->reg, rs->tls_cacert, rs->tls_cert, rs->tls_key);
     c->reg->path_encoding = rs->path_encoding;
     c->reg->quiet_first = rs->quiet_first;
     if (rs->max_ops > 0)
@@ -192,6 +193,18 @@ void regset_set_auth(struct regset *rs, const char *user, const char *password,
         reg_set_auth(rs->v[i].reg, user, password, zk_acl_protected);
 }
 
+void regset_set_tls(struct regset *rs, const char *cacert, const char *cert, const char *key)
+{
+    free(rs->tls_cacert);
+    free(rs->tls_cert);
+    free(rs->tls_key);
+    rs->tls_cacert = cacert ? strdup(cacert) : NULL;
+    rs->tls_cert = cert ? strdup(cert) : NULL;
+    rs->tls_key = key ? strdup(key) : NULL;
+    for (size_t i = 0; i < rs->n; i++)
+        reg_set_tls(rs->v[i].reg, cacert, cert, key);
+}
+
 void regset_stop(struct regset *rs)
 {
     if (!rs || rs->stopped)
@@ -237,5 +250,8 @@ void regset_free(struct regset *rs)
     free(rs->cluster_type);
     free(rs->auth_user);
     wipe_free(rs->auth_password);
+    free(rs->tls_cacert);
+    free(rs->tls_cert);
+    free(rs->tls_key);
     free(rs);
 }

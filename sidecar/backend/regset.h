@@ -32,6 +32,7 @@ struct regset {
     int ttl_seconds;
     char *auth_user, *auth_password; /* one identity for every cluster (regset_set_auth) */
     bool zk_acl_protected;
+    char *tls_cacert, *tls_cert, *tls_key; /* etcds:// files (regset_set_tls) */
     /* Given to every cluster's reg, present and future (struct reg). */
     bool path_encoding;
     double max_ops;
@@ -48,6 +49,9 @@ struct regset {
  * (reg_set_auth). */
 void regset_set_auth(struct regset *rs, const char *user, const char *password,
                      bool zk_acl_protected);
+
+/* The etcds:// TLS files of every cluster (reg_set_tls); before start. */
+void regset_set_tls(struct regset *rs, const char *cacert, const char *cert, const char *key);
 
 /* Checks a backend URI without creating anything (`meshreg check`). */
 int regset_validate(const char *uri, char *err, size_t errlen);

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# README "Backend credentials", etcds://: a real etcd serving clients over TLS with
+# --client-cert-auth (certificates made here with the openssl CLI: a CA, a server certificate
+# for 127.0.0.1, client certificates, and a second CA). The right CA + client certificate
+# registers (checked with etcdctl); no client certificate, the wrong CA, a client certificate
+# from another CA and a host name the certificate does not carry are each refused with a TLS
+# error naming the endpoint (never "cannot connect"), while /health keeps answering.
+# `meshreg check` parses the files without connecting: a missing file, a key that does not
+# match, and a client certificate expiring within 14 days (a warning).
+. "$(dirname "$0")/lib.sh"
+command -v openssl >/dev/null || skip_all "no openssl CLI"
+C=$T/certs
+mkdir -p "$C"
+_key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:prime256v1 -out "$1" 2>/dev/null; }
+_ca() { # NAME
+    _key "$C/$1-key.pem" &&
+        openssl req -x509 -new -key "$C/$1-key.pem" -out "$C/$1.pem" -days 30 -subj "/CN=$1" 2>/dev/null
+}
+_cert() { # NAME CA DAYS EXT
+    _key "$C/$1-key.pem" &&
+        openssl req -new -key "$C/$1-key.pem" -out "$C/$1.csr" -subj "/CN=$1" 2>/dev/null &&
+        printf '%s\n' "$4" >"$C/$1.ext" &&
+        openssl x509 -req -in "$C/$1.csr" -CA "$C/$2.pem" -CAkey "$C/$2-key.pem" -CAcreateserial \
+            -out "$C/$1.pem" -days "$3" -extfile "$C/$1.ext" 2>/dev/null
+}
+_ca ca && _ca otherca &&
+    _cert server ca 30 "subjectAltName=IP:127.0.0.1
+extendedKeyUsage=serverAuth,clientAuth" &&
+    _cert client ca 30 "extendedKeyUsage=clientAuth" &&
+    _cert shortclient ca 5 "extendedKeyUsage=clientAuth" &&
+    _cert otherclient otherca 30 "extendedKeyUsage=clientAuth"
+check "openssl made a CA, a server certificate for 127.0.0.1 and client certificates" [ $? = 0 ]
+
+need_etcd --tls "$C"
+export ETCDCTL_API=3
+PREFIX=/e2e-tls-$$
+ctl() {
+    etcdctl --endpoints="https://$ETCD_ADDR" --cacert "$C/ca.pem" --cert "$C/client.pem" \
+        --key "$C/client-key.pem" --dial-timeout=1s --command-timeout=2s "$@"
+}
+key() { echo "$PREFIX/$SVC.main/${IID}_$APP_PORT"; }
+has_key() { [ -n "$(ctl get --print-value-only "$(key)")" ]; }
+no_key() { [ -z "$(ctl get --print-value-only "$(key)")" ]; }
+detail() { http_get "$ADMIN_URL/status" | json_get - "j['backend']['detail'] + ' | ' + j['backend']['last_error']"; }
+MTLS=(--backend-cacert "$C/ca.pem" --backend-cert "$C/client.pem" --backend-key "$C/client-key.pem")
+
+start_sidecar --backend "etcds://$ETCD_ADDR$PREFIX" --ttl-seconds 3 "${MTLS[@]}"
+check "mutual TLS: registered" wait_for 5 has_key
+check_eq "mutual TLS: /status connected" "$(http_get "$ADMIN_URL/status" | json_get - "j['backend']['state']")" connected
+kill -TERM "$MESHREG_PID"
+wait_exit "$MESHREG_PID" 6
+check "SIGTERM: key deleted over TLS" no_key
+
+# refused: each case names TLS and the endpoint; probing and /health carry on
+refused() { # NAME WANT ARGS...
+    local name=$1 want=$2 d
+    shift 2
+    START_WAIT=healthy start_sidecar --ttl-seconds 3 "$@"
+    _has() { d=$(detail) && grep -q "$want" <<<"$d"; }
+    if wait_for 5 _has; then ok "$name: $d"; else fail "$name" "status: $(detail)"; fi
+    check "$name: names the endpoint" grep -q "127.0.0.1:${ETCD_ADDR##*:}\|localhost:${ETCD_ADDR##*:}" <<<"$d"
+    check "$name: not a connection failure" eval '! grep -qi "connection refused\|cannot connect" <<<"$d"'
+    check_eq "$name: /health 200 meanwhile" "$(http_code "$ADMIN_URL/health")" 200
+    check "$name: no key" no_key
+    kill -TERM "$MESHREG_PID"
+    wait_exit "$MESHREG_PID" 6
+}
+refused "no client certificate" "certificate" --backend "etcds://$ETCD_ADDR$PREFIX" \
+    --backend-cacert "$C/ca.pem"
+refused "wrong CA" "certificate verify failed" --backend "etcds://$ETCD_ADDR$PREFIX" \
+    --backend-cacert "$C/otherca.pem" --backend-cert "$C/client.pem" --backend-key "$C/client-key.pem"
+refused "client certificate from another CA" "certificate\|alert" --backend "etcds://$ETCD_ADDR$PREFIX" \
+    --backend-cacert "$C/ca.pem" --backend-cert "$C/otherclient.pem" --backend-key "$C/otherclient-key.pem"
+refused "host name not in the certificate (localhost vs IP:127.0.0.1)" "certificate verify failed" \
+    --backend "etcds://localhost:${ETCD_ADDR##*:}$PREFIX" "${MTLS[@]}"
+
+# meshreg check: files parsed, nothing connected
+chk() { meshreg_cli check --smartstack "$FIXTURES/smartstack.yaml" --service "$SVC" \
+    --backend "etcds://192.0.2.10:2379/p" "$@" 2>&1; }
+out=$(chk "${MTLS[@]}")
+check_eq "check: good files, exit 0 (no connection to 192.0.2.10)" "$?" 0
+out=$(chk --backend-cacert "$T/nope.pem")
+check_eq "check: missing CA file: exit 2" "$?" 2
+check "check: ... names the file" grep -q "$T/nope.pem" <<<"$out"
+out=$(chk --backend-cacert "$C/ca.pem" --backend-cert "$C/client.pem" --backend-key "$C/otherclient-key.pem")
+check_eq "check: key of another certificate: exit 2" "$?" 2
+check "check: ... says it does not match" grep -q "does not match the certificate" <<<"$out"
+out=$(chk --backend-cacert "$C/ca.pem" --backend-cert "$C/client-key.pem" --backend-key "$C/client-key.pem")
+check_eq "check: a key given as the certificate: exit 2" "$?" 2
+out=$(chk --backend-cacert "$C/ca.pem" --backend-cert "$C/shortclient.pem" --backend-key "$C/shortclient-key.pem")
+check_eq "check: certificate expiring in 5 days: exit 0" "$?" 0
+check "check: ... with a warning" grep -q "shortclient.pem: warning: the client certificate expires within 14 days" <<<"$out"
+out=$(meshreg_cli check --smartstack "$FIXTURES/smartstack.yaml" --service "$SVC" \
+    --backend "etcd://127.0.0.1:2379/p" --backend-cacert "$C/ca.pem" 2>&1)
+check_eq "check: TLS files with plain etcd://: exit 2" "$?" 2
+finish
