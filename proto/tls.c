@@ -51,13 +51,13 @@
     X(ssl, SSL_set1_host)                                                                          \
     X(ssl, SSL_get0_param)                                                                         \
     X(ssl, SSL_get_verify_result)                                                                  \
+    X(crypto, ERR_peek_last_error)                                                                 \
+    X(crypto, ERR_reason_error_string)                                                             \
+    X(crypto, ERR_clear_error)                                                                     \
     X(crypto, X509_VERIFY_PARAM_set1_ip_asc)                                                       \
     X(crypto, X509_verify_cert_error_string)                                                       \
     X(crypto, X509_get0_notAfter)                                                                  \
-    X(crypto, ASN1_TIME_diff)                                                                      \
-    X(crypto, ERR_peek_last_error)                                                                 \
-    X(crypto, ERR_reason_error_string)                                                             \
-    X(crypto, ERR_clear_error)
+    X(crypto, ASN1_TIME_diff)
 
 static struct {
     void *ssl, *crypto; /* dlopen handles */

@@ -98,7 +98,8 @@ static void smartstack_cluster_type(void **state)
     assert_int_equal(scheme_check("smartstack:x", err, sizeof(err)), 0);
     assert_int_equal(scheme_check("redis://x", err, sizeof(err)), -1);
     assert_string_equal(err, "'redis://x': expected file:DIR | zk://H:P[,H:P]/ROOT | "
-                             "etcd://H:P[,H:P]/PREFIX | smartstack[:CLUSTER_TYPE]");
+                             "etcd://H:P[,H:P]/PREFIX | etcds://H:P[,H:P]/PREFIX | "
+                             "smartstack[:CLUSTER_TYPE]");
 }
 
 static void validation_and_construction_agree(void **state)
