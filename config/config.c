@@ -4,11 +4,13 @@
 #include "config/config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "config/checks.h"
 #include "config/cmem.h"
@@ -327,6 +329,30 @@ static char **copy_list(const struct settings_list *l, size_t *n)
     return out;
 }
 
+/* file:./registry depends on the working directory (under systemd, /):
+ * resolved once at start so records never move with a later chdir, and
+ * logged (README "Backends"). */
+static int resolve_file_backend(struct mr_config *cfg, struct diag *d)
+{
+    const char *dir = cfg->backend + strlen("file:");
+    char cwd[PATH_MAX];
+    if (strncmp(cfg->backend, "file:", 5) != 0 || dir[0] == '/')
+        return 0;
+    if (!getcwd(cwd, sizeof(cwd))) {
+        diag_add(d, "--backend %s: a relative path, and the working directory is unknown: %s",
+                 cfg->backend, strerror(errno));
+        return -1;
+    }
+    while (dir[0] == '.' && dir[1] == '/')
+        dir += 2;
+    cfg->backend_relative = cfg->backend;
+    if (strcmp(dir, ".") == 0 || dir[0] == '\0')
+        cfg->backend = cmem_printf("file:%s", cwd);
+    else
+        cfg->backend = cmem_printf("file:%s%s%s", cwd, strcmp(cwd, "/") ? "/" : "", dir);
+    return 0;
+}
+
 int config_load(int argc, char **argv, char **envp, struct mr_config **out, char *err,
                 size_t errlen)
 {
@@ -346,6 +372,10 @@ int config_load(int argc, char **argv, char **envp, struct mr_config **out, char
         goto done;
     cfg->config_file = cmem_strdup(s.config_file);
     cfg->backend = cmem_strdup(s.backend);
+    if (resolve_file_backend(cfg, &d) < 0) {
+        rc = -1;
+        goto done;
+    }
     cfg->admin_addr = cmem_strdup(s.admin);
     cfg->drain_seconds = s.drain_seconds;
     cfg->ttl_seconds = s.ttl_seconds;
@@ -570,6 +600,7 @@ void config_free(struct mr_config *cfg)
     creds_free(&cfg->auth);
     free(cfg->warnings);
     free(cfg->backend);
+    free(cfg->backend_relative);
     free(cfg->admin_addr);
     free(cfg->state_dir);
     for (size_t i = 0; i < cfg->nadmin_allow; i++)

@@ -74,7 +74,8 @@ struct mr_backend_auth {
 /* Global settings (one per process). */
 struct mr_config {
     char *config_file; /* -c FILE, or NULL */
-    char *backend;     /* backend URI, README "Backends" */
+    char *backend;     /* backend URI, README "Backends" (a file: path made absolute) */
+    char *backend_relative; /* the file: URI as given when it was relative, or NULL */
     char *admin_addr;  /* "ADDR:PORT" of the admin endpoint */
     int drain_seconds;
     int ttl_seconds;

@@ -828,6 +828,9 @@ static void log_start(struct sidecar *sc)
             sc->start_nreg += sc->checks[i].nplaces;
         regset_set_quiet_first(sc->regs);
     }
+    if (sc->cfg->backend_relative)
+        log_info(NULL, "backend %s is relative: records go to %s (give an absolute --backend)",
+                 sc->cfg->backend_relative, sc->cfg->backend + strlen("file:"));
     log_info(NULL, "meshreg started: %zu registration(s), %zu check(s), backend %s, admin %s", nreg,
              sc->nchecks, sc->cfg->backend, sc->cfg->admin_addr);
 }

@@ -219,7 +219,24 @@ static void defaults_apply(void **state)
     struct mr_config *cfg;
     const char *ss = put("smartstack.yaml", ss_main);
     assert_loads(load(&cfg, NULL, "--service", "svc", "--smartstack", ss, NULL));
-    assert_string_equal(cfg->backend, "file:./registry");
+    /* the default file:./registry is made absolute once, at start */
+    char want[PATH_MAX + 32], cwd[PATH_MAX];
+    assert_non_null(getcwd(cwd, sizeof(cwd)));
+    snprintf(want, sizeof(want), "file:%s/registry", cwd);
+    assert_string_equal(cfg->backend, want);
+    assert_string_equal(cfg->backend_relative, "file:./registry");
+    config_free(cfg);
+    assert_loads(load(&cfg, NULL, "--service", "svc", "--smartstack", ss, "--backend", "file:r/x",
+                      NULL));
+    snprintf(want, sizeof(want), "file:%s/r/x", cwd);
+    assert_string_equal(cfg->backend, want);
+    config_free(cfg);
+    assert_loads(load(&cfg, NULL, "--service", "svc", "--smartstack", ss, "--backend", "file:/r",
+                      NULL));
+    assert_string_equal(cfg->backend, "file:/r");
+    assert_null(cfg->backend_relative);
+    config_free(cfg);
+    assert_loads(load(&cfg, NULL, "--service", "svc", "--smartstack", ss, NULL));
     assert_string_equal(cfg->admin_addr, "0.0.0.0:6666");
     assert_int_equal(cfg->drain_seconds, 30);
     assert_int_equal(cfg->ttl_seconds, 10);

@@ -492,14 +492,14 @@ static void check_output_shows_every_check(void **state)
                                             "t:\n  proxy_port: 20001\n  mode: tcp\n");
     assert_loads(load(&cfg, NULL, "--service", "svc", "--smartstack", ss, "--host", "10.0.0.9",
                       "--instance-id", "node1", "--registration", "svc.main", "--registration",
-                      "svc.t", NULL));
+                      "svc.t", "--backend", "file:/reg", NULL));
     char *out = print_cfg(cfg);
     assert_string_equal(out, "svc.main: http://127.0.0.1:8888/status interval 2000ms rise 1 "
                              "fall 2 timeout 1000ms weight 10 register 10.0.0.9:8888 as node1 "
-                             "in file:./registry labels paasta_instance=main\n"
+                             "in file:/reg labels paasta_instance=main\n"
                              "svc.t: tcp 127.0.0.1:8888 interval 2000ms rise 1 fall 2 timeout "
                              "1000ms weight 10 register 10.0.0.9:8888 as node1 in "
-                             "file:./registry labels paasta_instance=main\n");
+                             "file:/reg labels paasta_instance=main\n");
     free(out);
     config_free(cfg);
     const char *ic = put("k.yaml", "w:\n  healthcheck_cmd: echo \"hi\"\n");
@@ -769,7 +769,7 @@ static void check_output_other_probes(void **state)
                                             "s:\n  proxy_port: 20001\n  mode: https\n");
     assert_loads(load(&cfg, NULL, "--service", "svc", "--smartstack", ss, "--host", "10.0.0.9",
                       "--instance-id", "n1", "--registration", "svc.g", "--registration", "svc.s",
-                      NULL));
+                      "--backend", "file:/reg", NULL));
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
@@ -778,10 +778,10 @@ static void check_output_other_probes(void **state)
     fclose(f);
     assert_string_equal(buf, "svc.g: grpc 127.0.0.1:8888 service \"pkg.Svc\" interval 2000ms rise "
                              "1 fall 2 timeout 1000ms weight 10 register 10.0.0.9:8888 as n1 in "
-                             "file:./registry labels paasta_instance=main\n"
+                             "file:/reg labels paasta_instance=main\n"
                              "svc.s: https://127.0.0.1:8888/status interval 2000ms rise 1 fall 2 "
                              "timeout 1000ms weight 10 register 10.0.0.9:8888 as n1 in "
-                             "file:./registry labels paasta_instance=main\n");
+                             "file:/reg labels paasta_instance=main\n");
     free(buf);
     config_free(cfg);
 

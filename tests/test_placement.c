@@ -402,11 +402,12 @@ static void check_output_prints_every_placement(void **state)
     struct mr_config *cfg = load_ss(NULL,
                                     "main:\n  proxy_port: 20000\n  extra_advertise:\n"
                                     "    region:uswest1-prod: [region:useast1-prod, region:mars]\n",
-                                    "--host", "10.1.2.3", "--instance-id", "h1", NULL);
+                                    "--host", "10.1.2.3", "--instance-id", "h1", "--backend",
+                                    "file:/reg", NULL);
     char *out = print_to_string(cfg), want[PATH_MAX + 1024];
     snprintf(want, sizeof(want),
              "svc.main: http://127.0.0.1:8888/status interval 2000ms rise 1 fall 2 timeout 1000ms "
-             "weight 10 register 10.1.2.3:8888 as h1 in file:./registry labels "
+             "weight 10 register 10.1.2.3:8888 as h1 in file:/reg labels "
              "region:uswest1-prod,region:useast1-prod,paasta_instance=main\n"
              "  placement superregion:norcal-prod path /smartstack/global/svc.main labels "
              "region:uswest1-prod,paasta_instance=main\n"

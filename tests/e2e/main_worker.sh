@@ -67,6 +67,14 @@ run_empty() {
 out=$(run_empty)
 check "default smartstack.yaml absent: warn with the path" \
     grep -qE "warn .*\./smartstack\.yaml does not exist.*worker mode" <<<"$out"
+# The default file:./registry is made absolute at start, and the log says where.
+out=$(cd "$T/empty" && timeout -s TERM 1.5 "$BIN" run --service "$SVC" --port "$port" \
+    --host 127.0.0.1 --worker --admin "127.0.0.1:$(free_port)" --drain-seconds 0 2>&1)
+check "default backend: logged resolved to an absolute path" \
+    grep -qF "backend file:./registry is relative: records go to $(cd "$T/empty" && pwd -P)/registry" \
+    <<<"$out"
+check "default backend: started with the absolute path" \
+    grep -qF "backend file:$(cd "$T/empty" && pwd -P)/registry" <<<"$out"
 out=$(run_empty --worker)
 check "--worker: no smartstack warning" bash -c "! grep -q 'smartstack.yaml does not exist' <<<'$out'"
 check "--worker: the worker line is there at info" grep -q "info .*worker mode" <<<"$out"
