@@ -81,9 +81,43 @@ void diag_warn(struct diag *d, const char *fmt, ...)
     va_end(ap);
 }
 
+/* Whole lines while they fit, then how many were left out: a line cut in
+ * its middle ("... is ") reads as a different error. */
 void diag_copy(const struct diag *d, char *err, size_t errlen)
 {
     if (!err || !errlen)
         return;
-    snprintf(err, errlen, "%s", d->buf ? d->buf : "");
+    const char *b = d->buf ? d->buf : "";
+    if (strlen(b) < errlen) {
+        memcpy(err, b, strlen(b) + 1);
+        return;
+    }
+    char tail[64];
+    size_t used = 0;
+    int shown = 0;
+    for (const char *p = b; *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t l = nl ? (size_t)(nl - p) : strlen(p);
+        size_t need = used + (shown ? 1 : 0) + l;
+        int after = d->count - shown - 1; /* lines left out if this one is shown */
+        size_t reserve = after > 0 ? (size_t)snprintf(tail, sizeof(tail), "\n... and %d more", after)
+                                   : 0;
+        if (need + reserve + 1 > errlen)
+            break;
+        if (shown)
+            err[used++] = '\n';
+        memcpy(err + used, p, l);
+        used += l;
+        shown++;
+        p = nl ? nl + 1 : p + l;
+    }
+    int more = d->count - shown;
+    int n = snprintf(tail, sizeof(tail), "%s... and %d more", shown ? "\n" : "", more);
+    if (more > 0 && shown && used + (size_t)n + 1 <= errlen) {
+        memcpy(err + used, tail, (size_t)n + 1);
+    } else if (more > 0) { /* not even one line and the count fit: cut */
+        snprintf(err, errlen, "%s", b);
+    } else {
+        err[used] = '\0';
+    }
 }

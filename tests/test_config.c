@@ -799,6 +799,20 @@ static void diag_edges(void **state)
         diag_add(&d, "line %d of a long list of problems", i);
     assert_int_equal(d.count, 202);
     assert_non_null(strstr(d.buf, "\nline 199 of a long list of problems"));
+    /* a list longer than the buffer: whole lines, then how many more */
+    char big[200];
+    diag_copy(&d, big, sizeof(big));
+    assert_string_equal(big, "first line with a break \nsecond\n"
+                             "line 0 of a long list of problems\n"
+                             "line 1 of a long list of problems\n"
+                             "line 2 of a long list of problems\n"
+                             "line 3 of a long list of problems\n"
+                             "... and 196 more");
+    char fit[42]; /* exactly the first line, "\n... and 201 more" and the NUL */
+    diag_copy(&d, fit, sizeof(fit));
+    assert_string_equal(fit, "first line with a break \n... and 201 more");
+    diag_copy(&d, fit, 20); /* not even one line fits with the count: cut */
+    assert_string_equal(fit, "first line with a b");
     diag_free(&d);
     assert_null(d.buf);
     diag_free(&d);

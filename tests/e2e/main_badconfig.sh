@@ -49,6 +49,16 @@ check "control: strace saw its registry dir created" grep -qF "$T/reg-good" "$T/
 common=(--service e2esvc --instance main --port 1234 --host 127.0.0.1)
 F=$FIXTURES
 
+# Thousands of errors: whole lines, then how many more (never cut mid-line).
+{ echo "main:"; echo "  proxy_port: 20000"; for i in $(seq 1 3000); do echo "  bogus_$i: 1"; done; } \
+    >"$T/many.yaml"
+timeout 10 "$BIN" check --smartstack "$T/many.yaml" --service e2esvc --port 1234 \
+    >/dev/null 2>"$T/many.err"
+check_eq "3000 errors: exit 2" "$?" 2
+check "3000 errors: the list ends with '... and N more'" \
+    grep -qE '^\.\.\. and [0-9]+ more$' "$T/many.err"
+check "3000 errors: every other line is a whole FILE:LINE:COL error" \
+    bash -c '! grep -vE "^(.*many\.yaml:[0-9]+:[0-9]+: .*bogus_[0-9]+.*|\.\.\. and [0-9]+ more|meshreg: invalid configuration, nothing started)\$" "$1"' _ "$T/many.err"
 # --host goes into every record as written: "a b/c" is refused.
 run_bad bad_host "--host: 'a b/c' is not an IP address or a hostname" \
     run --smartstack "$F/smartstack.yaml" --service e2esvc --port 1234 --host "a b/c"
