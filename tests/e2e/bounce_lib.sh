@@ -7,10 +7,13 @@
 # lb_lib.sh.
 #
 #   bounce_init MODE              MODE httpchk (HAProxy `option httpchk GET
-#                                 /health` on meshreg's admin port) or agent
+#                                 /health` on meshreg's admin port), agent
 #                                 (TCP check of the app + `agent-check` on
-#                                 meshreg's --agent-port). Picks the ports of
-#                                 instances a and b and the frontend ($FE_PORT).
+#                                 meshreg's --agent-port) or zk (no HAProxy
+#                                 check: meshreg registers in ZooKeeper at
+#                                 $ZK_ADDR and a synapse-style watcher sets each
+#                                 server ready/maint from the znodes). Picks the
+#                                 ports of instances a and b and the frontend ($FE_PORT).
 #   inst_start NAME DRAIN_S [ARGS...]
 #                                 starts instance NAME (a|b): meshreg in wrapper
 #                                 mode with --drain-seconds DRAIN_S (and ARGS)
@@ -89,10 +92,12 @@ event() {
 inst_start() {
     local n=$1 d=$2 agent=()
     shift 2
+    local backend=(--backend "file:$REG_DIR")
     [ "$BOUNCE_MODE" = agent ] && agent=(--agent-port "${P_AGENT[$n]}")
+    [ "$BOUNCE_MODE" = zk ] && backend=(--backend "zk://$ZK_ADDR" --ttl-seconds 10)
     start_meshreg run --smartstack "$FIXTURES/smartstack.yaml" --service "$SVC" \
         --instance main --port "${P_APP[$n]}" --host 127.0.0.1 --instance-id "bounce-$n" \
-        --backend "file:$REG_DIR" --admin "127.0.0.1:${P_ADMIN[$n]}" --interval-ms 200 \
+        "${backend[@]}" --admin "127.0.0.1:${P_ADMIN[$n]}" --interval-ms 200 \
         --drain-seconds "$d" --grace-seconds 5 "${agent[@]}" "$@" \
         -- "$DEMO" --port "${P_APP[$n]}"
     INST_PID[$n]=$MESHREG_PID
@@ -107,7 +112,10 @@ inst_start() {
 # 100 ms, one failed check takes the server out, one good one puts it back.
 _server_line() {
     local n=$1
-    if [ "$BOUNCE_MODE" = agent ]; then
+    if [ "$BOUNCE_MODE" = zk ]; then
+        # no check: in maintenance until the znode watcher says ready
+        echo "server $n 127.0.0.1:${P_APP[$n]} disabled"
+    elif [ "$BOUNCE_MODE" = agent ]; then
         echo "server $n 127.0.0.1:${P_APP[$n]} check inter 100 fall 1 rise 1" \
             "agent-check agent-port ${P_AGENT[$n]} agent-inter 100ms"
     else
@@ -132,8 +140,9 @@ frontend fe
     default_backend app
 "
     bw_start
+    [ "$BOUNCE_MODE" = zk ] && _syn_start
     for n in a b; do
-        if out=$(bw_wait "$n" UP 0 10); then
+        if out=$(bw_wait "$n" "$(_up_re)" 0 10); then
             ok "HAProxy: server $n UP"
         else
             fail "HAProxy: server $n UP" "status after 10 s: $out"
@@ -422,6 +431,26 @@ _out_re() {
     if [ "$BOUNCE_MODE" = agent ]; then echo 'DRAIN.*|DOWN.*|MAINT.*'; else echo 'DOWN.*|MAINT.*'; fi
 }
 
+# _up_re: a server taking traffic (without a check of its own: no_check).
+_up_re() {
+    if [ "$BOUNCE_MODE" = zk ]; then echo 'UP|no_check'; else echo UP; fi
+}
+
+# zk mode: the synapse-style driver (tests/fixtures/e2e/synapse_haproxy.py)
+# watching the service's znodes and setting HAProxy's servers ready/maint.
+SYN_OUT=
+SYN_PID=
+_syn_start() {
+    start_bg synapse /usr/bin/python3 "$ROOT/tests/fixtures/e2e/synapse_haproxy.py" "$ZK_ADDR" \
+        "/smartstack/global/$SVC.main" "$HAP_SOCK" app "a=${P_APP[a]}" "b=${P_APP[b]}"
+    SYN_OUT=$BG_OUT
+    SYN_PID=$BG_PID
+    if ! wait_for 15 grep -q started "$SYN_OUT"; then
+        fail "synapse-style watcher starts" "$(head -c 300 "$BG_ERR")"
+        finish
+    fi
+}
+
 # served_total: every app incarnation's count of proxied requests it
 # answered, from its own request log (a line per request on stderr, which
 # meshreg's child inherits): exact even for the ones already stopped.
@@ -465,7 +494,7 @@ bounce() {
     if [ -n "$ad" ] && wait_exit "$pid" 5; then
         dt=$(($(now_ms) - t0))
         if [ "$EXIT_CODE" = 0 ] && [ "$dt" -lt $((d * 1000 / 2)) ] &&
-            grep -q "adaptive drain: all 1 polling load balancer" "$log"; then
+            grep -q "${BOUNCE_ADAPTIVE_RE:-adaptive drain: all 1 polling load balancer}" "$log"; then
             ok "bounce $n: the adaptive window ended once HAProxy had seen the drain (${dt} ms of ${d} s): $(grep -o 'adaptive drain: .*' "$log")"
         else
             fail "bounce $n: the adaptive window ends once HAProxy has seen the drain" \
@@ -491,7 +520,7 @@ bounce() {
     t1=$(now_ms)
     event restart "$n"
     inst_start "$n" "$nd" "$@"
-    if out=$(bw_wait "$n" UP "$t1" 10); then
+    if out=$(bw_wait "$n" "$(_up_re)" "$t1" 10); then
         event up "$n"
         ok "bounce $n: the new $n is UP in HAProxy ($(($(now_ms) - t0)) ms after SIGTERM)"
     else
@@ -516,6 +545,8 @@ bounce_stop_all() {
     local n
     [ -n "$BW_PID" ] && stop_pid "$BW_PID"
     BW_PID=
+    [ -n "$SYN_PID" ] && stop_pid "$SYN_PID"
+    SYN_PID=
     stop_haproxy
     for n in a b; do
         [ -n "${INST_PID[$n]:-}" ] && stop_pid "${INST_PID[$n]}"
