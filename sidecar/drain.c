@@ -19,6 +19,7 @@ bool drain_configure(struct drain *d, const struct drain_settings *s)
     d->drain_seconds = s->drain_seconds < 0 ? 0 : s->drain_seconds;
     d->grace_seconds = s->grace_seconds < 0 ? 0 : s->grace_seconds;
     d->adaptive = s->adaptive;
+    d->remote_readers = s->remote_readers;
     d->min_seconds = s->min_seconds < 0 ? 0 : s->min_seconds;
     if (d->min_seconds <= d->drain_seconds)
         return true;
@@ -84,7 +85,11 @@ static enum drain_window_end window_end(const struct drain *d, const struct drai
         return DRAIN_END_FULL;
     /* The floor covers readers that learn of the deregistration through the
      * backend, which no poll count shows (README "Drain sequence"). */
-    if (d->adaptive && in->lbs_informed && in->now >= d->shutdown_at + d->min_seconds)
+    /* With no load balancer polling, the file: backend's readers are
+     * unknown (serve the window); a discovery backend's readers are what the
+     * floor is for, so the floor alone ends it. */
+    bool informed = in->lbs_informed || (in->lbs_polling == 0 && d->remote_readers);
+    if (d->adaptive && informed && in->now >= d->shutdown_at + d->min_seconds)
         return DRAIN_END_ADAPTIVE;
     return DRAIN_END_NONE;
 }

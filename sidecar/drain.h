@@ -22,7 +22,9 @@
  *                           - APP_GONE: the app exited (nothing to drain for)
  *                           - FULL:     t0 + drain_seconds
  *                           - ADAPTIVE: adaptive drain, every recent poller
- *                             has been told, and t0 + min_seconds passed
+ *                             has been told (or, with a discovery backend,
+ *                             none polls us: its readers are the backend's),
+ *                             and t0 + min_seconds passed
  *   STOPPING_APP            the caller sent SIGTERM to the app
  *     -> STOPPING_REGISTRY  the app exited
  *     -> KILLING_APP        grace_seconds after the SIGTERM, app still there
@@ -86,6 +88,8 @@ struct drain_settings {
     double grace_seconds; /* wrapper mode: SIGTERM -> SIGKILL of the app */
     bool adaptive;        /* --adaptive-drain */
     double min_seconds;   /* adaptive floor (--min-drain-seconds; 0 without remote readers) */
+    bool remote_readers;  /* a discovery backend: its readers learn of the
+                           * deregistration from it, not by polling us */
 };
 
 /* What the caller reports at every tick. */
@@ -93,6 +97,7 @@ struct drain_input {
     double now;            /* monotonic seconds */
     size_t pending;        /* backend operations not yet confirmed */
     bool lbs_informed;     /* every recent poller has been answered draining enough */
+    size_t lbs_polling;    /* how many load balancers polled recently */
     bool registry_stopped; /* the registry finished stopping */
 };
 
@@ -103,6 +108,7 @@ struct drain {
     double grace_seconds;
     bool adaptive;
     double min_seconds; /* never above drain_seconds */
+    bool remote_readers;
     bool wrapper;       /* an app child to stop after the window */
 
     /* shutdown */

@@ -280,6 +280,13 @@ static void log_window_end(struct sidecar *sc, size_t npeers)
     double early = d->shutdown_at + d->drain_seconds - d->window_end_at;
     switch (d->window_end) {
     case DRAIN_END_ADAPTIVE:
+        if (npeers == 0) {
+            log_info(NULL,
+                     "adaptive drain: no load balancer polls us; the backend's readers had "
+                     "min_drain_seconds (%.1f s): ending the window %.1f s early",
+                     d->min_seconds, early);
+            break;
+        }
         log_info(NULL,
                  "adaptive drain: all %zu polling load balancer(s) answered draining "
                  "%d times; ending the window %.1f s early (%.1f s after the signal)",
@@ -360,9 +367,11 @@ static bool tick_round(struct sidecar *sc)
         .pending = regset_pending(sc->regs),
         .registry_stopped = regset_stopped(sc->regs),
     };
-    if (sc->drain.adaptive && drain_is_shutting_down(&sc->drain))
+    if (sc->drain.adaptive && drain_is_shutting_down(&sc->drain)) {
         in.lbs_informed = lbwatch_all_informed(&sc->lbwatch, now, ADAPTIVE_RECENT_S,
                                                ADAPTIVE_MIN_ANSWERS, &npeers);
+        in.lbs_polling = npeers;
+    }
     enum drain_phase before = sc->drain.phase, ph = drain_tick(&sc->drain, &in);
     if (spool_expire(&sc->spool, now, drain_expired, NULL) > 0) {
         state_save(sc->cfg->state_dir, &sc->spool);
@@ -466,6 +475,7 @@ static void drain_apply(struct sidecar *sc, const struct mr_config *cfg)
         .grace_seconds = cfg->grace_seconds,
         .adaptive = cfg->adaptive_drain,
         .min_seconds = floor ? cfg->min_drain_seconds : 0,
+        .remote_readers = floor,
     };
     if (!drain_configure(&sc->drain, &ds))
         log_warn(NULL,

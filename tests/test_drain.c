@@ -342,6 +342,39 @@ static void adaptive_end_respects_the_floor(void **state)
     assert_int_equal(d.window_end, DRAIN_END_ADAPTIVE);
 }
 
+/* A discovery backend and no load balancer polling us: its readers (synapse)
+ * are what the floor is for, so the floor alone ends the window; one poller
+ * not yet told still holds it. The file: backend (no remote readers) with no
+ * poller serves the whole window: nobody is known to have seen the drain. */
+static void adaptive_end_without_pollers(void **state)
+{
+    struct drain d;
+    struct drain_settings s = {.drain_seconds = 30,
+                               .grace_seconds = 30,
+                               .adaptive = true,
+                               .min_seconds = 10,
+                               .remote_readers = true};
+    drain_init(&d, 30, 10, false);
+    assert_true(drain_configure(&d, &s));
+    drain_request_shutdown(&d, 100);
+    assert_int_equal(tick(&d, 100.1, 0), DRAIN_WINDOW);
+    assert_int_equal(tick(&d, 109.9, 0), DRAIN_WINDOW); /* the floor first */
+    assert_int_equal(drain_tick(&d, &(struct drain_input){.now = 110, .lbs_polling = 1}),
+                     DRAIN_WINDOW); /* a poller not told yet */
+    assert_int_equal(tick(&d, 110.2, 0), DRAIN_STOPPING_REGISTRY);
+    assert_int_equal(d.window_end, DRAIN_END_ADAPTIVE);
+
+    s.remote_readers = false;
+    s.min_seconds = 0;
+    drain_init(&d, 30, 10, false);
+    assert_true(drain_configure(&d, &s));
+    drain_request_shutdown(&d, 100);
+    assert_int_equal(tick(&d, 100.1, 0), DRAIN_WINDOW);
+    assert_int_equal(tick(&d, 129.9, 0), DRAIN_WINDOW);
+    assert_int_equal(tick(&d, 130, 0), DRAIN_STOPPING_REGISTRY);
+    assert_int_equal(d.window_end, DRAIN_END_FULL);
+}
+
 /* Deregistration slower than the floor: the end follows the deregistration. */
 static void adaptive_end_after_a_slow_deregistration(void **state)
 {
@@ -431,6 +464,7 @@ int main(void)
         cmocka_unit_test(adaptive_end_needs_every_poller_informed),
         cmocka_unit_test(adaptive_end_respects_the_floor),
         cmocka_unit_test(adaptive_end_after_a_slow_deregistration),
+        cmocka_unit_test(adaptive_end_without_pollers),
         cmocka_unit_test(no_adaptive_end_without_the_flag),
         cmocka_unit_test(floor_above_the_window_is_capped),
         cmocka_unit_test(adaptive_end_in_wrapper_mode),

@@ -441,7 +441,8 @@ _up_re() {
 SYN_OUT=
 SYN_PID=
 _syn_start() {
-    start_bg synapse /usr/bin/python3 "$ROOT/tests/fixtures/e2e/synapse_haproxy.py" "$ZK_ADDR" \
+    start_bg synapse /usr/bin/python3 "$ROOT/tests/fixtures/e2e/synapse_haproxy.py" \
+        --delay-ms "${SYN_DELAY_MS:-0}" "$ZK_ADDR" \
         "/smartstack/global/$SVC.main" "$HAP_SOCK" app "a=${P_APP[a]}" "b=${P_APP[b]}"
     SYN_OUT=$BG_OUT
     SYN_PID=$BG_PID

@@ -13,8 +13,8 @@
 # --min-drain-seconds: the floor that covers ZooKeeper's readers).
 #
 # Negative control: no drain window (--drain-seconds 0): the app stops as soon
-# as its znode is deleted, before the watcher has reconfigured HAProxy, and
-# requests are lost, so this test can fail.
+# as its znode is deleted, before the watcher has reconfigured HAProxy (200 ms
+# later), and requests are lost, so this test can fail.
 E2E_TIMEOUT=${E2E_TIMEOUT:-120}
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lb_lib.sh"
@@ -24,6 +24,10 @@ need_haproxy
 need_zk
 
 DRAIN=${BOUNCE_DRAIN_S:-2}
+# The watcher applies each change 200 ms late, as a real synapse (watch,
+# re-read, regenerate) is not instant: the window and the floor cover it, a
+# bounce without a window does not.
+SYN_DELAY_MS=${SYN_DELAY_MS:-200}
 # With no load balancer polling, the adaptive end comes at the floor.
 BOUNCE_ADAPTIVE_RE='adaptive drain'
 
