@@ -64,6 +64,22 @@ static void view_state(const void *owner, struct admin_view_state *out)
     out->probes.late = ps.late;
 }
 
+/* The failure's name, from what the backend reported (README "Backend
+ * credentials"): auth and TLS failures are never "cannot connect". */
+static const char *problem_of(const struct reg *r)
+{
+    const char *t[2] = {r->conn == REG_CONNECTED ? "" : r->conn_detail, r->last_error};
+    for (int i = 0; i < 2; i++) {
+        if (strstr(t[i], "permission denied"))
+            return "permission denied";
+        if (strstr(t[i], "not authenticated"))
+            return "not authenticated";
+        if (strstr(t[i], "TLS"))
+            return "TLS failed";
+    }
+    return r->conn == REG_CONNECTED ? NULL : "cannot connect";
+}
+
 static void view_cluster(const void *owner, size_t c, struct admin_view_backend *out)
 {
     const struct regset *rs = ((const struct sidecar *)owner)->regs;
@@ -81,6 +97,8 @@ static void view_cluster(const void *owner, size_t c, struct admin_view_backend 
     out->pending = reg_pending(r);
     out->ops_ok = r->ops_ok;
     out->ops_failed = r->ops_failed;
+    out->problem = reg_pending(r) || r->conn != REG_CONNECTED ? problem_of(r) : NULL;
+    out->tls_cert_expires = r->tls_cert_expires;
 }
 
 /* A single-cluster backend is its one store; smartstack is as connected as

@@ -93,6 +93,10 @@ struct admin_view_backend {
     const char *last_error;
     size_t pending; /* records not yet confirmed */
     unsigned long ops_ok, ops_failed;
+    /* What is wrong, named (README "Backend credentials"): NULL when nothing, else
+     * "cannot connect", "TLS failed", "not authenticated" or "permission denied". */
+    const char *problem;
+    double tls_cert_expires; /* etcds:// client certificate's notAfter (unix time), 0 = none */
 };
 
 /* The probe scheduler's load (README "Probes under load"). */

@@ -150,6 +150,19 @@ static void backend(FILE *f, const struct admin_view *v, const struct admin_view
                 "meshreg_backend_ops_total{result=\"ok\"} %lu\n"
                 "meshreg_backend_ops_total{result=\"failed\"} %lu\n",
                 b->connected, b->pending, b->ops_ok, b->ops_failed);
+    if (!b->multi_cluster && b->tls_cert_expires > 0)
+        fprintf(f,
+                "# HELP meshreg_backend_tls_client_cert_expiry_seconds When the etcds:// client "
+                "certificate expires (unix time).\n"
+                "# TYPE meshreg_backend_tls_client_cert_expiry_seconds gauge\n"
+                "meshreg_backend_tls_client_cert_expiry_seconds %.0f\n",
+                b->tls_cert_expires);
+    if (!b->multi_cluster && b->problem)
+        fprintf(f,
+                "# HELP meshreg_backend_problem 1 for what keeps the backend from taking our "
+                "records.\n# TYPE meshreg_backend_problem gauge\n"
+                "meshreg_backend_problem{problem=\"%s\"} 1\n",
+                b->problem);
     head(f, "meshreg_backend_operations_total", "counter",
          "Backend operations by operation and result.");
     for (size_t i = 0; i < 2; i++) {

@@ -183,10 +183,15 @@ static json_t *check_object(const struct admin_view *v, size_t i, double now, bo
 
 static json_t *backend_object(const struct admin_view_backend *b)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "uri", b->uri, "type", b->type,
-                     "state", b->state, "detail", b->detail, "last_error", b->last_error, "pending",
-                     (json_int_t)b->pending, "ops_ok", (json_int_t)b->ops_ok, "ops_failed",
-                     (json_int_t)b->ops_failed);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s?}", "uri", b->uri, "type",
+                          b->type, "state", b->state, "detail", b->detail, "last_error",
+                          b->last_error, "pending", (json_int_t)b->pending, "ops_ok",
+                          (json_int_t)b->ops_ok, "ops_failed", (json_int_t)b->ops_failed,
+                          "problem", b->problem);
+    if (o && b->tls_cert_expires > 0)
+        json_object_set_new(o, "tls_client_cert_expires",
+                            json_integer((json_int_t)b->tls_cert_expires));
+    return o;
 }
 
 int status_full(const struct admin_view *v, char **body, size_t *len)

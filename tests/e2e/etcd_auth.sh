@@ -46,6 +46,7 @@ check "after the auth store moved on: registered again (re-authenticated)" wait_
 check "the stale token was replaced" grep -q "authenticating again\|authenticated as meshreg" "$MESHREG_LOG"
 sleep 1.5 # a keepalive or two with the new token
 check_eq "/status connected" "$(status state)" connected
+check_eq "/status: no problem" "$(status problem)" null
 st=$(http_get "$ADMIN_URL/status")
 check "no password in /status" eval '! grep -qF "$PW" <<<"$st"'
 check "no password in /metrics" eval '! http_get "$ADMIN_URL/metrics" | grep -qF "$PW"'
@@ -60,6 +61,7 @@ _says() { grep -q "$1" <<<"$(status detail) $(status last_error)"; }
 check "wrong password: /status says not authenticated" wait_for 5 _says "not authenticated: etcd refused user meshreg"
 check "wrong password: not reported as a connection failure" eval '! _says "cannot connect\|refused$\|connect("'
 check "wrong password: record pending" [ "$(status pending)" -ge 1 ]
+check_eq "wrong password: /status problem" "$(status problem)" "not authenticated"
 check_eq "wrong password: /health still 200 (probing carries on)" "$(http_code "$ADMIN_URL/health")" 200
 check "wrong password: no key" no_key
 printf '%s\n' "$PW" >"$T/pw"
@@ -72,6 +74,8 @@ check "no password (wrong or right) in the log" eval '! grep -qF "$PW" "$MESHREG
 START_WAIT=healthy start_sidecar "${AUTH[@]}" --backend-user norole
 check "user without a role on the prefix: /status says permission denied" wait_for 5 _says "permission denied: etcd user norole"
 check "no role: record pending" [ "$(status pending)" -ge 1 ]
+check_eq "no role: /status problem" "$(status problem)" "permission denied"
+check "no role: /metrics problem" grep -q 'meshreg_backend_problem{problem="permission denied"} 1' <<<"$(http_get "$ADMIN_URL/metrics")"
 check "no role: no key" no_key
 kill -TERM "$MESHREG_PID"
 wait_exit "$MESHREG_PID" 6

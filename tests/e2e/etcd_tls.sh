@@ -47,6 +47,10 @@ MTLS=(--backend-cacert "$C/ca.pem" --backend-cert "$C/client.pem" --backend-key 
 start_sidecar --backend "etcds://$ETCD_ADDR$PREFIX" --ttl-seconds 3 "${MTLS[@]}"
 check "mutual TLS: registered" wait_for 5 has_key
 check_eq "mutual TLS: /status connected" "$(http_get "$ADMIN_URL/status" | json_get - "j['backend']['state']")" connected
+exp=$(http_get "$ADMIN_URL/metrics" | sed -n 's/^meshreg_backend_tls_client_cert_expiry_seconds //p')
+now=$(date +%s)
+check_between "metric: client certificate expiry in ~30 days ($exp)" "$(( (${exp:-0} - now) / 86400 ))" 29 30
+check_eq "/status: the same expiry" "$(http_get "$ADMIN_URL/status" | json_get - "j['backend'].get('tls_client_cert_expires')")" "$exp"
 kill -TERM "$MESHREG_PID"
 wait_exit "$MESHREG_PID" 6
 check "SIGTERM: key deleted over TLS" no_key
@@ -61,6 +65,8 @@ refused() { # NAME WANT ARGS...
     check "$name: names the endpoint" grep -q "127.0.0.1:${ETCD_ADDR##*:}\|localhost:${ETCD_ADDR##*:}" <<<"$d"
     check "$name: not a connection failure" eval '! grep -qi "connection refused\|cannot connect" <<<"$d"'
     check_eq "$name: /health 200 meanwhile" "$(http_code "$ADMIN_URL/health")" 200
+    check_eq "$name: /status problem" "$(http_get "$ADMIN_URL/status" | json_get - "j['backend']['problem']")" "TLS failed"
+    check "$name: /metrics problem" grep -q 'meshreg_backend_problem{problem="TLS failed"} 1' <<<"$(http_get "$ADMIN_URL/metrics")"
     check "$name: no key" no_key
     kill -TERM "$MESHREG_PID"
     wait_exit "$MESHREG_PID" 6

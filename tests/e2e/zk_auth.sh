@@ -75,6 +75,7 @@ _denied() { http_get "$ADMIN_URL/status" | json_get - "j['backend']['last_error'
 check "wrong password: /status says permission denied" wait_for 5 _denied
 check_eq "wrong password: session still connected (not a connection failure)" "$(backend_field state)" connected
 check "wrong password: the record is pending" [ "$(backend_field pending)" -ge 1 ]
+check_eq "wrong password: /status problem" "$(backend_field problem)" "permission denied"
 SVC=e2ewrong check "wrong password: no node" zk_absent
 printf '%s\n' "$PW" >"$T/pw"
 kill -HUP "$MESHREG_PID"
