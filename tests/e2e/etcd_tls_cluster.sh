@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# meshreg-test: plain-pass-only (several servers; etcd_tls.sh runs under the sanitizers)
+# README "Backend credentials", etcds:// against a 3-member etcd cluster serving clients over
+# TLS with --client-cert-auth: meshreg registers through the first endpoint; that member
+# killed, it fails over to another endpoint of the URI (a new TLS connection, the same
+# verification) and a registration change goes through; /status shows no problem.
+. "$(dirname "$0")/lib.sh"
+command -v openssl >/dev/null || skip_all "no openssl CLI"
+C=$T/certs
+mkdir -p "$C"
+_key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:prime256v1 -out "$1" 2>/dev/null; }
+_ca() { # NAME
+    _key "$C/$1-key.pem" &&
+        openssl req -x509 -new -key "$C/$1-key.pem" -out "$C/$1.pem" -days 30 -subj "/CN=$1" 2>/dev/null
+}
+_cert() { # NAME CA DAYS EXT
+    _key "$C/$1-key.pem" &&
+        openssl req -new -key "$C/$1-key.pem" -out "$C/$1.csr" -subj "/CN=$1" 2>/dev/null &&
+        printf '%s\n' "$4" >"$C/$1.ext" &&
+        openssl x509 -req -in "$C/$1.csr" -CA "$C/$2.pem" -CAkey "$C/$2-key.pem" -CAcreateserial \
+            -out "$C/$1.pem" -days "$3" -extfile "$C/$1.ext" 2>/dev/null
+}
+_ca ca && _ca otherca &&
+    _cert server ca 30 "subjectAltName=IP:127.0.0.1
+extendedKeyUsage=serverAuth,clientAuth" &&
+    _cert client ca 30 "extendedKeyUsage=clientAuth" &&
+    _cert shortclient ca 5 "extendedKeyUsage=clientAuth" &&
+    _cert otherclient otherca 30 "extendedKeyUsage=clientAuth"
+check "openssl made a CA, a server certificate for 127.0.0.1 and client certificates" [ $? = 0 ]
+
+need_etcd --cluster --tls "$C"
+export ETCDCTL_API=3
+PREFIX=/e2e-tlsc-$$
+base=$(cat "$ETCD_DIR/base")
+alive_eps() {
+    local i eps=
+    for i in 0 1 2; do
+        [ -f "$ETCD_DIR/member$i.pid" ] && eps="${eps:+$eps,}https://127.0.0.1:$((base + i))"
+    done
+    echo "$eps"
+}
+ctl() {
+    etcdctl --endpoints="$(alive_eps)" --cacert "$C/ca.pem" --cert "$C/client.pem" \
+        --key "$C/client-key.pem" --dial-timeout=1s --command-timeout=3s "$@"
+}
+key() { echo "$PREFIX/$SVC.main/${IID}_$APP_PORT"; }
+has_key() { [ -n "$(ctl get --print-value-only "$(key)" 2>/dev/null)" ]; }
+no_key() { ! has_key; }
+bstatus() { http_get "$ADMIN_URL/status" | json_get - "j['backend']['$1']"; }
+
+DRAIN_S=1 start_sidecar --backend "etcds://$ETCD_ADDR$PREFIX" --ttl-seconds 3 \
+    --backend-cacert "$C/ca.pem" --backend-cert "$C/client.pem" --backend-key "$C/client-key.pem"
+check "registered in the TLS cluster" wait_for 5 has_key
+check "/status: through the first endpoint" grep -q "127.0.0.1:$base lease" <<<"$(bstatus detail)"
+"$ROOT/scripts/etcd-stop" --member 0 "$ETCD_DIR" >/dev/null
+rm -f "$ETCD_DIR/member0.pid"
+_moved() { [ "$(bstatus state)" = connected ] && ! grep -q "127.0.0.1:$base " <<<"$(bstatus detail)"; }
+check "member 0 killed: meshreg moved to another endpoint over TLS" wait_for 8 _moved
+http_post "$ADMIN_URL/drain" >/dev/null
+check "drain through the new endpoint: key deleted" wait_for 5 no_key
+http_post "$ADMIN_URL/undrain" >/dev/null
+check "undrain: key back" wait_for 5 has_key
+check_eq "/status: no problem" "$(bstatus problem)" null
+finish
