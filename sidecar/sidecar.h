@@ -118,5 +118,9 @@ void sidecar_request_reload(struct sidecar *sc, const char *why);
 /* A load balancer polled /health or the agent port and was answered
  * draining or not (only called with --adaptive-drain). */
 void sidecar_note_poll(struct sidecar *sc, const char *peer, bool draining);
+/* A check's probe result (the callback sidecar/checkset.c gives each
+ * probe): rise/fall, then the registration's record in every cluster. */
+struct probe;
+void sidecar_probe_result(struct probe *p, bool pass, const char *detail, void *arg);
 
 #endif
