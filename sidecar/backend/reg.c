@@ -204,6 +204,24 @@ static struct reg_entry *queue_pop(struct reg *r)
     return e;
 }
 
+static void queue_unlink(struct reg *r, struct reg_entry *e)
+{
+    struct reg_entry *prev = NULL;
+    for (struct reg_entry *q = r->q_head; q; prev = q, q = q->qnext) {
+        if (q != e)
+            continue;
+        if (prev)
+            prev->qnext = e->qnext;
+        else
+            r->q_head = e->qnext;
+        if (r->q_tail == e)
+            r->q_tail = prev;
+        e->qnext = NULL;
+        e->queued = false;
+        return;
+    }
+}
+
 /* The desired state changed or an operation failed: an operation is owed,
  * issued once the one in flight (if any) completes. */
 static void mark_dirty(struct reg *r, struct reg_entry *e)
@@ -390,7 +408,16 @@ void reg_set(struct reg *r, const char *svc, const char *node, const char *data)
         free(e->data);
         e->data = NULL;
     }
+    bool never_written = !want && !e->have && !e->busy && !e->leftover &&
+                         r->ops->failed_put_leaves_nothing;
     e->want = want;
+    if (never_written) { /* nothing to delete: settled now, whatever the backoff */
+        e->dirty = false;
+        queue_unlink(r, e);
+        forget_if_settled(r, e);
+        notify(r);
+        return;
+    }
     /* A leftover's have = true only meant "a delete is owed"; nothing of
      * ours is confirmed in the backend yet. */
     if (e->leftover)
@@ -495,7 +522,8 @@ void reg_op_done(struct reg *r, struct reg_entry *e, bool ok, const char *errmsg
             notify(r);
             return;
         }
-        log_warn(e->svc, "%s %s in %s failed: %s (retry in %.1f s)", op, e->node,
+        /* Issued only while connected: a refusal, not an outage, so an error. */
+        log_error(e->svc, "%s %s in %s failed: %s (retry in %.1f s)", op, e->node,
                  where(r, w, sizeof(w)), r->last_error, r->backoff);
         if (!ev_is_active(&r->retry)) {
             ev_timer_set(&r->retry, r->backoff, 0);

@@ -59,6 +59,10 @@ struct reg_ops {
      * (file:), not discovery clients that learn of it through a watch or a
      * poll: no adaptive-drain floor is needed (README "Drain sequence"). */
     bool local_readers;
+    /* A put that failed left nothing behind (file: renames last), so a record
+     * withdrawn before any put succeeded needs no delete, and no wait for a
+     * retry timer (zk/etcd: a failed create may still have happened). */
+    bool failed_put_leaves_nothing;
     /* Parses the URI (whole, e.g. "zk://h:p/root") and sets r->impl. No I/O
      * that can block. */
     int (*init)(struct reg *r, const char *uri, char *err, size_t errlen);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "sidecar/backend/reg.h"
+#include "sidecar/log.h"
 
 struct reg_file {
     char *dir;
@@ -98,7 +99,10 @@ static int file_start(struct reg *r)
     ev_timer_init(&f->heartbeat, heartbeat_cb, every, every);
     f->heartbeat.data = r;
     ev_timer_start(r->loop, &f->heartbeat);
-    reg_set_conn(r, REG_CONNECTED, ok ? f->dir : err);
+    if (!ok)
+        log_error(NULL, "backend file: cannot create %s: %s (registrations are retried)", f->dir,
+                  err);
+    reg_set_conn(r, REG_CONNECTED, f->dir);
     return 0;
 }
 
@@ -189,6 +193,7 @@ static void file_free(struct reg *r)
 const struct reg_ops reg_file_ops = {
     .name = "file",
     .local_readers = true,
+    .failed_put_leaves_nothing = true,
     .init = file_init,
     .start = file_start,
     .put = file_put,
