@@ -45,24 +45,6 @@ enum drain_signal drain_request_shutdown(struct drain *d, double now)
     return DRAIN_SIGNAL_SKIP_WINDOW;
 }
 
-void drain_request_admin(struct drain *d, double now, const char *reason, double expires_s)
-{
-    /* A repeated drain refreshes reason and expiry but keeps the original
-     * start: the window promised to the first caller does not move. */
-    if (!d->admin)
-        d->admin_at = now;
-    d->admin = true;
-    d->admin_expires_at = expires_s > 0 ? now + expires_s : 0;
-    snprintf(d->reason, sizeof(d->reason), "%s", reason && *reason ? reason : "");
-}
-
-void drain_request_undrain(struct drain *d)
-{
-    d->admin = false;
-    d->admin_expires_at = 0;
-    d->reason[0] = '\0';
-}
-
 bool drain_app_exited(struct drain *d, double now)
 {
     bool first = !d->shutdown;
@@ -140,8 +122,6 @@ static bool caller_acts(enum drain_phase p)
 
 enum drain_phase drain_tick(struct drain *d, const struct drain_input *in)
 {
-    if (d->admin && d->admin_expires_at > 0 && in->now >= d->admin_expires_at)
-        drain_request_undrain(d);
     for (;;) {
         enum drain_phase next = next_phase(d, in);
         if (next == d->phase)
@@ -158,16 +138,6 @@ bool drain_is_shutting_down(const struct drain *d)
     return d->shutdown || d->phase != DRAIN_RUNNING;
 }
 
-bool drain_is_draining(const struct drain *d)
-{
-    return d->admin || drain_is_shutting_down(d);
-}
-
-bool drain_allows_up(const struct drain *d, bool registered)
-{
-    return !drain_is_shutting_down(d) && (!registered || !d->admin);
-}
-
 double drain_window_remaining(const struct drain *d, double now)
 {
     double end;
@@ -175,8 +145,6 @@ double drain_window_remaining(const struct drain *d, double now)
         if (d->skip_window || d->app_gone || window_done(d))
             return 0;
         end = d->shutdown_at + d->drain_seconds;
-    } else if (d->admin) {
-        end = d->admin_at + d->drain_seconds;
     } else {
         return 0;
     }

@@ -44,8 +44,8 @@
  * act (STOPPING_APP, KILLING_APP, STOPPING_REGISTRY, EXIT) it returns, so
  * the caller sees every such phase once.
  *
- * An admin drain (POST /drain) is orthogonal: it takes registrations out of
- * the backend without stopping, until undrain or its expiry. */
+ * An admin drain (POST /drain, `meshreg drain`) is not a shutdown: it lives
+ * in sidecar/spool.c, per registration or all, like hacheck's spool files. */
 #ifndef MESHREG_DRAIN_H
 #define MESHREG_DRAIN_H
 
@@ -122,12 +122,6 @@ struct drain {
     double window_end_at; /* when WINDOW ended */
     double phase_since;   /* when the current phase was entered */
     bool reg_stop_timed_out;
-
-    /* admin drain */
-    bool admin; /* drained by request */
-    double admin_at;
-    double admin_expires_at; /* 0 = never */
-    char reason[128];
 };
 
 /* Defaults besides the window: grace 30 s, no adaptive drain. */
@@ -138,8 +132,6 @@ bool drain_configure(struct drain *d, const struct drain_settings *s);
 
 /* Requests; they only record intent. */
 enum drain_signal drain_request_shutdown(struct drain *d, double now);
-void drain_request_admin(struct drain *d, double now, const char *reason, double expires_s);
-void drain_request_undrain(struct drain *d);
 /* Wrapper mode: the app exited. Before a shutdown, this starts one (with
  * deregistration, without a window) and returns true. */
 bool drain_app_exited(struct drain *d, double now);
@@ -147,16 +139,10 @@ bool drain_app_exited(struct drain *d, double now);
 /* Advances the machine; returns the phase after the tick. */
 enum drain_phase drain_tick(struct drain *d, const struct drain_input *in);
 
-/* True when registrations must not be up (shutdown started or admin drain). */
-bool drain_is_draining(const struct drain *d);
+/* A shutdown started: no check may be up (in the backend, 200 on /health). */
 bool drain_is_shutting_down(const struct drain *d);
-/* True when a healthy check may be up (in the backend, 200 on /health):
- * no shutdown, and no admin drain unless the check registers nothing (a
- * worker's check answers for its pod, not for a backend record). */
-bool drain_allows_up(const struct drain *d, bool registered);
 
-/* Seconds left in the window that the current drain promises (0 when none
- * or over). For an admin drain it is counted from the drain request. */
+/* Seconds left in the shutdown window (0 when none or over). */
 double drain_window_remaining(const struct drain *d, double now);
 
 const char *drain_phase_name(enum drain_phase p);

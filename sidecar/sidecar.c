@@ -61,7 +61,7 @@ const struct spool_entry *sidecar_check_drain(const struct sidecar *sc, const st
 
 bool sidecar_check_up(const struct sidecar *sc, const struct check *c)
 {
-    return c->health.up && drain_allows_up(&sc->drain, c->spec->registered) &&
+    return c->health.up && !drain_is_shutting_down(&sc->drain) &&
            !sidecar_check_drain(sc, c);
 }
 

@@ -37,7 +37,7 @@ static void view_state(const void *owner, struct admin_view_state *out)
     out->watches_polls = sc->cfg->adaptive_drain;
     out->hacheck_live = sc->cfg->hacheck_live;
     out->drain.phase = drain_phase_name(d->phase);
-    out->drain.draining = drain_is_draining(d);
+    out->drain.draining = drain_is_shutting_down(d);
     out->drain.shutting_down = drain_is_shutting_down(d);
     const struct spool_entry *all = spool_find(&sc->spool, SPOOL_ALL, now);
     out->drain.drained = all != NULL;

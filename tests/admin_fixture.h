@@ -4,8 +4,8 @@
  * endpoint or the agent-check on a free loopback port, and helpers that run the loop.
  *
  * Requests change the fixture's drains the way sidecar.c does (a spool of per-scope drains,
- * sidecar/spool.h, and a new generation); whether a check is up is drain_allows_up(), the rule sidecar.c uses. What
- * sidecar.c does beyond that (the backend, the tick, --state-dir) is the end-to-end tests'
+ * sidecar/spool.h, and a new generation); a check is up as in sidecar.c: healthy, no
+ * shutdown, no drain. What sidecar.c does beyond that (the backend, the tick, --state-dir) is the end-to-end tests'
  * business (tests/e2e/main_drain.sh, main_register.sh). Also used by test_ctl.c's server child
  * and the fuzz_admin harness. */
 #ifndef MESHREG_TEST_ADMIN_FIXTURE_H
@@ -94,7 +94,7 @@ static inline void afx_state(const void *owner, struct admin_view_state *out)
     out->watches_polls = f->watches_polls;
     out->hacheck_live = f->hacheck_live;
     out->drain.phase = drain_phase_name(f->drain.phase);
-    out->drain.draining = drain_is_draining(&f->drain);
+    out->drain.draining = drain_is_shutting_down(&f->drain);
     out->drain.shutting_down = drain_is_shutting_down(&f->drain);
     const struct spool_entry *all = spool_find(&f->spool, SPOOL_ALL, now);
     out->drain.drained = all != NULL;
@@ -174,7 +174,7 @@ static inline void afx_reg(const void *owner, size_t i, struct admin_view_reg *o
     out->drained = d != NULL;
     if (d)
         afx_spool_view(f, d, &out->drain);
-    out->up = c->health.up && drain_allows_up(&f->drain, c->registration) && !d;
+    out->up = c->health.up && !drain_is_shutting_down(&f->drain) && !d;
     if (c->registration) {
         out->host = "10.0.0.5";
         out->port = c->port;

@@ -40,10 +40,10 @@ static void running_until_a_shutdown_request(void **state)
     struct drain d;
     drain_init(&d, 30, 10, false);
     assert_int_equal(tick(&d, 1, 0), DRAIN_RUNNING);
-    assert_false(drain_is_draining(&d));
+    assert_false(drain_is_shutting_down(&d));
     assert_int_equal(drain_request_shutdown(&d, 2), DRAIN_SIGNAL_FIRST);
     /* Draining is visible at once, before any tick. */
-    assert_true(drain_is_draining(&d));
+    assert_true(drain_is_shutting_down(&d));
     assert_true(drain_is_shutting_down(&d));
     assert_int_equal(d.phase, DRAIN_RUNNING);
     assert_int_equal(tick(&d, 2, 1), DRAIN_DEREGISTERING);
@@ -170,52 +170,6 @@ static void zero_window_ends_once_deregistered(void **state)
     assert_int_equal(tick(&d, 0, 1), DRAIN_DEREGISTERING);
     assert_int_equal(tick(&d, 0.001, 0), DRAIN_STOPPING_REGISTRY);
     assert_int_equal(d.window_end, DRAIN_END_FULL);
-}
-
-static void admin_drain_and_undrain(void **state)
-{
-    struct drain d;
-    drain_init(&d, 30, 10, false);
-    drain_request_admin(&d, 10, "maintenance", 0);
-    assert_true(drain_is_draining(&d));
-    assert_false(drain_is_shutting_down(&d));
-    assert_string_equal(d.reason, "maintenance");
-    assert_int_equal(tick(&d, 1000, 0), DRAIN_RUNNING);
-    assert_true(drain_is_draining(&d)); /* no expiry: stays drained */
-    assert_true(drain_window_remaining(&d, 20) > 19.9);
-    drain_request_undrain(&d);
-    assert_false(drain_is_draining(&d));
-    assert_string_equal(d.reason, "");
-}
-
-static void admin_drain_expires_by_itself(void **state)
-{
-    struct drain d;
-    drain_init(&d, 30, 10, false);
-    drain_request_admin(&d, 10, NULL, 5);
-    tick(&d, 14.9, 0);
-    assert_true(drain_is_draining(&d));
-    tick(&d, 15, 0);
-    assert_false(drain_is_draining(&d));
-}
-
-static void repeated_admin_drain_keeps_its_start(void **state)
-{
-    struct drain d;
-    drain_init(&d, 30, 10, false);
-    drain_request_admin(&d, 10, "a", 0);
-    drain_request_admin(&d, 20, "b", 0);
-    assert_true(drain_window_remaining(&d, 20) > 19.9 && drain_window_remaining(&d, 20) < 20.1);
-    assert_string_equal(d.reason, "b");
-}
-
-static void shutdown_overrides_undrain(void **state)
-{
-    struct drain d;
-    drain_init(&d, 30, 10, false);
-    drain_request_shutdown(&d, 0);
-    drain_request_undrain(&d);
-    assert_true(drain_is_draining(&d));
 }
 
 static void wrapper_stops_app_after_window(void **state)
@@ -450,10 +404,6 @@ int main(void)
         cmocka_unit_test(second_signal_during_window_ends_it),
         cmocka_unit_test(deregistration_is_bounded),
         cmocka_unit_test(zero_window_ends_once_deregistered),
-        cmocka_unit_test(admin_drain_and_undrain),
-        cmocka_unit_test(admin_drain_expires_by_itself),
-        cmocka_unit_test(repeated_admin_drain_keeps_its_start),
-        cmocka_unit_test(shutdown_overrides_undrain),
         cmocka_unit_test(wrapper_stops_app_after_window),
         cmocka_unit_test(wrapper_grace_then_kill),
         cmocka_unit_test(second_signal_does_not_cut_the_grace),
