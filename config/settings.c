@@ -617,7 +617,10 @@ static int parse_argv(struct settings *s, int argc, char **argv, struct flagval 
         const char *a = argv[i];
         if (strcmp(a, "--") == 0) {
             int n = argc - i - 1;
-            if (n > 0) {
+            if (n == 0) {
+                diag_add(d, "--: no app after it (wrapper mode is -- APP [ARGS...])");
+                rc = -1;
+            } else {
                 s->app_argv = cmem_calloc((size_t)n + 1, sizeof(char *));
                 for (int j = 0; j < n; j++)
                     s->app_argv[j] = cmem_strdup(argv[i + 1 + j]);

@@ -297,6 +297,8 @@ static void log_window_end(struct sidecar *sc, size_t npeers)
         log_info(NULL, "drain window skipped (second signal)");
         break;
     case DRAIN_END_APP_GONE:
+        log_info(NULL, "no drain window: the app exited on its own");
+        break;
     case DRAIN_END_FULL:
     case DRAIN_END_NONE:
         log_info(NULL, "drain window over");
@@ -778,6 +780,8 @@ int sidecar_run(struct mr_config *cfg, int argc, char **argv, char **envp)
             supervise_start(&sc->app, sc->loop, cfg->app_argv, app_exit_cb, sc, err, sizeof(err));
         if (started != 0) {
             log_error(NULL, "cannot start the app: %s", err);
+            if (started == SUPERVISE_EXEC_FAILED)
+                rc = 127;
             goto out;
         }
     }

@@ -1,6 +1,7 @@
 #include "sidecar/supervise.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -36,10 +37,21 @@ int supervise_start(struct supervise *s, struct ev_loop *loop, char *const *argv
     s->child.data = s;
     ev_child_start(loop, &s->child);
 
+    /* The child reports a failed exec through this close-on-exec pipe: the
+     * error is ours to log (one line, in the log's format), before anything
+     * says the app started. */
+    int ep[2];
+    if (pipe2(ep, O_CLOEXEC) != 0) {
+        snprintf(err, errlen, "pipe: %s", strerror(errno));
+        ev_child_stop(loop, &s->child);
+        return -1;
+    }
     fflush(stdout);
     pid_t pid = fork();
     if (pid < 0) {
         snprintf(err, errlen, "fork: %s", strerror(errno));
+        close(ep[0]);
+        close(ep[1]);
         ev_child_stop(loop, &s->child);
         return -1;
     }
@@ -55,9 +67,25 @@ int supervise_start(struct supervise *s, struct ev_loop *loop, char *const *argv
         sigprocmask(SIG_SETMASK, &none, NULL);
         for (int sig = 1; sig < NSIG; sig++)
             signal(sig, SIG_DFL);
+        close(ep[0]);
         execvp(argv[0], argv);
-        fprintf(stderr, "meshreg: cannot run %s: %s\n", argv[0], strerror(errno));
+        int e = errno;
+        ssize_t w = write(ep[1], &e, sizeof(e));
+        (void)w;
         _exit(127);
+    }
+    close(ep[1]);
+    int child_errno = 0;
+    ssize_t got;
+    while ((got = read(ep[0], &child_errno, sizeof(child_errno))) < 0 && errno == EINTR)
+        ;
+    close(ep[0]);
+    if (got == (ssize_t)sizeof(child_errno)) {
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        snprintf(err, errlen, "cannot run %s: %s", argv[0], strerror(child_errno));
+        ev_child_stop(loop, &s->child);
+        return SUPERVISE_EXEC_FAILED;
     }
     setpgid(pid, pid); /* also here: no race with the first forwarded signal */
     s->pid = pid;

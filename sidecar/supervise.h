@@ -24,8 +24,10 @@ struct supervise {
     void *cb_arg;
 };
 
-/* Starts argv[0] (PATH searched) with argv. Returns -1 with err on failure
- * (the exec failing in the child shows up as exit status 127). */
+/* Starts argv[0] (PATH searched) with argv. Returns -1 with err on failure,
+ * SUPERVISE_EXEC_FAILED with err when argv[0] cannot be run (not found, not
+ * executable): meshreg then exits 127, as a shell does. */
+#define SUPERVISE_EXEC_FAILED (-127)
 int supervise_start(struct supervise *s, struct ev_loop *loop, char *const *argv,
                     supervise_exit_cb cb, void *arg, char *err, size_t errlen);
 /* Forwards a signal to the app, if running. */

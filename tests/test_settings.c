@@ -212,10 +212,10 @@ static void test_argv_forms(void **state)
     assert_diag_has("--nope: unknown option (see --help)");
     assert_diag_has("-x: unexpected argument (the app's command goes after --)");
 
-    /* "--" with nothing after: no app */
-    assert_int_equal(sload(NULL, "--port", "9", "--", NULL), 0);
+    /* "--" with nothing after: a usage error, not a silent plain sidecar */
+    assert_int_equal(sload(NULL, "--port", "9", "--", NULL), -1);
     assert_null(S.app_argv);
-    assert_int_equal(S.port, 9);
+    assert_diag_has("--: no app after it (wrapper mode is -- APP [ARGS...])");
 
     /* --help: nothing more is read (not even a missing file) */
     assert_int_equal(sload(NULL, "-h", "-c", "/nonexistent/x.yaml", NULL), 0);

@@ -124,6 +124,9 @@ else
     fail "exits when the app dies" "still running 5 s later"
 fi
 check "record removed when the app died" no_record
+check "app gone: logged as such, not as a drain window" \
+    grep -q "no drain window: the app exited on its own" "$MESHREG_LOG"
+check "app gone: no 'drain window over'" bash -c '! grep -q "drain window over" "$1"' _ "$MESHREG_LOG"
 
 # --- an app that ignores SIGTERM is SIGKILLed after --grace-seconds
 APP_PORT=$(free_port)
@@ -152,10 +155,25 @@ fi
 APP_PORT=$(free_port)
 start_meshreg run --smartstack "$FIXTURES/smartstack.yaml" --service "$SVC" --port "$APP_PORT" \
     --backend "file:$REG_DIR" --admin "127.0.0.1:$(free_port)" --drain-seconds 0 \
-    -- /nonexistent/app
+    --log-format json -- /nonexistent/app
 if wait_exit "$MESHREG_PID" 5; then
-    check_eq "missing app: exit status 127" "$EXIT_CODE" 127
+    check_eq "missing app: exit status 127 (as a shell: command not found)" "$EXIT_CODE" 127
 else
     fail "missing app: meshreg exits" "still running"
 fi
+check "missing app: one error naming it" grep -q \
+    '"level":"error".*cannot start the app: cannot run /nonexistent/app: No such file or directory' \
+    "$MESHREG_LOG"
+check "missing app: never said it started" bash -c '! grep -q "started app" "$1"' _ "$MESHREG_LOG"
+check "missing app: every line on stdout and stderr is JSON" \
+    "$PY" -c 'import json, sys
+for f in sys.argv[1:]:
+    for line in open(f):
+        json.loads(line)' "$MESHREG_LOG" "$MESHREG_ERR"
+
+# --- `--` with nothing after it: a usage error, not a silent plain sidecar
+out=$(timeout 5 "$BIN" run --smartstack "$FIXTURES/smartstack.yaml" --service "$SVC" \
+    --port "$APP_PORT" --admin "127.0.0.1:$(free_port)" --backend "file:$REG_DIR" -- 2>&1)
+check_eq "'--' alone: exit 2" "$?" 2
+check "'--' alone: says what is missing" grep -q -- "--: no app after it" <<<"$out"
 finish
