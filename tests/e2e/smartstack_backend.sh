@@ -191,6 +191,23 @@ check "nova back: alpha's record is there again" wait_for 15 a_seen "$ZK_B" usea
 check_eq "nova: exactly one alpha record" "$(count "$ZK_B" alpha.main)" 1
 check_eq "nova: still nothing of beta" "$(count "$ZK_B" beta.main)" 0
 
+# ---- a blip of norcal-prod's server (back within the 10 s session): nothing
+# is re-created there (same child, same czxid) and nova-prod is not touched
+before=$(znodes)
+expiries=$(grep -c 'expired: its nodes are gone' "$MESHREG_LOG")
+"$ROOT/scripts/zk-stop" "$ZK_A_DIR" >/dev/null
+norcal_down() { [ "$(http_get "$ADMIN_URL/status" | json_get - "[c['state'] for c in j['backend']['clusters'] if c['name'] == 'norcal-prod'][0]")" = disconnected ]; }
+check "blip: /status shows norcal-prod disconnected" wait_for 8 norcal_down
+check_eq "blip: /health still 200" "$(http_code "$ADMIN_URL/health")" 200
+"$ROOT/scripts/zk-start" "$ZK_A_DIR" >/dev/null
+norcal_up() { [ "$(http_get "$ADMIN_URL/status" | json_get - "[c['state'] for c in j['backend']['clusters'] if c['name'] == 'norcal-prod'][0]")" = connected ]; }
+check "blip: norcal-prod connected again" wait_for 15 norcal_up
+sleep 0.5
+check_eq "blip: the same znodes in both clusters (nothing re-created)" \
+    "$(znodes | tr '\n' ' ')" "$(tr '\n' ' ' <<<"$before")"
+check_eq "blip: the session survived (no new 'session expired' in the log)" \
+    "$(grep -c 'expired: its nodes are gone' "$MESHREG_LOG")" "$expiries"
+
 # ---- SIGTERM empties both clusters
 kill -TERM "$MESHREG_PID"
 empty() { [ "$(count "$ZK_A" alpha.main)$(count "$ZK_A" beta.main)$(count "$ZK_B" alpha.main)" = 000 ]; }
