@@ -8,27 +8,9 @@
 # `meshreg check` parses the files without connecting: a missing file, a key that does not
 # match, and a client certificate expiring within 14 days (a warning).
 . "$(dirname "$0")/lib.sh"
-command -v openssl >/dev/null || skip_all "no openssl CLI"
+. "$(dirname "$0")/tls_lib.sh"
 C=$T/certs
-mkdir -p "$C"
-_key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:prime256v1 -out "$1" 2>/dev/null; }
-_ca() { # NAME
-    _key "$C/$1-key.pem" &&
-        openssl req -x509 -new -key "$C/$1-key.pem" -out "$C/$1.pem" -days 30 -subj "/CN=$1" 2>/dev/null
-}
-_cert() { # NAME CA DAYS EXT
-    _key "$C/$1-key.pem" &&
-        openssl req -new -key "$C/$1-key.pem" -out "$C/$1.csr" -subj "/CN=$1" 2>/dev/null &&
-        printf '%s\n' "$4" >"$C/$1.ext" &&
-        openssl x509 -req -in "$C/$1.csr" -CA "$C/$2.pem" -CAkey "$C/$2-key.pem" -CAcreateserial \
-            -out "$C/$1.pem" -days "$3" -extfile "$C/$1.ext" 2>/dev/null
-}
-_ca ca && _ca otherca &&
-    _cert server ca 30 "subjectAltName=IP:127.0.0.1
-extendedKeyUsage=serverAuth,clientAuth" &&
-    _cert client ca 30 "extendedKeyUsage=clientAuth" &&
-    _cert shortclient ca 5 "extendedKeyUsage=clientAuth" &&
-    _cert otherclient otherca 30 "extendedKeyUsage=clientAuth"
+tls_make_certs "$C"
 check "openssl made a CA, a server certificate for 127.0.0.1 and client certificates" [ $? = 0 ]
 
 need_etcd --tls "$C"

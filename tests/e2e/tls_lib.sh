@@ -1,0 +1,28 @@
+# shellcheck shell=bash
+# Test certificates for the TLS end-to-end tests (etcd_tls*.sh), made with the openssl CLI.
+# Source it after lib.sh. tls_make_certs DIR writes into DIR: two CAs (ca, otherca), a server
+# certificate for IP:127.0.0.1 (server), client certificates from ca (client, shortclient
+# expiring in 5 days) and one from otherca (otherclient); each NAME.pem with NAME-key.pem.
+command -v openssl >/dev/null || skip_all "no openssl CLI"
+
+_tls_key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:prime256v1 -out "$1" 2>/dev/null; }
+_tls_ca() { # DIR NAME
+    _tls_key "$1/$2-key.pem" &&
+        openssl req -x509 -new -key "$1/$2-key.pem" -out "$1/$2.pem" -days 30 -subj "/CN=$2" 2>/dev/null
+}
+_tls_cert() { # DIR NAME CA DAYS EXT
+    _tls_key "$1/$2-key.pem" &&
+        openssl req -new -key "$1/$2-key.pem" -out "$1/$2.csr" -subj "/CN=$2" 2>/dev/null &&
+        printf '%s\n' "$5" >"$1/$2.ext" &&
+        openssl x509 -req -in "$1/$2.csr" -CA "$1/$3.pem" -CAkey "$1/$3-key.pem" -CAcreateserial \
+            -out "$1/$2.pem" -days "$4" -extfile "$1/$2.ext" 2>/dev/null
+}
+tls_make_certs() { # DIR
+    mkdir -p "$1" &&
+        _tls_ca "$1" ca && _tls_ca "$1" otherca &&
+        _tls_cert "$1" server ca 30 "subjectAltName=IP:127.0.0.1
+extendedKeyUsage=serverAuth,clientAuth" &&
+        _tls_cert "$1" client ca 30 "extendedKeyUsage=clientAuth" &&
+        _tls_cert "$1" shortclient ca 5 "extendedKeyUsage=clientAuth" &&
+        _tls_cert "$1" otherclient otherca 30 "extendedKeyUsage=clientAuth"
+}
