@@ -78,14 +78,58 @@ static int file_init(struct reg *r, const char *uri, char *err, size_t errlen)
     return 0;
 }
 
+/* True when path holds exactly data (what we last wrote). */
+static bool record_intact(const char *path, const char *data)
+{
+    size_t len = strlen(data), off = 0;
+    char buf[4096];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    bool same = true;
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            same = false;
+            break;
+        }
+        if (n == 0)
+            break;
+        if (off + (size_t)n > len || memcmp(data + off, buf, (size_t)n) != 0) {
+            same = false;
+            break;
+        }
+        off += (size_t)n;
+    }
+    close(fd);
+    return same && off == len;
+}
+
+/* Every heartbeat verifies each record: one deleted by hand or overwritten
+ * (by another writer of the same name) is written again, so what is in the
+ * directory matches what /status says. */
 static void heartbeat_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct reg *r = w->data;
     struct reg_file *f = r->impl;
     char path[PATH_MAX];
-    for (struct reg_entry *e = r->entries; e; e = e->next)
-        if (e->have && e->want && record_path(f, e, path, sizeof(path)) == 0)
+    bool lost = false;
+    for (struct reg_entry *e = r->entries; e; e = e->next) {
+        if (!e->have || !e->want || e->busy || !e->data ||
+            record_path(f, e, path, sizeof(path)) != 0)
+            continue;
+        if (!record_intact(path, e->data)) {
+            log_warn(e->svc, "record %s is gone or was changed by someone else: rewriting it",
+                     path);
+            lost = true;
+        } else {
             utimensat(AT_FDCWD, path, NULL, 0);
+        }
+    }
+    if (lost)
+        reg_resync(r);
 }
 
 static int file_start(struct reg *r)
