@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -150,6 +151,72 @@ static int file_start(struct reg *r)
     return 0;
 }
 
+/* One owner per record: a lock (flock on DIR/.locks/<svc.ns>/<node>.lock) held
+ * from the first write until the delete, so a second sidecar with the same
+ * instance id and port is refused instead of fighting over the file. */
+struct file_entry {
+    int lock_fd;
+};
+
+/* 0: held (now or already); 1: another process holds it; -1: error in err. */
+static int lock_take(struct reg_file *f, struct reg_entry *e, char *err, size_t errlen)
+{
+    struct file_entry *fe = e->impl;
+    char lp[PATH_MAX];
+    if (fe && fe->lock_fd >= 0)
+        return 0;
+    char ld[PATH_MAX];
+    /* Kept out of DIR/<svc.ns>/, which readers list as records. */
+    if (snprintf(ld, sizeof(ld), "%s/.locks/%s", f->dir, e->svc) >= (int)sizeof(ld) ||
+        snprintf(lp, sizeof(lp), "%s/%s.lock", ld, e->node) >= (int)sizeof(lp)) {
+        snprintf(err, errlen, "path too long");
+        return -1;
+    }
+    if (mkdirs(ld, err, errlen) != 0)
+        return -1;
+    if (!fe) {
+        if (!(fe = calloc(1, sizeof(*fe)))) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        fe->lock_fd = -1;
+        e->impl = fe;
+    }
+    int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        snprintf(err, errlen, "open %s: %s", lp, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int en = errno;
+        close(fd);
+        if (en == EWOULDBLOCK) {
+            snprintf(err, errlen, "owned by another running process (%s is locked): refused", lp);
+            return 1;
+        }
+        snprintf(err, errlen, "flock %s: %s", lp, strerror(en));
+        return -1;
+    }
+    fe->lock_fd = fd;
+    return 0;
+}
+
+static void lock_release(struct reg_entry *e)
+{
+    struct file_entry *fe = e->impl;
+    if (fe && fe->lock_fd >= 0) {
+        close(fe->lock_fd);
+        fe->lock_fd = -1;
+    }
+}
+
+static void file_forget(struct reg *r, struct reg_entry *e)
+{
+    lock_release(e);
+    free(e->impl);
+    e->impl = NULL;
+}
+
 static void file_put(struct reg *r, struct reg_entry *e)
 {
     struct reg_file *f = r->impl;
@@ -164,7 +231,7 @@ static void file_put(struct reg *r, struct reg_entry *e)
         reg_op_done(r, e, false, "path too long");
         return;
     }
-    if (mkdirs(dir, err, sizeof(err)) != 0) {
+    if (mkdirs(dir, err, sizeof(err)) != 0 || lock_take(f, e, err, sizeof(err)) != 0) {
         reg_op_done(r, e, false, err);
         return;
     }
@@ -208,11 +275,18 @@ static void file_del(struct reg *r, struct reg_entry *e)
         reg_op_done(r, e, false, "unsafe record name");
         return;
     }
+    int lk = lock_take(f, e, err, sizeof(err));
+    if (lk == 1) { /* a live owner's record (a "leftover" of ours that is not) */
+        log_warn(e->svc, "record %s left alone: %s", path, err);
+        reg_op_done(r, e, true, NULL);
+        return;
+    }
     if (unlink(path) != 0 && errno != ENOENT) {
         snprintf(err, sizeof(err), "unlink %s: %s", path, strerror(errno));
         reg_op_done(r, e, false, err);
         return;
     }
+    lock_release(e);
     reg_op_done(r, e, true, NULL);
 }
 
@@ -242,7 +316,7 @@ const struct reg_ops reg_file_ops = {
     .start = file_start,
     .put = file_put,
     .del = file_del,
-    .forget = NULL,
+    .forget = file_forget,
     .stop = file_stop,
     .free = file_free,
 };
