@@ -706,8 +706,7 @@ static int backend_open(struct sidecar *sc, char *err, size_t errlen)
     if (!sc->regs)
         return -1;
     regset_set_max_ops(sc->regs, cfg->backend_max_ops);
-    sc->regs->on_change = reg_changed;
-    sc->regs->on_change_arg = sc;
+    regset_set_on_change(sc->regs, reg_changed, sc);
     regset_set_path_encoding(sc->regs, cfg->zk_path_encoding);
     regset_set_auth(sc->regs, cfg->auth.user, cfg->auth.password, cfg->auth.zk_protected);
     regset_set_tls(sc->regs, cfg->auth.cacert, cfg->auth.cert, cfg->auth.key);

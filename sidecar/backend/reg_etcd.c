@@ -122,8 +122,12 @@ static const char *kind_name(enum call_kind k)
 
 /* ---- URI ---- */
 
-static int parse_endpoint(struct etcd_endpoint *ep, const char *s, size_t len, char *err,
-                          size_t errlen)
+/* Parses one H:P into ep[0]. A name with several addresses (localhost:
+ * ::1 and 127.0.0.1) adds one endpoint per address, up to room, so a server
+ * listening on only one of them is found by the usual move to the next
+ * endpoint. Returns how many were added, or -1. */
+static int parse_endpoint(struct etcd_endpoint *ep, size_t room, const char *s, size_t len,
+                          char *err, size_t errlen)
 {
     char buf[300], host[256];
     const char *port = NULL;
@@ -182,12 +186,32 @@ static int parse_endpoint(struct etcd_endpoint *ep, const char *s, size_t len, c
         snprintf(err, errlen, "endpoint \"%s\": %s", host, gai_strerror(rc));
         return -1;
     }
-    const void *addr = ai->ai_family == AF_INET6
-                           ? (const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr
-                           : (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr;
-    inet_ntop(ai->ai_family, addr, ep->host, sizeof ep->host);
+    int n = 0;
+    for (const struct addrinfo *a = ai; a && (size_t)n < room; a = a->ai_next) {
+        char num[INET6_ADDRSTRLEN];
+        const void *addr = a->ai_family == AF_INET6
+                               ? (const void *)&((struct sockaddr_in6 *)a->ai_addr)->sin6_addr
+                               : (const void *)&((struct sockaddr_in *)a->ai_addr)->sin_addr;
+        if (!inet_ntop(a->ai_family, addr, num, sizeof num))
+            continue;
+        bool seen = false;
+        for (int i = 0; i < n && !seen; i++)
+            seen = strcmp(ep[i].host, num) == 0;
+        if (seen)
+            continue;
+        if (n > 0) {
+            ep[n] = ep[0];
+            ep[n].host[0] = '\0';
+        }
+        snprintf(ep[n].host, sizeof ep[n].host, "%s", num);
+        n++;
+    }
     freeaddrinfo(ai);
-    return 0;
+    if (n == 0) {
+        snprintf(err, errlen, "endpoint \"%s\": no usable address", host);
+        return -1;
+    }
+    return n;
 }
 
 static int etcd_init(struct reg *r, const char *uri, char *err, size_t errlen)
@@ -215,11 +239,13 @@ static int etcd_init(struct reg *r, const char *uri, char *err, size_t errlen)
             snprintf(err, errlen, "backend \"%s\": at most %d endpoints", uri, ETCD_MAX_ENDPOINTS);
             goto fail;
         }
-        if (parse_endpoint(&x->ep[x->n_ep], p, (size_t)(end - p), why, sizeof why) != 0) {
+        int added = parse_endpoint(&x->ep[x->n_ep], (size_t)(ETCD_MAX_ENDPOINTS - x->n_ep), p,
+                                   (size_t)(end - p), why, sizeof why);
+        if (added < 0) {
             snprintf(err, errlen, "backend \"%s\": %s", uri, why);
             goto fail;
         }
-        x->n_ep++;
+        x->n_ep += added;
         p = comma ? comma + 1 : end;
         if (comma && p == hosts_end) {
             snprintf(err, errlen, "backend \"%s\": empty endpoint after ','", uri);

@@ -32,6 +32,16 @@ void regset_set_max_ops(struct regset *rs, double per_second)
         reg_set_max_ops(rs->v[i].reg, per_second);
 }
 
+void regset_set_on_change(struct regset *rs, void (*fn)(void *arg), void *arg)
+{
+    rs->on_change = fn;
+    rs->on_change_arg = arg;
+    for (size_t i = 0; i < rs->n; i++) {
+        rs->v[i].reg->on_change = fn;
+        rs->v[i].reg->on_change_arg = arg;
+    }
+}
+
 void regset_set_quiet_first(struct regset *rs)
 {
     rs->quiet_first = true;

@@ -70,6 +70,10 @@ void regset_set_path_encoding(struct regset *rs, bool on);
  * its own). */
 void regset_set_max_ops(struct regset *rs, double per_second);
 /* struct reg's quiet_first for every cluster, present and future. */
+/* Called whenever a record's confirmed state or a connection changes, in
+ * every cluster: those that exist now (a single-cluster backend's one is
+ * made by regset_new) and those added later. */
+void regset_set_on_change(struct regset *rs, void (*fn)(void *arg), void *arg);
 void regset_set_quiet_first(struct regset *rs);
 /* Records put for the first time, over every cluster. */
 unsigned long regset_first_puts(const struct regset *rs);
