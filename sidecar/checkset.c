@@ -144,7 +144,7 @@ void checkset_index(struct sidecar *sc)
  * (from[i] = -1, probe not started). Nothing running is touched, so a
  * failure only frees what was built here. */
 struct check *checkset_build(struct sidecar *sc, struct mr_config *ncfg, long *from, char *err,
-                                  size_t errlen)
+                             size_t errlen)
 {
     struct check *n = calloc(ncfg->nchecks ? ncfg->nchecks : 1, sizeof(*n));
     bool *taken = calloc(sc->nchecks ? sc->nchecks : 1, sizeof(*taken));
@@ -177,8 +177,8 @@ struct check *checkset_build(struct sidecar *sc, struct mr_config *ncfg, long *f
 /* Migrate: unchanged checks move into n with their probe and health, new
  * ones start, removed or changed ones are deregistered and freed. Frees
  * the old array. */
-void checkset_migrate(struct sidecar *sc, struct mr_config *ncfg, struct check *n,
-                           const long *from, size_t *kept, size_t *added, size_t *removed)
+void checkset_migrate(struct sidecar *sc, struct mr_config *ncfg, struct check *n, const long *from,
+                      size_t *kept, size_t *added, size_t *removed)
 {
     for (size_t i = 0; i < ncfg->nchecks; i++) {
         if (from[i] < 0) {

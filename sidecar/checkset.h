@@ -23,7 +23,7 @@ struct check *checkset_build(struct sidecar *sc, struct mr_config *ncfg, long *f
 /* Reload, migrate: unchanged checks move into n with their probe and
  * health, new ones start, removed or changed ones are deregistered and
  * freed; frees the old array (sc->checks is NULL after). */
-void checkset_migrate(struct sidecar *sc, struct mr_config *ncfg, struct check *n,
-                      const long *from, size_t *kept, size_t *added, size_t *removed);
+void checkset_migrate(struct sidecar *sc, struct mr_config *ncfg, struct check *n, const long *from,
+                      size_t *kept, size_t *added, size_t *removed);
 
 #endif

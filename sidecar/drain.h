@@ -109,7 +109,7 @@ struct drain {
     bool adaptive;
     double min_seconds; /* never above drain_seconds */
     bool remote_readers;
-    bool wrapper;       /* an app child to stop after the window */
+    bool wrapper; /* an app child to stop after the window */
 
     /* shutdown */
     bool shutdown;        /* a shutdown was requested (or the app exited) */

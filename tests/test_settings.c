@@ -75,15 +75,15 @@ static void test_string_validators(void **state)
     expect_flag_error("--host", "a b/c",
                       "--host: 'a b/c' is not an IP address or a hostname (letters, digits, '-' "
                       "and '.'; no spaces, no '/')");
-    static const char *const bad_hosts[] = {"a/b", "x y", "a..b", ".a", "-a", "a-", "a-.b",
-                                            "10.0.0.1/24", "h:80", "a\tb"};
+    static const char *const bad_hosts[] = {"a/b", "x y",  "a..b",        ".a",   "-a",
+                                            "a-",  "a-.b", "10.0.0.1/24", "h:80", "a\tb"};
     for (size_t i = 0; i < sizeof(bad_hosts) / sizeof(bad_hosts[0]); i++) {
         if (sload(NULL, "--host", bad_hosts[i], NULL) != -1)
             fail_msg("--host '%s' accepted", bad_hosts[i]);
         assert_non_null(strstr(D.buf, "is not an IP address or a hostname"));
     }
-    static const char *const good_hosts[] = {"10.0.0.3", "::1", "fe80::1", "web-1.example.com",
-                                             "host_1", "a.b.", "x"};
+    static const char *const good_hosts[] = {"10.0.0.3", "::1",  "fe80::1", "web-1.example.com",
+                                             "host_1",   "a.b.", "x"};
     for (size_t i = 0; i < sizeof(good_hosts) / sizeof(good_hosts[0]); i++)
         if (sload(NULL, "--host", good_hosts[i], NULL) != 0)
             fail_msg("--host '%s' refused: %s", good_hosts[i], D.buf ? D.buf : "");
@@ -104,7 +104,8 @@ static void test_string_validators(void **state)
                       "--registration: '.x.main' is not SERVICE.NAMESPACE");
     expect_flag_error("--backend", "consul://x",
                       "--backend: 'consul://x': expected file:DIR | zk://H:P[,H:P]/ROOT | "
-                      "etcd://H:P[,H:P]/PREFIX | smartstack[:CLUSTER_TYPE]");
+                      "etcd://H:P[,H:P]/PREFIX | etcds://H:P[,H:P]/PREFIX | "
+                      "smartstack[:CLUSTER_TYPE]");
     expect_flag_error("--backend", "smartstack:a/b",
                       "--backend: 'smartstack:a/b': cluster type 'a/b' is not a name (letters, "
                       "digits, _ - . only); expected smartstack[:CLUSTER_TYPE]");
@@ -449,9 +450,11 @@ static void test_machine_defaults(void **state)
 static void test_reload_column(void **state)
 {
     static const enum settings_id restart[] = {
-        SET_BACKEND,          SET_ADMIN,           SET_AGENT_PORT, SET_TTL_SECONDS,
-        SET_ADMIN_ALLOW,      SET_STATE_DIR,       SET_LOG_FORMAT, SET_ETC_DIR,
-        SET_ZK_PATH_ENCODING, SET_BACKEND_MAX_OPS, SET_ZK_ACL};
+        SET_BACKEND, SET_ADMIN, SET_AGENT_PORT, SET_TTL_SECONDS, SET_ADMIN_ALLOW, SET_STATE_DIR,
+        SET_LOG_FORMAT, SET_ETC_DIR, SET_ZK_PATH_ENCODING, SET_BACKEND_MAX_OPS, SET_ZK_ACL,
+        /* the TLS contexts are built when the backend starts; the password
+         * file, in contrast, is read again on SIGHUP */
+        SET_BACKEND_CACERT, SET_BACKEND_CERT, SET_BACKEND_KEY};
     for (int id = 0; id < SET_COUNT; id++) {
         enum settings_reload r = settings_reload_of((enum settings_id)id);
         if (r != SETTINGS_RELOADABLE && r != SETTINGS_RESTART)
