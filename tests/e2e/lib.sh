@@ -553,6 +553,10 @@ _netns_try() {
 
 _e2e_cleanup() {
     local rc=$? pid c l
+    # A subshell forked a moment before (the watchdog) still carries our
+    # traps until it sets its own; a TERM in that moment must not run a
+    # second cleanup there (it would report the test as ended early).
+    [ "$BASHPID" = "$$" ] || exit 0
     trap - EXIT INT TERM
     [ -n "$_E2E_WATCHDOG" ] && kill "$_E2E_WATCHDOG" 2>/dev/null
     # Under `make coverage` a process must exit to write its gcov counters:
