@@ -25,6 +25,7 @@
 #include <ev.h>
 
 #include "sidecar/backend/reg.h"
+#include "tests/test_loop_util.h"
 #include "tests/test_ports.h"
 
 static char scripts[PATH_MAX];
@@ -158,60 +159,11 @@ static int group_teardown(void **state)
 
 /* ---- driving the loop ---- */
 
-struct waiter {
-    bool (*pred)(void *);
-    void *arg;
-    ev_timer poll, limit;
-    bool timed_out;
-    double max_gap, last;
-};
-
-static void poll_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    struct waiter *wt = w->data;
-    double now = ev_time();
-    if (now - wt->last > wt->max_gap)
-        wt->max_gap = now - wt->last;
-    wt->last = now;
-    if (wt->pred && wt->pred(wt->arg))
-        ev_break(loop, EVBREAK_ONE);
-}
-
-static void limit_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    struct waiter *wt = w->data;
-    wt->timed_out = true;
-    ev_break(loop, EVBREAK_ONE);
-}
-
 /* The longest the loop may go without running our 10 ms timer. A loop
  * blocked on a request to a hung etcd would wait for its deadline (500 ms
  * for the lease revoke, the shortest); scheduling on a loaded machine
  * accounts for ~0.1 s. */
 #define STALL_MAX 0.4
-
-/* Runs the loop until pred(arg) or timeout seconds; returns whether pred
- * became true. *max_gap (if given) is the longest the loop went without
- * running our 10 ms timer: the loop is never blocked if it stays small. */
-static bool run_until(struct ev_loop *loop, bool (*pred)(void *), void *arg, double timeout,
-                      double *max_gap)
-{
-    struct waiter wt = {.pred = pred, .arg = arg, .last = ev_time()};
-    ev_now_update(loop);
-    if (pred && pred(arg))
-        return true;
-    ev_timer_init(&wt.poll, poll_cb, 0.01, 0.01);
-    ev_timer_init(&wt.limit, limit_cb, timeout, 0);
-    wt.poll.data = wt.limit.data = &wt;
-    ev_timer_start(loop, &wt.poll);
-    ev_timer_start(loop, &wt.limit);
-    ev_run(loop, 0);
-    ev_timer_stop(loop, &wt.poll);
-    ev_timer_stop(loop, &wt.limit);
-    if (max_gap)
-        *max_gap = wt.max_gap;
-    return pred ? pred(arg) : !wt.timed_out;
-}
 
 /* The tests block the loop themselves (etcdctl, etcd-start): refresh its
  * clock before anything arms a timer, or deadlines count from the past. */
@@ -626,40 +578,6 @@ static void test_failover_not_etcd(void **state)
 static bool pending_and_disconnected(void *arg)
 {
     return disconnected(arg) && reg_pending(arg) > 0;
-}
-
-/* Waits until every thread of pid is stopped: kill(SIGSTOP) only asks,
- * and etcd may still answer a request meanwhile. */
-static void wait_stopped(pid_t pid)
-{
-    char dir[64];
-    snprintf(dir, sizeof dir, "/proc/%d/task", (int)pid);
-    double t0 = now_ms();
-    for (;;) {
-        DIR *d = opendir(dir);
-        assert_non_null(d);
-        bool all = true;
-        struct dirent *de;
-        while ((de = readdir(d)) != NULL) {
-            if (de->d_name[0] == '.')
-                continue;
-            char path[300], line[512];
-            snprintf(path, sizeof path, "%s/%s/stat", dir, de->d_name);
-            FILE *f = fopen(path, "r");
-            if (!f)
-                continue; /* the thread exited */
-            char *rp = fgets(line, sizeof line, f) ? strrchr(line, ')') : NULL;
-            fclose(f);
-            if (rp && rp[1] == ' ' && rp[2] != 'T' && rp[2] != 't')
-                all = false;
-        }
-        closedir(d);
-        if (all)
-            return;
-        if (now_ms() - t0 > 20000)
-            fail_msg("process %d did not stop", (int)pid);
-        usleep(10 * 1000);
-    }
 }
 
 /* A hung etcd (SIGSTOP): requests hit their deadline, the loop never

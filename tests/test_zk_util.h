@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tests/test_loop_util.h"
 #include "tests/test_ports.h"
 
 static char scripts[PATH_MAX], zkwatch[PATH_MAX + 32];
@@ -212,40 +213,6 @@ static inline int zk_children(struct ev_loop *loop, const char *hosts, const cha
     return n;
 }
 
-/* Waits until every thread of pid is stopped (kill -STOP only asks; a
- * server may still answer a request meanwhile). */
-static inline void wait_stopped(pid_t pid)
-{
-    char dir[64];
-    snprintf(dir, sizeof dir, "/proc/%d/task", (int)pid);
-    double end = mono() + 20;
-    for (;;) {
-        DIR *d = opendir(dir);
-        assert_non_null(d);
-        bool all = true;
-        struct dirent *de;
-        while ((de = readdir(d)) != NULL) {
-            if (de->d_name[0] == '.')
-                continue;
-            char path[300], line[512];
-            snprintf(path, sizeof path, "%s/%s/stat", dir, de->d_name);
-            FILE *f = fopen(path, "r");
-            if (!f)
-                continue; /* the thread exited */
-            char *rp = fgets(line, sizeof line, f) ? strrchr(line, ')') : NULL;
-            fclose(f);
-            if (rp && rp[1] == ' ' && rp[2] != 'T' && rp[2] != 't')
-                all = false;
-        }
-        closedir(d);
-        if (all)
-            return;
-        if (mono() > end)
-            fail_msg("process %d did not stop", (int)pid);
-        usleep(10 * 1000);
-    }
-}
-
 /* ---- driving the loop ---- */
 
 /* The longest the loop may go without running our 10 ms timer. A loop
@@ -253,55 +220,6 @@ static inline void wait_stopped(pid_t pid)
  * timeout (2/3 of the session timeout: 667 ms for our shortest, 1 s);
  * scheduling on a loaded machine accounts for ~0.1 s. */
 #define STALL_MAX 0.4
-
-struct waiter {
-    bool (*pred)(void *);
-    void *arg;
-    ev_timer poll, limit;
-    bool timed_out;
-    double max_gap, last;
-};
-
-static inline void poll_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    struct waiter *wt = w->data;
-    double now = mono();
-    if (now - wt->last > wt->max_gap)
-        wt->max_gap = now - wt->last;
-    wt->last = now;
-    if (wt->pred && wt->pred(wt->arg))
-        ev_break(loop, EVBREAK_ONE);
-}
-
-static inline void limit_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    struct waiter *wt = w->data;
-    wt->timed_out = true;
-    ev_break(loop, EVBREAK_ONE);
-}
-
-/* Runs the loop until pred(arg) or timeout seconds; returns whether pred
- * became true. *max_gap (if given) is the longest the loop went without
- * running our 10 ms timer: the loop never blocked if it stays small. */
-static inline bool run_until(struct ev_loop *loop, bool (*pred)(void *), void *arg, double timeout,
-                             double *max_gap)
-{
-    struct waiter wt = {.pred = pred, .arg = arg, .last = mono()};
-    if (pred && pred(arg))
-        return true;
-    ev_now_update(loop);
-    ev_timer_init(&wt.poll, poll_cb, 0.01, 0.01);
-    ev_timer_init(&wt.limit, limit_cb, timeout, 0);
-    wt.poll.data = wt.limit.data = &wt;
-    ev_timer_start(loop, &wt.poll);
-    ev_timer_start(loop, &wt.limit);
-    ev_run(loop, 0);
-    ev_timer_stop(loop, &wt.poll);
-    ev_timer_stop(loop, &wt.limit);
-    if (max_gap)
-        *max_gap = wt.max_gap;
-    return pred ? pred(arg) : !wt.timed_out;
-}
 
 static inline bool is_connected(void *arg)
 {
