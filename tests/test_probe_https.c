@@ -400,9 +400,7 @@ static int find_fixture(char *out, size_t len)
 
 static int group_setup(void **state)
 {
-    char script[PATH_MAX + 64], cmd[512], cert[64], key[64], port_arg[] = "0", line[64];
-    int pfd[2];
-    size_t got = 0;
+    char script[PATH_MAX + 64], cmd[512], cert[64], key[64], port_arg[] = "0";
 
     if (find_fixture(script, sizeof(script)) < 0) {
         fprintf(stderr, "test_probe_https: tests/fixtures/tls/https_server.py not found\n");
@@ -425,38 +423,8 @@ static int group_setup(void **state)
         fprintf(stderr, "test_probe_https needs /usr/bin/python3\n");
         return -1;
     }
-    assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
-    server_pid = fork();
-    assert_true(server_pid >= 0);
-    if (server_pid == 0) {
-        dup2(pfd[1], 1);
-        execl("/usr/bin/python3", "python3", script, cert, key, port_arg, (char *)NULL);
-        _exit(127);
-    }
-    close(pfd[1]);
-    while (got < sizeof(line) - 1) {
-        struct pollfd pf = {.fd = pfd[0], .events = POLLIN};
-        ssize_t n;
-
-        if (poll(&pf, 1, 20000) <= 0)
-            break;
-        n = read(pfd[0], line + got, sizeof(line) - 1 - got);
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-        line[got] = '\0';
-        if (strchr(line, '\n'))
-            break;
-    }
-    close(pfd[0]);
-    line[got] = '\0';
-    if (sscanf(line, "PORT %d", &server_port) != 1) {
-        fprintf(stderr, "test_probe_https: the TLS server did not start (\"%s\")\n", line);
-        kill(server_pid, SIGKILL);
-        waitpid(server_pid, NULL, 0);
-        return -1;
-    }
-    return 0;
+    char *argv[] = {"/usr/bin/python3", script, cert, key, port_arg, NULL};
+    return spawn_port_server(argv, "test_probe_https: the TLS server", &server_pid, &server_port);
 }
 
 static int group_teardown(void **state)

@@ -7,10 +7,14 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static inline int listen_any(int *port)
@@ -126,5 +130,48 @@ static inline int count_fds(void)
     return n;
 }
 #endif
+
+/* Starts a test server (argv[0] is the program) that prints "PORT n" on its
+ * first line once it listens; sets *pid and *port. Returns -1 (server gone,
+ * message on stderr naming `what`) if no such line comes within 20 s. */
+static inline int spawn_port_server(char *const argv[], const char *what, pid_t *pid, int *port)
+{
+    char line[64];
+    int pfd[2];
+    size_t got = 0;
+
+    assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+    *pid = fork();
+    assert_true(*pid >= 0);
+    if (*pid == 0) {
+        dup2(pfd[1], 1);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(pfd[1]);
+    while (got < sizeof(line) - 1) {
+        struct pollfd pf = {.fd = pfd[0], .events = POLLIN};
+        ssize_t n;
+
+        if (poll(&pf, 1, 20000) <= 0)
+            break;
+        n = read(pfd[0], line + got, sizeof(line) - 1 - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        line[got] = '\0';
+        if (strchr(line, '\n'))
+            break;
+    }
+    close(pfd[0]);
+    line[got] = '\0';
+    if (sscanf(line, "PORT %d", port) != 1) {
+        fprintf(stderr, "%s did not start (\"%s\")\n", what, line);
+        kill(*pid, SIGKILL);
+        waitpid(*pid, NULL, 0);
+        return -1;
+    }
+    return 0;
+}
 
 #endif
