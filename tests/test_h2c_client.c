@@ -25,6 +25,7 @@
 
 #include "proto/h2c_client.h"
 #include "tests/failalloc.h"
+#include "tests/test_listen.h"
 
 /* ---- the servers ----------------------------------------------------------------- */
 
@@ -487,33 +488,11 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 static void srv_init(struct ev_loop *loop, enum srv_mode mode, const char *bind_addr)
 {
     struct srv *sv = &S;
-    struct sockaddr_storage ss;
-    socklen_t len;
-    int one = 1;
 
     memset(sv, 0, sizeof(*sv));
-    memset(&ss, 0, sizeof(ss));
     sv->loop = loop;
     sv->mode = mode;
-    if (strchr(bind_addr, ':')) {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-        a->sin6_family = AF_INET6;
-        assert_int_equal(inet_pton(AF_INET6, bind_addr, &a->sin6_addr), 1);
-        len = sizeof(*a);
-    } else {
-        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-        a->sin_family = AF_INET;
-        assert_int_equal(inet_pton(AF_INET, bind_addr, &a->sin_addr), 1);
-        len = sizeof(*a);
-    }
-    sv->lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    assert_true(sv->lfd >= 0);
-    setsockopt(sv->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    assert_int_equal(bind(sv->lfd, (struct sockaddr *)&ss, len), 0);
-    assert_int_equal(listen(sv->lfd, 16), 0);
-    assert_int_equal(getsockname(sv->lfd, (struct sockaddr *)&ss, &len), 0);
-    sv->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                              : ((struct sockaddr_in *)&ss)->sin_port);
+    sv->lfd = test_listen(bind_addr, 16, &sv->port);
     ev_io_init(&sv->accept_w, accept_cb, sv->lfd, EV_READ);
     sv->accept_w.data = sv;
     ev_io_start(loop, &sv->accept_w);

@@ -27,6 +27,7 @@
 #include "proto/httpc.h"
 #include "proto/tls.h"
 #include "tests/failalloc.h"
+#include "tests/test_listen.h"
 #include "tests/fixtures/proto/tls_peer.h"
 
 /* ---- a tiny scripted server --------------------------------------------- */
@@ -218,32 +219,9 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 static void srv_init(struct srv *s, struct ev_loop *loop, const char *bind_addr)
 {
-    struct sockaddr_storage ss;
-    socklen_t len;
-    int one = 1;
-
     memset(s, 0, sizeof(*s));
-    memset(&ss, 0, sizeof(ss));
     s->loop = loop;
-    if (strchr(bind_addr, ':')) {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-        a->sin6_family = AF_INET6;
-        assert_int_equal(inet_pton(AF_INET6, bind_addr, &a->sin6_addr), 1);
-        len = sizeof(*a);
-    } else {
-        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-        a->sin_family = AF_INET;
-        assert_int_equal(inet_pton(AF_INET, bind_addr, &a->sin_addr), 1);
-        len = sizeof(*a);
-    }
-    s->lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    assert_true(s->lfd >= 0);
-    setsockopt(s->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    assert_int_equal(bind(s->lfd, (struct sockaddr *)&ss, len), 0);
-    assert_int_equal(listen(s->lfd, 128), 0);
-    assert_int_equal(getsockname(s->lfd, (struct sockaddr *)&ss, &len), 0);
-    s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                             : ((struct sockaddr_in *)&ss)->sin_port);
+    s->lfd = test_listen(bind_addr, 128, &s->port);
     ev_io_init(&s->accept_w, accept_cb, s->lfd, EV_READ);
     s->accept_w.data = s;
     ev_io_start(loop, &s->accept_w);
