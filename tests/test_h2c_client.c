@@ -26,6 +26,7 @@
 #include "proto/h2c_client.h"
 #include "tests/failalloc.h"
 #include "tests/test_listen.h"
+#include "tests/test_loop_util.h"
 
 /* ---- the servers ----------------------------------------------------------------- */
 
@@ -629,21 +630,6 @@ static void on_result(void *arg, const struct h2c_client_result *res)
     }
     if (o->loop)
         ev_break(o->loop, EVBREAK_ALL);
-}
-
-static void guard_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    ev_break(loop, EVBREAK_ALL);
-}
-
-static void run_until_done(struct ev_loop *loop, double guard_s)
-{
-    ev_timer guard;
-
-    ev_timer_init(&guard, guard_cb, guard_s, 0.);
-    ev_timer_start(loop, &guard);
-    ev_run(loop, 0);
-    ev_timer_stop(loop, &guard);
 }
 
 static struct h2c_client_request basic_req(int port)

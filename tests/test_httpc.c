@@ -28,6 +28,7 @@
 #include "proto/tls.h"
 #include "tests/failalloc.h"
 #include "tests/test_listen.h"
+#include "tests/test_loop_util.h"
 #include "tests/fixtures/proto/tls_peer.h"
 
 /* ---- a tiny scripted server --------------------------------------------- */
@@ -303,22 +304,6 @@ static void on_result(void *arg, const struct httpc_result *res)
     o->wall_ms = (ev_time() - o->t0) * 1000.0;
     if (o->loop)
         ev_break(o->loop, EVBREAK_ALL);
-}
-
-static void guard_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    ev_break(loop, EVBREAK_ALL);
-}
-
-/* Runs the loop until the callback or `guard_s` seconds. */
-static void run_until_done(struct ev_loop *loop, double guard_s)
-{
-    ev_timer guard;
-
-    ev_timer_init(&guard, guard_cb, guard_s, 0.);
-    ev_timer_start(loop, &guard);
-    ev_run(loop, 0);
-    ev_timer_stop(loop, &guard);
 }
 
 static struct httpc_request basic_req(int port)

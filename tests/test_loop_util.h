@@ -1,7 +1,8 @@
 /* Driving a libev loop from a cmocka test: run_until (with the longest loop
- * stall seen) and wait_stopped for a server paused with SIGSTOP. Shared by
- * the backend tests (test_reg_etcd.c, test_zk_util.h). Include after
- * <cmocka.h> and <ev.h>. */
+ * stall seen), run_until_done (until a callback breaks the loop) and
+ * wait_stopped for a server paused with SIGSTOP. Shared by the backend tests
+ * (test_reg_etcd.c, test_zk_util.h) and the HTTP client tests (test_httpc.c,
+ * test_h2c_client.c). Include after <cmocka.h> and <ev.h>. */
 #ifndef MESHREG_TEST_LOOP_UTIL_H
 #define MESHREG_TEST_LOOP_UTIL_H
 
@@ -107,6 +108,24 @@ static inline bool run_until(struct ev_loop *loop, bool (*pred)(void *), void *a
     if (max_gap)
         *max_gap = wt.max_gap;
     return pred ? pred(arg) : !wt.timed_out;
+}
+
+static inline void loop_util_guard_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)w;
+    (void)revents;
+    ev_break(loop, EVBREAK_ALL);
+}
+
+/* Runs the loop until a callback breaks it or `guard_s` seconds. */
+static inline void run_until_done(struct ev_loop *loop, double guard_s)
+{
+    ev_timer guard;
+
+    ev_timer_init(&guard, loop_util_guard_cb, guard_s, 0.);
+    ev_timer_start(loop, &guard);
+    ev_run(loop, 0);
+    ev_timer_stop(loop, &guard);
 }
 
 #endif
