@@ -366,7 +366,9 @@ static void test_start_before_server(void **state)
     assert_true(run_until(loop, is_settled, r, 5, NULL));
     double ms = (mono() - t0) * 1000;
     print_message("# registered %.0f ms after zk-start returned\n", ms);
-    assert_true(ms < 1000);
+    /* Well under the 5 s backoff cap: the client reconnects at its own pace
+     * (about 1 s), which ASan and parallel tests stretch (1.04 s seen). */
+    assert_true(ms < 2000);
     struct znode z;
     zk_get(loop, hosts, "/meshreg-test/late/svc.main/h1_", &z);
     assert_true(z.exists);
