@@ -411,13 +411,28 @@ static void session_doubt(struct reg *r, const char *detail)
     }
 }
 
+/* A failure that says more than "cannot connect" (README "Backend
+ * credentials"). */
+static bool specific_failure(const char *detail)
+{
+    return strstr(detail, "TLS") || strstr(detail, "not authenticated") ||
+           strstr(detail, "permission denied");
+}
+
 /* Transport-level failure on endpoint ep: move on to the next endpoint
  * (once per failure of the current one, not once per failed request). */
 static void endpoint_failed(struct reg *r, int ep, const char *what, const char *why)
 {
     struct reg_etcd *x = r->impl;
-    char detail[192];
+    char detail[192], prefix[80];
     snprintf(detail, sizeof detail, "%s:%d: %s: %s", x->ep[ep].host, x->ep[ep].port, what, why);
+    /* Another endpoint's TLS or auth failure in this outage stays the one
+     * shown over this one's refusal (a name with an IPv6 and an IPv4
+     * address, where only one has a server): it is what needs fixing. */
+    snprintf(prefix, sizeof prefix, "%s:%d:", x->ep[ep].host, x->ep[ep].port);
+    if (r->conn == REG_DISCONNECTED && !specific_failure(detail) &&
+        specific_failure(r->conn_detail) && strncmp(r->conn_detail, prefix, strlen(prefix)) != 0)
+        snprintf(detail, sizeof detail, "%s", r->conn_detail);
     if (ep == x->cur && x->n_ep > 1) {
         x->cur = (x->cur + 1) % x->n_ep;
         /* Once per outage at warning level; the retries cycle quietly. */
