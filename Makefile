@@ -109,6 +109,7 @@ demo:
 bench:
 	@scripts/install-deps bench
 	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory static
 	@MESHREG_BIN=$(BUILD)/meshreg DEMOAPP_BIN=$(DEMO) scripts/bench-all
 
 # Coverage-guided fuzzing of the untrusted-input parsers (clang, libFuzzer,

@@ -79,15 +79,16 @@ static void notify(const char *state)
         log_debug(NULL, "systemd notified %s", state);
 }
 
-void sd_notify_ready_if_probed(const struct sidecar *sc)
+bool sd_notify_ready_if_probed(const struct sidecar *sc)
 {
     if (ready_sent)
-        return;
+        return false;
     for (size_t i = 0; i < sc->nchecks; i++)
         if (!sc->checks[i].last_at)
-            return;
+            return false;
     ready_sent = true;
     notify("READY=1");
+    return true;
 }
 
 void sd_notify_stopping(void)

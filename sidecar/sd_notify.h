@@ -25,8 +25,9 @@ int sd_notify_send(const char *state, char *err, size_t errlen);
 /* READY=1, sent once per process, as soon as the admin endpoint listens
  * (sidecar_run opens it before any probe starts) and every check has a
  * first probe result: a unit ordered After=meshreg.service then finds
- * /health answering from real probe state. Call after each probe result. */
-void sd_notify_ready_if_probed(const struct sidecar *sc);
+ * /health answering from real probe state. Call after each probe result.
+ * Returns true on the call that found the process ready (start-up over). */
+bool sd_notify_ready_if_probed(const struct sidecar *sc);
 
 /* STOPPING=1 at the start of the drain (SIGTERM/SIGINT): systemctl shows
  * the unit "deactivating" for the whole drain window. */

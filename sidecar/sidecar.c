@@ -18,6 +18,7 @@
 #include "sidecar/log.h"
 #include "config/names.h"
 #include "sidecar/probe/probe.h"
+#include "sidecar/memtrim.h"
 #include "sidecar/sd_notify.h"
 #include "sidecar/backend/record.h"
 #include "sidecar/backend/reg.h"
@@ -216,6 +217,16 @@ static void note_first_healthy(struct sidecar *sc)
                  ev_now(sc->loop) - sc->started);
 }
 
+/* Start-up is over once every check has a first result: systemd hears
+ * READY=1, and a little later the start-up-only memory is given back
+ * (memtrim.h; the delay lets the first registrations be written first). */
+#define MEMTRIM_AFTER_READY_S 2.0
+static void ready_check(struct sidecar *sc)
+{
+    if (sd_notify_ready_if_probed(sc))
+        memtrim_schedule(sc->loop, MEMTRIM_AFTER_READY_S);
+}
+
 void sidecar_probe_result(struct probe *p, bool pass, const char *detail, void *arg)
 {
     struct check *c = arg;
@@ -226,7 +237,7 @@ void sidecar_probe_result(struct probe *p, bool pass, const char *detail, void *
         snprintf(c->last_detail, sizeof(c->last_detail), "%s (in start-up grace period)", detail);
         c->last_at = ev_now(sc->loop);
         sc->gen++;
-        sd_notify_ready_if_probed(sc);
+        ready_check(sc);
         return;
     }
     bool changed_pass = !c->last_at || c->last_pass != pass;
@@ -254,7 +265,7 @@ void sidecar_probe_result(struct probe *p, bool pass, const char *detail, void *
         sync_check(sc, c);
     }
     sc->gen++;
-    sd_notify_ready_if_probed(sc);
+    ready_check(sc);
 }
 
 /* The periodic tick runs only while something is time-based: a shutdown
@@ -791,7 +802,7 @@ int sidecar_run(struct mr_config *cfg, int argc, char **argv, char **envp)
     log_start(sc);
     for (size_t i = 0; i < sc->nchecks; i++)
         probe_start(sc->checks[i].probe);
-    sd_notify_ready_if_probed(sc); /* no checks at all: ready now */
+    ready_check(sc); /* no checks at all: ready now */
 
     ev_run(sc->loop, 0);
 
@@ -801,6 +812,7 @@ int sidecar_run(struct mr_config *cfg, int argc, char **argv, char **envp)
 out:
     signals_stop(sc);
     sd_notify_watchdog_stop(sc->loop);
+    memtrim_stop(sc->loop);
     supervise_release(&sc->app);
     ev_timer_stop(sc->loop, &sc->tick);
     sidecar_free(sc);
