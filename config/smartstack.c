@@ -240,6 +240,13 @@ static void extract_probe(struct smartstack_ns *ns, const struct ytree_node *m, 
             diag_warn_node(d, n, "%s.healthcheck_timeout_s: NaN: using the default, 1 s", ns->name);
         else
             ns->healthcheck_timeout_s = n->fval;
+        /* PaaSTA's schema allows 0; it leaves a probe the 1 ms floor of a
+         * deadline, so every probe of a real app fails. Said, not refused. */
+        if (!isnan(n->fval) && n->fval < 0.001)
+            diag_warn_node(d, n,
+                           "%s.healthcheck_timeout_s: %g: every probe must answer within 1 ms "
+                           "and an app rarely does (the default is 1)",
+                           ns->name, n->fval);
     }
     ns->body_expect = str_of(ytree_map_get(m, "healthcheck_body_expect"));
 }

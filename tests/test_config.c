@@ -128,6 +128,16 @@ static void paasta_accepted_files_load_with_warnings(void **state)
     smartstack_free(ss);
     diag_free(&d);
 
+    /* 0 passes PaaSTA's 0..10 and fails every probe: said */
+    diag_init(&d);
+    assert_int_equal(smartstack_load(WARN "timeout_zero.yaml", &ss, &d), 0);
+    assert_true(smartstack_find(ss, "main")->healthcheck_timeout_s == 0);
+    assert_string_equal(d.wbuf, WARN "timeout_zero.yaml:3:26: warning: main.healthcheck_timeout_s: "
+                                     "0: every probe must answer within 1 ms and an app rarely "
+                                     "does (the default is 1)");
+    smartstack_free(ss);
+    diag_free(&d);
+
     /* meshreg's extensions: accepted, and said to be extensions */
     diag_init(&d);
     assert_int_equal(smartstack_load(CORPUS "ext_hc_mode_grpc.yaml", &ss, &d), 0);
