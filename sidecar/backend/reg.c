@@ -408,8 +408,10 @@ void reg_set(struct reg *r, const char *svc, const char *node, const char *data)
         free(e->data);
         e->data = NULL;
     }
+    /* issued_at == 0: no operation was ever sent (e.g. the backend never
+     * accepted a session), so nothing of it can exist. */
     bool never_written = !want && !e->have && !e->busy && !e->leftover &&
-                         r->ops->failed_put_leaves_nothing;
+                         (r->ops->failed_put_leaves_nothing || e->issued_at == 0);
     e->want = want;
     if (never_written) { /* nothing to delete: settled now, whatever the backoff */
         e->dirty = false;

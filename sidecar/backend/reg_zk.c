@@ -53,21 +53,56 @@ struct reg_zk {
     double hs_since; /* when the current connection attempt started, 0 = none */
     double hs_limit; /* how long it may take to become a session */
     bool auth_failed; /* the server refused our digest credentials */
+    /* The identity on this handle: accepted by the server (the session is
+     * reported up only then), its completion lost with the connection (ask
+     * again on the next one), and refusals in a row (README "Backend
+     * credentials": retried with the reopen backoff, which only an accepted
+     * identity resets). */
+    bool auth_ok, auth_lost;
+    bool resync_owed; /* a fresh session waits for its identity before the core puts */
+    bool closing;     /* inside zookeeper_close: completions are the old handle's */
+    unsigned auth_refusals;
+    char auth_detail[192]; /* the last refusal, shown until a session is accepted */
+    char lib_error[160];   /* the client library's last error line for this handle */
     /* --zk-acl protected: world reads, our identity ("auth" ids) does all;
      * parents also let the world create children. */
     struct ACL node_acl[2], parent_acl[2];
     struct ACL_vector node_acls, parent_acls;
 };
 
-/* The library's log callback has no context argument, so the last error line
- * it wrote is kept here (one process, one thread) for conn_detail. */
-static char lib_last_error[160];
+/* The library's log callback has no context argument. It runs only inside
+ * a library call, and this process calls the library from one thread: every
+ * call on a handle goes through lib_enter/lib_leave, which name the handle
+ * whose lib_error the line is for, so one cluster's error never shows in
+ * another's conn_detail (smartstack: one handle per cluster). */
+static struct reg_zk *lib_current;
+
+struct lib_call {
+    struct reg_zk *prev; /* the handle of the library call around this one, if any */
+    bool in_lib;
+};
+
+static struct lib_call lib_enter(struct reg_zk *zk)
+{
+    struct lib_call c = {lib_current, zk->in_lib};
+    lib_current = zk;
+    zk->in_lib = true;
+    return c;
+}
+
+static void lib_leave(struct reg_zk *zk, struct lib_call c)
+{
+    zk->in_lib = c.in_lib;
+    lib_current = c.prev;
+}
 
 static void zk_pump(struct reg_zk *zk);
 static void zk_open(struct reg_zk *zk);
 
 static void lib_log(const char *message)
 {
+    char *lib_last_error = lib_current ? lib_current->lib_error : NULL;
+    size_t errlen = lib_current ? sizeof(lib_current->lib_error) : 0;
     /* Lines look like "TIME:PID(0xTID):ZOO_ERROR@func@LINE: text". */
     const char *text = message;
     const char *at = strstr(message, ":ZOO_");
@@ -76,7 +111,7 @@ static void lib_log(const char *message)
         if (colon)
             text = colon + 2;
     }
-    if (strstr(message, "ZOO_ERROR")) {
+    if (lib_last_error && strstr(message, "ZOO_ERROR")) {
         /* Socket errors read "Socket H:P zk retcode=N, errno=N(TEXT): what";
          * "H:P: TEXT" says it all. */
         int hlen = 0;
@@ -92,10 +127,9 @@ static void lib_log(const char *message)
                 why = "connection closed by the server";
                 whylen = (int)strlen(why);
             }
-            snprintf(lib_last_error, sizeof(lib_last_error), "%.*s: %.*s", hlen, text + 7, whylen,
-                     why);
+            snprintf(lib_last_error, errlen, "%.*s: %.*s", hlen, text + 7, whylen, why);
         } else {
-            snprintf(lib_last_error, sizeof(lib_last_error), "%s", text);
+            snprintf(lib_last_error, errlen, "%s", text);
         }
     }
     log_debug(NULL, "zookeeper client: %s", text);
@@ -134,59 +168,118 @@ static void zk_forget(struct reg *r, struct reg_entry *e)
 
 /* ---- session and event loop ---- */
 
-/* conn_detail while not connected: what we are doing and the library's last
- * error (e.g. "Connection refused"); reported only when it changes. */
+static bool zk_wants_auth(const struct reg_zk *zk)
+{
+    return zk->s.r->auth_user && zk->s.r->auth_password;
+}
+
+/* conn_detail while not connected: what we are doing and this handle's last
+ * library error (e.g. "Connection refused"), or the server's last refusal
+ * of our identity until one is accepted; reported only when it changes. */
 static void zk_report_down(struct reg_zk *zk)
 {
     char detail[192];
-    const char *sep = lib_last_error[0] ? ": " : "";
-    if (zk->session_up)
+    const char *err = zk->lib_error;
+    const char *sep = err[0] ? ": " : "";
+    bool authenticating = zk->s.zh && zoo_state(zk->s.zh) == ZOO_CONNECTED_STATE;
+    if (zk->auth_refusals && !err[0])
+        snprintf(detail, sizeof(detail), "%s", zk->auth_detail);
+    else if (authenticating)
+        snprintf(detail, sizeof(detail), "session 0x%llx on %s: authenticating as digest user %s",
+                 (unsigned long long)zk->session, zoo_get_current_server(zk->s.zh),
+                 zk->s.r->auth_user);
+    else if (zk->session_up)
         snprintf(detail, sizeof(detail),
                  "connection lost, reconnecting to %s (session 0x%llx lives until its timeout)%s%s",
-                 zk->hosts, (unsigned long long)zk->session, sep, lib_last_error);
+                 zk->hosts, (unsigned long long)zk->session, sep, err);
     else
-        snprintf(detail, sizeof(detail), "connecting to %s%s%s", zk->hosts, sep, lib_last_error);
+        snprintf(detail, sizeof(detail), "connecting to %s%s%s", zk->hosts, sep, err);
     enum reg_conn c = zk->s.r->conn;
-    if (c == REG_CONNECTED || zk->session_up)
+    if (c == REG_CONNECTED || (zk->session_up && !authenticating))
         c = REG_DISCONNECTED;
     if (c != zk->s.r->conn || strcmp(detail, zk->s.r->conn_detail) != 0)
         reg_set_conn(zk->s.r, c, detail);
 }
 
+/* The session is up and (with an identity) the server accepted it: only
+ * now is the backend connected, the backoff reset, and a fresh session's
+ * records put. */
+static void zk_connected(struct reg_zk *zk)
+{
+    zhandle_t *zh = zk->s.zh;
+    char detail[192];
+    zk->s.connected = true;
+    zk->reopen_backoff = REOPEN_MIN;
+    zk->lib_error[0] = '\0';
+    if (zk->auth_refusals)
+        log_info(NULL, "zk: %s accepted the digest identity of user %s after %u refusal(s)",
+                 zoo_get_current_server(zh), zk->s.r->auth_user, zk->auth_refusals);
+    zk->auth_refusals = 0;
+    snprintf(detail, sizeof(detail), "%s, session 0x%llx, timeout %d ms",
+             zoo_get_current_server(zh), (unsigned long long)zk->session, zoo_recv_timeout(zh));
+    log_info(NULL, "zk: session 0x%llx %s on %s", (unsigned long long)zk->session,
+             zk->resync_owed ? "established" : "resumed", zoo_get_current_server(zh));
+    /* A new session owns none of our nodes: have the core put them all. */
+    if (zk->resync_owed) {
+        zk->resync_owed = false;
+        zk_node_new_session(&zk->s);
+        reg_resync(zk->s.r);
+    }
+    reg_set_conn(zk->s.r, REG_CONNECTED, detail);
+}
+
+/* The server closes the connection after refusing an identity and the
+ * handle is dead (ZOO_AUTH_FAILED_STATE): named, logged once per streak of
+ * refusals, and retried with a new session after the reopen backoff. */
+static void zk_auth_refused(struct reg_zk *zk)
+{
+    zk->s.connected = false;
+    zk->expired = true;
+    zk->auth_failed = true;
+    zk->auth_refusals++;
+    snprintf(zk->auth_detail, sizeof(zk->auth_detail),
+             "not authenticated: %s refused digest user %s (AUTH_FAILED: wrong password, or the "
+             "server takes no digest auth); attempt %u, next in %.1f s",
+             zoo_get_current_server(zk->s.zh), zk->s.r->auth_user, zk->auth_refusals,
+             zk->reopen_backoff);
+    if (zk->auth_refusals == 1)
+        log_error(NULL, "zk: %s", zk->auth_detail);
+    else
+        log_debug(NULL, "zk: %s", zk->auth_detail);
+    zk->lib_error[0] = '\0';
+    reg_set_conn(zk->s.r, zk->s.r->conn == REG_CONNECTED ? REG_DISCONNECTED : zk->s.r->conn,
+                 zk->auth_detail);
+}
+
+static void zk_add_auth(struct reg_zk *zk);
+
 static void session_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx)
 {
     struct reg_zk *zk = ctx;
-    if (type != ZOO_SESSION_EVENT || zh != zk->s.zh)
+    if (type != ZOO_SESSION_EVENT || zh != zk->s.zh || zk->closing)
         return;
     char detail[192];
     if (state == ZOO_CONNECTED_STATE) {
-        bool fresh = !zk->session_up;
-        zk->session_up = true;
-        zk->s.connected = true;
-        zk->session = zoo_client_id(zh)->client_id;
-        zk->reopen_backoff = REOPEN_MIN;
-        zk->hs_limit = HANDSHAKE_MIN;
-        lib_last_error[0] = '\0';
-        snprintf(detail, sizeof(detail), "%s, session 0x%llx, timeout %d ms",
-                 zoo_get_current_server(zh), (unsigned long long)zk->session, zoo_recv_timeout(zh));
-        log_info(NULL, "zk: session 0x%llx %s on %s", (unsigned long long)zk->session,
-                 fresh ? "established" : "resumed", zoo_get_current_server(zh));
-        /* A new session owns none of our nodes: have the core put them all. */
-        if (fresh) {
+        if (!zk->session_up) {
+            zk->session_up = true;
+            zk->session = zoo_client_id(zh)->client_id;
+            zk->resync_owed = true;
             zk_node_session_up(zk->session);
-            zk_node_new_session(&zk->s);
-            reg_resync(zk->s.r);
         }
-        reg_set_conn(zk->s.r, REG_CONNECTED, detail);
+        zk->hs_limit = HANDSHAKE_MIN;
+        if (zk->auth_lost) {
+            /* The identity's answer went with the last connection: the
+             * library sends it again, but only a new request is answered. */
+            zk->auth_lost = false;
+            zk_add_auth(zk);
+            zk_kick(&zk->s);
+        }
+        if (zk_wants_auth(zk) && !zk->auth_ok)
+            zk_report_down(zk);
+        else
+            zk_connected(zk);
     } else if (state == ZOO_AUTH_FAILED_STATE) {
-        zk->s.connected = false;
-        zk->expired = true;
-        zk->auth_failed = true;
-        snprintf(detail, sizeof(detail),
-                 "not authenticated: %s refused the digest credentials of user %s; retrying",
-                 zk->hosts, zk->s.r->auth_user ? zk->s.r->auth_user : "(none)");
-        log_error(NULL, "zk: %s", detail);
-        reg_set_conn(zk->s.r, REG_DISCONNECTED, detail);
+        zk_auth_refused(zk);
     } else if (state == ZOO_EXPIRED_SESSION_STATE) {
         zk->s.connected = false;
         zk->expired = true;
@@ -217,9 +310,11 @@ static void zk_close(struct reg_zk *zk, const char *why)
     zk->io_fd = -1;
     zk->io_events = 0;
     zk->s.connected = false;
-    zk->in_lib = true;
+    zk->closing = true;
+    struct lib_call prev = lib_enter(zk);
     zookeeper_close(zh);
-    zk->in_lib = false;
+    lib_leave(zk, prev);
+    zk->closing = false;
     zk->s.zh = NULL;
     if (zk->session_up)
         zk_node_session_down(zk->session);
@@ -241,9 +336,14 @@ static void zk_expired(struct reg_zk *zk)
     char why[96];
     snprintf(why, sizeof(why), "session 0x%llx %s", (unsigned long long)zk->session,
              zk->auth_failed ? "failed authentication" : "expired");
+    bool refused = zk->auth_failed;
     zk->expired = false;
     zk->auth_failed = false;
-    log_warn(NULL, "zk: %s: its nodes are gone; opening a new session", why);
+    if (refused && !zk->resync_owed && zk->session_up)
+        log_warn(NULL, "zk: %s: its nodes go with it; a new session in %.1f s", why,
+                 zk->reopen_backoff);
+    else if (!refused)
+        log_warn(NULL, "zk: %s: its nodes are gone; opening a new session", why);
     zk_close(zk, why);
     /* A handle that expires (or fails auth) before it ever connected would
      * otherwise be reopened in a tight loop; so would a refused identity. */
@@ -294,9 +394,9 @@ static void zk_pump(struct reg_zk *zk)
         int fd = -1, interest = 0;
         struct timeval tv = {0, 0};
         zk->want_pump = false;
-        zk->in_lib = true;
+        struct lib_call prev = lib_enter(zk);
         int rc = zookeeper_interest(zk->s.zh, &fd, &interest, &tv);
-        zk->in_lib = false;
+        lib_leave(zk, prev);
         if (zk->expired || is_unrecoverable(zk->s.zh) == ZINVALIDSTATE) {
             zk_expired(zk);
             return;
@@ -346,11 +446,11 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
         events |= ZOOKEEPER_READ;
     if (revents & EV_WRITE)
         events |= ZOOKEEPER_WRITE;
-    zk->in_lib = true;
+    struct lib_call prev = lib_enter(zk);
     /* Errors come back as session events and failed completions; any error
      * also means the connection attempt in progress, if any, is over. */
     int rc = zookeeper_process(zk->s.zh, events);
-    zk->in_lib = false;
+    lib_leave(zk, prev);
     if (rc != ZOK && rc != ZNOTHING)
         zk->hs_since = 0;
     zk_pump(zk);
@@ -366,10 +466,23 @@ static void reopen_cb(struct ev_loop *loop, ev_timer *w, int revents)
     zk_open(w->data);
 }
 
+/* The server's answer to our identity on this handle. A refusal also comes
+ * as ZOO_AUTH_FAILED_STATE (zk_auth_refused names it); an answer lost with
+ * the connection is asked for again on the next one. */
 static void auth_done(int rc, const void *data)
 {
-    if (rc != ZOK && !zk_node_conn_error(rc))
-        log_error(NULL, "zk: digest authentication failed: %s", zerror(rc));
+    struct reg_zk *zk = (struct reg_zk *)data;
+    if (zk->closing || !zk->s.zh)
+        return;
+    if (rc == ZOK) {
+        zk->auth_ok = true;
+        if (!zk->s.connected && zoo_state(zk->s.zh) == ZOO_CONNECTED_STATE)
+            zk_connected(zk);
+    } else if (zk_node_conn_error(rc)) {
+        zk->auth_lost = !zk->auth_ok;
+    } else if (rc != ZAUTHFAILED) {
+        log_error(NULL, "zk: digest identity of user %s: %s", zk->s.r->auth_user, zerror(rc));
+    }
 }
 
 /* The identity goes with the handle: the library queues it now, sends it
@@ -385,7 +498,9 @@ static void zk_add_auth(struct reg_zk *zk)
     if (!id)
         return;
     snprintf(id, n + 1, "%s:%s", r->auth_user, r->auth_password);
+    struct lib_call prev = lib_enter(zk);
     int rc = zoo_add_auth(zk->s.zh, "digest", id, (int)n, auth_done, zk);
+    lib_leave(zk, prev);
     explicit_bzero(id, n);
     free(id);
     if (rc != ZOK)
@@ -422,11 +537,15 @@ static void zk_open(struct reg_zk *zk)
     zk->io_fd = -1;
     zk->io_events = 0;
     zk->hs_since = 0;
+    zk->auth_ok = zk->auth_lost = zk->resync_owed = false;
+    zk->lib_error[0] = '\0';
     errno = 0;
     /* Resolves the host names (getaddrinfo: instant for addresses and
      * /etc/hosts names; a DNS name can make this wait on the resolver). */
+    struct lib_call prev = lib_enter(zk);
     zk->s.zh = zookeeper_init2(zk->hosts, session_watcher, ttl * 1000, NULL, zk,
                                ZOO_NO_LOG_CLIENTENV, lib_log);
+    lib_leave(zk, prev);
     if (!zk->s.zh) {
         char detail[192];
         snprintf(detail, sizeof(detail), "cannot start a client for %s: %s; retrying in %.1f s",
@@ -602,13 +721,22 @@ static void zk_free(struct reg *r)
 /* SIGHUP re-read the password: the live session gets the identity now
  * (ZooKeeper adds it to the session's ids; a wrong one added earlier stays
  * but does no harm), so a registration refused for a wrong password goes
- * through on the core's next retry. */
+ * through on the core's next retry. Between sessions, backing off after
+ * the server refused the old identity, a new session tries it at once. */
 static void zk_reauth(struct reg *r)
 {
     struct reg_zk *zk = r->impl;
-    if (zk->s.zh && !zk->s.stopped)
+    if (zk->s.stopped)
+        return;
+    if (zk->s.zh) {
         zk_add_auth(zk);
-    zk_kick(&zk->s);
+        zk_kick(&zk->s);
+    } else if (ev_is_active(&zk->reopen) && zk->auth_refusals) {
+        /* Backing off after refusals: the new identity is tried now. */
+        ev_timer_stop(zk->s.r->loop, &zk->reopen);
+        zk->reopen_backoff = REOPEN_MIN;
+        zk_open(zk);
+    }
 }
 
 const struct reg_ops reg_zk_ops = {
