@@ -1,6 +1,6 @@
 /* The registry core: desired state per record, one operation in flight per
- * record, retries with capped backoff, re-application after a backend lost
- * its records. See reg.h for the contract with backends.
+ * record, retries with capped, jittered backoff (backoff.h), re-application
+ * after a backend lost its records. See reg.h for the contract with backends.
  *
  * Work per record is independent of how many there are: entries are found
  * through a hash of (svc, node), and the operations owed wait in a FIFO
@@ -19,6 +19,8 @@
 #include "config/scheme.h"
 #include "sidecar/log.h"
 
+/* Retries of refused operations (backoff.h): 0.1-0.2 s at first, up to
+ * 2.5-5 s once the cap is reached. */
 #define BACKOFF_MIN 0.1
 #define BACKOFF_MAX 5.0
 #define REG_BUCKETS_MIN 64
@@ -356,7 +358,7 @@ struct reg *reg_new(struct ev_loop *loop, const char *uri, int ttl_seconds, char
     r->loop = loop;
     r->ttl_seconds = ttl_seconds;
     r->conn = REG_CONNECTING;
-    r->backoff = BACKOFF_MIN;
+    backoff_init(&r->backoff, BACKOFF_MIN, BACKOFF_MAX);
     ev_timer_init(&r->retry, retry_cb, 0, 0);
     r->retry.data = r;
     ev_timer_init(&r->pace, pace_cb, 0, 0);
@@ -497,7 +499,7 @@ void reg_op_done(struct reg *r, struct reg_entry *e, bool ok, const char *errmsg
         r->ops_ok++;
         bool had = e->have;
         e->have = e->issued_want;
-        r->backoff = BACKOFF_MIN;
+        backoff_reset(&r->backoff);
         e->leftover = e->leftover && !e->have;
         char w[160];
         bool first = e->have && !e->ever;
@@ -524,14 +526,18 @@ void reg_op_done(struct reg *r, struct reg_entry *e, bool ok, const char *errmsg
             notify(r);
             return;
         }
+        /* Every failure grows the backoff, also one that finds the retry
+         * already armed (the timer then keeps its earlier time). */
+        double delay = backoff_next(&r->backoff);
+        if (ev_is_active(&r->retry))
+            delay = ev_timer_remaining(r->loop, &r->retry);
         /* Issued only while connected: a refusal, not an outage, so an error. */
         log_error(e->svc, "%s %s in %s failed: %s (retry in %.1f s)", op, e->node,
-                 where(r, w, sizeof(w)), r->last_error, r->backoff);
+                  where(r, w, sizeof(w)), r->last_error, delay);
         if (!ev_is_active(&r->retry)) {
-            ev_timer_set(&r->retry, r->backoff, 0);
+            ev_timer_set(&r->retry, delay, 0);
             ev_timer_start(r->loop, &r->retry);
         }
-        r->backoff = r->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : r->backoff * 2;
     }
     if (ok && e->dirty)
         queue_push(r, e); /* changed while in flight */
@@ -554,7 +560,7 @@ void reg_set_conn(struct reg *r, enum reg_conn c, const char *detail)
         /* A fresh connection retries at once: the backoff was for the old one;
          * what an outage left owed waits for the jitter. */
         ev_timer_stop(r->loop, &r->retry);
-        r->backoff = BACKOFF_MIN;
+        backoff_reset(&r->backoff);
         if (changed && r->was_connected && r->q_head)
             pace_hold(r, REG_JITTER_S * rand01());
         r->was_connected = true;

@@ -15,6 +15,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "sidecar/backend/backoff.h"
+
 struct reg;
 
 struct reg_entry {
@@ -105,7 +107,7 @@ struct reg {
     char conn_detail[192];
     char last_error[192];
     ev_timer retry;
-    double backoff;
+    struct backoff backoff; /* of the retry timer (backoff.h) */
     bool flushing;
     bool stopped;   /* reg_stop() was called */
     bool stop_done; /* ... and the backend finished stopping */

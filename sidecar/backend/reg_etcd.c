@@ -30,6 +30,7 @@
 #include "proto/httpc.h"
 #include "proto/tls.h"
 #include "sidecar/log.h"
+#include "sidecar/backend/backoff.h"
 #include "sidecar/backend/reg.h"
 
 #define ETCD_DEFAULT_PREFIX "/smartstack/global"
@@ -38,10 +39,21 @@
 #define REQ_TIMEOUT_MS 2000
 /* Deadline of the lease revoke at stop. */
 #define REVOKE_TIMEOUT_MS 500
-/* Session retry backoff: short, so that registration converges within about
- * half a second of etcd coming back. */
-#define RETRY_MIN 0.05
+/* Session retry backoff, jittered (backoff.h): 25-50 ms for the first retry
+ * (usually on the next endpoint, so a lost leader or member costs little),
+ * doubling to a cap of 0.25-0.5 s. The cap is the tradeoff: once etcd
+ * answers again a sidecar is back within half a second, but while etcd is
+ * unreachable each sidecar tries about 2.7 times a second (a new connection
+ * each): 500 sidecars make ~1,300 attempts/s, 50,000 would make ~130,000/s.
+ * A fleet that large against one cluster wants a higher cap (it costs the
+ * same in convergence time after the outage). The jitter keeps the attempts
+ * spread over the window rather than in bursts. */
+#define RETRY_MIN 0.025
 #define RETRY_MAX 0.5
+/* Retry after a refused password or a missing role: at least this long
+ * plus the jittered backoff (the cluster answered; asking again at once
+ * cannot help, a SIGHUP with new credentials retries at once). */
+#define AUTH_RETRY_MIN 1.0
 #define MAX_REPLY (256 * 1024)
 
 struct etcd_endpoint {
@@ -73,8 +85,8 @@ struct reg_etcd {
     bool stopped;
     struct etcd_call *session; /* grant or keepalive in flight */
     struct etcd_call *revoke;
-    ev_timer timer; /* next keepalive, or next session retry */
-    double backoff;
+    ev_timer timer;         /* next keepalive, or next session retry */
+    struct backoff backoff; /* of the session retries */
     /* README "Backend credentials": with --backend-user, every request
      * carries the token /v3/auth/authenticate gave; NULL = authenticate
      * first. auth_off: the cluster said auth is not enabled. */
@@ -267,7 +279,7 @@ static int etcd_init(struct reg *r, const char *uri, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    x->backoff = 0;
+    backoff_init(&x->backoff, RETRY_MIN, RETRY_MAX);
     x->tls = tls;
     r->impl = x;
     return 0;
@@ -385,7 +397,7 @@ static void session_step(struct reg *r)
                                 REQ_TIMEOUT_MS);
     }
     if (!x->session)
-        session_schedule(r, RETRY_MAX);
+        session_schedule(r, backoff_next(&x->backoff));
 }
 
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -403,11 +415,10 @@ static void session_doubt(struct reg *r, const char *detail)
     if (r->conn != REG_DISCONNECTED || strcmp(r->conn_detail, detail) != 0)
         reg_set_conn(r, REG_DISCONNECTED, detail);
     if (!x->session) {
-        /* The first retry is immediate (usually on the next endpoint). */
-        session_schedule(r, x->backoff);
-        x->backoff = x->backoff == 0              ? RETRY_MIN
-                     : x->backoff * 2 > RETRY_MAX ? RETRY_MAX
-                                                  : x->backoff * 2;
+        /* The first retry is soon (usually on the next endpoint), but
+         * never at once: a fleet that lost the same endpoint together must
+         * not land on the next one together. */
+        session_schedule(r, backoff_next(&x->backoff));
     }
 }
 
@@ -470,7 +481,7 @@ static void session_done(struct reg *r, struct etcd_call *c, const struct etcd_r
         }
         x->lease = resp->id;
         x->ttl = resp->ttl;
-        x->backoff = 0;
+        backoff_reset(&x->backoff);
         snprintf(detail, sizeof detail, "%s:%d lease %llx ttl %llds", x->ep[c->ep].host,
                  x->ep[c->ep].port, (unsigned long long)x->lease, (long long)x->ttl);
         log_info(NULL, "etcd lease %llx granted by %s:%d, TTL %lld s", (unsigned long long)x->lease,
@@ -506,7 +517,7 @@ static void session_done(struct reg *r, struct etcd_call *c, const struct etcd_r
         session_schedule(r, 0);
         return;
     }
-    x->backoff = 0;
+    backoff_reset(&x->backoff);
     if (r->conn != REG_CONNECTED) {
         snprintf(detail, sizeof detail, "%s:%d lease %llx ttl %llds", x->ep[c->ep].host,
                  x->ep[c->ep].port, (unsigned long long)x->lease, (long long)x->ttl);
@@ -584,8 +595,7 @@ static void auth_failed(struct reg *r, struct etcd_call *c, enum etcd_auth_error
     if (r->conn != REG_DISCONNECTED || strcmp(r->conn_detail, detail) != 0)
         reg_set_conn(r, REG_DISCONNECTED, detail);
     if (!x->session) {
-        session_schedule(r, x->backoff < 1.0 ? 1.0 : x->backoff);
-        x->backoff = RETRY_MAX;
+        session_schedule(r, AUTH_RETRY_MIN + backoff_next(&x->backoff));
     }
 }
 

@@ -28,10 +28,15 @@
 #include <zookeeper/zookeeper.h>
 
 #include "sidecar/log.h"
+#include "sidecar/backend/backoff.h"
 #include "sidecar/backend/reg.h"
 #include "sidecar/backend/zk_node.h"
 
 #define ZK_DEFAULT_ROOT "/smartstack/global"
+/* Opening a new handle (after an expiry, a refused identity, a failed
+ * zookeeper_init), jittered (backoff.h): 0.1-0.2 s the first time, so an
+ * expired session is back well within a second, up to 2.5-5 s while it keeps
+ * failing. Reconnects within a session are the client library's own. */
 #define REOPEN_MIN 0.1
 #define REOPEN_MAX 5.0
 #define HANDSHAKE_MIN 0.5
@@ -49,7 +54,9 @@ struct reg_zk {
     ev_io io;
     ev_timer tick;   /* the library's timeout, or 0 to re-arm after a request */
     ev_timer reopen; /* backoff before opening a new handle */
-    double reopen_backoff;
+    struct backoff reopen_backoff;
+    /* the next reopen delay, drawn ahead to be shown (a refusal); 0: none */
+    double reopen_next;
     double hs_since; /* when the current connection attempt started, 0 = none */
     double hs_limit; /* how long it may take to become a session */
     bool auth_failed; /* the server refused our digest credentials */
@@ -209,7 +216,7 @@ static void zk_connected(struct reg_zk *zk)
     zhandle_t *zh = zk->s.zh;
     char detail[192];
     zk->s.connected = true;
-    zk->reopen_backoff = REOPEN_MIN;
+    backoff_reset(&zk->reopen_backoff);
     zk->lib_error[0] = '\0';
     if (zk->auth_refusals)
         log_info(NULL, "zk: %s accepted the digest identity of user %s after %u refusal(s)",
@@ -237,11 +244,12 @@ static void zk_auth_refused(struct reg_zk *zk)
     zk->expired = true;
     zk->auth_failed = true;
     zk->auth_refusals++;
+    zk->reopen_next = backoff_next(&zk->reopen_backoff);
     snprintf(zk->auth_detail, sizeof(zk->auth_detail),
              "not authenticated: %s refused digest user %s (AUTH_FAILED: wrong password, or the "
              "server takes no digest auth); attempt %u, next in %.1f s",
              zoo_get_current_server(zk->s.zh), zk->s.r->auth_user, zk->auth_refusals,
-             zk->reopen_backoff);
+             zk->reopen_next);
     if (zk->auth_refusals == 1)
         log_error(NULL, "zk: %s", zk->auth_detail);
     else
@@ -322,17 +330,19 @@ static void zk_close(struct reg_zk *zk, const char *why)
     zk_node_end_all(&zk->s, why);
 }
 
-static void zk_reopen_later(struct reg_zk *zk)
+/* Returns the delay chosen. */
+static double zk_reopen_later(struct reg_zk *zk)
 {
+    double delay = zk->reopen_next > 0 ? zk->reopen_next : backoff_next(&zk->reopen_backoff);
+    zk->reopen_next = 0;
     ev_timer_stop(zk->s.r->loop, &zk->reopen);
-    ev_timer_set(&zk->reopen, zk->reopen_backoff, 0.);
+    ev_timer_set(&zk->reopen, delay, 0.);
     ev_timer_start(zk->s.r->loop, &zk->reopen);
-    zk->reopen_backoff = zk->reopen_backoff * 2 > REOPEN_MAX ? REOPEN_MAX : zk->reopen_backoff * 2;
+    return delay;
 }
 
 static void zk_expired(struct reg_zk *zk)
 {
-    bool had_session = zk->session_up && !zk->auth_failed;
     char why[96];
     snprintf(why, sizeof(why), "session 0x%llx %s", (unsigned long long)zk->session,
              zk->auth_failed ? "failed authentication" : "expired");
@@ -341,16 +351,16 @@ static void zk_expired(struct reg_zk *zk)
     zk->auth_failed = false;
     if (refused && !zk->resync_owed && zk->session_up)
         log_warn(NULL, "zk: %s: its nodes go with it; a new session in %.1f s", why,
-                 zk->reopen_backoff);
+                 zk->reopen_next);
     else if (!refused)
         log_warn(NULL, "zk: %s: its nodes are gone; opening a new session", why);
     zk_close(zk, why);
-    /* A handle that expires (or fails auth) before it ever connected would
-     * otherwise be reopened in a tight loop; so would a refused identity. */
-    if (had_session)
-        zk_open(zk);
-    else
-        zk_reopen_later(zk);
+    /* Never at once: a fleet frozen together (or cut off from the ensemble
+     * together) sees its sessions expire together, and would open its new
+     * ones in lock-step. After a session the backoff was reset (0.1-0.2 s);
+     * a handle that expires (or fails auth) before it ever connected grows
+     * it instead of reopening in a tight loop; so does a refused identity. */
+    zk_reopen_later(zk);
 }
 
 /* A connection attempt (TCP connect plus session handshake) that takes too
@@ -548,11 +558,12 @@ static void zk_open(struct reg_zk *zk)
     lib_leave(zk, prev);
     if (!zk->s.zh) {
         char detail[192];
+        int e = errno ? errno : EINVAL;
+        double delay = zk_reopen_later(zk);
         snprintf(detail, sizeof(detail), "cannot start a client for %s: %s; retrying in %.1f s",
-                 zk->hosts, strerror(errno ? errno : EINVAL), zk->reopen_backoff);
+                 zk->hosts, strerror(e), delay);
         reg_set_conn(zk->s.r, zk->s.r->conn == REG_CONNECTED ? REG_DISCONNECTED : zk->s.r->conn,
                      detail);
-        zk_reopen_later(zk);
         return;
     }
     /* Re-resolve names only when reconnecting, not on every call. */
@@ -660,7 +671,7 @@ static int zk_init(struct reg *r, const char *uri, char *err, size_t errlen)
     zk->s.kick = zk_kick;
     zk->s.node_acl = zk->s.parent_acl = &ZOO_OPEN_ACL_UNSAFE;
     zk->io_fd = -1;
-    zk->reopen_backoff = REOPEN_MIN;
+    backoff_init(&zk->reopen_backoff, REOPEN_MIN, REOPEN_MAX);
     zk->hs_limit = HANDSHAKE_MIN;
     ev_io_init(&zk->io, io_cb, 0, EV_READ);
     zk->io.data = zk;
@@ -734,7 +745,8 @@ static void zk_reauth(struct reg *r)
     } else if (ev_is_active(&zk->reopen) && zk->auth_refusals) {
         /* Backing off after refusals: the new identity is tried now. */
         ev_timer_stop(zk->s.r->loop, &zk->reopen);
-        zk->reopen_backoff = REOPEN_MIN;
+        backoff_reset(&zk->reopen_backoff);
+        zk->reopen_next = 0;
         zk_open(zk);
     }
 }
