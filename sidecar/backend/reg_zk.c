@@ -188,7 +188,10 @@ static void zk_report_down(struct reg_zk *zk)
     char detail[192];
     const char *err = zk->lib_error;
     const char *sep = err[0] ? ": " : "";
-    bool authenticating = zk->s.zh && zoo_state(zk->s.zh) == ZOO_CONNECTED_STATE;
+    /* Connected but our identity not yet accepted; without an identity the
+     * library's CONNECTED before the session event is just a reconnect. */
+    bool authenticating =
+        zk_wants_auth(zk) && !zk->auth_ok && zk->s.zh && zoo_state(zk->s.zh) == ZOO_CONNECTED_STATE;
     if (zk->auth_refusals && !err[0])
         snprintf(detail, sizeof(detail), "%s", zk->auth_detail);
     else if (authenticating)

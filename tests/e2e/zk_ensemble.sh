@@ -50,5 +50,7 @@ check_eq "same session (2)" "$(zk_node_field ephemeralOwner)" "$owner"
 check_eq "one copy (2)" "$(zk_count)" 1
 sleep 0.5
 check_eq "watcher saw no delete" "$(zk_events deleted)" 0
+# No identity configured: a reconnect is never "authenticating as digest user (null)".
+check "no 'authenticating' line without an identity" bash -c "! grep 'authenticating as' '$MESHREG_LOG'"
 check_eq "watcher saw no re-create" "$(( $(zk_events created) + $(zk_events recreated) ))" 0
 finish
