@@ -170,7 +170,7 @@ static const struct def defs[SET_COUNT] = {
          OFF(min_drain_seconds), "N",
          "with a discovery backend (not file:), the earliest an adaptive drain ends", NULL, 0,
          SETTINGS_RELOADABLE},
-    /* The TLS context is made when the backend starts. */
+    /* The TLS context is made when the backend starts; SIGHUP re-reads the files. */
     [SET_BACKEND_CACERT] = {"backend-cacert", "backend_cacert", NULL, T_STR, NULL, 0, 0,
                             OFF(backend_cacert), "FILE",
                             "etcds://: CA certificates to verify the server (default: system's)",

@@ -382,3 +382,84 @@ int http1_hexval(char c)
         return c - 'A' + 10;
     return -1;
 }
+
+/* The end of a chunk's size line: its data, or the trailers after the
+ * last (zero-size) chunk. */
+static void chunk_size_line_done(struct http1_chunked *d)
+{
+    if (d->remaining == 0) {
+        d->state = HTTP1_CH_TRAILER;
+        d->trailer_line = 0;
+    } else {
+        d->state = HTTP1_CH_DATA;
+    }
+}
+
+int http1_chunked_byte(struct http1_chunked *d, char ch, size_t max_meta)
+{
+    switch (d->state) {
+    case HTTP1_CH_SIZE: {
+        int v = http1_hexval(ch);
+        if (v >= 0) {
+            if (d->remaining > (~0ULL >> 4))
+                return -1;
+            d->remaining = d->remaining * 16 + (unsigned)v;
+            d->digits++;
+            return 0;
+        }
+        if (d->digits == 0)
+            return -1;
+        if (ch == ';' || ch == ' ' || ch == '\t') {
+            d->state = HTTP1_CH_EXT;
+            return 0;
+        }
+        if (ch == '\r') {
+            d->state = HTTP1_CH_SIZE_LF;
+            return 0;
+        }
+        if (ch != '\n')
+            return -1;
+        /* bare LF ends the size line too */
+        chunk_size_line_done(d);
+        return 0;
+    }
+    case HTTP1_CH_SIZE_LF:
+        if (ch != '\n')
+            return -1;
+        chunk_size_line_done(d);
+        return 0;
+    case HTTP1_CH_EXT:
+        if (++d->meta > max_meta)
+            return -1;
+        if (ch == '\n')
+            chunk_size_line_done(d);
+        return 0;
+    case HTTP1_CH_DATA_CR:
+    case HTTP1_CH_DATA_LF:
+        if (ch == '\r' && d->state == HTTP1_CH_DATA_CR) {
+            d->state = HTTP1_CH_DATA_LF;
+            return 0;
+        }
+        if (ch != '\n')
+            return -1;
+        d->state = HTTP1_CH_SIZE;
+        d->digits = 0;
+        return 0;
+    case HTTP1_CH_TRAILER:
+        if (++d->meta > max_meta)
+            return -1;
+        if (ch == '\r')
+            return 0;
+        if (ch == '\n') {
+            if (d->trailer_line == 0)
+                return 1;
+            d->trailer_line = 0;
+            return 0;
+        }
+        d->trailer_line++;
+        return 0;
+    case HTTP1_CH_DATA:
+        break; /* the caller's */
+    }
+    return -1;
+}

@@ -62,6 +62,32 @@ const char *http1_reason(int status);
 /* The value of one hexadecimal digit (chunk sizes, percent-encoding), or -1. */
 int http1_hexval(char c);
 
+/* Decoder state of a chunked body's framing (zeroed: before the first
+ * chunk-size line). The chunk data itself is the caller's: while state is
+ * HTTP1_CH_DATA it takes `remaining` bytes, then sets HTTP1_CH_DATA_CR. */
+enum http1_chunk_state {
+    HTTP1_CH_SIZE,    /* hex digits of a chunk size */
+    HTTP1_CH_EXT,     /* chunk extension, skipped up to LF */
+    HTTP1_CH_SIZE_LF, /* LF after the size line's CR */
+    HTTP1_CH_DATA,    /* chunk payload */
+    HTTP1_CH_DATA_CR, /* CRLF after the payload */
+    HTTP1_CH_DATA_LF,
+    HTTP1_CH_TRAILER, /* trailer lines up to an empty line */
+};
+
+struct http1_chunked {
+    enum http1_chunk_state state;
+    unsigned long long remaining; /* of this chunk */
+    unsigned digits;
+    size_t meta; /* bytes of extensions/trailers seen, at most max_meta */
+    size_t trailer_line;
+};
+
+/* One byte of chunked framing outside chunk data (every such state takes
+ * exactly one byte). Returns 1 when the last chunk and trailers are in, 0
+ * for more, -1 malformed or over max_meta. */
+int http1_chunked_byte(struct http1_chunked *d, char ch, size_t max_meta);
+
 /* Writes a complete response head ("HTTP/1.1 ...\r\n...\r\n\r\n") for a body
  * of body_len bytes into out. Returns the head length, or 0 if cap is too
  * small. */

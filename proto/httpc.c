@@ -1,5 +1,5 @@
-/* A minimal asynchronous HTTP/1.1 client: one request, one fresh connection,
- * one deadline. The exchange is a small state machine driven by one ev_io
+/* A minimal asynchronous HTTP/1.1 client: one request, one fresh connection
+ * (or one kept alive in a proto/httpc_pool), one deadline. The exchange is a small state machine driven by one ev_io
  * (connect -> [TLS handshake ->] send -> receive head -> receive body) and
  * one ev_timer that is both the deadline and, set to 0, the way immediate
  * errors are reported without calling back from inside httpc_start().
@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "proto/http1.h"
+#include "proto/httpc_pool.h"
 #include "proto/tls.h"
 
 /* Largest response head accepted; health and etcd answers are far smaller. */
@@ -45,15 +46,6 @@ enum httpc_phase { PH_CONNECT, PH_HANDSHAKE, PH_SEND, PH_HEAD, PH_BODY };
 
 enum httpc_body_mode { BODY_NONE, BODY_LENGTH, BODY_CHUNKED, BODY_CLOSE };
 
-enum httpc_chunk_state {
-    CH_SIZE,    /* hex digits of a chunk size */
-    CH_EXT,     /* chunk extension, skipped up to LF */
-    CH_SIZE_LF, /* LF after the size line's CR */
-    CH_DATA,    /* chunk payload */
-    CH_DATA_CR, /* CRLF after the payload */
-    CH_DATA_LF,
-    CH_TRAILER, /* trailer lines up to an empty line */
-};
 
 struct httpc {
     struct ev_loop *loop;
@@ -85,11 +77,8 @@ struct httpc {
     int status;
 
     enum httpc_body_mode mode;
-    unsigned long long remaining; /* BODY_LENGTH: bytes left; chunked: of this chunk */
-    enum httpc_chunk_state ch;
-    unsigned ch_digits;
-    size_t ch_meta; /* bytes of extensions/trailers seen */
-    size_t trailer_line;
+    unsigned long long remaining; /* BODY_LENGTH: bytes left */
+    struct http1_chunked chunk;   /* BODY_CHUNKED */
 
     char *body;
     size_t body_len, body_cap, max_body;
@@ -97,6 +86,15 @@ struct httpc {
     char errbuf[160];
     enum httpc_error kind; /* of the failure being reported */
     int sys_errno;
+
+    /* Keep-alive (proto/httpc_pool.h): the connection came from pool when
+     * reused; keep: the response allows another request after it. */
+    struct httpc_pool *pool;
+    char pool_key[HTTPC_POOL_KEY_MAX];
+    unsigned pool_gen;
+    bool reused, keep;
+    struct sockaddr_storage ss; /* for a retry on a fresh connection */
+    socklen_t sslen;
 };
 
 static void io_cb(struct ev_loop *loop, ev_io *w, int revents);
@@ -130,10 +128,51 @@ static void httpc_release(struct httpc *c)
     ev_io_stop(c->loop, &c->io);
     ev_timer_stop(c->loop, &c->timer);
     conn_close(c);
+    tls_ctx_free(c->verify);
     free(c->out);
     free(c->head);
     free(c->body);
     free(c);
+}
+
+/* Records the kind of the failure about to be reported. */
+static void fail_kind(struct httpc *c, enum httpc_error kind, int sys_errno)
+{
+    c->kind = kind;
+    c->sys_errno = sys_errno;
+}
+
+/* A request on a reused connection failed before any byte of an answer:
+ * the server had closed the idle connection (EOF, reset, broken pipe), as
+ * it may at any moment between requests. Sent again, once, on a fresh
+ * connection: without an answer the server either never read the request
+ * or dropped it with the connection, and a pool's user sends only requests
+ * that are safe to repeat (README "Backend credentials": the etcd backend's
+ * calls). Any byte of an answer, or the deadline, makes the failure final.
+ * Returns true when the request goes on. */
+static bool retry_fresh(struct httpc *c)
+{
+    char why[160];
+
+    if (c->received != 0 || (c->kind != HTTPC_ERR_SEND && c->kind != HTTPC_ERR_RECV &&
+                             c->kind != HTTPC_ERR_CLOSED))
+        return false;
+    ev_io_stop(c->loop, &c->io);
+    conn_close(c);
+    c->reused = false;
+    c->out_off = 0;
+    c->sent_at = 0;
+    c->phase = PH_CONNECT;
+    if ((c->fd = tcpconn_start(&c->ss, c->sslen, why, sizeof(why))) < 0) {
+        fail_kind(c, HTTPC_ERR_CONNECT, errno);
+        snprintf(c->errbuf, sizeof(c->errbuf), "%s", why);
+        return false;
+    }
+    c->kind = HTTPC_ERR_NONE;
+    c->sys_errno = 0;
+    httpc_pool_count(c->pool, true);
+    arm(c, EV_WRITE);
+    return true;
 }
 
 /* Ends the exchange: calls back once and frees. status 0 means failure, with
@@ -151,8 +190,15 @@ static void finish(struct httpc *c, int status, const char *fmt, ...)
         vsnprintf(c->errbuf, sizeof(c->errbuf), fmt, ap);
         va_end(ap);
     }
+    if (status == 0 && c->reused && retry_fresh(c))
+        return;
     ev_io_stop(c->loop, &c->io);
     ev_timer_stop(c->loop, &c->timer);
+    if (status != 0 && c->pool && c->keep && c->mode != BODY_CLOSE) {
+        httpc_pool_give(c->pool, c->pool_key, c->pool_gen, c->fd, c->tls);
+        c->fd = -1;
+        c->tls = NULL;
+    }
     conn_close(c);
     res.status = status;
     res.error = status == 0 ? c->errbuf : NULL;
@@ -166,13 +212,6 @@ static void finish(struct httpc *c, int status, const char *fmt, ...)
                                          : HTTPC_STAGE_RECEIVE;
     c->cb(c->arg, &res);
     httpc_release(c);
-}
-
-/* Records the kind of the failure about to be reported. */
-static void fail_kind(struct httpc *c, enum httpc_error kind, int sys_errno)
-{
-    c->kind = kind;
-    c->sys_errno = sys_errno;
 }
 
 /* Reports an error from the next loop iteration (used where calling back
@@ -223,90 +262,6 @@ static int keep_body(struct httpc *c, const char *p, size_t n)
     return 0;
 }
 
-/* The end of a chunk's size line: its data, or the trailers after the
- * last (zero-size) chunk. */
-static void chunk_size_line_done(struct httpc *c)
-{
-    if (c->remaining == 0) {
-        c->ch = CH_TRAILER;
-        c->trailer_line = 0;
-    } else {
-        c->ch = CH_DATA;
-    }
-}
-
-/* One byte of chunked framing outside chunk data (every such state takes
- * exactly one byte). Returns 1 when the last chunk and trailers are in, 0
- * for more, -1 malformed. */
-static int chunk_framing_byte(struct httpc *c, char ch)
-{
-    switch (c->ch) {
-    case CH_SIZE: {
-        int d = http1_hexval(ch);
-        if (d >= 0) {
-            if (c->remaining > (~0ULL >> 4))
-                return -1;
-            c->remaining = c->remaining * 16 + (unsigned)d;
-            c->ch_digits++;
-            return 0;
-        }
-        if (c->ch_digits == 0)
-            return -1;
-        if (ch == ';' || ch == ' ' || ch == '\t') {
-            c->ch = CH_EXT;
-            return 0;
-        }
-        if (ch == '\r') {
-            c->ch = CH_SIZE_LF;
-            return 0;
-        }
-        if (ch != '\n')
-            return -1;
-        /* bare LF ends the size line too */
-        chunk_size_line_done(c);
-        return 0;
-    }
-    case CH_SIZE_LF:
-        if (ch != '\n')
-            return -1;
-        chunk_size_line_done(c);
-        return 0;
-    case CH_EXT:
-        if (++c->ch_meta > HTTPC_MAX_CHUNK_META)
-            return -1;
-        if (ch == '\n')
-            chunk_size_line_done(c);
-        return 0;
-    case CH_DATA_CR:
-    case CH_DATA_LF:
-        if (ch == '\r' && c->ch == CH_DATA_CR) {
-            c->ch = CH_DATA_LF;
-            return 0;
-        }
-        if (ch != '\n')
-            return -1;
-        c->ch = CH_SIZE;
-        c->ch_digits = 0;
-        return 0;
-    case CH_TRAILER:
-        if (++c->ch_meta > HTTPC_MAX_CHUNK_META)
-            return -1;
-        if (ch == '\r')
-            return 0;
-        if (ch == '\n') {
-            if (c->trailer_line == 0)
-                return 1;
-            c->trailer_line = 0;
-            return 0;
-        }
-        c->trailer_line++;
-        return 0;
-    case CH_DATA:
-        break; /* feed_chunked's business */
-    }
-    return -1;
-}
-
 /* Decodes chunked framing. Returns 1 when the last chunk and trailers are
  * in, 0 for more, -1 malformed (errbuf set). */
 static int feed_chunked(struct httpc *c, const char *p, size_t n)
@@ -314,29 +269,31 @@ static int feed_chunked(struct httpc *c, const char *p, size_t n)
     size_t i = 0;
 
     while (i < n) {
-        if (c->ch == CH_DATA) {
+        if (c->chunk.state == HTTP1_CH_DATA) {
             size_t take = n - i;
-            if (take > c->remaining)
-                take = (size_t)c->remaining;
+            if (take > c->chunk.remaining)
+                take = (size_t)c->chunk.remaining;
             if (keep_body(c, p + i, take) < 0) {
                 fail_kind(c, HTTPC_ERR_NOMEM, 0);
                 snprintf(c->errbuf, sizeof(c->errbuf), "out of memory");
                 return -1;
             }
             i += take;
-            c->remaining -= take;
-            if (c->remaining == 0)
-                c->ch = CH_DATA_CR;
+            c->chunk.remaining -= take;
+            if (c->chunk.remaining == 0)
+                c->chunk.state = HTTP1_CH_DATA_CR;
             continue;
         }
-        int rc = chunk_framing_byte(c, p[i++]);
+        int rc = http1_chunked_byte(&c->chunk, p[i++], HTTPC_MAX_CHUNK_META);
         if (rc < 0) {
             fail_kind(c, HTTPC_ERR_PROTOCOL, 0);
             snprintf(c->errbuf, sizeof(c->errbuf), "malformed chunked body");
             return -1;
         }
-        if (rc > 0)
+        if (rc > 0) {
+            c->keep = c->keep && i == n;
             return 1;
+        }
     }
     return 0;
 }
@@ -357,6 +314,7 @@ static int feed_body(struct httpc *c, const char *p, size_t n)
             return -1;
         }
         c->remaining -= take;
+        c->keep = c->keep && take == n; /* bytes past the end: out of step */
         return c->remaining == 0;
     }
     case BODY_CHUNKED:
@@ -409,14 +367,13 @@ static int parse_head(struct httpc *c, long *used)
         return -1;
     }
     c->status = r.status;
+    c->keep = r.keep_alive;
     *used = n;
     if (c->head_only || r.status == 204 || r.status == 304) {
         c->mode = BODY_NONE;
     } else if (r.chunked) {
         c->mode = BODY_CHUNKED;
-        c->ch = CH_SIZE;
-        c->remaining = 0;
-        c->ch_digits = 0;
+        memset(&c->chunk, 0, sizeof(c->chunk));
     } else if (r.content_length >= 0) {
         c->mode = BODY_LENGTH;
         c->remaining = (unsigned long long)r.content_length;
@@ -458,12 +415,16 @@ static int feed(struct httpc *c, const char *p, size_t n)
         memcpy(c->head + c->head_len, p, take);
         c->head_len += take;
         rc = parse_head(c, &used);
+        if (rc > 0)
+            c->keep = c->keep && (size_t)used == c->head_len && take == n;
         if (rc != 0)
             return rc;
         if (c->phase == PH_HEAD)
             return 0;
         /* Head done: what followed it in the buffer, then the rest of p. */
         rc = feed_body(c, c->head + used, c->head_len - (size_t)used);
+        if (rc > 0)
+            c->keep = c->keep && take == n;
         if (rc != 0)
             return rc;
         p += take;
@@ -764,17 +725,18 @@ static int build_request(struct httpc *c, const struct httpc_request *req, bool 
     }
     if (req->body)
         snprintf(clen, sizeof(clen), "Content-Length: %zu\r\n", req->body_len);
-    head_len = snprintf(NULL, 0, "%s %s HTTP/1.1\r\nHost: %s\r\n%s%sConnection: close\r\n\r\n",
-                        method, target, host, extra, clen);
+    /* HTTP/1.1 keeps the connection open unless told otherwise. */
+    const char *conn = req->pool ? "" : "Connection: close\r\n";
+    head_len = snprintf(NULL, 0, "%s %s HTTP/1.1\r\nHost: %s\r\n%s%s%s\r\n", method, target,
+                        host, extra, clen, conn);
     if (head_len < 0)
         return -1;
     c->out_len = (size_t)head_len + (req->body ? req->body_len : 0);
     c->out = malloc(c->out_len + 1);
     if (!c->out)
         return -1;
-    snprintf(c->out, (size_t)head_len + 1,
-             "%s %s HTTP/1.1\r\nHost: %s\r\n%s%sConnection: close\r\n\r\n", method, target, host,
-             extra, clen);
+    snprintf(c->out, (size_t)head_len + 1, "%s %s HTTP/1.1\r\nHost: %s\r\n%s%s%s\r\n", method,
+             target, host, extra, clen, conn);
     if (req->body && req->body_len)
         memcpy(c->out + head_len, req->body, req->body_len);
     return 0;
@@ -841,7 +803,7 @@ struct httpc *httpc_start(struct ev_loop *loop, const struct httpc_request *req,
 
         c->want_tls = true;
         tls_sni(req->host_header, c->sni, sizeof(c->sni));
-        c->verify = req->tls_ctx;
+        c->verify = tls_ctx_ref(req->tls_ctx); /* the owner may switch contexts meanwhile */
         snprintf(c->verify_host, sizeof(c->verify_host), "%s",
                  req->tls_name ? req->tls_name : req->host ? req->host : "");
         if (tls_load(why, sizeof(why)) < 0) {
@@ -857,6 +819,20 @@ struct httpc *httpc_start(struct ev_loop *loop, const struct httpc_request *req,
         else
             defer_error(c, "bad address \"%s\"", req->host ? req->host : "(null)");
         return c;
+    }
+    if ((c->pool = req->pool)) {
+        c->ss = ss;
+        c->sslen = sslen;
+        c->pool_gen = httpc_pool_gen(c->pool);
+        httpc_pool_key(c->pool_key, sizeof(c->pool_key), c->want_tls, c->verify, req->host,
+                       req->port, c->verify ? c->verify_host : c->sni);
+        if (httpc_pool_take(c->pool, c->pool_key, &c->fd, &c->tls)) {
+            c->reused = true;
+            c->phase = PH_SEND;
+            arm(c, EV_WRITE);
+            return c;
+        }
+        httpc_pool_count(c->pool, false);
     }
     char why[160];
     if ((c->fd = tcpconn_start(&ss, sslen, why, sizeof(why))) < 0) {

@@ -1,5 +1,5 @@
 /* A minimal asynchronous HTTP/1.1 client on libev: one request on one fresh
- * connection, with one deadline covering connect, (TLS handshake,) send and
+ * connection (or, with a pool, a kept-alive one: proto/httpc_pool.h), with one deadline covering connect, (TLS handshake,) send and
  * receive; once the request is sent, the deadline counts from then, and it
  * fails the request only if the socket holds no answer when it fires (a
  * busy loop is not the server's delay). Used by the http and https probes and by the etcd backend (JSON
@@ -43,6 +43,7 @@ struct httpc_result {
 typedef void (*httpc_cb)(void *arg, const struct httpc_result *res);
 
 struct httpc;
+struct httpc_pool;
 
 struct httpc_request {
     const char *host; /* numeric IPv4/IPv6 address */
@@ -63,6 +64,13 @@ struct httpc_request {
      * tls_ctx_new) against `host`; NULL: no verification (probes). */
     struct tls_ctx *tls_ctx;
     const char *tls_name; /* with tls_ctx: the name to verify (NULL: host) */
+    /* Keep-alive (proto/httpc_pool.h): an idle connection to the same
+     * endpoint from pool if there is one, given back after a delimited
+     * response; a reused connection that fails before any byte of an
+     * answer is replaced by a fresh one, once, so only requests that are
+     * safe to repeat may use a pool. NULL: a fresh connection closed after
+     * the exchange ("Connection: close"). */
+    struct httpc_pool *pool;
 };
 
 /* Starts a request. The callback runs exactly once, never from inside

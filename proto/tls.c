@@ -77,6 +77,7 @@ struct tls_conn {
 
 struct tls_ctx {
     SSL_CTX *ctx;
+    int refs; /* tls_ctx_ref()s not yet freed, besides the creator's */
 };
 
 void tls_set_sonames(const char *ssl, const char *crypto)
@@ -391,9 +392,16 @@ struct tls_ctx *tls_ctx_new(const char *cafile, const char *cert, const char *ke
     return t;
 }
 
+struct tls_ctx *tls_ctx_ref(struct tls_ctx *t)
+{
+    if (t)
+        t->refs++;
+    return t;
+}
+
 void tls_ctx_free(struct tls_ctx *t)
 {
-    if (!t)
+    if (!t || t->refs-- > 0)
         return;
     if (t->ctx)
         api.SSL_CTX_free(t->ctx);

@@ -66,6 +66,10 @@ void tls_conn_free(struct tls_conn *t);
 struct tls_ctx;
 struct tls_ctx *tls_ctx_new(const char *cafile, const char *cert, const char *key,
                             double *cert_expires, char *err, size_t errlen);
+/* Another reference to t (a request in flight while its owner switches to
+ * a new context); each reference and the creator's own end with
+ * tls_ctx_free(), the last one frees. NULL stays NULL. */
+struct tls_ctx *tls_ctx_ref(struct tls_ctx *t);
 void tls_ctx_free(struct tls_ctx *t);
 /* Parses the files as tls_ctx_new would, for `meshreg check` (no
  * connection); *days_left: until the client certificate expires. */

@@ -586,6 +586,9 @@ static void reload(struct sidecar *sc)
     /* README "Backend credentials": the password file is re-read; the ACL
      * mode is the session's (restart). */
     regset_set_auth(sc->regs, ncfg->auth.user, ncfg->auth.password, sc->regs->zk_acl_protected);
+    /* The TLS files' paths are restart-only; their content is re-read
+     * (certificates rotated in place). */
+    regset_reload(sc->regs);
     sync_all(sc);
     log_info(NULL, "reloaded: %zu check(s) unchanged, %zu new or changed, %zu removed or replaced",
              kept, added, removed);

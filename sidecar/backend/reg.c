@@ -639,6 +639,12 @@ void reg_set_tls(struct reg *r, const char *cacert, const char *cert, const char
     r->tls_key = key ? strdup(key) : NULL;
 }
 
+void reg_reload(struct reg *r)
+{
+    if (r && r->impl && r->ops->reload)
+        r->ops->reload(r);
+}
+
 static bool str_same(const char *a, const char *b)
 {
     return a == b || (a && b && strcmp(a, b) == 0);

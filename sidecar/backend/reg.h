@@ -85,6 +85,9 @@ struct reg_ops {
     /* The credentials changed (reg_set_auth after start): use them now if
      * the backend can (may be NULL). */
     void (*reauth)(struct reg *r);
+    /* SIGHUP: the TLS files (same paths) may hold new certificates: use
+     * them from now on, on new connections (may be NULL). */
+    void (*reload)(struct reg *r);
 };
 
 struct reg {
@@ -160,6 +163,8 @@ void reg_set_max_ops(struct reg *r, double per_second);
 void reg_set_auth(struct reg *r, const char *user, const char *password, bool zk_acl_protected);
 /* etcds:// CA file (NULL: system store) and client certificate + key; before reg_start. */
 void reg_set_tls(struct reg *r, const char *cacert, const char *cert, const char *key);
+/* SIGHUP: the backend reads its TLS files again and reconnects (ops->reload). */
+void reg_reload(struct reg *r);
 /* Checks a URI's syntax without creating anything (for `meshreg check`). */
 int reg_validate_uri(const char *uri, char *err, size_t errlen);
 

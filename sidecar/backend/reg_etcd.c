@@ -28,6 +28,7 @@
 
 #include "proto/etcd.h"
 #include "proto/httpc.h"
+#include "proto/httpc_pool.h"
 #include "proto/tls.h"
 #include "sidecar/log.h"
 #include "sidecar/backend/backoff.h"
@@ -55,6 +56,16 @@
  * cannot help, a SIGHUP with new credentials retries at once). */
 #define AUTH_RETRY_MIN 1.0
 #define MAX_REPLY (256 * 1024)
+/* Keep-alive (README "Backend credentials"): idle connections kept per
+ * endpoint. The session's call (keepalive, grant, authenticate) and a
+ * registration's put or delete may overlap; more at once (a resync of many
+ * records) opens more, closed after. */
+#define POOL_IDLE 2
+/* Closed after this long idle: etcd itself never closes an idle client
+ * connection, but proxies and load balancers in front of it commonly do
+ * after 60 s, and a stale connection costs a retry. Keepalives (every
+ * TTL/3) keep it busy for any TTL up to 120 s. */
+#define POOL_IDLE_S 45.0
 
 struct etcd_endpoint {
     char name[256]; /* as written in the URI: what etcds:// verifies the certificate against */
@@ -94,7 +105,8 @@ struct reg_etcd {
     bool auth_off;
     bool started;
     bool tls;            /* etcds:// */
-    struct tls_ctx *ctx; /* its verifying context, made at start */
+    struct tls_ctx *ctx; /* its verifying context, made at start and on SIGHUP */
+    struct httpc_pool *pool; /* kept-alive connections; NULL: one per request */
 };
 
 static bool want_auth(const struct reg *r)
@@ -322,6 +334,11 @@ static struct etcd_call *call_start(struct reg *r, struct reg_entry *e, enum cal
         .tls = x->tls,
         .tls_ctx = x->ctx,
         .tls_name = x->ep[c->ep].name,
+        /* Every call here is safe to send twice (see httpc.h "pool"): a
+         * keepalive, put, delete, revoke or authenticate repeated does what
+         * the first did; a grant repeated leaves an unused lease that
+         * expires after its TTL with nothing attached. */
+        .pool = x->pool,
     };
     c->h = headers ? httpc_start(r->loop, &req, call_cb, c) : NULL;
     explicit_bzero(body, strlen(body)); /* an authenticate body holds the password */
@@ -350,6 +367,16 @@ static double keepalive_every(const struct reg_etcd *x)
     return every < 0.2 ? 0.2 : every;
 }
 
+/* The client certificate's expiry: a warning within 14 days, the metric. */
+static void cert_expiry_note(struct reg *r, double expires)
+{
+    double days = expires > 0 ? (expires - ev_time()) / 86400.0 : 1e9;
+    if (days < 14)
+        log_warn(NULL, "etcd: the client certificate %s %s %.1f days", r->tls_cert,
+                 days < 0 ? "expired" : "expires in", days < 0 ? -days : days);
+    r->tls_cert_expires = expires;
+}
+
 /* etcds://: the verifying context from the CA/cert/key files (README
  * "Backend credentials"). A failure is "TLS failed", retried later. */
 static int tls_setup(struct reg *r)
@@ -366,12 +393,33 @@ static int tls_setup(struct reg *r)
         session_schedule(r, 5.0);
         return -1;
     }
-    double days = expires > 0 ? (expires - ev_time()) / 86400.0 : 1e9;
-    if (days < 14)
-        log_warn(NULL, "etcd: the client certificate %s %s %.1f days", r->tls_cert,
-                 days < 0 ? "expired" : "expires in", days < 0 ? -days : days);
-    r->tls_cert_expires = expires;
+    cert_expiry_note(r, expires);
     return 0;
+}
+
+/* SIGHUP: the kept connections are closed (those in flight when their
+ * request ends), and etcds:// makes a new context from the same files
+ * (certificates rotated in place) for every connection from now on. Files
+ * that no longer load keep the running context. */
+static void etcd_reload(struct reg *r)
+{
+    struct reg_etcd *x = r->impl;
+    char why[400];
+    double expires = 0;
+    httpc_pool_flush(x->pool);
+    if (!x->tls || !x->started || x->stopped)
+        return;
+    struct tls_ctx *n =
+        tls_ctx_new(r->tls_cacert, r->tls_cert, r->tls_key, &expires, why, sizeof why);
+    if (!n) {
+        log_error(NULL, "etcd: reload: TLS failed: %s; the running TLS context stays", why);
+        return;
+    }
+    tls_ctx_free(x->ctx);
+    x->ctx = n;
+    httpc_pool_flush(x->pool); /* none made with the old one in the meantime */
+    cert_expiry_note(r, expires);
+    log_info(NULL, "etcd: TLS files read again; new connections use them");
 }
 
 static void session_step(struct reg *r)
@@ -444,6 +492,9 @@ static void endpoint_failed(struct reg *r, int ep, const char *what, const char 
     if (r->conn == REG_DISCONNECTED && !specific_failure(detail) &&
         specific_failure(r->conn_detail) && strncmp(r->conn_detail, prefix, strlen(prefix)) != 0)
         snprintf(detail, sizeof detail, "%s", r->conn_detail);
+    /* Connections to a failing endpoint are suspect, and after a switch
+     * the old endpoint's are of no use. */
+    httpc_pool_flush(x->pool);
     if (ep == x->cur && x->n_ep > 1) {
         x->cur = (x->cur + 1) % x->n_ep;
         /* Once per outage at warning level; the retries cycle quietly. */
@@ -666,8 +717,10 @@ static void call_cb(void *arg, const struct httpc_result *res)
         etcd_resp_clear(&resp);
     bool stop_finished = c->kind == CALL_REVOKE;
     free(c);
-    if (stop_finished)
+    if (stop_finished) {
+        httpc_pool_flush(x->pool);
         reg_stop_done(r);
+    }
 }
 
 /* ---- ops ---- */
@@ -678,6 +731,7 @@ static int etcd_start(struct reg *r)
     ev_timer_init(&x->timer, timer_cb, 0, 0);
     x->timer.data = r;
     x->started = true;
+    x->pool = httpc_pool_new(r->loop, POOL_IDLE, POOL_IDLE_S);
     if (x->tls && tls_setup(r) != 0)
         return 0; /* reported; retried by the session timer */
     char detail[192];
@@ -765,8 +819,10 @@ static void etcd_stop(struct reg *r)
     if (lease)
         x->revoke = call_start(r, NULL, CALL_REVOKE, ETCD_PATH_LEASE_REVOKE,
                                etcd_lease_revoke_body(lease), REVOKE_TIMEOUT_MS);
-    if (!x->revoke)
+    if (!x->revoke) {
+        httpc_pool_flush(x->pool);
         reg_stop_done(r);
+    }
 }
 
 static void etcd_free(struct reg *r)
@@ -782,6 +838,7 @@ static void etcd_free(struct reg *r)
             free(calls[i]);
         }
     }
+    httpc_pool_free(x->pool);
     free(x->prefix);
     free(x->token);
     tls_ctx_free(x->ctx);
@@ -796,6 +853,7 @@ static void etcd_reauth(struct reg *r)
     free(x->token);
     x->token = NULL;
     x->auth_off = false;
+    httpc_pool_flush(x->pool);
     if (x->started && !x->stopped && !x->session) {
         ev_timer_stop(r->loop, &x->timer);
         session_step(r);
@@ -812,4 +870,5 @@ const struct reg_ops reg_etcd_ops = {
     .stop = etcd_stop,
     .free = etcd_free,
     .reauth = etcd_reauth,
+    .reload = etcd_reload,
 };

@@ -215,6 +215,12 @@ void regset_set_tls(struct regset *rs, const char *cacert, const char *cert, con
         reg_set_tls(rs->v[i].reg, cacert, cert, key);
 }
 
+void regset_reload(struct regset *rs)
+{
+    for (size_t i = 0; rs && i < rs->n; i++)
+        reg_reload(rs->v[i].reg);
+}
+
 void regset_stop(struct regset *rs)
 {
     if (!rs || rs->stopped)

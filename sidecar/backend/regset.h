@@ -52,6 +52,8 @@ void regset_set_auth(struct regset *rs, const char *user, const char *password,
 
 /* The etcds:// TLS files of every cluster (reg_set_tls); before start. */
 void regset_set_tls(struct regset *rs, const char *cacert, const char *cert, const char *key);
+/* SIGHUP: every cluster reads its TLS files again and reconnects (reg_reload). */
+void regset_reload(struct regset *rs);
 
 /* Checks a backend URI without creating anything (`meshreg check`). */
 int regset_validate(const char *uri, char *err, size_t errlen);
