@@ -600,6 +600,42 @@ static void test_https_one_handshake(void **state)
     tls_peer_end(&p);
 }
 
+/* etcds:// verifies the server through its owner's context, which SIGHUP
+ * replaces (and frees) while a request may be connecting: the request
+ * holds its own reference (ASan would see a use after free). */
+static void test_https_context_freed_in_flight(void **state)
+{
+    struct ev_loop *loop = *state;
+    struct tls_peer p = {.resp = resp_len, .resp_len = sizeof(resp_len) - 1};
+    struct outcome o;
+    struct httpc_pool *pool = httpc_pool_new(loop, 2, 30);
+    char err[256] = "";
+    int done = 0;
+
+    /* the peer's self-signed certificate is its own CA, for its own name */
+    struct tls_ctx *ctx = tls_ctx_new(tls_peer_cert, NULL, NULL, NULL, err, sizeof(err));
+    assert_non_null(ctx);
+    tls_peer_start(&p, script_https_keepalive);
+    struct httpc_request req = req_to(p.port, pool);
+    req.tls = true;
+    req.tls_ctx = ctx;
+    req.tls_name = "not-the-name.invalid";
+    req.timeout_ms = 3000;
+    memset(&o, 0, sizeof(o));
+    o.done = &done;
+    o.want = 1;
+    o.loop = loop;
+    assert_non_null(httpc_start(loop, &req, on_result, &o));
+    tls_ctx_free(ctx); /* the owner moved on */
+    run_until_done(loop, 10);
+    assert_int_equal(o.status, 200);
+    assert_string_equal(o.body, "hello");
+    assert_string_equal(tls_peer_report(&p), "sni=not-the-name.invalid");
+    assert_int_equal(httpc_pool_idle(pool), 1);
+    httpc_pool_free(pool); /* the kept TLS session outlived the context too */
+    tls_peer_end(&p);
+}
+
 static int group_setup(void **state)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -626,6 +662,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_https_one_handshake, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_https_context_freed_in_flight, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
