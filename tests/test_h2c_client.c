@@ -663,18 +663,6 @@ static void do_request(struct ev_loop *loop, const struct h2c_client_request *re
     assert_int_equal(o->calls, 1);
 }
 
-static int setup(void **state)
-{
-    *state = ev_loop_new(EVFLAG_AUTO);
-    return *state ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    ev_loop_destroy(*state);
-    return 0;
-}
-
 /* ---- a correct server ------------------------------------------------------------ */
 
 static const struct h2c_header grpc_req_hdrs[] = {
@@ -989,26 +977,11 @@ static void test_timeout(void **state)
     srv_free();
 }
 
-static int dead_port(void)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    int port;
-
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, len), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    port = ntohs(a.sin_port);
-    close(fd);
-    return port;
-}
-
 static void test_refused(void **state)
 {
     struct ev_loop *loop = *state;
     struct outcome o = {0};
-    struct h2c_client_request r = basic_req(dead_port());
+    struct h2c_client_request r = basic_req(test_dead_port());
 
     do_request(loop, &r, &o);
     assert_false(o.ok);
@@ -1023,31 +996,31 @@ static void test_bad_target(void **state)
 {
     struct ev_loop *loop = *state;
     struct outcome o = {0};
-    struct h2c_client_request r = basic_req(80);
 
-    r.host = "localhost";
-    do_request(loop, &r, &o);
-    assert_string_equal(o.error, "bad address \"localhost\"");
-    free(o.body);
-    r.host = NULL;
-    do_request(loop, &r, &o);
-    assert_string_equal(o.error, "bad address \"(null)\"");
-    free(o.body);
-    r.host = "127.0.0.1";
-    r.port = 0;
-    do_request(loop, &r, &o);
-    assert_string_equal(o.error, "bad port 0");
-    free(o.body);
-    r.port = 70000;
-    do_request(loop, &r, &o);
-    assert_string_equal(o.error, "bad port 70000");
-    free(o.body);
-    /* TCP to a multicast address: connect() itself refuses */
-    r.host = "224.0.0.1";
-    r.port = 80;
-    do_request(loop, &r, &o);
-    assert_string_equal(o.error, "connect: Network is unreachable");
-    free(o.body);
+    for (size_t i = 0; i < sizeof(test_bad_targets) / sizeof(test_bad_targets[0]); i++) {
+        struct h2c_client_request r = basic_req(test_bad_targets[i].port);
+
+        r.host = test_bad_targets[i].host;
+        do_request(loop, &r, &o);
+        assert_false(o.ok);
+        assert_string_equal(o.error, test_bad_targets[i].error);
+        free(o.body);
+    }
+}
+
+/* One request (method NULL: basic_req's) to a server writing raw after
+ * reading it, then doing `after`; the caller checks o and calls srv_free. */
+static void raw_request(struct ev_loop *loop, const void *raw, size_t raw_len, enum srv_after after,
+                        const char *method, struct outcome *o)
+{
+    srv_init(loop, M_RAW, "127.0.0.1");
+    S.raw = raw;
+    S.raw_len = raw_len;
+    S.after = after;
+    struct h2c_client_request r = basic_req(S.port);
+    if (method)
+        r.method = method;
+    do_request(loop, &r, o);
 }
 
 /* Not HTTP/2 at all: nghttp2's own GOAWAY says what was wrong. */
@@ -1057,11 +1030,7 @@ static void test_not_http2(void **state)
     static const char resp[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
     struct outcome o = {0};
 
-    srv_init(loop, M_RAW, "127.0.0.1");
-    S.raw = (const unsigned char *)resp;
-    S.raw_len = sizeof(resp) - 1;
-    struct h2c_client_request r = basic_req(S.port);
-    do_request(loop, &r, &o);
+    raw_request(loop, resp, sizeof(resp) - 1, AFTER_KEEP, NULL, &o);
     assert_false(o.ok);
     if (strncmp(o.error, "bad HTTP/2 from server: PROTOCOL_ERROR", 38) != 0)
         fail_msg("error \"%s\"", o.error);
@@ -1084,13 +1053,7 @@ static void test_answer_then_close(void **state)
     fr_headers(&f, 0, ":status", "200", "x-final", "yes", NULL);
     fr_add(&f, NGHTTP2_DATA, NGHTTP2_FLAG_END_STREAM, 1, "ok", 2);
     fr_done(&f);
-    srv_init(loop, M_RAW, "127.0.0.1");
-    S.raw = f.buf;
-    S.raw_len = f.len;
-    S.after = AFTER_FIN;
-    struct h2c_client_request r = basic_req(S.port);
-    r.method = "GET";
-    do_request(loop, &r, &o);
+    raw_request(loop, f.buf, f.len, AFTER_FIN, "GET", &o);
     assert_true(o.ok);
     assert_int_equal(o.status, 200);
     assert_string_equal(o.lookup, "yes");
@@ -1109,12 +1072,7 @@ static void test_closed_early(void **state)
     fr_init(&f);
     fr_settings(&f);
     fr_done(&f);
-    srv_init(loop, M_RAW, "127.0.0.1");
-    S.raw = f.buf;
-    S.raw_len = f.len;
-    S.after = AFTER_FIN;
-    struct h2c_client_request r = basic_req(S.port);
-    do_request(loop, &r, &o);
+    raw_request(loop, f.buf, f.len, AFTER_FIN, NULL, &o);
     assert_false(o.ok);
     assert_string_equal(o.error, "connection closed without response");
     assert_int_equal(o.status, 0);
@@ -1127,12 +1085,7 @@ static void test_closed_early(void **state)
     fr_headers(&f, 0, ":status", "200", NULL);
     fr_add(&f, NGHTTP2_DATA, 0, 1, "par", 3);
     fr_done(&f);
-    srv_init(loop, M_RAW, "127.0.0.1");
-    S.raw = f.buf;
-    S.raw_len = f.len;
-    S.after = AFTER_FIN;
-    r = basic_req(S.port);
-    do_request(loop, &r, &o);
+    raw_request(loop, f.buf, f.len, AFTER_FIN, NULL, &o);
     assert_false(o.ok);
     assert_string_equal(o.error, "connection closed mid-response");
     assert_int_equal(o.status, 200);
@@ -1152,11 +1105,7 @@ static void test_bad_status(void **state)
     fr_settings(&f);
     fr_headers(&f, NGHTTP2_FLAG_END_STREAM, ":status", "abc", NULL);
     fr_done(&f);
-    srv_init(loop, M_RAW, "127.0.0.1");
-    S.raw = f.buf;
-    S.raw_len = f.len;
-    struct h2c_client_request r = basic_req(S.port);
-    do_request(loop, &r, &o);
+    raw_request(loop, f.buf, f.len, AFTER_KEEP, NULL, &o);
     assert_false(o.ok);
     assert_string_equal(o.error, "stream closed: PROTOCOL_ERROR");
     free(o.body);
@@ -1177,25 +1126,11 @@ static void test_ping_flood(void **state)
     while (f.len + 17 <= sizeof(f.buf))
         fr_add(&f, NGHTTP2_PING, 0, 0, opaque, 8);
     fr_done(&f);
-    srv_init(loop, M_RAW, "127.0.0.1");
-    S.raw = f.buf;
-    S.raw_len = f.len;
-    struct h2c_client_request r = basic_req(S.port);
-    do_request(loop, &r, &o);
+    raw_request(loop, f.buf, f.len, AFTER_KEEP, NULL, &o);
     assert_false(o.ok);
     assert_string_equal(o.error, nghttp2_strerror(NGHTTP2_ERR_FLOODED));
     free(o.body);
     srv_free();
-}
-
-struct ticker {
-    ev_timer w;
-    int ticks;
-};
-
-static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    ((struct ticker *)w->data)->ticks++;
 }
 
 /* A server streaming frames without end (ones to ignore): the request
@@ -1204,13 +1139,11 @@ static void test_endless_stream(void **state)
 {
     struct ev_loop *loop = *state;
     static struct frames f;
-    struct ticker t = {.ticks = 0};
+    struct loop_ticker t;
     struct outcome o = {0};
 
     srv_init(loop, M_JUNK, "127.0.0.1");
-    ev_timer_init(&t.w, tick_cb, 0.01, 0.01);
-    t.w.data = &t;
-    ev_timer_start(loop, &t.w);
+    loop_ticker_start(loop, &t);
     fr_init(&f);
     fr_settings(&f);
     fr_done(&f);
@@ -1379,26 +1312,26 @@ static void test_out_of_memory(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ipv6_authority, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_big_bodies, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_body_truncated, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_rst_stream, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_goaway, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_headers_too_large, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_target, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_not_http2, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_answer_then_close, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_closed_early, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_status, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ping_flood, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_endless_stream, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_server_never_reads, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_out_of_memory, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_roundtrip, loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_defaults, loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_ipv6_authority, loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_big_bodies, loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_body_truncated, loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_rst_stream, loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_goaway, loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_headers_too_large, loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_timeout, loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_refused, loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_target, loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_not_http2, loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_answer_then_close, loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_closed_early, loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_status, loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_ping_flood, loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_endless_stream, loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_server_never_reads, loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_cancel, loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_out_of_memory, loop_setup, loop_teardown),
     };
     return cmocka_run_group_tests_name("h2c_client", tests, NULL, NULL);
 }

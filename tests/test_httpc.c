@@ -247,22 +247,6 @@ static void srv_free(struct srv *s)
     }
 }
 
-/* A port nobody listens on: bind, read the port, close. */
-static int dead_port(void)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    int port;
-
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, len), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    port = ntohs(a.sin_port);
-    close(fd);
-    return port;
-}
-
 /* ---- running one request ---------------------------------------------- */
 
 struct outcome {
@@ -334,247 +318,161 @@ static void do_request(struct ev_loop *loop, const struct httpc_request *req, st
     assert_int_equal(o->calls, 1);
 }
 
-static int setup(void **state)
-{
-    *state = ev_loop_new(EVFLAG_AUTO);
-    return *state ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    ev_loop_destroy(*state);
-    return 0;
-}
-
 /* ---- cases ---------------------------------------------------------------- */
 
-static void test_content_length(void **state)
+/* One request to a server answering one way, and what must come of it. */
+struct answer_case {
+    const char *name;
+    const char *resp;
+    size_t resp_len;    /* 0: strlen(resp) */
+    enum srv_mode mode; /* SRV_RESPOND, SRV_HANG or SRV_RESET_AFTER */
+    bool keep_open;     /* then the framing (or the deadline) must end it */
+    bool drip;
+    const char *method; /* NULL: GET */
+    int timeout_ms;     /* 0: basic_req's, never reached */
+    int status;
+    const char *want; /* the body when status != 0, else the error */
+    enum httpc_error kind;
+    bool no_body; /* an error with no body bytes kept */
+    void (*also)(const struct srv *s, const struct outcome *o);
+};
+
+/* Runs c (the answer's bytes resp, resp_len) and checks every outcome
+ * field it names; fail_msg names the row. */
+static void answer_check(struct ev_loop *loop, const struct answer_case *c)
 {
-    struct ev_loop *loop = *state;
-    static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+    size_t len = c->resp_len ? c->resp_len : c->resp ? strlen(c->resp) : 0;
+    char line[64];
     struct srv s;
     struct outcome o;
+
+    srv_init(&s, loop, "127.0.0.1");
+    srv_respond(&s, c->resp, len);
+    s.mode = c->mode;
+    s.keep_open = c->keep_open;
+    s.drip = c->drip;
+    struct httpc_request r = basic_req(s.port);
+    if (c->method)
+        r.method = c->method;
+    if (c->timeout_ms)
+        r.timeout_ms = c->timeout_ms;
+    do_request(loop, &r, &o);
+    if (o.status != c->status || strcmp(c->status ? o.body : o.error, c->want) != 0)
+        fail_msg("%s: status %d, error \"%s\", body \"%.60s\"; want %d \"%s\"", c->name, o.status,
+                 o.error, o.body, c->status, c->want);
+    assert_int_equal(s.accepted, 1);
+    assert_int_equal(o.stage, HTTPC_STAGE_RECEIVE); /* the request went out */
+    if (c->status) {
+        assert_string_equal(o.error, "");
+        assert_int_equal(o.body_len, strlen(c->want));
+    } else if (o.kind != c->kind) {
+        fail_msg("%s: error kind %d, want %d", c->name, (int)o.kind, (int)c->kind);
+    }
+    if (c->no_body)
+        assert_int_equal(o.body_len, 0);
+    if (c->timeout_ms) { /* at the deadline, not before */
+        assert_true(o.wall_ms >= c->timeout_ms - 5);
+        assert_true(o.elapsed_ms >= c->timeout_ms - 5 && o.elapsed_ms < 10000);
+    }
+    assert_true(o.wall_ms < 10000); /* by the framing or the error, never the default deadline */
+    if (c->mode != SRV_HANG) {
+        snprintf(line, sizeof(line), "%s /status HTTP/1.1\r\n", c->method ? c->method : "GET");
+        assert_true(strncmp(s.req, line, strlen(line)) == 0);
+    }
+    if (c->also)
+        c->also(&s, &o);
+    free(o.body);
+    srv_free(&s);
+}
+
+static void test_answer(void **state)
+{
+    const struct loop_row *lr = *state;
+
+    answer_check(lr->loop, lr->row);
+}
+
+/* A plain GET on the wire: Host with the port, a close, no body declared. */
+static void check_plain_get(const struct srv *s, const struct outcome *o)
+{
     char host[64];
 
-    srv_init(&s, loop, "127.0.0.1");
-    srv_respond(&s, resp, sizeof(resp) - 1);
-    s.keep_open = true; /* done by length, not by close */
-    struct httpc_request r = basic_req(s.port);
-    do_request(loop, &r, &o);
-    assert_int_equal(o.status, 200);
-    assert_string_equal(o.error, "");
-    assert_string_equal(o.body, "hello");
-    assert_int_equal(o.body_len, 5);
-    assert_int_equal(o.stage, HTTPC_STAGE_RECEIVE);
-    assert_true(o.wall_ms < 10000); /* by the length, not the deadline */
-    /* the request on the wire */
-    assert_true(strncmp(s.req, "GET /status HTTP/1.1\r\n", 22) == 0);
-    snprintf(host, sizeof(host), "\r\nHost: 127.0.0.1:%d\r\n", s.port);
-    assert_non_null(strstr(s.req, host));
-    assert_non_null(strstr(s.req, "\r\nConnection: close\r\n"));
-    assert_null(strcasestr(s.req, "content-length"));
-    free(o.body);
-    srv_free(&s);
+    snprintf(host, sizeof(host), "\r\nHost: 127.0.0.1:%d\r\n", s->port);
+    assert_non_null(strstr(s->req, host));
+    assert_non_null(strstr(s->req, "\r\nConnection: close\r\n"));
+    assert_null(strcasestr(s->req, "content-length"));
 }
 
-static const char chunked_resp[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-                                   "5;name=val\r\nhello\r\n"
-                                   "7\r\n, world\r\n"
-                                   "A\r\n0123456789\r\n"
-                                   "0\r\nX-Trailer: yes\r\n\r\n";
+#define CHUNKED_HEAD "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+#define CHUNKED_BODY                                                                               \
+    "5;name=val\r\nhello\r\n7\r\n, world\r\nA\r\n0123456789\r\n0\r\nX-Trailer: yes\r\n\r\n"
+#define CL100_PARTIAL "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial"
 
-static void test_chunked(void **state)
+static const struct answer_case answer_cases[] = {
+    /* done by length, not by close */
+    {"test_content_length", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", .keep_open = true,
+     .status = 200, .want = "hello", .also = check_plain_get},
+    /* the last chunk ends it; then the same, one byte per write: every
+     * parser state sees split input */
+    {"test_chunked", CHUNKED_HEAD CHUNKED_BODY, .keep_open = true, .status = 200,
+     .want = "hello, world0123456789"},
+    {"test_chunked_dripped", CHUNKED_HEAD CHUNKED_BODY, .keep_open = true, .drip = true,
+     .status = 200, .want = "hello, world0123456789"},
+    {"test_chunked_malformed", CHUNKED_HEAD "zz\r\nhello\r\n0\r\n\r\n", .keep_open = true,
+     .want = "malformed chunked body", .kind = HTTPC_ERR_PROTOCOL},
+    {"test_close_delimited", "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nbody until close",
+     .status = 200, .want = "body until close"},
+    {"test_503", "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\ndown", .status = 503,
+     .want = "down"},
+    {"test_interim_100",
+     "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok",
+     .keep_open = true, .status = 201, .want = "ok"},
+    /* garbage must fail by itself, not by close or deadline */
+    {"test_garbage", "\x01\x02\xff garbage garbage\r\n\r\n", .keep_open = true,
+     .want = "malformed response head", .kind = HTTPC_ERR_PROTOCOL, .no_body = true},
+    {"test_hang_deadline", .mode = SRV_HANG, .timeout_ms = 300, .want = "timeout after 300 ms",
+     .kind = HTTPC_ERR_TIMEOUT},
+    /* head arrives, then the server stalls mid-body: still the deadline */
+    {"test_stall_mid_body", CL100_PARTIAL, .keep_open = true, .timeout_ms = 200,
+     .want = "timeout after 200 ms", .kind = HTTPC_ERR_TIMEOUT},
+    {"test_closed_mid_body", CL100_PARTIAL, .want = "connection closed mid-body",
+     .kind = HTTPC_ERR_CUT},
+    /* bytes after a Content-Length body (a misbehaving server) are not body */
+    {"test_length_then_extra", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloEXTRA",
+     .keep_open = true, .status = 200, .want = "hello"},
+    /* a HEAD answer and a 304 carry a Content-Length but no body: done at
+     * the head, not waiting for body bytes that never come */
+    {"test_head_answer", "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n", .keep_open = true,
+     .method = "HEAD", .status = 200, .want = ""},
+    {"test_not_modified", "HTTP/1.1 304 Not Modified\r\nContent-Length: 50\r\n\r\n",
+     .keep_open = true, .status = 304, .want = ""},
+    /* 101 would switch protocols, which we never ask for */
+    {"test_unexpected_101", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n",
+     .keep_open = true, .want = "unexpected status 101", .kind = HTTPC_ERR_PROTOCOL},
+    {"test_closed_in_head", "HTTP/1.1 200 OK\r\nContent-Le",
+     .want = "connection closed in response head", .kind = HTTPC_ERR_CLOSED},
+    /* the server reads the whole request, then closes without a word (a
+     * FIN: nothing was left unread), or resets the connection */
+    {"test_closed_after_request", "", .want = "connection closed without response",
+     .kind = HTTPC_ERR_CLOSED},
+    {"test_reset_after_request", .mode = SRV_RESET_AFTER, .want = "recv: Connection reset by peer",
+     .kind = HTTPC_ERR_RECV},
+};
+
+/* A server that answers as resp says, the connection kept open: the
+ * framing must end it; status 0 means the error is expected. */
+static void expect_answer(struct ev_loop *loop, const char *resp, size_t resp_len, int status,
+                          const char *body_or_error)
 {
-    struct ev_loop *loop = *state;
-    struct srv s;
-    struct outcome o;
+    struct answer_case c = {.name = "expect_answer",
+                            .resp = resp,
+                            .resp_len = resp_len,
+                            .keep_open = true,
+                            .status = status,
+                            .want = body_or_error,
+                            .kind = HTTPC_ERR_PROTOCOL};
 
-    srv_init(&s, loop, "127.0.0.1");
-    srv_respond(&s, chunked_resp, sizeof(chunked_resp) - 1);
-    s.keep_open = true; /* the last chunk ends it */
-    struct httpc_request r = basic_req(s.port);
-    do_request(loop, &r, &o);
-    assert_int_equal(o.status, 200);
-    assert_string_equal(o.body, "hello, world0123456789");
-    free(o.body);
-    srv_free(&s);
-}
-
-/* The same, one byte per write: every parser state sees split input. */
-static void test_chunked_dripped(void **state)
-{
-    struct ev_loop *loop = *state;
-    struct srv s;
-    struct outcome o;
-
-    srv_init(&s, loop, "127.0.0.1");
-    srv_respond(&s, chunked_resp, sizeof(chunked_resp) - 1);
-    s.keep_open = true;
-    s.drip = true;
-    struct httpc_request r = basic_req(s.port);
-    do_request(loop, &r, &o);
-    assert_int_equal(o.status, 200);
-    assert_string_equal(o.body, "hello, world0123456789");
-    free(o.body);
-    srv_free(&s);
-}
-
-static void test_chunked_malformed(void **state)
-{
-    struct ev_loop *loop = *state;
-    static const char resp[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-                               "zz\r\nhello\r\n0\r\n\r\n";
-    struct srv s;
-    struct outcome o;
-
-    srv_init(&s, loop, "127.0.0.1");
-    srv_respond(&s, resp, sizeof(resp) - 1);
-    s.keep_open = true;
-    struct httpc_request r = basic_req(s.port);
-    do_request(loop, &r, &o);
-    assert_int_equal(o.status, 0);
-    assert_string_equal(o.error, "malformed chunked body");
-    assert_int_equal(o.kind, HTTPC_ERR_PROTOCOL);
-    assert_true(o.wall_ms < 10000); /* not at the deadline */
-    free(o.body);
-    srv_free(&s);
-}
-
-static void test_close_delimited(void **state)
-{
-    struct ev_loop *loop = *state;
-    static const char resp[] = "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n"
-                               "body until close";
-    struct srv s;
-    struct outcome o;
-
-    srv_init(&s, loop, "127.0.0.1");
-    srv_respond(&s, resp, sizeof(resp) - 1);
-    struct httpc_request r = basic_req(s.port);
-    do_request(loop, &r, &o);
-    assert_int_equal(o.status, 200);
-    assert_string_equal(o.body, "body until close");
-    free(o.body);
-    srv_free(&s);
-}
-
-static void test_503(void **state)
-{
-    struct ev_loop *loop = *state;
-    static const char resp[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\ndown";
-    struct srv s;
-    struct outcome o;
-
-    srv_init(&s, loop, "127.0.0.1");
-    srv_respond(&s, resp, sizeof(resp) - 1);
-    struct httpc_request r = basic_req(s.port);
-    do_request(loop, &r, &o);
-    assert_int_equal(o.status, 503);
-    assert_string_equal(o.error, "");
-    assert_string_equal(o.body, "down");
-    free(o.body);
-    srv_free(&s);
-}
-
-static void test_interim_100(void **state)
-{
-    struct ev_loop *loop = *state;
-    static const char resp[] = "HTTP/1.1 100 Continue\r\n\r\n"
-                               "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok";
-    struct srv s;
-    struct outcome o;
-
-    srv_init(&s, loop, "127.0.0.1");
-    srv_respond(&s, resp, sizeof(resp) - 1);
-    s.keep_open = true;
-    struct httpc_request r = basic_req(s.port);
-    do_request(loop, &r, &o);
-    assert_int_equal(o.status, 201);
-    assert_string_equal(o.body, "ok");
-    free(o.body);
-    srv_free(&s);
-}
-
-static void test_garbage(void **state)
-{
-    struct ev_loop *loop = *state;
-    static const char resp[] = "\x01\x02\xff garbage garbage\r\n\r\n";
-    struct srv s;
-    struct outcome o;
-
-    srv_init(&s, loop, "127.0.0.1");
-    srv_respond(&s, resp, sizeof(resp) - 1);
-    s.keep_open = true; /* garbage must fail by itself, not by close or deadline */
-    struct httpc_request r = basic_req(s.port);
-    do_request(loop, &r, &o);
-    assert_int_equal(o.status, 0);
-    assert_string_equal(o.error, "malformed response head");
-    assert_int_equal(o.kind, HTTPC_ERR_PROTOCOL);
-    assert_int_equal(o.body_len, 0);
-    assert_true(o.wall_ms < 10000);
-    free(o.body);
-    srv_free(&s);
-}
-
-static void test_hang_deadline(void **state)
-{
-    struct ev_loop *loop = *state;
-    struct srv s;
-    struct outcome o;
-
-    srv_init(&s, loop, "127.0.0.1");
-    s.mode = SRV_HANG;
-    struct httpc_request r = basic_req(s.port);
-    r.timeout_ms = 300;
-    do_request(loop, &r, &o);
-    assert_int_equal(s.accepted, 1);
-    assert_int_equal(o.status, 0);
-    assert_string_equal(o.error, "timeout after 300 ms");
-    assert_int_equal(o.kind, HTTPC_ERR_TIMEOUT);
-    assert_int_equal(o.stage, HTTPC_STAGE_RECEIVE); /* the request went out */
-    assert_true(o.wall_ms >= 295);                  /* not before */
-    assert_true(o.elapsed_ms >= 295 && o.elapsed_ms < 10000);
-    free(o.body);
-    srv_free(&s);
-}
-
-/* Head arrives, then the server stalls mid-body: still the deadline. */
-static void test_stall_mid_body(void **state)
-{
-    struct ev_loop *loop = *state;
-    static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial";
-    struct srv s;
-    struct outcome o;
-
-    srv_init(&s, loop, "127.0.0.1");
-    srv_respond(&s, resp, sizeof(resp) - 1);
-    s.keep_open = true;
-    struct httpc_request r = basic_req(s.port);
-    r.timeout_ms = 200;
-    do_request(loop, &r, &o);
-    assert_int_equal(o.status, 0);
-    assert_string_equal(o.error, "timeout after 200 ms");
-    assert_true(o.wall_ms >= 195 && o.wall_ms < 10000);
-    free(o.body);
-    srv_free(&s);
-}
-
-static void test_closed_mid_body(void **state)
-{
-    struct ev_loop *loop = *state;
-    static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial";
-    struct srv s;
-    struct outcome o;
-
-    srv_init(&s, loop, "127.0.0.1");
-    srv_respond(&s, resp, sizeof(resp) - 1);
-    struct httpc_request r = basic_req(s.port);
-    do_request(loop, &r, &o);
-    assert_int_equal(o.status, 0);
-    assert_string_equal(o.error, "connection closed mid-body");
-    assert_int_equal(o.kind, HTTPC_ERR_CUT);
-    free(o.body);
-    srv_free(&s);
+    answer_check(loop, &c);
 }
 
 static void test_close_immediately(void **state)
@@ -601,7 +499,7 @@ static void test_refused(void **state)
 {
     struct ev_loop *loop = *state;
     struct outcome o;
-    struct httpc_request r = basic_req(dead_port());
+    struct httpc_request r = basic_req(test_dead_port());
 
     do_request(loop, &r, &o);
     assert_int_equal(o.status, 0);
@@ -617,33 +515,16 @@ static void test_bad_address_async(void **state)
 {
     struct ev_loop *loop = *state;
     struct outcome o;
-    struct httpc_request r = basic_req(80);
 
-    r.host = "localhost";     /* numeric only */
-    do_request(loop, &r, &o); /* asserts the callback did not run inside start */
-    assert_int_equal(o.status, 0);
-    assert_string_equal(o.error, "bad address \"localhost\"");
-    free(o.body);
-    r.host = NULL;
-    do_request(loop, &r, &o);
-    assert_string_equal(o.error, "bad address \"(null)\"");
-    free(o.body);
-    r.host = "127.0.0.1";
-    r.port = 0;
-    do_request(loop, &r, &o);
-    assert_string_equal(o.error, "bad port 0");
-    free(o.body);
-    r.port = 65536;
-    do_request(loop, &r, &o);
-    assert_string_equal(o.error, "bad port 65536");
-    free(o.body);
-    /* TCP to a multicast address: connect() itself refuses, still reported
-     * from the loop */
-    r.host = "224.0.0.1";
-    r.port = 80;
-    do_request(loop, &r, &o);
-    assert_string_equal(o.error, "connect: Network is unreachable");
-    free(o.body);
+    for (size_t i = 0; i < sizeof(test_bad_targets) / sizeof(test_bad_targets[0]); i++) {
+        struct httpc_request r = basic_req(test_bad_targets[i].port);
+
+        r.host = test_bad_targets[i].host;
+        do_request(loop, &r, &o); /* asserts the callback did not run inside start */
+        assert_int_equal(o.status, 0);
+        assert_string_equal(o.error, test_bad_targets[i].error);
+        free(o.body);
+    }
 }
 
 static void test_oversized_body(void **state)
@@ -731,16 +612,6 @@ static void test_ipv6(void **state)
     srv_free(&s);
 }
 
-struct ticker {
-    ev_timer w;
-    int ticks;
-};
-
-static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    ((struct ticker *)w->data)->ticks++;
-}
-
 /* A peer in another process streams a body without end as fast as it can:
  * the request still fails at its deadline and the loop stays responsive. */
 static void test_endless_body(void **state)
@@ -749,7 +620,7 @@ static void test_endless_body(void **state)
     struct sockaddr_in a = {.sin_family = AF_INET};
     socklen_t len = sizeof(a);
     int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct ticker t = {.ticks = 0};
+    struct loop_ticker t;
     struct outcome o;
     pid_t pid;
 
@@ -775,9 +646,7 @@ static void test_endless_body(void **state)
                 _exit(0);
     }
     close(lfd);
-    ev_timer_init(&t.w, tick_cb, 0.01, 0.01);
-    t.w.data = &t;
-    ev_timer_start(loop, &t.w);
+    loop_ticker_start(loop, &t);
     struct httpc_request r = basic_req(ntohs(a.sin_port));
     r.timeout_ms = 300;
     do_request(loop, &r, &o);
@@ -877,31 +746,6 @@ static void test_concurrent(void **state)
 
 /* ---- framing edge cases ------------------------------------------------------ */
 
-/* One request against a server answering resp (connection kept open: the
- * framing must end it); status 0 means the error is expected. */
-static void expect_answer(struct ev_loop *loop, const char *resp, size_t resp_len, int status,
-                          const char *body_or_error)
-{
-    struct srv s;
-    struct outcome o;
-
-    srv_init(&s, loop, "127.0.0.1");
-    srv_respond(&s, resp, resp_len);
-    s.keep_open = true;
-    struct httpc_request r = basic_req(s.port);
-    do_request(loop, &r, &o);
-    if (o.status != status)
-        fail_msg("\"%.60s\": status %d (%s), want %d", resp, o.status, o.error, status);
-    if (status)
-        assert_string_equal(o.body, body_or_error);
-    else
-        assert_string_equal(o.error, body_or_error);
-    free(o.body);
-    srv_free(&s);
-}
-
-#define CHUNKED_HEAD "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-
 static void test_chunked_edge_cases(void **state)
 {
     static const struct {
@@ -960,39 +804,6 @@ static void test_chunked_meta_limits(void **state)
     expect_answer(loop, resp, n, 200, "hello");
 }
 
-/* Bytes after a Content-Length body (a misbehaving server) are not body. */
-static void test_length_then_extra(void **state)
-{
-    static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloEXTRA";
-
-    expect_answer(*state, resp, sizeof(resp) - 1, 200, "hello");
-}
-
-/* A HEAD answer and a 304 carry a Content-Length but no body: done at the
- * head, not waiting for body bytes that never come. */
-static void test_no_body_answers(void **state)
-{
-    struct ev_loop *loop = *state;
-    static const char head_resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n";
-    static const char nm_resp[] = "HTTP/1.1 304 Not Modified\r\nContent-Length: 50\r\n\r\n";
-    struct srv s;
-    struct outcome o;
-
-    srv_init(&s, loop, "127.0.0.1");
-    srv_respond(&s, head_resp, sizeof(head_resp) - 1);
-    s.keep_open = true;
-    struct httpc_request r = basic_req(s.port);
-    r.method = "HEAD";
-    do_request(loop, &r, &o);
-    assert_int_equal(o.status, 200);
-    assert_int_equal(o.body_len, 0);
-    assert_true(strncmp(s.req, "HEAD /status HTTP/1.1\r\n", 23) == 0);
-    free(o.body);
-    srv_free(&s);
-
-    expect_answer(loop, nm_resp, sizeof(nm_resp) - 1, 304, "");
-}
-
 static void test_head_too_large(void **state)
 {
     static char resp[40000];
@@ -1000,69 +811,6 @@ static void test_head_too_large(void **state)
 
     memset(resp + n, 'a', sizeof(resp) - n);
     expect_answer(*state, resp, sizeof(resp), 0, "response head too large");
-}
-
-/* 101 would switch protocols, which we never ask for. */
-static void test_unexpected_101(void **state)
-{
-    static const char resp[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n";
-
-    expect_answer(*state, resp, sizeof(resp) - 1, 0, "unexpected status 101");
-}
-
-static void test_closed_in_head(void **state)
-{
-    struct ev_loop *loop = *state;
-    static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Le";
-    struct srv s;
-    struct outcome o;
-
-    srv_init(&s, loop, "127.0.0.1");
-    srv_respond(&s, resp, sizeof(resp) - 1); /* then closes */
-    struct httpc_request r = basic_req(s.port);
-    do_request(loop, &r, &o);
-    assert_int_equal(o.status, 0);
-    assert_string_equal(o.error, "connection closed in response head");
-    assert_int_equal(o.kind, HTTPC_ERR_CLOSED);
-    free(o.body);
-    srv_free(&s);
-}
-
-/* The server reads the whole request, then closes without a word (a FIN:
- * nothing was left unread). */
-static void test_closed_after_request(void **state)
-{
-    struct ev_loop *loop = *state;
-    struct srv s;
-    struct outcome o;
-
-    srv_init(&s, loop, "127.0.0.1");
-    srv_respond(&s, "", 0);
-    struct httpc_request r = basic_req(s.port);
-    do_request(loop, &r, &o);
-    assert_true(strncmp(s.req, "GET /status", 11) == 0);
-    assert_int_equal(o.status, 0);
-    assert_string_equal(o.error, "connection closed without response");
-    free(o.body);
-    srv_free(&s);
-}
-
-/* The server takes the request and resets the connection. */
-static void test_reset_after_request(void **state)
-{
-    struct ev_loop *loop = *state;
-    struct srv s;
-    struct outcome o;
-
-    srv_init(&s, loop, "127.0.0.1");
-    s.mode = SRV_RESET_AFTER;
-    struct httpc_request r = basic_req(s.port);
-    do_request(loop, &r, &o);
-    assert_true(strncmp(s.req, "GET /status", 11) == 0);
-    assert_int_equal(o.status, 0);
-    assert_string_equal(o.error, "recv: Connection reset by peer");
-    free(o.body);
-    srv_free(&s);
 }
 
 /* Defaults: GET, "/", an empty body still declared. */
@@ -1200,7 +948,7 @@ static void test_https_cannot_load(void **state)
 {
     struct ev_loop *loop = *state;
     struct outcome o;
-    struct httpc_request r = basic_req(dead_port());
+    struct httpc_request r = basic_req(test_dead_port());
 
     assert_false(tls_loaded());
     r.tls = true;
@@ -1469,48 +1217,37 @@ int main(void)
 {
     /* OpenSSL writes with write(2): see proto/tls.h */
     signal(SIGPIPE, SIG_IGN);
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_content_length, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_chunked, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_chunked_dripped, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_chunked_malformed, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_close_delimited, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_503, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_interim_100, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_hang_deadline, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stall_mid_body, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_closed_mid_body, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_close_immediately, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_address_async, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_oversized_body, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_post_body, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ipv6, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_endless_body, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_chunked_edge_cases, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_chunked_meta_limits, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_length_then_extra, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_no_body_answers, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_head_too_large, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unexpected_101, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_closed_in_head, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_closed_after_request, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reset_after_request, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_request_defaults, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_send_blocked, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_out_of_memory, setup, teardown),
+    static const struct CMUnitTest fixed[] = {
+        cmocka_unit_test_setup_teardown(test_close_immediately, loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_refused, loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_address_async, loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_oversized_body, loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_post_body, loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_ipv6, loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_endless_body, loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_cancel, loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent, loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_chunked_edge_cases, loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_chunked_meta_limits, loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_head_too_large, loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_request_defaults, loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_send_blocked, loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_out_of_memory, loop_setup, loop_teardown),
         /* https: the first one needs OpenSSL not loaded yet */
-        cmocka_unit_test_setup_teardown(test_https_cannot_load, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_https_exchange, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_https_sni, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_https_bodies, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_https_recv_reset, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_https_send_blocked, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_https_handshake_fails, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_https_conn_oom, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_https_cannot_load, loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_https_exchange, loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_https_sni, loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_https_bodies, loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_https_recv_reset, loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_https_send_blocked, loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_https_handshake_fails, loop_setup, loop_teardown),
+        cmocka_unit_test_setup_teardown(test_https_conn_oom, loop_setup, loop_teardown),
     };
+    enum { NANSWER = sizeof(answer_cases) / sizeof(answer_cases[0]) };
+    struct CMUnitTest tests[NANSWER + sizeof(fixed) / sizeof(fixed[0])];
+
+    /* the plain answers first: https_cannot_load needs OpenSSL not loaded */
+    loop_row_tests(tests, test_answer, answer_cases, sizeof(answer_cases[0]), NANSWER);
+    memcpy(tests + NANSWER, fixed, sizeof(fixed));
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -1,6 +1,7 @@
 /* A non-blocking loopback listener on an address given as text (IPv4 or IPv6),
  * port chosen by the kernel: the test servers of test_httpc.c and
- * test_h2c_client.c. Include after <cmocka.h>. */
+ * test_h2c_client.c; and what both clients' tests connect to that is no
+ * server. Include after <cmocka.h>. */
 #ifndef MESHREG_TEST_LISTEN_H
 #define MESHREG_TEST_LISTEN_H
 
@@ -8,6 +9,7 @@
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 /* Returns the listening fd; sets *port. */
 static inline int test_listen(const char *bind_addr, int backlog, int *port)
@@ -38,5 +40,37 @@ static inline int test_listen(const char *bind_addr, int backlog, int *port)
                                            : ((struct sockaddr_in *)&ss)->sin_port);
     return fd;
 }
+
+/* A loopback port nobody listens on: bind, read the port, close. */
+static inline int test_dead_port(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int port;
+
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, len), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+/* Targets both clients refuse, each with its error: known at start, still
+ * reported from the loop. The last one fails in connect() itself (TCP to a
+ * multicast address). */
+static const struct test_bad_target {
+    const char *host;
+    int port;
+    const char *error;
+} test_bad_targets[] = {
+    {"localhost", 80, "bad address \"localhost\""}, /* numeric only */
+    {NULL, 80, "bad address \"(null)\""},
+    {"127.0.0.1", 0, "bad port 0"},
+    {"127.0.0.1", 65536, "bad port 65536"},
+    {"127.0.0.1", 70000, "bad port 70000"},
+    {"224.0.0.1", 80, "connect: Network is unreachable"},
+};
 
 #endif

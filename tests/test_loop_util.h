@@ -128,4 +128,77 @@ static inline void run_until_done(struct ev_loop *loop, double guard_s)
     ev_timer_stop(loop, &guard);
 }
 
+/* A timer counting its ticks every 10 ms: proof the loop kept running other
+ * work while a case streamed at it. */
+struct loop_ticker {
+    ev_timer w;
+    int ticks;
+};
+
+static inline void loop_ticker_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    ((struct loop_ticker *)w->data)->ticks++;
+}
+
+static inline void loop_ticker_start(struct ev_loop *loop, struct loop_ticker *t)
+{
+    t->ticks = 0;
+    ev_timer_init(&t->w, loop_ticker_cb, 0.01, 0.01);
+    t->w.data = t;
+    ev_timer_start(loop, &t->w);
+}
+
+/* cmocka fixtures: a fresh loop as *state for each test. */
+static inline int loop_setup(void **state)
+{
+    *state = ev_loop_new(EVFLAG_AUTO);
+    return *state ? 0 : -1;
+}
+
+static inline int loop_teardown(void **state)
+{
+    ev_loop_destroy(*state);
+    return 0;
+}
+
+/* Table-driven cases, one cmocka test per row (so a failure names its row
+ * and every row counts): a row struct starts with `const char *name`; the
+ * test gets a struct loop_row (a fresh loop and the row) as *state. */
+struct loop_row {
+    struct ev_loop *loop;
+    const void *row;
+};
+
+static inline int loop_row_setup(void **state)
+{
+    static struct loop_row lr;
+
+    lr.row = *state;
+    lr.loop = ev_loop_new(EVFLAG_AUTO);
+    *state = &lr;
+    return lr.loop ? 0 : -1;
+}
+
+static inline int loop_row_teardown(void **state)
+{
+    ev_loop_destroy(((struct loop_row *)*state)->loop);
+    return 0;
+}
+
+/* Fills out[0..n) with one test of fn per row of rows (n rows of
+ * row_size bytes); returns n. */
+static inline size_t loop_row_tests(struct CMUnitTest *out, CMUnitTestFunction fn, const void *rows,
+                                    size_t row_size, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const void *row = (const char *)rows + i * row_size;
+
+        out[i] = (struct CMUnitTest){*(const char *const *)row, fn, loop_row_setup,
+                                     loop_row_teardown, (void *)row};
+    }
+    return n;
+}
+
 #endif

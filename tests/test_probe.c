@@ -239,13 +239,28 @@ static struct probe *run_probe(struct ev_loop *loop, const struct check_spec *s,
     return p;
 }
 
+/* Runs s for one result: pass or fail, and the detail (whole, or its start
+ * when detail ends in "..."; NULL: any). */
+static void expect_result(struct ev_loop *loop, const struct check_spec *s, bool pass,
+                          const char *detail)
+{
+    struct rec r;
+    size_t n = detail ? strlen(detail) : 0;
+    bool prefix = n >= 3 && strcmp(detail + n - 3, "...") == 0;
+
+    probe_free(run_probe(loop, s, &r, 1, GUARD)); /* first: a failure here stops it */
+    assert_int_equal(r.n, 1);
+    if (r.pass[0] != pass || (detail && strncmp(r.detail[0], detail, prefix ? n - 3 : n + 1) != 0))
+        fail_msg("%s \"%s\", want %s \"%s\"", r.pass[0] ? "pass" : "fail", r.detail[0],
+                 pass ? "pass" : "fail", detail ? detail : "(any)");
+}
+
 /* ---- http ----------------------------------------------------------------- */
 
 static void test_http_pass_and_headers(void **state)
 {
     struct ev_loop *loop = ev_default_loop(0);
     struct app a;
-    struct rec r;
     struct kv headers[] = {{"X-Mesh-Probe", "yes"}, {"Accept", "text/plain"}};
     char host[64];
 
@@ -253,16 +268,12 @@ static void test_http_pass_and_headers(void **state)
     struct check_spec s = spec_of(PROBE_HTTP, a.port);
     s.headers = headers;
     s.nheaders = 2;
-    struct probe *p = run_probe(loop, &s, &r, 1, GUARD);
-    assert_int_equal(r.n, 1);
-    assert_true(r.pass[0]);
-    assert_true(strncmp(r.detail[0], "HTTP 200 in ", 12) == 0);
+    expect_result(loop, &s, true, "HTTP 200 in ...");
     assert_true(strncmp(a.req, "GET /health HTTP/1.1\r\n", 22) == 0);
     snprintf(host, sizeof(host), "\r\nHost: 127.0.0.1:%d\r\n", a.port);
     assert_non_null(strstr(a.req, host));
     assert_non_null(strstr(a.req, "\r\nX-Mesh-Probe: yes\r\n"));
     assert_non_null(strstr(a.req, "\r\nAccept: text/plain\r\n"));
-    probe_free(p);
     app_free(&a);
 }
 
@@ -270,20 +281,16 @@ static void test_http_host_header_override(void **state)
 {
     struct ev_loop *loop = ev_default_loop(0);
     struct app a;
-    struct rec r;
     struct kv headers[] = {{"host", "app.example"}, {"X-Bad", "a\r\nInjected: 1"}};
 
     app_init(&a, loop, "HTTP/1.1 204 No Content\r\n\r\n");
     struct check_spec s = spec_of(PROBE_HTTP, a.port);
     s.headers = headers;
     s.nheaders = 2;
-    struct probe *p = run_probe(loop, &s, &r, 1, GUARD);
-    assert_int_equal(r.n, 1);
-    assert_true(r.pass[0]);
+    expect_result(loop, &s, true, "HTTP 204 in ...");
     assert_non_null(strstr(a.req, "\r\nHost: app.example\r\n"));
     assert_null(strstr(a.req, "127.0.0.1:")); /* one Host only */
     assert_null(strstr(a.req, "Injected"));
-    probe_free(p);
     app_free(&a);
 }
 
@@ -291,15 +298,10 @@ static void test_http_503_fails(void **state)
 {
     struct ev_loop *loop = ev_default_loop(0);
     struct app a;
-    struct rec r;
 
     app_init(&a, loop, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n");
     struct check_spec s = spec_of(PROBE_HTTP, a.port);
-    struct probe *p = run_probe(loop, &s, &r, 1, GUARD);
-    assert_int_equal(r.n, 1);
-    assert_false(r.pass[0]);
-    assert_string_equal(r.detail[0], "HTTP 503");
-    probe_free(p);
+    expect_result(loop, &s, false, "HTTP 503");
     app_free(&a);
 }
 
@@ -307,24 +309,15 @@ static void test_http_3xx_passes_4xx_fails(void **state)
 {
     struct ev_loop *loop = ev_default_loop(0);
     struct app a;
-    struct rec r;
 
     app_init(&a, loop, "HTTP/1.1 302 Found\r\nLocation: /x\r\nContent-Length: 0\r\n\r\n");
     struct check_spec s = spec_of(PROBE_HTTP, a.port);
-    struct probe *p = run_probe(loop, &s, &r, 1, GUARD);
-    assert_int_equal(r.n, 1);
-    assert_true(r.pass[0]);
-    assert_true(strncmp(r.detail[0], "HTTP 302 in ", 12) == 0);
-    probe_free(p);
+    expect_result(loop, &s, true, "HTTP 302 in ...");
     app_free(&a);
 
     app_init(&a, loop, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
     s = spec_of(PROBE_HTTP, a.port);
-    p = run_probe(loop, &s, &r, 1, GUARD);
-    assert_int_equal(r.n, 1);
-    assert_false(r.pass[0]);
-    assert_string_equal(r.detail[0], "HTTP 404");
-    probe_free(p);
+    expect_result(loop, &s, false, "HTTP 404");
     app_free(&a);
 }
 
@@ -332,36 +325,21 @@ static void test_http_body_expect(void **state)
 {
     struct ev_loop *loop = ev_default_loop(0);
     struct app a;
-    struct rec r;
 
     app_init(&a, loop, "HTTP/1.1 200 OK\r\nContent-Length: 17\r\n\r\n{\"status\": \"ok\"}\n");
     struct check_spec s = spec_of(PROBE_HTTP, a.port);
     s.body_expect = "\"ok\"";
-    struct probe *p = run_probe(loop, &s, &r, 1, GUARD);
-    assert_int_equal(r.n, 1);
-    assert_true(r.pass[0]);
-    probe_free(p);
-
+    expect_result(loop, &s, true, "HTTP 200 in ...");
     s.body_expect = "healthy";
-    p = run_probe(loop, &s, &r, 1, GUARD);
-    assert_int_equal(r.n, 1);
-    assert_false(r.pass[0]);
-    assert_string_equal(r.detail[0], "HTTP 200, body does not contain \"healthy\"");
-    probe_free(p);
+    expect_result(loop, &s, false, "HTTP 200, body does not contain \"healthy\"");
     app_free(&a);
 }
 
 static void test_http_refused(void **state)
 {
-    struct ev_loop *loop = ev_default_loop(0);
-    struct rec r;
     struct check_spec s = spec_of(PROBE_HTTP, dead_port());
-    struct probe *p = run_probe(loop, &s, &r, 1, GUARD);
 
-    assert_int_equal(r.n, 1);
-    assert_false(r.pass[0]);
-    assert_string_equal(r.detail[0], "connect: Connection refused");
-    probe_free(p);
+    expect_result(ev_default_loop(0), &s, false, "connect: Connection refused");
 }
 
 struct ticker {
@@ -459,48 +437,40 @@ static void test_tcp_pass_and_refused(void **state)
     app_free(&a);
 
     s = spec_of(PROBE_TCP, dead_port());
-    p = run_probe(loop, &s, &r, 1, GUARD);
-    assert_int_equal(r.n, 1);
-    assert_false(r.pass[0]);
-    assert_string_equal(r.detail[0], "connect: Connection refused");
-    probe_free(p);
+    expect_result(loop, &s, false, "connect: Connection refused");
 }
 
 /* ---- cmd ------------------------------------------------------------------ */
 
 static void test_cmd_exit_codes(void **state)
 {
-    struct ev_loop *loop = ev_default_loop(0);
-    struct rec r;
+    static const struct {
+        const char *cmd;
+        bool pass;
+        const char *detail;
+    } cases[] = {
+        {"exit 0", true, "exit 0"},
+        {"echo starting; echo 'db unreachable' >&2; exit 3", false, "exit 3: db unreachable"},
+        {"kill -TERM $$", false, "killed by signal 15..."},
+        {"cat", true, "exit 0"}, /* stdin is /dev/null: a command reading it does not hang */
+    };
     struct check_spec s = spec_of(PROBE_CMD, 0);
 
-    s.probe_cmd = "exit 0";
-    struct probe *p = run_probe(loop, &s, &r, 1, GUARD);
-    assert_int_equal(r.n, 1);
-    assert_true(r.pass[0]);
-    assert_string_equal(r.detail[0], "exit 0");
-    probe_free(p);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        s.probe_cmd = (char *)cases[i].cmd;
+        expect_result(ev_default_loop(0), &s, cases[i].pass, cases[i].detail);
+    }
+}
 
-    s.probe_cmd = "echo starting; echo 'db unreachable' >&2; exit 3";
-    p = run_probe(loop, &s, &r, 1, GUARD);
-    assert_int_equal(r.n, 1);
-    assert_false(r.pass[0]);
-    assert_string_equal(r.detail[0], "exit 3: db unreachable");
-    probe_free(p);
+/* Makes path (a mkstemp template) a fresh empty file and cmd the shell
+ * line fmt with path for its one %s (where the command writes a pid). */
+static void pidfile_cmd(char *path, char *cmd, size_t cmdlen, const char *fmt)
+{
+    int fd = mkstemp(path);
 
-    s.probe_cmd = "kill -TERM $$";
-    p = run_probe(loop, &s, &r, 1, GUARD);
-    assert_int_equal(r.n, 1);
-    assert_false(r.pass[0]);
-    assert_true(strncmp(r.detail[0], "killed by signal 15", 19) == 0);
-    probe_free(p);
-
-    /* stdin is /dev/null: a command reading it does not hang */
-    s.probe_cmd = "cat";
-    p = run_probe(loop, &s, &r, 1, GUARD);
-    assert_int_equal(r.n, 1);
-    assert_true(r.pass[0]);
-    probe_free(p);
+    assert_true(fd >= 0);
+    close(fd);
+    snprintf(cmd, cmdlen, fmt, path);
 }
 
 static pid_t read_pid(const char *path)
@@ -538,12 +508,9 @@ static void test_cmd_killed_at_deadline(void **state)
     struct check_spec s = spec_of(PROBE_CMD, 0);
     char path[] = "/tmp/meshreg-probe-XXXXXX";
     char cmd[256];
-    int fd = mkstemp(path);
 
-    assert_true(fd >= 0);
-    close(fd);
     /* `; true` keeps sh from exec'ing sleep: sleep is a grandchild */
-    snprintf(cmd, sizeof(cmd), "echo $$ > %s; sleep 30; true", path);
+    pidfile_cmd(path, cmd, sizeof(cmd), "echo $$ > %s; sleep 30; true");
     s.probe_cmd = cmd;
     s.timeout_ms = 1000;    /* time enough for the shell to write its pid, even when loaded */
     s.interval_ms = 100000; /* first attempt within 1 s (capped), no second */
@@ -568,11 +535,8 @@ static void test_cmd_background_child_killed(void **state)
     struct check_spec s = spec_of(PROBE_CMD, 0);
     char path[] = "/tmp/meshreg-probe-XXXXXX";
     char cmd[256];
-    int fd = mkstemp(path);
 
-    assert_true(fd >= 0);
-    close(fd);
-    snprintf(cmd, sizeof(cmd), "sleep 30 & echo $! > %s; exit 0", path);
+    pidfile_cmd(path, cmd, sizeof(cmd), "sleep 30 & echo $! > %s; exit 0");
     s.probe_cmd = cmd;
     struct probe *p = run_probe(loop, &s, &r, 1, GUARD);
     assert_int_equal(r.n, 1);
@@ -592,11 +556,8 @@ static void test_cmd_stop_kills(void **state)
     char path[] = "/tmp/meshreg-probe-XXXXXX";
     char cmd[256];
     char err[128];
-    int fd = mkstemp(path);
 
-    assert_true(fd >= 0);
-    close(fd);
-    snprintf(cmd, sizeof(cmd), "echo $$ > %s; sleep 30; true", path);
+    pidfile_cmd(path, cmd, sizeof(cmd), "echo $$ > %s; sleep 30; true");
     s.probe_cmd = cmd;
     s.timeout_ms = 5000;
     rec_init(&r, loop, 1);

@@ -37,105 +37,12 @@ static pid_t server_pid;
 static int server_port;
 static char tmpdir[] = "/tmp/meshreg-tls-XXXXXX";
 
-/* ---- a raw TCP peer: canned bytes after the client's first bytes -------- */
-
-struct raw {
-    struct ev_loop *loop;
-    int lfd, port;
-    ev_io accept_w;
-    const char *resp; /* NULL: never answer */
-    int accepted, open_conns;
-    struct raw_conn *conns;
-};
-
-struct raw_conn {
-    struct raw *r;
-    int fd;
-    ev_io io;
-    bool answered;
-    struct raw_conn *next;
-};
-
-static void raw_conn_close(struct raw_conn *c)
+/* The raw peer (tests/test_probe_util.h) answering resp (NULL: never)
+ * once, then a FIN. */
+static void raw_answer(struct raw *r, struct ev_loop *loop, const char *resp)
 {
-    ev_io_stop(c->r->loop, &c->io);
-    if (c->fd >= 0) {
-        close(c->fd);
-        c->r->open_conns--;
-    }
-    c->fd = -1;
-}
-
-static void raw_conn_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-    struct raw_conn *c = w->data;
-    char buf[4096];
-    ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
-
-    if (n <= 0) {
-        if (n < 0 && errno == EAGAIN)
-            return;
-        raw_conn_close(c);
-        return;
-    }
-    if (c->answered || !c->r->resp)
-        return;
-    c->answered = true;
-    send(c->fd, c->r->resp, strlen(c->r->resp), MSG_NOSIGNAL);
-    shutdown(c->fd, SHUT_WR);
-}
-
-static void raw_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-    struct raw *r = w->data;
-    int fd = accept4(r->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    struct raw_conn *c;
-
-    if (fd < 0)
-        return;
-    r->accepted++;
-    r->open_conns++;
-    c = calloc(1, sizeof(*c));
-    assert_non_null(c);
-    c->r = r;
-    c->fd = fd;
-    c->next = r->conns;
-    r->conns = c;
-    ev_io_init(&c->io, raw_conn_cb, fd, EV_READ);
-    c->io.data = c;
-    ev_io_start(loop, &c->io);
-}
-
-static void raw_init(struct raw *r, struct ev_loop *loop, const char *resp)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    socklen_t len = sizeof(sa);
-
-    memset(r, 0, sizeof(*r));
-    r->loop = loop;
-    r->resp = resp;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    r->lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    assert_true(r->lfd >= 0);
-    assert_int_equal(bind(r->lfd, (struct sockaddr *)&sa, len), 0);
-    assert_int_equal(listen(r->lfd, 16), 0);
-    assert_int_equal(getsockname(r->lfd, (struct sockaddr *)&sa, &len), 0);
-    r->port = ntohs(sa.sin_port);
-    ev_io_init(&r->accept_w, raw_accept_cb, r->lfd, EV_READ);
-    r->accept_w.data = r;
-    ev_io_start(loop, &r->accept_w);
-}
-
-static void raw_free(struct raw *r)
-{
-    ev_io_stop(r->loop, &r->accept_w);
-    close(r->lfd);
-    while (r->conns) {
-        struct raw_conn *c = r->conns;
-        r->conns = c->next;
-        raw_conn_close(c);
-        free(c);
-    }
+    raw_init(r, loop, resp, resp ? strlen(resp) : 0);
+    r->shut_after = true;
 }
 
 /* ---- running probes --------------------------------------------------------- */
@@ -178,7 +85,7 @@ static void test_http_only_no_libssl(void **state)
     struct ev_loop *loop = ev_default_loop(0);
     struct raw r;
 
-    raw_init(&r, loop, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    raw_answer(&r, loop, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
     struct check_spec s = spec_of(PROBE_HTTP, r.port, "/ok");
     expect_one(&s, true, "HTTP 200 in ");
     raw_free(&r);
@@ -297,7 +204,7 @@ static void test_plain_http_on_tls_port_fails(void **state)
     struct ev_loop *loop = ev_default_loop(0);
     struct raw r;
 
-    raw_init(&r, loop, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+    raw_answer(&r, loop, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
     struct check_spec s = spec_of(PROBE_HTTPS, r.port, "/ok");
     expect_one(&s, false, "TLS handshake: ");
     run_for(loop, 0.05);
@@ -313,7 +220,7 @@ static void test_handshake_hang_fails(void **state)
     struct raw r;
     struct rec rc;
 
-    raw_init(&r, loop, NULL);
+    raw_answer(&r, loop, NULL);
     struct check_spec s = spec_of(PROBE_HTTPS, r.port, "/ok");
     s.timeout_ms = 300;
     probe_once(&s, &rc, 1, 3.0);
@@ -332,7 +239,7 @@ static void test_close_during_handshake_fails(void **state)
     struct ev_loop *loop = ev_default_loop(0);
     struct raw r;
 
-    raw_init(&r, loop, "");
+    raw_answer(&r, loop, "");
     struct check_spec s = spec_of(PROBE_HTTPS, r.port, "/ok");
     expect_one(&s, false, "TLS handshake: connection closed by peer");
     raw_free(&r);
@@ -347,7 +254,7 @@ static void test_stop_mid_handshake(void **state)
     struct rec rc = {0};
     char err[128];
 
-    raw_init(&r, loop, NULL);
+    raw_answer(&r, loop, NULL);
     struct check_spec s = spec_of(PROBE_HTTPS, r.port, "/ok");
     rc.loop = loop;
     rc.want = 1;

@@ -1,5 +1,5 @@
 /* Shared by the probe tests (test_probe*.c): a loopback listener, a loop
- * run bounded in time, and a recorder of probe results with the
+ * run bounded in time, a raw canned-answer peer, and a recorder of probe results with the
  * probe-once / expect-one helpers. Header-only, static inline, so each test
  * links only what it uses. Include after cmocka.h, ev.h and sidecar/probe/probe.h. */
 #ifndef MESHREG_TEST_PROBE_UTIL_H
@@ -7,11 +7,14 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -130,6 +133,112 @@ static inline int count_fds(void)
     return n;
 }
 #endif
+
+/* A raw TCP peer for what no real server does: canned bytes (resp; NULL:
+ * never answer) once after the client's first bytes, then a FIN if
+ * shut_after; the first 8 KiB the client sent are kept in req. */
+struct raw {
+    struct ev_loop *loop;
+    int lfd, port;
+    ev_io accept_w;
+    const unsigned char *resp; /* NULL: never answer */
+    size_t resp_len;
+    bool shut_after; /* half-close (FIN) after the answer */
+    int accepted, open_conns;
+    unsigned char req[8192]; /* what the client sent first */
+    size_t req_len;
+    struct raw_conn *conns;
+};
+
+struct raw_conn {
+    struct raw *r;
+    int fd;
+    ev_io io;
+    bool answered;
+    struct raw_conn *next;
+};
+
+static inline void raw_conn_close(struct raw_conn *c)
+{
+    ev_io_stop(c->r->loop, &c->io);
+    if (c->fd >= 0) {
+        close(c->fd);
+        c->r->open_conns--;
+    }
+    c->fd = -1;
+}
+
+static inline void raw_conn_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct raw_conn *c = w->data;
+    struct raw *r = c->r;
+    unsigned char buf[4096];
+    ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+
+    if (n <= 0) {
+        if (n < 0 && errno == EAGAIN)
+            return;
+        raw_conn_close(c); /* the client went away */
+        return;
+    }
+    if (r->req_len + (size_t)n <= sizeof(r->req)) {
+        memcpy(r->req + r->req_len, buf, (size_t)n);
+        r->req_len += (size_t)n;
+    }
+    if (c->answered || !r->resp)
+        return;
+    c->answered = true;
+    assert_int_equal(send(c->fd, r->resp, r->resp_len, MSG_NOSIGNAL), (ssize_t)r->resp_len);
+    /* FIN, not close: closing with unread request bytes would send RST
+     * and could destroy the answer before the client reads it. */
+    if (r->shut_after)
+        shutdown(c->fd, SHUT_WR);
+}
+
+static inline void raw_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct raw *r = w->data;
+    int fd = accept4(r->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    struct raw_conn *c;
+
+    if (fd < 0)
+        return;
+    r->accepted++;
+    r->open_conns++;
+    c = calloc(1, sizeof(*c));
+    assert_non_null(c);
+    c->r = r;
+    c->fd = fd;
+    c->next = r->conns;
+    r->conns = c;
+    ev_io_init(&c->io, raw_conn_cb, fd, EV_READ);
+    c->io.data = c;
+    ev_io_start(loop, &c->io);
+}
+
+static inline void raw_init(struct raw *r, struct ev_loop *loop, const void *resp, size_t resp_len)
+{
+    memset(r, 0, sizeof(*r));
+    r->loop = loop;
+    r->resp = resp;
+    r->resp_len = resp_len;
+    r->lfd = listen_any(&r->port);
+    ev_io_init(&r->accept_w, raw_accept_cb, r->lfd, EV_READ);
+    r->accept_w.data = r;
+    ev_io_start(loop, &r->accept_w);
+}
+
+static inline void raw_free(struct raw *r)
+{
+    ev_io_stop(r->loop, &r->accept_w);
+    close(r->lfd);
+    while (r->conns) {
+        struct raw_conn *c = r->conns;
+        r->conns = c->next;
+        raw_conn_close(c);
+        free(c);
+    }
+}
 
 /* Starts a test server (argv[0] is the program) that prints "PORT n" on its
  * first line once it listens; sets *pid and *port. Returns -1 (server gone,
