@@ -359,3 +359,8 @@ double probe_elapsed_ms(const struct probe *p)
 {
     return (ev_time() - p->started) * 1000.0;
 }
+
+const char *probe_host(const struct probe *p)
+{
+    return p->spec->probe_host ? p->spec->probe_host : "127.0.0.1";
+}

@@ -104,6 +104,9 @@ void probe_stats(struct probe_stats *out);
 /* For probe kinds: milliseconds since the current attempt started. */
 double probe_elapsed_ms(const struct probe *p);
 
+/* For probe kinds: the address to probe, the spec's or 127.0.0.1. */
+const char *probe_host(const struct probe *p);
+
 extern const struct probe_ops probe_http_ops;
 extern const struct probe_ops probe_https_ops;
 extern const struct probe_ops probe_tcp_ops;

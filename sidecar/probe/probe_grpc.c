@@ -193,7 +193,7 @@ static int grpc_start(struct probe *p)
         p->state = st;
     }
     memset(&r, 0, sizeof(r));
-    r.host = spec->probe_host ? spec->probe_host : "127.0.0.1";
+    r.host = probe_host(p);
     r.port = spec->probe_port;
     r.method = "POST";
     r.path = GRPC_HEALTH_PATH;

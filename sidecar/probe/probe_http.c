@@ -102,7 +102,7 @@ static int http_start(struct probe *p)
         p->state = st;
     }
     memset(&r, 0, sizeof(r));
-    r.host = spec->probe_host ? spec->probe_host : "127.0.0.1";
+    r.host = probe_host(p);
     r.port = spec->probe_port;
     r.method = "GET";
     r.target = spec->probe_uri && spec->probe_uri[0] ? spec->probe_uri : "/status";

@@ -45,7 +45,7 @@ static void tcp_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 static int tcp_start(struct probe *p)
 {
     struct probe_tcp *st = p->state;
-    const char *host = p->spec->probe_host ? p->spec->probe_host : "127.0.0.1";
+    const char *host = probe_host(p);
     struct sockaddr_storage ss;
     socklen_t sslen;
 

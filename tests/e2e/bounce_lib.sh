@@ -363,45 +363,16 @@ load_report() {
 
 # ---------------------------------------------------------------- watching
 
-# One watcher polls HAProxy's `show stat` every 10 ms for the whole test and
-# writes "EPOCH_MS SERVER STATUS" on every change of a server of backend
-# `app` to $BW_OUT: waiting on it costs a grep, not a Python start-up (which
-# takes most of a second on a busy box).
-_BW_PY='import socket, sys, time
-sock = sys.argv[1]
-last = {}
-while True:
-    try:
-        s = socket.socket(socket.AF_UNIX)
-        s.settimeout(2)
-        s.connect(sock)
-        s.sendall(b"show stat\n")
-        data = b""
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            data += b
-        s.close()
-        lines = data.decode().splitlines()
-        head = lines[0].lstrip("# ").split(",")
-        for line in lines[1:]:
-            row = dict(zip(head, line.split(",")))
-            sv = row.get("svname")
-            if row.get("pxname") != "app" or sv in (None, "FRONTEND", "BACKEND"):
-                continue
-            st = row.get("status", "").replace(" ", "_")
-            if last.get(sv) != st:
-                print(int(time.time() * 1000), sv, st, flush=True)
-                last[sv] = st
-    except (OSError, IndexError):
-        pass
-    time.sleep(0.01)'
+# One watcher (tests/fixtures/e2e/hap_stat.py watch-all) polls HAProxy's
+# `show stat` every 10 ms for the whole test and writes "EPOCH_MS SERVER
+# STATUS" on every change of a server of backend `app` to $BW_OUT: waiting
+# on it costs a grep, not a Python start-up (which takes most of a second on
+# a busy box).
 BW_OUT=
 BW_PID=
 
 bw_start() {
-    start_bg bwatch "$PY" -c "$_BW_PY" "$HAP_SOCK"
+    start_bg bwatch "$PY" "$FIXTURES/hap_stat.py" "$HAP_SOCK" watch-all app
     BW_OUT=$BG_OUT
     BW_PID=$BG_PID
 }

@@ -75,49 +75,9 @@ _hap_answers() {
     [ -S "$HAP_SOCK" ] && hap_status _none _none >/dev/null 2>&1
 }
 
-# The stats client: one short Python program, so no socat is needed.
-_HAP_PY='import re, socket, sys, time
-sock, px, sv, field = sys.argv[1:5]
-regex = sys.argv[5] if len(sys.argv) > 5 else None
-limit = float(sys.argv[6]) if len(sys.argv) > 6 else 0
-t0 = int(time.time() * 1000)
-
-def stat():
-    s = socket.socket(socket.AF_UNIX)
-    s.settimeout(2)
-    s.connect(sock)
-    s.sendall(b"show stat\n")
-    data = b""
-    while True:
-        b = s.recv(65536)
-        if not b:
-            break
-        data += b
-    s.close()
-    lines = data.decode().splitlines()
-    head = lines[0].lstrip("# ").split(",")
-    for line in lines[1:]:
-        row = dict(zip(head, line.split(",")))
-        if row.get("pxname") == px and row.get("svname") == sv:
-            return row.get(field, "")
-    return ""
-
-if regex is None:
-    print(stat())
-    sys.exit(0)
-end = time.time() + limit
-while True:
-    v = stat()
-    if re.fullmatch(regex, v):
-        print(int(time.time() * 1000) - t0, v)
-        sys.exit(0)
-    if time.time() > end:
-        print(int(time.time() * 1000) - t0, v)
-        sys.exit(1)
-    time.sleep(0.01)'
-
+# The stats client: tests/fixtures/e2e/hap_stat.py (no socat needed).
 hap_field() {
-    python3 -c "$_HAP_PY" "$HAP_SOCK" "$1" "$2" "$3"
+    python3 "$FIXTURES/hap_stat.py" "$HAP_SOCK" field "$1" "$2" "$3"
 }
 
 # hap_field_is PX SV FIELD WANT (for wait_for)
@@ -130,41 +90,11 @@ hap_status() {
 }
 
 hap_wait() {
-    python3 -c "$_HAP_PY" "$HAP_SOCK" "$1" "$2" status "$3" "$4"
+    python3 "$FIXTURES/hap_stat.py" "$HAP_SOCK" wait "$1" "$2" status "$3" "$4"
 }
 
-_HAP_WATCH_PY='import socket, sys, time
-sock, px, sv = sys.argv[1:4]
-last = None
-while True:
-    try:
-        s = socket.socket(socket.AF_UNIX)
-        s.settimeout(2)
-        s.connect(sock)
-        s.sendall(b"show stat\n")
-        data = b""
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            data += b
-        s.close()
-        lines = data.decode().splitlines()
-        head = lines[0].lstrip("# ").split(",")
-        v = ""
-        for line in lines[1:]:
-            row = dict(zip(head, line.split(",")))
-            if row.get("pxname") == px and row.get("svname") == sv:
-                v = row.get("status", "")
-    except OSError as e:
-        v = "error: %s" % e
-    if v != last:
-        print(int(time.time() * 1000), v, flush=True)
-        last = v
-    time.sleep(0.005)'
-
 hap_watch_start() {
-    start_bg hapwatch python3 -c "$_HAP_WATCH_PY" "$HAP_SOCK" "$1" "$2"
+    start_bg hapwatch python3 "$FIXTURES/hap_stat.py" "$HAP_SOCK" watch "$1" "$2"
     HAP_WATCH=$BG_OUT
     HAP_WATCH_PID=$BG_PID
     wait_for 5 test -s "$HAP_WATCH"
