@@ -341,6 +341,66 @@ static void test_hung_server_never_blocks(void **state)
     ev_loop_destroy(loop);
 }
 
+/* Several handles in one process (smartstack: one per cluster): the client
+ * library's error lines are kept per handle. Two clusters whose servers
+ * refuse connections each show only their own host in their detail, never
+ * the other's, and a healthy cluster beside them shows no error at all. */
+struct crosstalk {
+    struct reg *down[2], *healthy;
+    char port[2][16];
+    int samples, own[2];
+    char seen[256];
+};
+
+static bool crosstalk_sample(void *arg)
+{
+    struct crosstalk *c = arg;
+    c->samples++;
+    for (int i = 0; i < 2; i++) {
+        const char *d = c->down[i]->conn_detail;
+        if (strstr(d, c->port[1 - i]) && !c->seen[0])
+            snprintf(c->seen, sizeof c->seen, "cluster %d: %s", i, d);
+        char own[48];
+        snprintf(own, sizeof own, ": 127.0.0.1%s: Connection refused", c->port[i]);
+        if (strstr(d, own))
+            c->own[i]++;
+    }
+    const struct reg *h = c->healthy;
+    if (h->conn == REG_CONNECTED && (h->last_error[0] || strstr(h->conn_detail, "refused")) &&
+        !c->seen[0])
+        snprintf(c->seen, sizeof c->seen, "healthy: %s / %s", h->conn_detail, h->last_error);
+    return false;
+}
+
+static void test_errors_per_handle(void **state)
+{
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct crosstalk c = {0};
+    char uri[128];
+    for (int i = 0; i < 2; i++) {
+        /* base+30, +31: in our block, nothing listens there */
+        snprintf(c.port[i], sizeof c.port[i], ":%d", base_single + 30 + i);
+        snprintf(uri, sizeof uri, "zk://127.0.0.1%s/meshreg-test/xtalk", c.port[i]);
+        c.down[i] = new_reg(loop, uri, 10);
+        reg_set(c.down[i], "svc.main", "h1_1", REC(1));
+    }
+    snprintf(uri, sizeof uri, "zk://%s/meshreg-test/xtalk", hosts_single);
+    c.healthy = connected_reg(loop, uri, 10);
+    register_one(loop, c.healthy, "svc.main", "h1_1", REC(1));
+    run_until(loop, crosstalk_sample, &c, 3.0, NULL);
+    print_message("# %d samples; own error shown %d and %d times; e.g. %s\n", c.samples, c.own[0],
+                  c.own[1], c.down[0]->conn_detail);
+    if (c.seen[0])
+        fail_msg("another handle's error shown: %s", c.seen);
+    assert_true(c.own[0] > 0 && c.own[1] > 0);
+    assert_int_equal(c.healthy->conn, REG_CONNECTED);
+    assert_string_equal(c.healthy->last_error, "");
+    for (int i = 0; i < 2; i++)
+        reg_free(c.down[i]);
+    reg_free(c.healthy);
+    ev_loop_destroy(loop);
+}
+
 /* ZooKeeper not running at start: the loop runs, state says why, and the
  * record is in within a second of the server coming up. */
 static void test_start_before_server(void **state)
@@ -511,6 +571,7 @@ int main(void)
         cmocka_unit_test(test_down_longer_than_timeout),
         cmocka_unit_test(test_hung_server_never_blocks),
         cmocka_unit_test(test_start_before_server),
+        cmocka_unit_test(test_errors_per_handle),
         cmocka_unit_test(test_killed_process_node_expires),
         cmocka_unit_test(test_ensemble_member_loss),
     };
