@@ -121,12 +121,68 @@ static void test_families(void **state)
     afx_free(f);
 }
 
+/* smartstack: each cluster's problem and client certificate expiry carry its
+ * name; a healthy cluster has no problem series, a cluster without a
+ * certificate no expiry series. */
+static const char *const mc_names[] = {"norcal-prod", "nova\"prod", "pnw-prod"};
+static const char *const mc_problems[] = {NULL, "not authenticated", "cannot connect"};
+
+static void mc_cluster(const void *owner, size_t c, struct admin_view_backend *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->name = mc_names[c];
+    out->multi_cluster = true;
+    out->clusters = 1;
+    out->uri = "zk://127.0.0.1:2181/smartstack/global";
+    out->type = "zk";
+    out->state = mc_problems[c] ? "disconnected" : "connected";
+    out->connected = !mc_problems[c];
+    out->detail = out->last_error = "";
+    out->problem = mc_problems[c];
+    out->tls_cert_expires = c == 1 ? 1900000000 : 0;
+}
+
+static void mc_backend(const void *owner, struct admin_view_backend *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->multi_cluster = true;
+    out->clusters = 3;
+    out->uri = "smartstack";
+    out->type = "smartstack";
+    out->state = "disconnected";
+    out->detail = out->last_error = "";
+}
+
+static void test_cluster_problems(void **state)
+{
+    struct afx *f = afx_new(1, 2);
+    struct admin_view_ops ops = *f->view.ops;
+    ops.backend = mc_backend;
+    ops.cluster = mc_cluster;
+    f->view.ops = &ops;
+    char *body = render(f);
+    expect(body, "# TYPE meshreg_backend_problem gauge\n");
+    expect(body, "meshreg_backend_problem{cluster=\"nova\\\"prod\",problem=\"not authenticated\"} 1\n");
+    expect(body, "meshreg_backend_problem{cluster=\"pnw-prod\",problem=\"cannot connect\"} 1\n");
+    assert_null(strstr(body, "meshreg_backend_problem{cluster=\"norcal-prod\""));
+    assert_null(strstr(body, "meshreg_backend_problem{problem="));
+    expect(body, "meshreg_backend_tls_client_cert_expiry_seconds{cluster=\"nova\\\"prod\"} 1900000000\n");
+    assert_null(strstr(body, "meshreg_backend_tls_client_cert_expiry_seconds{cluster=\"norcal-prod\""));
+    /* one HELP/TYPE per family */
+    char *t = strstr(body, "# TYPE meshreg_backend_problem gauge\n");
+    assert_null(strstr(t + 1, "# TYPE meshreg_backend_problem gauge\n"));
+    expect(body, "meshreg_backend_connected{cluster=\"pnw-prod\"} 0\n");
+    free(body);
+    afx_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_escape),
         cmocka_unit_test(test_hostile_names),
         cmocka_unit_test(test_families),
+        cmocka_unit_test(test_cluster_problems),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -106,6 +106,40 @@ static void probe_kinds(FILE *f, const struct admin_view_stats *s)
     }
 }
 
+/* What keeps each cluster from taking our records, as /status names it
+ * (README "Backend credentials"), and the client certificate's expiry of
+ * each cluster that has one: the single-cluster families with a cluster
+ * label; a family with no series is left out, as for a single cluster. */
+static void cluster_problems(FILE *f, const struct admin_view *v, size_t n)
+{
+    struct admin_view_backend c;
+    bool any = false;
+    for (size_t i = 0; i < n; i++) {
+        v->ops->cluster(v->owner, i, &c);
+        if (!c.problem)
+            continue;
+        if (!any)
+            head(f, "meshreg_backend_problem", "gauge",
+                 "1 for what keeps the cluster from taking our records.");
+        any = true;
+        fputs("meshreg_backend_problem{cluster=\"", f);
+        metrics_label_escape(f, c.name);
+        fprintf(f, "\",problem=\"%s\"} 1\n", c.problem);
+    }
+    any = false;
+    for (size_t i = 0; i < n; i++) {
+        v->ops->cluster(v->owner, i, &c);
+        if (!(c.tls_cert_expires > 0))
+            continue;
+        if (!any)
+            head(f, "meshreg_backend_tls_client_cert_expiry_seconds", "gauge",
+                 "When the cluster's client certificate expires (unix time).");
+        any = true;
+        series(f, "meshreg_backend_tls_client_cert_expiry_seconds", "cluster", c.name);
+        fprintf(f, " %.0f\n", c.tls_cert_expires);
+    }
+}
+
 /* smartstack's connection series, one per cluster with cluster="LOC"
  * (README "Backends"). */
 static void backend_clusters(FILE *f, const struct admin_view *v, size_t n)
@@ -132,6 +166,7 @@ static void backend_clusters(FILE *f, const struct admin_view *v, size_t n)
         metrics_label_escape(f, c.name);
         fprintf(f, "\",result=\"failed\"} %lu\n", c.ops_failed);
     }
+    cluster_problems(f, v, n);
 }
 
 static void backend(FILE *f, const struct admin_view *v, const struct admin_view_backend *b,
