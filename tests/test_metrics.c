@@ -162,12 +162,15 @@ static void test_cluster_problems(void **state)
     f->view.ops = &ops;
     char *body = render(f);
     expect(body, "# TYPE meshreg_backend_problem gauge\n");
-    expect(body, "meshreg_backend_problem{cluster=\"nova\\\"prod\",problem=\"not authenticated\"} 1\n");
+    expect(body,
+           "meshreg_backend_problem{cluster=\"nova\\\"prod\",problem=\"not authenticated\"} 1\n");
     expect(body, "meshreg_backend_problem{cluster=\"pnw-prod\",problem=\"cannot connect\"} 1\n");
     assert_null(strstr(body, "meshreg_backend_problem{cluster=\"norcal-prod\""));
     assert_null(strstr(body, "meshreg_backend_problem{problem="));
-    expect(body, "meshreg_backend_tls_client_cert_expiry_seconds{cluster=\"nova\\\"prod\"} 1900000000\n");
-    assert_null(strstr(body, "meshreg_backend_tls_client_cert_expiry_seconds{cluster=\"norcal-prod\""));
+    expect(body,
+           "meshreg_backend_tls_client_cert_expiry_seconds{cluster=\"nova\\\"prod\"} 1900000000\n");
+    assert_null(
+        strstr(body, "meshreg_backend_tls_client_cert_expiry_seconds{cluster=\"norcal-prod\""));
     /* one HELP/TYPE per family */
     char *t = strstr(body, "# TYPE meshreg_backend_problem gauge\n");
     assert_null(strstr(t + 1, "# TYPE meshreg_backend_problem gauge\n"));

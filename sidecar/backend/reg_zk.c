@@ -71,6 +71,8 @@ struct reg_zk {
     unsigned auth_refusals;
     char auth_detail[192]; /* the last refusal, shown until a session is accepted */
     char lib_error[160];   /* the client library's last error line for this handle */
+    bool authenticating;   /* connected, waiting for the server's answer to our identity */
+    char who[96];          /* "zk", or "zk cluster LOC" (smartstack): our log lines' prefix */
     /* --zk-acl protected: world reads, our identity ("auth" ids) does all;
      * parents also let the world create children. */
     struct ACL node_acl[2], parent_acl[2];
@@ -188,10 +190,10 @@ static void zk_report_down(struct reg_zk *zk)
     char detail[192];
     const char *err = zk->lib_error;
     const char *sep = err[0] ? ": " : "";
-    /* Connected but our identity not yet accepted; without an identity the
-     * library's CONNECTED before the session event is just a reconnect. */
-    bool authenticating =
-        zk_wants_auth(zk) && !zk->auth_ok && zk->s.zh && zoo_state(zk->s.zh) == ZOO_CONNECTED_STATE;
+    /* Set by the session watcher only with an identity not yet accepted: the
+     * library's own CONNECTED state also covers a plain reconnect's moment
+     * before the session event, and a lost connection's. */
+    bool authenticating = zk->s.zh && zk->authenticating;
     if (zk->auth_refusals && !err[0])
         snprintf(detail, sizeof(detail), "%s", zk->auth_detail);
     else if (authenticating)
@@ -219,15 +221,16 @@ static void zk_connected(struct reg_zk *zk)
     zhandle_t *zh = zk->s.zh;
     char detail[192];
     zk->s.connected = true;
+    zk->authenticating = false;
     backoff_reset(&zk->reopen_backoff);
     zk->lib_error[0] = '\0';
     if (zk->auth_refusals)
-        log_info(NULL, "zk: %s accepted the digest identity of user %s after %u refusal(s)",
-                 zoo_get_current_server(zh), zk->s.r->auth_user, zk->auth_refusals);
+        log_info(NULL, "%s: %s accepted the digest identity of user %s after %u refusal(s)",
+                 zk->who, zoo_get_current_server(zh), zk->s.r->auth_user, zk->auth_refusals);
     zk->auth_refusals = 0;
     snprintf(detail, sizeof(detail), "%s, session 0x%llx, timeout %d ms",
              zoo_get_current_server(zh), (unsigned long long)zk->session, zoo_recv_timeout(zh));
-    log_info(NULL, "zk: session 0x%llx %s on %s", (unsigned long long)zk->session,
+    log_info(NULL, "%s: session 0x%llx %s on %s", zk->who, (unsigned long long)zk->session,
              zk->resync_owed ? "established" : "resumed", zoo_get_current_server(zh));
     /* A new session owns none of our nodes: have the core put them all. */
     if (zk->resync_owed) {
@@ -254,9 +257,9 @@ static void zk_auth_refused(struct reg_zk *zk)
              zoo_get_current_server(zk->s.zh), zk->s.r->auth_user, zk->auth_refusals,
              zk->reopen_next);
     if (zk->auth_refusals == 1)
-        log_error(NULL, "zk: %s", zk->auth_detail);
+        log_error(NULL, "%s: %s", zk->who, zk->auth_detail);
     else
-        log_debug(NULL, "zk: %s", zk->auth_detail);
+        log_debug(NULL, "%s: %s", zk->who, zk->auth_detail);
     zk->lib_error[0] = '\0';
     reg_set_conn(zk->s.r, zk->s.r->conn == REG_CONNECTED ? REG_DISCONNECTED : zk->s.r->conn,
                  zk->auth_detail);
@@ -285,11 +288,15 @@ static void session_watcher(zhandle_t *zh, int type, int state, const char *path
             zk_add_auth(zk);
             zk_kick(&zk->s);
         }
-        if (zk_wants_auth(zk) && !zk->auth_ok)
+        zk->authenticating = zk_wants_auth(zk) && !zk->auth_ok;
+        if (zk->authenticating)
             zk_report_down(zk);
         else
             zk_connected(zk);
-    } else if (state == ZOO_AUTH_FAILED_STATE) {
+        return;
+    }
+    zk->authenticating = false;
+    if (state == ZOO_AUTH_FAILED_STATE) {
         zk_auth_refused(zk);
     } else if (state == ZOO_EXPIRED_SESSION_STATE) {
         zk->s.connected = false;
@@ -353,10 +360,10 @@ static void zk_expired(struct reg_zk *zk)
     zk->expired = false;
     zk->auth_failed = false;
     if (refused && !zk->resync_owed && zk->session_up)
-        log_warn(NULL, "zk: %s: its nodes go with it; a new session in %.1f s", why,
+        log_warn(NULL, "%s: %s: its nodes go with it; a new session in %.1f s", zk->who, why,
                  zk->reopen_next);
     else if (!refused)
-        log_warn(NULL, "zk: %s: its nodes are gone; opening a new session", why);
+        log_warn(NULL, "%s: %s: its nodes are gone; opening a new session", zk->who, why);
     zk_close(zk, why);
     /* Never at once: a fleet frozen together (or cut off from the ensemble
      * together) sees its sessions expire together, and would open its new
@@ -388,7 +395,7 @@ static double zk_handshake_left(struct reg_zk *zk, int rc, int fd)
     double limit = zk->hs_limit < cap ? zk->hs_limit : cap;
     if (now - zk->hs_since < limit)
         return zk->hs_since + limit - now;
-    log_debug(NULL, "zk: no session after %.1f s on %s: trying again", now - zk->hs_since,
+    log_debug(NULL, "%s: no session after %.1f s on %s: trying again", zk->who, now - zk->hs_since,
               zoo_get_current_server(zk->s.zh));
     shutdown(fd, SHUT_RDWR);
     zk->hs_since = 0;
@@ -489,12 +496,13 @@ static void auth_done(int rc, const void *data)
         return;
     if (rc == ZOK) {
         zk->auth_ok = true;
-        if (!zk->s.connected && zoo_state(zk->s.zh) == ZOO_CONNECTED_STATE)
+        if (zk->authenticating)
             zk_connected(zk);
     } else if (zk_node_conn_error(rc)) {
         zk->auth_lost = !zk->auth_ok;
     } else if (rc != ZAUTHFAILED) {
-        log_error(NULL, "zk: digest identity of user %s: %s", zk->s.r->auth_user, zerror(rc));
+        log_error(NULL, "%s: digest identity of user %s: %s", zk->who, zk->s.r->auth_user,
+                  zerror(rc));
     }
 }
 
@@ -517,7 +525,7 @@ static void zk_add_auth(struct reg_zk *zk)
     explicit_bzero(id, n);
     free(id);
     if (rc != ZOK)
-        log_error(NULL, "zk: cannot add the digest identity: %s", zerror(rc));
+        log_error(NULL, "%s: cannot add the digest identity: %s", zk->who, zerror(rc));
 }
 
 /* Open: the world may do anything (nerve's nodes). Protected: the world
@@ -550,7 +558,7 @@ static void zk_open(struct reg_zk *zk)
     zk->io_fd = -1;
     zk->io_events = 0;
     zk->hs_since = 0;
-    zk->auth_ok = zk->auth_lost = zk->resync_owed = false;
+    zk->auth_ok = zk->auth_lost = zk->resync_owed = zk->authenticating = false;
     zk->lib_error[0] = '\0';
     errno = 0;
     /* Resolves the host names (getaddrinfo: instant for addresses and
@@ -670,6 +678,7 @@ static int zk_init(struct reg *r, const char *uri, char *err, size_t errlen)
         return bad_uri(uri, "bad root path", err, errlen);
     }
     zk->s.r = r;
+    snprintf(zk->who, sizeof(zk->who), "zk");
     zk->s.root = zk->root;
     zk->s.kick = zk_kick;
     zk->s.node_acl = zk->s.parent_acl = &ZOO_OPEN_ACL_UNSAFE;
@@ -696,6 +705,8 @@ static int zk_start(struct reg *r)
     snprintf(detail, sizeof(detail), "connecting to %s, root %s", zk->hosts, zk->root);
     reg_set_conn(r, REG_CONNECTING, detail);
     zk->s.path_encoding = r->path_encoding;
+    snprintf(zk->who, sizeof(zk->who), "zk%s%s", r->cluster ? " cluster " : "",
+             r->cluster ? r->cluster : "");
     zk_set_acls(zk);
     zk_open(zk);
     return 0;

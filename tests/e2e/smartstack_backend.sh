@@ -12,57 +12,10 @@
 # cluster's records come back when it does; SIGTERM empties both.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/zk_lib.sh"
+. "$(dirname "$0")/smartstack_lib.sh"
 
-zk_setup
-[ -n "${ZK_DIR:-}" ] || skip_all "ZooKeeper shared via ZK_ADDR: cannot stop it"
-ZK_A=$ZK_ADDR
-ZK_A_DIR=$ZK_DIR
-# The second cluster: its own server on its own free ports.
-ZK_B_DIR=$(_server_dir zk-b)
-on_cleanup "'$ROOT/scripts/zk-stop' '$ZK_B_DIR' >/dev/null 2>&1; rm -rf '$ZK_B_DIR'"
-ZK_BASE_PORT=$(free_port_block 13) timeout -k 2 90 "$ROOT/scripts/zk-start" "$ZK_B_DIR" \
-    >"$T/zk-b.out" 2>&1 || skip_all "second ZooKeeper did not start"
-ZK_B=$(tail -n 1 "$T/zk-b.out")
-
-# ---- the host: habitat uswest1aprod, region uswest1-prod, superregion norcal-prod
-ETC=$T/etc
-mkdir -p "$ETC/services" "$ETC/zookeeper_discovery/infrastructure"
-echo '["ecosystem", "superregion", "region", "habitat"]' >"$ETC/services/location_types.json"
-cat >"$ETC/services/location_mapping.json" <<'JSON'
-{"prod_ecosystem": {
-   "norcal-prod_superregion": {
-     "uswest1-prod_region": {"uswest1aprod_habitat": {}},
-     "uswest2-prod_region": {"uswest2aprod_habitat": {}}},
-   "nova-prod_superregion": {
-     "useast1-prod_region": {"useast1aprod_habitat": {}}}}}
-JSON
-echo prod >"$ETC/ecosystem"
-echo norcal-prod >"$ETC/superregion"
-echo uswest1-prod >"$ETC/region"
-echo uswest1aprod >"$ETC/habitat"
-# A topology file is a YAML list of [host, port].
-topo() {
-    local f=$ETC/zookeeper_discovery/infrastructure/$1.yaml
-    echo "---" >"$f"
-    tr ',' '\n' <<<"$2" | while IFS=: read -r h p; do echo "- - $h" >>"$f"; echo "  - $p" >>"$f"; done
-}
-topo norcal-prod "$ZK_A"
-topo nova-prod "$ZK_B"
-
-SOA=$T/soa
-mkdir -p "$SOA/alpha" "$SOA/beta"
-cat >"$SOA/alpha/smartstack.yaml" <<'YAML'
-main:
-  proxy_port: 20011
-  healthcheck_uri: /status
-  extra_advertise:
-    region:uswest1-prod: [region:useast1-prod]
-YAML
-cat >"$SOA/beta/smartstack.yaml" <<'YAML'
-main:
-  proxy_port: 20012
-  healthcheck_uri: /status
-YAML
+ss_clusters
+ss_layout
 pa=$(free_port)
 pb=$(free_port)
 aport=$(free_port)
@@ -96,9 +49,7 @@ seen() {
     synapse "$@" | json_get - '"%s:%s" % (j["host"], j["port"])' 2>/dev/null | tr '\n' ' ' | sed 's/ $//'
 }
 # count HOSTS SVC.NS: every child, no filter.
-count() {
-    ZK_ADDR=$1 zkw children "/smartstack/global/$2" | json_get - "len(j)"
-}
+count() { ss_count "$@"; }
 
 # ---- meshreg check shows both placements of alpha
 out=$(meshreg_cli check -c "$T/vm.yaml" 2>&1)
