@@ -417,7 +417,6 @@ static void etcd_reload(struct reg *r)
     }
     tls_ctx_free(x->ctx);
     x->ctx = n;
-    httpc_pool_flush(x->pool); /* none made with the old one in the meantime */
     cert_expiry_note(r, expires);
     log_info(NULL, "etcd: TLS files read again; new connections use them");
 }
