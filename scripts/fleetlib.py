@@ -599,7 +599,14 @@ class Fleet:
 
     def start_apps(self, avoid):
         k = (self.n + PER_APP - 1) // PER_APP
-        self.app_ports = free_ports(k, avoid)
+        # From the kernel's ephemeral range: two fleets at once (fleet_zk and
+        # fleet_etcd in one make test) never pick the same app port.
+        self.app_ports = []
+        for _ in range(k):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            self.app_ports.append(s.getsockname()[1])
+            s.close()
         for port in self.app_ports:
             p = subprocess.Popen([self.args.demo, "--port", str(port), "--quiet"],
                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -655,9 +662,10 @@ class Fleet:
         ports = free_ports(self.n, avoid)
         for iid, port in zip(self.iids, ports):
             self.spawn(iid, port)
+        self.t_spawned = time.monotonic()
         # A sidecar whose admin port another process took in the meantime
         # exits at once (status 1): once more on another port.
-        time.sleep(0.5)
+        time.sleep(1.0)
         dead = [iid for iid, p in self.sidecars.items() if p.poll() not in (None, 0)]
         if dead:
             note("%d sidecar(s) exited at start (%s): respawned on other ports" % (len(dead), ", ".join(dead[:5])))
