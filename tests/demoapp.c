@@ -471,7 +471,8 @@ int main(int argc, char **argv)
     ev_io_stop(a.loop, &a.accept_w);
     close(fd);
     if (!a.quiet)
-        fprintf(stderr, "demoapp: stopped after %lu requests\n", a.requests);
+        fprintf(stderr, "demoapp: stopped after %lu requests, traffic %lu\n", a.requests,
+                a.traffic);
     ev_loop_destroy(a.loop);
     return 0;
 }
