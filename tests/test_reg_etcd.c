@@ -27,46 +27,12 @@
 #include "sidecar/backend/reg.h"
 #include "tests/test_loop_util.h"
 #include "tests/test_ports.h"
+#include "tests/test_sh.h"
 
 static char scripts[PATH_MAX];
 static char dir_single[64], dir_late[64], dir_cluster[64];
 static int base_single, base_late, base_cluster;
 static char ep_single[64];
-
-/* Runs a shell command; its stdout (trimmed) goes to out. Returns the exit
- * status, -1 if it did not exit normally. */
-static int sh(char *out, size_t outlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int sh(char *out, size_t outlen, const char *fmt, ...)
-{
-    char cmd[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    char scratch[64];
-    size_t n = 0;
-    if (!out) {
-        out = scratch;
-        outlen = sizeof scratch;
-    }
-    out[0] = '\0';
-    for (;;) {
-        size_t got = fread(out + n, 1, outlen - 1 - n, p);
-        n += got;
-        if (got == 0 || n == outlen - 1)
-            break;
-    }
-    out[n] = '\0';
-    while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == ' '))
-        out[--n] = '\0';
-    char drain[256];
-    while (fread(drain, 1, sizeof drain, p) > 0) {
-    }
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 #define CTL "ETCDCTL_API=3 etcdctl --dial-timeout=1s --command-timeout=2s --endpoints=%s "
 

@@ -20,85 +20,12 @@
 
 #include "tests/test_loop_util.h"
 #include "tests/test_ports.h"
+#include "tests/test_sh.h"
 
 static char scripts[PATH_MAX], zkwatch[PATH_MAX + 32];
 static char dir_single[64];
 static int base_single;
 static char hosts_single[64];
-
-struct sh_out {
-    char *buf;
-    size_t len, cap;
-    bool eof;
-};
-
-static inline void sh_read_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-    struct sh_out *o = w->data;
-    char tmp[4096];
-    ssize_t n = read(w->fd, tmp, sizeof tmp);
-    if (n > 0) {
-        size_t take = (size_t)n < o->cap - 1 - o->len ? (size_t)n : o->cap - 1 - o->len;
-        memcpy(o->buf + o->len, tmp, take);
-        o->len += take;
-    } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-        o->eof = true;
-        ev_io_stop(loop, w);
-        ev_break(loop, EVBREAK_ONE);
-    }
-}
-
-/* Runs a shell command; its stdout (trimmed) goes to out. Returns the exit
- * status, -1 if it did not exit normally. With a loop, the loop keeps
- * running until the command is done: a session with a short timeout keeps
- * pinging while a (slow to start) observer looks at ZooKeeper. */
-static inline int sh_on(struct ev_loop *loop, char *out, size_t outlen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static inline int sh_on(struct ev_loop *loop, char *out, size_t outlen, const char *fmt, ...)
-{
-    char cmd[2048], scratch[64];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    if (!out) {
-        out = scratch;
-        outlen = sizeof scratch;
-    }
-    size_t n = 0;
-    if (loop) {
-        struct sh_out o = {.buf = out, .cap = outlen};
-        ev_io w;
-        int fd = fileno(p);
-        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-        ev_io_init(&w, sh_read_cb, fd, EV_READ);
-        w.data = &o;
-        ev_io_start(loop, &w);
-        while (!o.eof)
-            ev_run(loop, EVRUN_ONCE);
-        ev_io_stop(loop, &w);
-        n = o.len;
-    } else {
-        for (;;) {
-            size_t got = fread(out + n, 1, outlen - 1 - n, p);
-            n += got;
-            if (got == 0 || n == outlen - 1)
-                break;
-        }
-    }
-    out[n] = '\0';
-    while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == ' '))
-        out[--n] = '\0';
-    char drain[256];
-    while (fread(drain, 1, sizeof drain, p) > 0) {
-    }
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-#define sh(...) sh_on(NULL, __VA_ARGS__)
 
 static inline double mono(void)
 {

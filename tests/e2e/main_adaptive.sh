@@ -3,22 +3,7 @@
 # polls /health has been answered "draining" enough times; a poller that has
 # not seen it yet holds the window; without the flag the window is served in full.
 . "$(dirname "$0")/lib.sh"
-
-# poller: a load balancer polling /health every 100 ms until killed; one
-# line per answer in $T/poller.N. start_poller returns once it has been
-# answered twice, so meshreg knows it as a recent poller.
-start_poller() {
-    POLL_LOG=$T/poller.$RANDOM
-    : >"$POLL_LOG"
-    ( while :; do
-        curl -s -o /dev/null -w '%{http_code}\n' --max-time 0.5 "$ADMIN_URL/health" >>"$POLL_LOG"
-        sleep 0.1
-    done ) &
-    POLLER=$!
-    on_cleanup "kill $POLLER 2>/dev/null"
-    wait_for 10 eval '[ "$(grep -c 200 "$POLL_LOG")" -ge 2 ]' ||
-        fail "poller answered" "$(cat "$POLL_LOG")"
-}
+. "$(dirname "$0")/poller_lib.sh"
 
 DRAIN_S=20 start_sidecar --adaptive-drain
 check "registered" has_record
@@ -36,7 +21,7 @@ else
 fi
 grep -q "adaptive drain: all 1 polling load balancer" "$MESHREG_LOG" &&
     ok "log names the adaptive ending" || fail "log names the adaptive ending" "$(tail -3 "$MESHREG_LOG")"
-kill "$POLLER" 2>/dev/null; wait "$POLLER" 2>/dev/null
+stop_poller
 
 # A recent poller that stops polling at SIGTERM has not seen the drain: full window.
 APP_PORT=

@@ -6,25 +6,7 @@
 # seen it. A floor above the window is capped by it, with a warning.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/zk_lib.sh"
-
-# A load balancer polling /health every 100 ms until killed (as in main_adaptive.sh).
-start_poller() {
-    POLL_LOG=$T/poller.$RANDOM
-    : >"$POLL_LOG"
-    ( while :; do
-        curl -s -o /dev/null -w '%{http_code}\n' --max-time 0.5 "$ADMIN_URL/health" >>"$POLL_LOG"
-        sleep 0.1
-    done ) &
-    POLLER=$!
-    on_cleanup "kill $POLLER 2>/dev/null"
-    wait_for 10 eval '[ "$(grep -c 200 "$POLL_LOG")" -ge 2 ]' ||
-        fail "poller answered" "$(cat "$POLL_LOG")"
-}
-
-stop_poller() {
-    kill "$POLLER" 2>/dev/null
-    wait "$POLLER" 2>/dev/null
-}
+. "$(dirname "$0")/poller_lib.sh"
 
 # SIGTERM; dt = the ms until meshreg exited (empty if it did not within $1 s).
 term_and_time() {
