@@ -24,6 +24,7 @@
 #include "sidecar/admin/admin_route.h"
 #include "sidecar/log.h"
 #include "tests/admin_fixture.h"
+#include "tests/admin_client.h"
 
 /* ---- fixture (tests/admin_fixture.h): two healthy registrations, the
  * admin endpoint on a free port ---- */
@@ -33,157 +34,6 @@ static struct afx *fx_new(const struct admin_limits *lim, char *const *allow, si
     struct afx *f = afx_new(2, 2);
     afx_admin(f, lim, allow, nallow);
     return f;
-}
-
-/* ---- a client: a blocking socket whose input is gathered while the
- * loop runs ---- */
-
-struct cli {
-    struct afx *f;
-    int fd;
-    char *buf;
-    size_t len, cap;
-    bool eof;
-    ev_io w;
-};
-
-struct resp {
-    int status;
-    const char *head;
-    size_t head_len;
-    const char *body;
-    size_t body_len;
-};
-
-static void cli_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-    struct cli *c = w->data;
-    if (c->len + 65536 > c->cap) {
-        c->cap = c->cap ? c->cap * 2 : 131072;
-        c->buf = realloc(c->buf, c->cap);
-        assert_non_null(c->buf);
-    }
-    ssize_t n = recv(c->fd, c->buf + c->len, c->cap - c->len - 1, MSG_DONTWAIT);
-    if (n == 0 || (n < 0 && errno == ECONNRESET)) {
-        c->eof = true;
-        ev_io_stop(loop, w);
-    } else if (n > 0) {
-        c->len += (size_t)n;
-        c->buf[c->len] = '\0';
-    }
-    ev_break(loop, EVBREAK_ONE);
-}
-
-static struct cli *cli_new_at(struct afx *f, int family, int port)
-{
-    struct cli *c = calloc(1, sizeof(*c));
-    assert_non_null(c);
-    c->f = f;
-    c->fd = afx_connect(family, port);
-    ev_io_init(&c->w, cli_cb, c->fd, EV_READ);
-    c->w.data = c;
-    ev_io_start(f->loop, &c->w);
-    return c;
-}
-
-static struct cli *cli_new(struct afx *f)
-{
-    return cli_new_at(f, AF_INET, f->port);
-}
-
-static void cli_free(struct cli *c)
-{
-    ev_io_stop(c->f->loop, &c->w);
-    close(c->fd);
-    free(c->buf);
-    free(c);
-}
-
-static void cli_send(struct cli *c, const char *s, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = send(c->fd, s, n, MSG_NOSIGNAL);
-        assert_true(w > 0);
-        s += w;
-        n -= (size_t)w;
-    }
-}
-
-static void cli_sends(struct cli *c, const char *s)
-{
-    cli_send(c, s, strlen(s));
-}
-
-/* Splits the input into answers; head_only[i]: the i-th answers a HEAD. */
-static size_t parse_resps(struct cli *c, struct resp *out, size_t max, const bool *head_only)
-{
-    size_t off = 0, n = 0;
-    while (n < max && off < c->len) {
-        struct http1_response r;
-        long hl = http1_parse_response(c->buf + off, c->len - off, 64 * 1024, &r);
-        assert_true(hl >= 0);
-        if (hl == 0)
-            break;
-        bool no_body = (head_only && head_only[n]) || r.status < 200; /* HEAD, 100 */
-        size_t bl = no_body ? 0 : (size_t)(r.content_length > 0 ? r.content_length : 0);
-        if (r.content_length < 0 && !no_body)
-            fail_msg("answer without Content-Length");
-        if (c->len - off < (size_t)hl + bl)
-            break;
-        out[n].status = r.status;
-        out[n].head = c->buf + off;
-        out[n].head_len = (size_t)hl;
-        out[n].body = c->buf + off + hl;
-        out[n].body_len = bl;
-        n++;
-        off += (size_t)hl + bl;
-    }
-    return n;
-}
-
-/* Runs the loop until `want` answers (or EOF when want < 0) arrived on c,
- * or `timeout` seconds passed. Returns the number of answers. */
-static size_t pump(struct cli *c, int want, double timeout, struct resp *out, size_t max,
-                   const bool *head_only)
-{
-    bool timed_out = false;
-    ev_timer t;
-    ev_timer_init(&t, afx_timeout_cb, timeout, 0.);
-    t.data = &timed_out;
-    ev_timer_start(c->f->loop, &t);
-    size_t n = 0;
-    for (;;) {
-        n = parse_resps(c, out, max, head_only);
-        if (want >= 0 ? n >= (size_t)want : c->eof)
-            break;
-        if (timed_out || (c->eof && want >= 0))
-            break;
-        ev_run(c->f->loop, EVRUN_ONCE);
-    }
-    ev_timer_stop(c->f->loop, &t);
-    return n;
-}
-
-/* One request, one answer, on connection c (kept open). */
-static struct resp ask(struct cli *c, const char *req)
-{
-    struct resp r[1];
-    c->len = 0;
-    cli_sends(c, req);
-    size_t n = pump(c, 1, 5.0, r, 1, NULL);
-    if (n != 1)
-        fail_msg("no answer to: %.60s", req);
-    return r[0];
-}
-
-static bool has(const struct resp *r, const char *needle)
-{
-    return memmem(r->body, r->body_len, needle, strlen(needle)) != NULL;
-}
-
-static bool head_has(const struct resp *r, const char *needle)
-{
-    return memmem(r->head, r->head_len, needle, strlen(needle)) != NULL;
 }
 
 /* ---- tests ---- */
@@ -200,42 +50,25 @@ static void test_keepalive_and_routes(void **state)
         assert_true(has(&r, "\"svc.main\""));
         assert_false(c->eof);
     }
-    struct resp r = ask(c, "GET /health/svc.canary HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert_int_equal(r.status, 200);
-    assert_true(has(&r, "svc.canary"));
-    assert_false(has(&r, "svc.main"));
-    /* a trailing slash names the same registration */
-    r = ask(c, "GET /health/svc.canary/ HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert_int_equal(r.status, 200);
-    assert_true(has(&r, "svc.canary"));
-    r = ask(c, "GET /health/svc.nope HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert_int_equal(r.status, 404);
-    assert_true(head_has(&r, "application/json"));
-    /* every 404 is JSON, /health/ and unknown paths included */
-    r = ask(c, "GET /health/ HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert_int_equal(r.status, 404);
-    assert_true(head_has(&r, "application/json"));
-    assert_true(has(&r, "{\"error\":\"no registration named"));
-    r = ask(c, "GET /health// HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert_int_equal(r.status, 404);
-    r = ask(c, "GET /nope/x HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert_int_equal(r.status, 404);
-    assert_true(head_has(&r, "application/json"));
-    assert_true(has(&r, "{\"error\":\"not found\",\"path\":\"/nope/x\"}"));
-    r = ask(c, "GET /nope%FF\xff HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert_int_equal(r.status, 404);
-    assert_true(has(&r, "{\"error\":\"not found\"}"));
-    r = ask(c, "GET /status HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert_int_equal(r.status, 200);
-    assert_true(has(&r, "\"window_remaining_ms\""));
-    assert_true(has(&r, "\"probes\":{\"lag_ms\":0,"));
-    r = ask(c, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert_int_equal(r.status, 200);
-    assert_true(head_has(&r, "text/plain; version=0.0.4"));
-    assert_true(has(&r, "meshreg_check_up{name=\"svc.main\"} 1"));
-    assert_true(has(&r, "\nmeshreg_probe_lag_seconds 0.000\n"));
-    r = ask(c, "GET /health?x=1 HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert_int_equal(r.status, 200);
+    static const struct route routes[] = {
+        {GET("/health/svc.canary"), .status = 200, .has = {"svc.canary"}, .lacks = "svc.main"},
+        /* a trailing slash names the same registration */
+        {GET("/health/svc.canary/"), .status = 200, .has = {"svc.canary"}},
+        {GET("/health/svc.nope"), .status = 404, .head_has = "application/json"},
+        /* every 404 is JSON, /health/ and unknown paths included */
+        {GET("/health/"), .status = 404, .head_has = "application/json",
+         .has = {"{\"error\":\"no registration named"}},
+        {GET("/health//"), .status = 404},
+        {GET("/nope/x"), .status = 404, .head_has = "application/json",
+         .has = {"{\"error\":\"not found\",\"path\":\"/nope/x\"}"}},
+        {GET("/nope%FF\xff"), .status = 404, .has = {"{\"error\":\"not found\"}"}},
+        {GET("/status"), .status = 200,
+         .has = {"\"window_remaining_ms\"", "\"probes\":{\"lag_ms\":0,"}},
+        {GET("/metrics"), .status = 200, .head_has = "text/plain; version=0.0.4",
+         .has = {"meshreg_check_up{name=\"svc.main\"} 1", "\nmeshreg_probe_lag_seconds 0.000\n"}},
+        {GET("/health?x=1"), .status = 200},
+    };
+    expect_routes(c, routes, sizeof(routes) / sizeof(routes[0]));
 
     /* HEAD: same head, no body; the next answer must still line up */
     c->len = 0;
@@ -261,22 +94,17 @@ static void test_methods(void **state)
     struct afx *f = fx_new(NULL, NULL, 0);
     struct cli *c = cli_new(f);
 
-    struct resp r = ask(c, "POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
-    assert_int_equal(r.status, 405);
-    assert_true(head_has(&r, "\r\nAllow: GET, HEAD\r\n"));
-    r = ask(c, "GET /drain HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert_int_equal(r.status, 405);
-    assert_true(head_has(&r, "\r\nAllow: POST\r\n"));
+    static const struct route routes[] = {
+        {POST("/health"), .status = 405, .head_has = "\r\nAllow: GET, HEAD\r\n"},
+        {GET("/drain"), .status = 405, .head_has = "\r\nAllow: POST\r\n"},
+        {"DELETE /status HTTP/1.1\r\nHost: x\r\n\r\n", .status = 405},
+        {GET("/nope"), .status = 404},
+        {GET("/healthz"), .status = 404},
+        /* routing errors keep the connection: the framing is intact */
+        {GET("/health"), .status = 200},
+    };
+    expect_routes(c, routes, sizeof(routes) / sizeof(routes[0]));
     assert_false(afx_drained(f));
-    r = ask(c, "DELETE /status HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert_int_equal(r.status, 405);
-    r = ask(c, "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert_int_equal(r.status, 404);
-    r = ask(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert_int_equal(r.status, 404);
-    /* routing errors keep the connection: the framing is intact */
-    r = ask(c, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert_int_equal(r.status, 200);
     assert_false(c->eof);
 
     cli_free(c);
@@ -688,30 +516,24 @@ static void test_drain_undrain(void **state)
     assert_string_equal(afx_reason(f), "deploy now");
     assert_true(fabs(afx_until(f) - (ev_now(f->loop) + 60)) < 2);
 
-    r = ask(c, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert_int_equal(r.status, 503);
-    r = ask(c, "GET /spool/svc.main/8888/status HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert_int_equal(r.status, 503);
-    assert_true(has(&r, "Service svc.main in down state"));
-    r = ask(c, "GET /http/svc.canary/8889/ HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert_int_equal(r.status, 503);
-
-    r = ask(c, "POST /undrain HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
-    assert_int_equal(r.status, 200);
-    assert_true(has(&r, "\"draining\":false"));
+    static const struct route drained[] = {
+        {GET("/health"), .status = 503},
+        {GET("/spool/svc.main/8888/status"), .status = 503,
+         .has = {"Service svc.main in down state"}},
+        {GET("/http/svc.canary/8889/"), .status = 503},
+        {POST("/undrain"), .status = 200, .has = {"\"draining\":false"}},
+    };
+    expect_routes(c, drained, sizeof(drained) / sizeof(drained[0]));
     assert_false(afx_drained(f));
-    r = ask(c, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert_int_equal(r.status, 200);
-    /* a probed port: answered from state, with the probe's last result */
-    r = ask(c, "GET /tcp/svc.main/8888/x/y HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert_int_equal(r.status, 200);
-    assert_int_equal(r.body_len, 9);
-    assert_memory_equal(r.body, "connected", 9);
-    /* hacheck's spool knows no service list: any name is up unless drained */
-    r = ask(c, "GET /spool/svc.other/8888/ HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert_int_equal(r.status, 200);
-    r = ask(c, "GET /http/svc.main/notaport/ HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert_int_equal(r.status, 404);
+    static const struct route undrained[] = {
+        {GET("/health"), .status = 200},
+        /* a probed port: answered from state, with the probe's last result */
+        {GET("/tcp/svc.main/8888/x/y"), .status = 200, .body = "connected"},
+        /* hacheck's spool knows no service list: any name is up unless drained */
+        {GET("/spool/svc.other/8888/"), .status = 200},
+        {GET("/http/svc.main/notaport/"), .status = 404},
+    };
+    expect_routes(c, undrained, sizeof(undrained) / sizeof(undrained[0]));
 
     /* parameters in an x-www-form-urlencoded body, '+' and %XX decoded */
     const char *form = "reason=a+b%21&expires=5";
@@ -871,8 +693,10 @@ static void test_live_check_in_order(void **state)
 
     /* half-close right after the request (printf ... | nc) */
     c = cli_new(f);
-    snprintf(req, sizeof(req), "GET /tcp/svc.other/%d HTTP/1.1\r\nHost: x\r\n"
-             "Pragma: no-cache\r\n\r\n", ntohs(sin.sin_port));
+    snprintf(req, sizeof(req),
+             "GET /tcp/svc.other/%d HTTP/1.1\r\nHost: x\r\n"
+             "Pragma: no-cache\r\n\r\n",
+             ntohs(sin.sin_port));
     cli_sends(c, req);
     shutdown(c->fd, SHUT_WR);
     assert_int_equal(pump(c, -1, 5.0, r, 3, NULL), 1);

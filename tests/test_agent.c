@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "tests/admin_fixture.h"
+#include "tests/admin_client.h"
 
 #define UP_LINE "up ready 100%\n"
 
@@ -37,57 +38,6 @@ static struct afx *fx_new_at(const char *addr, bool worker)
 static struct afx *fx_new(void)
 {
     return fx_new_at("127.0.0.1:6666", false);
-}
-
-/* ---- a client: its input is gathered while the loop runs ---- */
-
-struct cli {
-    struct afx *f;
-    int fd;
-    char buf[256];
-    size_t len;
-    bool eof;
-    int err; /* errno of a failed recv (ECONNRESET) */
-    ev_io w;
-};
-
-static void cli_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-    struct cli *c = w->data;
-    ssize_t n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - 1 - c->len, MSG_DONTWAIT);
-    if (n > 0) {
-        c->len += (size_t)n;
-        c->buf[c->len] = '\0';
-    } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-        c->eof = true;
-        c->err = n < 0 ? errno : 0;
-        ev_io_stop(loop, w);
-    }
-    ev_break(loop, EVBREAK_ONE);
-}
-
-static struct cli *cli_new_at(struct afx *f, int family)
-{
-    struct cli *c = calloc(1, sizeof(*c));
-    assert_non_null(c);
-    c->f = f;
-    c->fd = afx_connect(family, f->port);
-    ev_io_init(&c->w, cli_cb, c->fd, EV_READ);
-    c->w.data = c;
-    ev_io_start(f->loop, &c->w);
-    return c;
-}
-
-static struct cli *cli_new(struct afx *f)
-{
-    return cli_new_at(f, AF_INET);
-}
-
-static void cli_free(struct cli *c)
-{
-    ev_io_stop(c->f->loop, &c->w);
-    close(c->fd);
-    free(c);
 }
 
 struct clients {
@@ -112,7 +62,7 @@ static void pump_all(struct cli **cs, size_t n, double timeout)
 }
 
 /* Connects, reads the whole answer until the agent closes. */
-static void ask(struct afx *f, char *out, size_t cap)
+static void agent_ask(struct afx *f, char *out, size_t cap)
 {
     struct cli *c = cli_new(f);
     pump_all(&c, 1, 3.0);
@@ -140,30 +90,30 @@ static void test_up_drain_down(void **state)
     struct afx *f = fx_new();
     char got[256];
 
-    ask(f, got, sizeof(got));
+    agent_ask(f, got, sizeof(got));
     assert_string_equal(got, UP_LINE);
 
     /* admin drain: drain, whatever the probes say */
     afx_set_drained(f, true, "test");
-    ask(f, got, sizeof(got));
+    agent_ask(f, got, sizeof(got));
     assert_string_equal(got, "drain\n");
     afx_set_health(f, &f->checks[1], false);
-    ask(f, got, sizeof(got));
+    agent_ask(f, got, sizeof(got));
     assert_string_equal(got, "drain\n");
 
     /* undrained but one check unhealthy: down */
     afx_set_drained(f, false, "");
-    ask(f, got, sizeof(got));
+    agent_ask(f, got, sizeof(got));
     assert_string_equal(got, "down\n");
 
     /* healthy again: up (with "ready", which cancels HAProxy's DRAIN) */
     afx_set_health(f, &f->checks[1], true);
-    ask(f, got, sizeof(got));
+    agent_ask(f, got, sizeof(got));
     assert_string_equal(got, UP_LINE);
 
     /* SIGTERM: drain at once (README "Drain sequence" step 1) */
     drain_request_shutdown(&f->drain, ev_now(f->loop));
-    ask(f, got, sizeof(got));
+    agent_ask(f, got, sizeof(got));
     assert_string_equal(got, "drain\n");
     afx_free(f);
 }
@@ -237,7 +187,7 @@ static void test_peer_close_frees(void **state)
     int base = open_fds();
     char got[64];
     for (int i = 0; i < 20; i++)
-        ask(f, got, sizeof(got));
+        agent_ask(f, got, sizeof(got));
     afx_spin(f->loop, 0.05);
     assert_int_equal(open_fds(), base);
     afx_free(f);
@@ -271,7 +221,7 @@ static void test_ipv6_and_errors(void **state)
     if (!v6)
         return;
     struct afx *f = fx_new_at("[::1]:6666", false);
-    struct cli *c = cli_new_at(f, AF_INET6);
+    struct cli *c = cli_new_at(f, AF_INET6, f->port);
     pump_all(&c, 1, 3.0);
     assert_string_equal(c->buf, UP_LINE);
     cli_free(c);

@@ -571,8 +571,10 @@ static void fr_headers(struct frames *f, uint8_t flags, ...)
     fr_add(f, NGHTTP2_HEADERS, flags | NGHTTP2_FLAG_END_HEADERS, 1, block, (size_t)blen);
 }
 
-static void fr_settings(struct frames *f)
+/* fr_init, then the empty SETTINGS a server sends first. */
+static void fr_begin(struct frames *f)
 {
+    fr_init(f);
     fr_add(f, NGHTTP2_SETTINGS, 0, 0, NULL, 0);
 }
 
@@ -1023,6 +1025,14 @@ static void raw_request(struct ev_loop *loop, const void *raw, size_t raw_len, e
     do_request(loop, &r, o);
 }
 
+/* raw_request with the frames f (then done with). */
+static void raw_frames(struct ev_loop *loop, struct frames *f, enum srv_after after,
+                       const char *method, struct outcome *o)
+{
+    fr_done(f);
+    raw_request(loop, f->buf, f->len, after, method, o);
+}
+
 /* Not HTTP/2 at all: nghttp2's own GOAWAY says what was wrong. */
 static void test_not_http2(void **state)
 {
@@ -1047,13 +1057,11 @@ static void test_answer_then_close(void **state)
     static struct frames f;
     struct outcome o = {.lookup_name = "x-final"};
 
-    fr_init(&f);
-    fr_settings(&f);
+    fr_begin(&f);
     fr_headers(&f, 0, ":status", "103", "link", "</a>", NULL);
     fr_headers(&f, 0, ":status", "200", "x-final", "yes", NULL);
     fr_add(&f, NGHTTP2_DATA, NGHTTP2_FLAG_END_STREAM, 1, "ok", 2);
-    fr_done(&f);
-    raw_request(loop, f.buf, f.len, AFTER_FIN, "GET", &o);
+    raw_frames(loop, &f, AFTER_FIN, "GET", &o);
     assert_true(o.ok);
     assert_int_equal(o.status, 200);
     assert_string_equal(o.lookup, "yes");
@@ -1069,10 +1077,8 @@ static void test_closed_early(void **state)
     struct outcome o = {0};
 
     /* after the request, nothing but a close */
-    fr_init(&f);
-    fr_settings(&f);
-    fr_done(&f);
-    raw_request(loop, f.buf, f.len, AFTER_FIN, NULL, &o);
+    fr_begin(&f);
+    raw_frames(loop, &f, AFTER_FIN, NULL, &o);
     assert_false(o.ok);
     assert_string_equal(o.error, "connection closed without response");
     assert_int_equal(o.status, 0);
@@ -1080,12 +1086,10 @@ static void test_closed_early(void **state)
     srv_free();
 
     /* a head and part of the body, then a close */
-    fr_init(&f);
-    fr_settings(&f);
+    fr_begin(&f);
     fr_headers(&f, 0, ":status", "200", NULL);
     fr_add(&f, NGHTTP2_DATA, 0, 1, "par", 3);
-    fr_done(&f);
-    raw_request(loop, f.buf, f.len, AFTER_FIN, NULL, &o);
+    raw_frames(loop, &f, AFTER_FIN, NULL, &o);
     assert_false(o.ok);
     assert_string_equal(o.error, "connection closed mid-response");
     assert_int_equal(o.status, 200);
@@ -1101,11 +1105,9 @@ static void test_bad_status(void **state)
     static struct frames f;
     struct outcome o = {0};
 
-    fr_init(&f);
-    fr_settings(&f);
+    fr_begin(&f);
     fr_headers(&f, NGHTTP2_FLAG_END_STREAM, ":status", "abc", NULL);
-    fr_done(&f);
-    raw_request(loop, f.buf, f.len, AFTER_KEEP, NULL, &o);
+    raw_frames(loop, &f, AFTER_KEEP, NULL, &o);
     assert_false(o.ok);
     assert_string_equal(o.error, "stream closed: PROTOCOL_ERROR");
     free(o.body);
@@ -1121,12 +1123,10 @@ static void test_ping_flood(void **state)
     static const unsigned char opaque[8] = "pingpong";
     struct outcome o = {0};
 
-    fr_init(&f);
-    fr_settings(&f);
+    fr_begin(&f);
     while (f.len + 17 <= sizeof(f.buf))
         fr_add(&f, NGHTTP2_PING, 0, 0, opaque, 8);
-    fr_done(&f);
-    raw_request(loop, f.buf, f.len, AFTER_KEEP, NULL, &o);
+    raw_frames(loop, &f, AFTER_KEEP, NULL, &o);
     assert_false(o.ok);
     assert_string_equal(o.error, nghttp2_strerror(NGHTTP2_ERR_FLOODED));
     free(o.body);
@@ -1144,8 +1144,7 @@ static void test_endless_stream(void **state)
 
     srv_init(loop, M_JUNK, "127.0.0.1");
     loop_ticker_start(loop, &t);
-    fr_init(&f);
-    fr_settings(&f);
+    fr_begin(&f);
     fr_done(&f);
     S.raw = f.buf;
     S.raw_len = f.len;

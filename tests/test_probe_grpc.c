@@ -31,6 +31,7 @@
 #include "sidecar/probe/probe.h"
 #include "tests/failalloc.h"
 #include "tests/test_probe_util.h"
+#include "tests/test_repo.h"
 
 static pid_t server_pid;
 static int server_port;
@@ -545,28 +546,11 @@ static void test_out_of_memory_everywhere(void **state)
 
 /* ---- the real server ------------------------------------------------------- */
 
-static int find_fixture(char *out, size_t len)
-{
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-
-    if (n <= 0)
-        return -1;
-    exe[n] = '\0';
-    for (char *slash; (slash = strrchr(exe, '/')) != NULL;) {
-        *slash = '\0';
-        snprintf(out, len, "%s/tests/fixtures/grpc/health_server.py", exe);
-        if (access(out, R_OK) == 0)
-            return 0;
-    }
-    return -1;
-}
-
 static int group_setup(void **state)
 {
     char script[PATH_MAX + 64];
 
-    if (find_fixture(script, sizeof(script)) < 0) {
+    if (test_repo_path("tests/fixtures/grpc/health_server.py", R_OK, script, sizeof(script)) < 0) {
         fprintf(stderr, "test_probe_grpc: tests/fixtures/grpc/health_server.py not found\n");
         return -1;
     }

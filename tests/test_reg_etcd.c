@@ -27,6 +27,7 @@
 #include "sidecar/backend/reg.h"
 #include "tests/test_loop_util.h"
 #include "tests/test_ports.h"
+#include "tests/test_repo.h"
 #include "tests/test_sh.h"
 
 static char scripts[PATH_MAX];
@@ -71,20 +72,10 @@ static int ctl_lease_granted(const char *eps, long long lease)
 
 static const char *find_scripts(void)
 {
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        for (char *slash; (slash = strrchr(exe, '/')) != NULL;) {
-            *slash = '\0';
-            snprintf(scripts, sizeof scripts, "%s/scripts", exe);
-            char probe[PATH_MAX + 16];
-            snprintf(probe, sizeof probe, "%s/etcd-start", scripts);
-            if (access(probe, X_OK) == 0)
-                return scripts;
-        }
-    }
-    snprintf(scripts, sizeof scripts, "scripts");
+    if (test_repo_path("scripts/etcd-start", X_OK, scripts, sizeof scripts) == 0)
+        *strrchr(scripts, '/') = '\0';
+    else
+        snprintf(scripts, sizeof scripts, "scripts");
     return scripts;
 }
 

@@ -20,6 +20,7 @@
 
 #include "tests/test_loop_util.h"
 #include "tests/test_ports.h"
+#include "tests/test_repo.h"
 #include "tests/test_sh.h"
 
 static char scripts[PATH_MAX], zkwatch[PATH_MAX + 32];
@@ -36,21 +37,10 @@ static inline double mono(void)
 
 static inline void find_scripts(void)
 {
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    snprintf(scripts, sizeof scripts, "scripts");
-    if (n > 0) {
-        exe[n] = '\0';
-        for (char *slash; (slash = strrchr(exe, '/')) != NULL;) {
-            *slash = '\0';
-            char probe[PATH_MAX + 32];
-            snprintf(probe, sizeof probe, "%s/scripts/zk-start", exe);
-            if (access(probe, X_OK) == 0) {
-                snprintf(scripts, sizeof scripts, "%s/scripts", exe);
-                break;
-            }
-        }
-    }
+    if (test_repo_path("scripts/zk-start", X_OK, scripts, sizeof scripts) == 0)
+        *strrchr(scripts, '/') = '\0';
+    else
+        snprintf(scripts, sizeof scripts, "scripts");
     snprintf(zkwatch, sizeof zkwatch, "/usr/bin/python3 %s/../tests/zkwatch.py", scripts);
 }
 
