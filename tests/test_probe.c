@@ -251,8 +251,9 @@ static void expect_result(struct ev_loop *loop, const struct check_spec *s, bool
     probe_free(run_probe(loop, s, &r, 1, GUARD)); /* first: a failure here stops it */
     assert_int_equal(r.n, 1);
     if (r.pass[0] != pass || (detail && strncmp(r.detail[0], detail, prefix ? n - 3 : n + 1) != 0))
-        fail_msg("%s \"%s\", want %s \"%s\"", r.pass[0] ? "pass" : "fail", r.detail[0],
-                 pass ? "pass" : "fail", detail ? detail : "(any)");
+        fail_msg("%s: %s \"%s\", want %s \"%s\"", s->probe_cmd ? s->probe_cmd : "probe",
+                 r.pass[0] ? "pass" : "fail", r.detail[0], pass ? "pass" : "fail",
+                 detail ? detail : "(any)");
 }
 
 /* ---- http ----------------------------------------------------------------- */

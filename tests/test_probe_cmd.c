@@ -28,6 +28,7 @@
 #include "sidecar/probe/probe.h"
 #include "tests/failalloc.h"
 #include "tests/test_probe_util.h"
+#include "tests/test_noproc.h"
 
 static struct check_spec cmd_spec(const char *cmd)
 {
@@ -139,13 +140,8 @@ static void test_writer_blocks_while_loop_is_busy(void **state)
     snprintf(cmd, sizeof(cmd), "yes | head -c 262144; echo $? > %s; echo done", rcfile);
     struct check_spec s = cmd_spec(cmd);
     struct rec r;
-    char err[128];
+    struct probe *p = rec_probe(&s, &r, 1);
 
-    memset(&r, 0, sizeof(r));
-    r.loop = loop;
-    r.want = 1;
-    struct probe *p = probe_new(loop, &s, on_result, &r, err, sizeof(err));
-    assert_non_null(p);
     /* leave the loop in the very iteration that starts the attempt, before
      * it reads anything */
     ev_check started;
@@ -285,13 +281,8 @@ static void test_out_of_memory_then_recovers(void **state)
     struct ev_loop *loop = ev_default_loop(0);
     struct check_spec s = cmd_spec("echo fine");
     struct rec r;
-    char err[128];
+    struct probe *p = rec_probe(&s, &r, 2);
 
-    memset(&r, 0, sizeof(r));
-    r.loop = loop;
-    r.want = 2;
-    struct probe *p = probe_new(loop, &s, on_result, &r, err, sizeof(err));
-    assert_non_null(p);
     failalloc_arm(1, false); /* the attempt's state */
     probe_start(p);
     run_for(loop, 10.0);
@@ -311,13 +302,7 @@ static void test_no_fd_for_the_pipe(void **state)
     struct check_spec s = cmd_spec("echo never");
     struct rlimit rl, saved;
     struct rec r;
-    char err[128];
-
-    memset(&r, 0, sizeof(r));
-    r.loop = loop;
-    r.want = 1;
-    struct probe *p = probe_new(loop, &s, on_result, &r, err, sizeof(err));
-    assert_non_null(p);
+    struct probe *p = rec_probe(&s, &r, 1);
     int fd = open("/dev/null", O_RDONLY | O_CLOEXEC); /* the lowest free one: the limit */
     assert_true(fd >= 0);
     close(fd);
@@ -334,56 +319,28 @@ static void test_no_fd_for_the_pipe(void **state)
     assert_string_equal(r.detail[0], "pipe: Too many open files");
 }
 
-/* No process to be had (RLIMIT_NPROC, as an unprivileged user: root is
- * exempt). In a child, so the limits and the uid stay there. */
+/* No process to be had (tests/test_noproc.h): the attempt fails, saying so. */
+static void attempt_without_nproc(struct ev_loop *loop, char *out, size_t len)
+{
+    struct check_spec s = cmd_spec("echo never");
+    struct rec r;
+    char err[128];
+
+    memset(&r, 0, sizeof(r));
+    r.loop = loop;
+    r.want = 1;
+    struct probe *pr = probe_new(loop, &s, on_result, &r, err, sizeof(err));
+    probe_start(pr);
+    run_for(loop, 5.0);
+    probe_free(pr);
+    snprintf(out, len, "%d %s", r.n, r.n ? r.detail[0] : "");
+}
+
 static void test_fork_fails(void **state)
 {
-    int p[2];
     char buf[300];
 
-    assert_int_equal(pipe(p), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        struct ev_loop *loop = ev_default_loop(0);
-        struct check_spec s = cmd_spec("echo never");
-        struct rlimit rl = {0, RLIM_INFINITY};
-        struct rec r;
-        char err[128];
-        uid_t uid = getuid();
-
-        close(p[0]);
-        ev_loop_fork(loop);
-        getrlimit(RLIMIT_NPROC, &rl);
-        rl.rlim_cur = 0;
-        /* root: become nobody for real, keeping root as the saved uid */
-        if (uid == 0 && setresuid(65534, 65534, 0) != 0)
-            _exit(10);
-        if (setrlimit(RLIMIT_NPROC, &rl) != 0)
-            _exit(11);
-        memset(&r, 0, sizeof(r));
-        r.loop = loop;
-        r.want = 1;
-        struct probe *pr = probe_new(loop, &s, on_result, &r, err, sizeof(err));
-        probe_start(pr);
-        run_for(loop, 5.0);
-        probe_free(pr);
-        if (uid == 0 && setresuid(0, 0, 0) != 0) /* to write coverage files at exit */
-            _exit(12);
-        snprintf(buf, sizeof(buf), "%d %s", r.n, r.n ? r.detail[0] : "");
-        if (write(p[1], buf, strlen(buf)) < 0)
-            _exit(13);
-        exit(0);
-    }
-    close(p[1]);
-    ssize_t n = read(p[0], buf, sizeof(buf) - 1);
-    close(p[0]);
-    buf[n > 0 ? n : 0] = '\0';
-    int st;
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-        fail_msg("child: status 0x%x", st);
+    run_without_nproc(attempt_without_nproc, buf, sizeof(buf));
     assert_string_equal(buf, "1 fork: Resource temporarily unavailable");
 }
 
@@ -394,16 +351,10 @@ static void test_free_and_stop_without_attempt(void **state)
     struct ev_loop *loop = ev_default_loop(0);
     struct check_spec s = cmd_spec("true");
     struct rec r;
-    char err[128];
+    struct probe *p = rec_probe(&s, &r, 1);
 
-    memset(&r, 0, sizeof(r));
-    r.loop = loop;
-    r.want = 1;
-    struct probe *p = probe_new(loop, &s, on_result, &r, err, sizeof(err));
-    assert_non_null(p);
     probe_free(p); /* never started: no state */
-
-    p = probe_new(loop, &s, on_result, &r, err, sizeof(err));
+    p = rec_probe(&s, &r, 1);
     probe_start(p);
     run_for(loop, 5.0);
     assert_int_equal(r.n, 1);

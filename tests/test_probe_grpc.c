@@ -514,20 +514,8 @@ static void test_out_of_memory_everywhere(void **state)
     probe_free(probe_new(loop, &s, on_result, NULL, err, sizeof(err)));
     for (n = 1; n < 200; n++) {
         struct rec r;
-        memset(&r, 0, sizeof(r));
-        r.loop = loop;
-        r.want = 1;
-        struct probe *p = probe_new(loop, &s, on_result, &r, err, sizeof(err));
-        assert_non_null(p);
-        failalloc_arm(n, false);
-        probe_start(p);
-        run_for(loop, 5.0);
-        unsigned failed = failalloc_failed();
-        failalloc_off();
-        r.want = 2;
-        if (r.n == 1)
-            run_for(loop, 5.0);
-        probe_free(p);
+        unsigned failed = probe_failing_alloc(&s, n, &r, 5.0);
+
         if (r.n != 2)
             fail_msg("allocation %u failing: %d results", n, r.n);
         if (!r.pass[1])

@@ -146,16 +146,11 @@ static void probe_stalled(const struct check_spec *s, int at, struct rec *r)
     struct ev_loop *loop = ev_default_loop(0);
     struct stall st = {.at = at};
     ev_check chk;
-    char err[256] = "";
 
-    memset(r, 0, sizeof(*r));
-    r->loop = loop;
-    r->want = 1;
     ev_check_init(&chk, stall_cb);
     chk.data = &st;
     ev_check_start(loop, &chk);
-    st.p = probe_new(loop, s, on_result, r, err, sizeof(err));
-    assert_non_null(st.p);
+    st.p = rec_probe(s, r, 1);
     probe_start(st.p);
     run_for(loop, GUARD);
     ev_check_stop(loop, &chk);

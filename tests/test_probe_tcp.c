@@ -53,31 +53,6 @@ static void expect_exact(const struct check_spec *s, bool pass, const char *deta
                  pass ? "pass" : "fail", detail);
 }
 
-/* A probe that fails its first attempt at allocation n, then runs a second
- * attempt with allocations back. Returns how many allocations failed. */
-static unsigned attempt_with_failing_alloc(const struct check_spec *s, unsigned n, struct rec *r)
-{
-    struct ev_loop *loop = ev_default_loop(0);
-    char err[128];
-
-    memset(r, 0, sizeof(*r));
-    r->loop = loop;
-    r->want = 1;
-    struct probe *p = probe_new(loop, s, on_result, r, err, sizeof(err));
-    assert_non_null(p);
-    failalloc_arm(n, false);
-    probe_start(p);
-    run_for(loop, 10.0);
-    unsigned failed = failalloc_failed();
-    failalloc_off();
-    /* the probe goes on working afterwards */
-    r->want = 2;
-    if (r->n == 1)
-        run_for(loop, 10.0);
-    probe_free(p);
-    return failed;
-}
-
 /* ---- a listener that answers one HTTP request per connection ---- */
 
 /* Connections come from a fixed pool: the test's own allocations go
@@ -247,7 +222,7 @@ static void test_tcp_out_of_memory(void **state)
     struct check_spec s = spec_of(PROBE_TCP, "127.0.0.1", port);
     struct rec r;
 
-    assert_int_equal(attempt_with_failing_alloc(&s, 1, &r), 1);
+    assert_int_equal(probe_failing_alloc(&s, 1, &r, 10.0), 1);
     assert_int_equal(r.n, 2);
     assert_false(r.pass[0]);
     assert_string_equal(r.detail[0], "out of memory");
@@ -263,12 +238,7 @@ static void test_tcp_no_fd(void **state)
     struct check_spec s = spec_of(PROBE_TCP, "127.0.0.1", port);
     struct rlimit rl, saved;
     struct rec r;
-    char err[128];
-
-    memset(&r, 0, sizeof(r));
-    r.loop = loop;
-    r.want = 1;
-    struct probe *p = probe_new(loop, &s, on_result, &r, err, sizeof(err));
+    struct probe *p = rec_probe(&s, &r, 1);
     int fd = open("/dev/null", O_RDONLY | O_CLOEXEC); /* the lowest free one: the limit */
     assert_true(fd >= 0);
     close(fd);
@@ -352,7 +322,7 @@ static void test_http_out_of_memory_everywhere(void **state)
 
     for (n = 1; n < 64; n++) {
         struct rec r;
-        unsigned failed = attempt_with_failing_alloc(&s, n, &r);
+        unsigned failed = probe_failing_alloc(&s, n, &r, 10.0);
         if (r.n != 2)
             fail_msg("allocation %u failing: %d results", n, r.n);
         if (!r.pass[1])

@@ -20,6 +20,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tests/failalloc.h"
+
 static inline int listen_any(int *port)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET};
@@ -87,8 +89,9 @@ static inline void on_result(struct probe *p, bool pass, const char *detail, voi
         ev_break(r->loop, EVBREAK_ALL);
 }
 
-/* Starts a probe, runs until `want` results (or `guard` s), frees it. */
-static inline void probe_once(const struct check_spec *s, struct rec *r, int want, double guard)
+/* A probe of s on the default loop reporting to r (emptied; the loop
+ * breaks at `want` results), not started yet. */
+static inline struct probe *rec_probe(const struct check_spec *s, struct rec *r, int want)
 {
     struct ev_loop *loop = ev_default_loop(0);
     char err[256] = "";
@@ -103,9 +106,38 @@ static inline void probe_once(const struct check_spec *s, struct rec *r, int wan
     if (!p)
         print_error("probe_new: %s\n", err);
     assert_non_null(p);
+    return p;
+}
+
+/* Starts a probe, runs until `want` results (or `guard` s), frees it. */
+static inline void probe_once(const struct check_spec *s, struct rec *r, int want, double guard)
+{
+    struct probe *p = rec_probe(s, r, want);
+
     probe_start(p);
-    run_for(loop, guard);
+    run_for(r->loop, guard);
     probe_free(p);
+}
+
+/* A probe whose first attempt meets allocation n failing, then a second
+ * attempt with allocations back (each within `guard` s); r has both
+ * results. Returns how many allocations failed. */
+static inline unsigned probe_failing_alloc(const struct check_spec *s, unsigned n, struct rec *r,
+                                           double guard)
+{
+    struct probe *p = rec_probe(s, r, 1);
+
+    failalloc_arm(n, false);
+    probe_start(p);
+    run_for(r->loop, guard);
+    unsigned failed = failalloc_failed();
+    failalloc_off();
+    /* the probe goes on working afterwards */
+    r->want = 2;
+    if (r->n == 1)
+        run_for(r->loop, guard);
+    probe_free(p);
+    return failed;
 }
 
 static inline void expect_one(const struct check_spec *s, bool pass, const char *detail_prefix)

@@ -25,6 +25,7 @@
 
 #include "sidecar/log.h"
 #include "sidecar/supervise.h"
+#include "tests/test_noproc.h"
 
 static char tdir[64];
 
@@ -399,49 +400,22 @@ static void test_other_children_are_not_the_app(void **state)
 /* No process to be had: supervise_start fails with the reason and leaves
  * nothing watching. In a child process, as nobody (root ignores
  * RLIMIT_NPROC), keeping root as the saved uid to come back. */
+static void start_without_nproc(struct ev_loop *loop, char *out, size_t len)
+{
+    struct supervise s;
+    struct seen x = {0};
+    char err[128] = "";
+    char *argv[] = {"true", NULL};
+    int rc = supervise_start(&s, loop, argv, on_exit_cb, &x, err, sizeof(err));
+
+    snprintf(out, len, "%d %d %d %s", rc, s.running, ev_is_active(&s.child), err);
+}
+
 static void test_fork_fails(void **state)
 {
-    int p[2];
     char buf[300];
 
-    assert_int_equal(pipe(p), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        struct ev_loop *loop = ev_default_loop(0);
-        struct supervise s;
-        struct seen x = {0};
-        struct rlimit rl;
-        char err[128] = "";
-        char *argv[] = {"true", NULL};
-        uid_t uid = getuid();
-
-        close(p[0]);
-        ev_loop_fork(loop);
-        getrlimit(RLIMIT_NPROC, &rl);
-        rl.rlim_cur = 0;
-        if (uid == 0 && setresuid(65534, 65534, 0) != 0)
-            _exit(10);
-        if (setrlimit(RLIMIT_NPROC, &rl) != 0)
-            _exit(11);
-        int rc = supervise_start(&s, loop, argv, on_exit_cb, &x, err, sizeof(err));
-        bool active = ev_is_active(&s.child);
-        if (uid == 0 && setresuid(0, 0, 0) != 0) /* to write coverage files at exit */
-            _exit(12);
-        snprintf(buf, sizeof(buf), "%d %d %d %s", rc, s.running, active, err);
-        if (write(p[1], buf, strlen(buf)) < 0)
-            _exit(13);
-        exit(0);
-    }
-    close(p[1]);
-    ssize_t n = read(p[0], buf, sizeof(buf) - 1);
-    close(p[0]);
-    buf[n > 0 ? n : 0] = '\0';
-    int st;
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-        fail_msg("child: status 0x%x", st);
+    run_without_nproc(start_without_nproc, buf, sizeof(buf));
     assert_string_equal(buf, "-1 0 0 fork: Resource temporarily unavailable");
 }
 
