@@ -347,6 +347,7 @@ class ZkEngine:
                         pass
             if "zk_packets_received" in d:
                 out[i] = {"conn": d.get("zk_connection_request_count", 0),
+                          "req": d.get("zk_packets_received", 0),
                           "writes": d.get("zk_proposal_count", 0),
                           "packets": d.get("zk_packets_received", 0),
                           "alive": d.get("zk_num_alive_connections", 0)}
@@ -366,6 +367,8 @@ class EtcdEngine:
         self.ports = [self.base + i for i in range(3)]
         self.eps = ",".join("127.0.0.1:%d" % p for p in self.ports)
         self.conns = {}
+        self.seen = {}  # member: remote addresses of its established client connections
+        self.new_total = {}
 
     def start(self):
         r = run([os.path.join(ROOT, "scripts", "etcd-start"), "--cluster", self.dir], 120,
@@ -453,18 +456,42 @@ class EtcdEngine:
             txt = self._metrics(i, port)
             if not txt:
                 continue
-            conn = 0
+            req = 0
             writes = None
             for line in txt.splitlines():
                 if line.startswith("grpc_server_started_total{"):
                     m = re.search(r'grpc_method="([A-Za-z]+)"', line)
                     if m and m.group(1) in ETCD_METHODS:
-                        conn += int(float(line.rsplit(" ", 1)[1]))
+                        req += int(float(line.rsplit(" ", 1)[1]))
                 elif line.startswith("etcd_server_proposals_committed_total "):
                     writes = int(float(line.rsplit(" ", 1)[1]))
             if writes is not None:
-                out[i] = {"conn": conn, "writes": writes, "packets": conn, "alive": 0}
+                out[i] = {"req": req, "writes": writes, "packets": req, "conn": 0, "alive": 0}
+        self._count_conns(out)
         return out
+
+    def _count_conns(self, out):
+        """etcd counts no accepted connections: new established connections
+        to each member's client port between two samples, from /proc/net/tcp
+        (one shorter than a sample interval is missed)."""
+        ports = {"%04X" % p: i for i, p in enumerate(self.ports)}
+        now = {i: set() for i in range(len(self.ports))}
+        try:
+            with open("/proc/net/tcp") as f:
+                next(f)
+                for line in f:
+                    x = line.split()
+                    if x[3] == "01" and x[1].startswith("0100007F:") and x[1][9:] in ports:
+                        now[ports[x[1][9:]]].add(x[2])
+        except OSError:
+            return
+        for i, peers in now.items():
+            new = len(peers - self.seen.get(i, set()))
+            self.new_total[i] = self.new_total.get(i, 0) + new
+            self.seen[i] = peers
+            if i in out:
+                out[i]["conn"] = self.new_total[i]
+                out[i]["alive"] = len(peers)
 
 
 def shm_or(work):
