@@ -466,7 +466,7 @@ class EtcdEngine:
                 elif line.startswith("etcd_server_proposals_committed_total "):
                     writes = int(float(line.rsplit(" ", 1)[1]))
             if writes is not None:
-                out[i] = {"req": req, "writes": writes, "packets": req, "conn": 0, "alive": 0}
+                out[i] = {"req": req, "writes": writes, "packets": req}
         self._count_conns(out)
         return out
 
@@ -489,9 +489,9 @@ class EtcdEngine:
             new = len(peers - self.seen.get(i, set()))
             self.new_total[i] = self.new_total.get(i, 0) + new
             self.seen[i] = peers
-            if i in out:
-                out[i]["conn"] = self.new_total[i]
-                out[i]["alive"] = len(peers)
+            # counted even while the member's /metrics does not answer
+            out.setdefault(i, {})["conn"] = self.new_total[i]
+            out[i]["alive"] = len(peers)
 
 
 def shm_or(work):
@@ -538,7 +538,9 @@ class Sampler(threading.Thread):
         prev = {}
         for t, s in ticks:
             for m, c in s.items():
-                v = c[field]
+                v = c.get(field)
+                if v is None:  # this member did not say: keep its last value
+                    continue
                 if m in prev:
                     out.setdefault(m, []).append((t, v - prev[m] if v >= prev[m] else v))
                 prev[m] = v
