@@ -300,19 +300,10 @@ static void test_no_fd_for_the_pipe(void **state)
 {
     struct ev_loop *loop = ev_default_loop(0);
     struct check_spec s = cmd_spec("echo never");
-    struct rlimit rl, saved;
     struct rec r;
     struct probe *p = rec_probe(&s, &r, 1);
-    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC); /* the lowest free one: the limit */
-    assert_true(fd >= 0);
-    close(fd);
-    assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
-    rl = saved;
-    rl.rlim_cur = (rlim_t)fd;
-    assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
-    probe_start(p);
-    run_for(loop, 5.0);
-    assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+
+    probe_start_without_fds(p, loop, 5.0);
     probe_free(p);
     assert_int_equal(r.n, 1);
     assert_false(r.pass[0]);

@@ -194,9 +194,7 @@ static void test_request_bytes(void **state)
     assert_true(r.req_len > sizeof(preface) + sizeof(msg));
     assert_memory_equal(r.req, preface, sizeof(preface) - 1);
     assert_memory_equal(r.req + r.req_len - sizeof(msg), msg, sizeof(msg));
-    run_for(loop, 0.05);
-    assert_int_equal(r.open_conns, 0);
-    raw_free(&r);
+    raw_free_closed(&r);
 }
 
 static void test_goaway_fails(void **state)
@@ -260,9 +258,7 @@ static void test_canned_serving(void **state)
     raw_init(&r, loop, resp, sizeof(resp) - 1);
     struct check_spec s = spec_of(r.port, "svc.x");
     expect_one(&s, true, "grpc SERVING in ");
-    run_for(loop, 0.05);
-    assert_int_equal(r.open_conns, 0);
-    raw_free(&r);
+    raw_free_closed(&r);
 }
 
 /* probe_stop mid-attempt frees the session and closes the socket, with no
@@ -271,15 +267,11 @@ static void test_stop_mid_attempt(void **state)
 {
     struct ev_loop *loop = ev_default_loop(0);
     struct raw r;
-    struct rec rc = {0};
-    char err[128];
+    struct rec rc;
 
     raw_init(&r, loop, NULL, 0);
     struct check_spec s = spec_of(r.port, "svc.ok");
-    rc.loop = loop;
-    rc.want = 1;
-    struct probe *p = probe_new(loop, &s, on_result, &rc, err, sizeof(err));
-    assert_non_null(p);
+    struct probe *p = rec_probe(&s, &rc, 1);
     probe_start(p);
     run_for(loop, 0.2);
     assert_true(p->running);
@@ -478,9 +470,7 @@ static void test_oversized_and_unknown_status(void **state)
     raw_init(&r, loop, big, o);
     struct check_spec s = spec_of(r.port, "svc.x");
     expect_one(&s, false, "grpc: answer larger than 4096 bytes");
-    run_for(loop, 0.05);
-    assert_int_equal(r.open_conns, 0);
-    raw_free(&r);
+    raw_free_closed(&r);
 
     /* HealthCheckResponse{status: 99} */
     static const char resp99[] =
@@ -503,8 +493,6 @@ static void test_out_of_memory_everywhere(void **state)
     struct ev_loop *loop = ev_default_loop(0);
     struct kv headers[] = {{"Host", "svc.example"}, {"X-Mesh-Probe", "yes"}};
     struct check_spec s = spec_of(server_port, "svc.metadata");
-    int oom = 0;
-    unsigned n;
     char err[128];
 
     s.headers = headers;
@@ -512,24 +500,8 @@ static void test_out_of_memory_everywhere(void **state)
     s.interval_ms = 20;
     /* never started: nothing allocated, nothing to free */
     probe_free(probe_new(loop, &s, on_result, NULL, err, sizeof(err)));
-    for (n = 1; n < 200; n++) {
-        struct rec r;
-        unsigned failed = probe_failing_alloc(&s, n, &r, 5.0);
-
-        if (r.n != 2)
-            fail_msg("allocation %u failing: %d results", n, r.n);
-        if (!r.pass[1])
-            fail_msg("allocation %u failing: the next attempt failed: %s", n, r.detail[1]);
-        if (failed == 0) {
-            assert_true(r.pass[0]);
-            break;
-        }
-        if (r.pass[0])
-            fail_msg("allocation %u failed, yet the attempt passed: %s", n, r.detail[0]);
-        oom += strcmp(r.detail[0], "out of memory") == 0;
-    }
-    assert_true(n < 200);
-    assert_true(oom >= 5); /* state, message, headers, copies, the client */
+    /* state, message, headers, copies, the client */
+    assert_true(probe_oom_sweep(&s, 200, 5.0) >= 5);
 }
 
 /* ---- the real server ------------------------------------------------------- */

@@ -236,19 +236,10 @@ static void test_tcp_no_fd(void **state)
     int port;
     int lfd = listen_any(&port);
     struct check_spec s = spec_of(PROBE_TCP, "127.0.0.1", port);
-    struct rlimit rl, saved;
     struct rec r;
     struct probe *p = rec_probe(&s, &r, 1);
-    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC); /* the lowest free one: the limit */
-    assert_true(fd >= 0);
-    close(fd);
-    assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
-    rl = saved;
-    rl.rlim_cur = (rlim_t)fd;
-    assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
-    probe_start(p);
-    run_for(loop, 5.0);
-    assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+
+    probe_start_without_fds(p, loop, 5.0);
     assert_int_equal(r.n, 1);
     assert_false(r.pass[0]);
     assert_string_equal(r.detail[0], "socket: Too many open files");
@@ -317,26 +308,8 @@ static void test_http_out_of_memory_everywhere(void **state)
     s.headers = headers;
     s.nheaders = 2;
     s.body_expect = "ok";
-    int oom = 0;
-    unsigned n;
-
-    for (n = 1; n < 64; n++) {
-        struct rec r;
-        unsigned failed = probe_failing_alloc(&s, n, &r, 10.0);
-        if (r.n != 2)
-            fail_msg("allocation %u failing: %d results", n, r.n);
-        if (!r.pass[1])
-            fail_msg("allocation %u failing: the next attempt failed: %s", n, r.detail[1]);
-        if (failed == 0) {
-            assert_true(r.pass[0]);
-            break;
-        }
-        if (r.pass[0])
-            fail_msg("allocation %u failed, yet the attempt passed: %s", n, r.detail[0]);
-        oom += strcmp(r.detail[0], "out of memory") == 0;
-    }
-    assert_true(n < 64);
-    assert_true(oom >= 4); /* state, header text, Host copy, the request */
+    /* state, header text, Host copy, the request */
+    assert_true(probe_oom_sweep(&s, 64, 10.0) >= 4);
     web_stop(&w);
 }
 

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -138,6 +139,35 @@ static inline unsigned probe_failing_alloc(const struct check_spec *s, unsigned 
         run_for(r->loop, guard);
     probe_free(p);
     return failed;
+}
+
+/* Fails each allocation of an attempt of s in turn (the 1st, the 2nd, ...,
+ * until one fails none, fewer than max): every failing attempt must fail,
+ * and the next, with allocations back, pass. Returns how many of them said
+ * "out of memory". */
+static inline int probe_oom_sweep(const struct check_spec *s, unsigned max, double guard)
+{
+    int oom = 0;
+    unsigned n;
+
+    for (n = 1; n < max; n++) {
+        struct rec r;
+        unsigned failed = probe_failing_alloc(s, n, &r, guard);
+
+        if (r.n != 2)
+            fail_msg("allocation %u failing: %d results", n, r.n);
+        if (!r.pass[1])
+            fail_msg("allocation %u failing: the next attempt failed: %s", n, r.detail[1]);
+        if (failed == 0) {
+            assert_true(r.pass[0]);
+            break;
+        }
+        if (r.pass[0])
+            fail_msg("allocation %u failed, yet the attempt passed: %s", n, r.detail[0]);
+        oom += strcmp(r.detail[0], "out of memory") == 0;
+    }
+    assert_true(n < max);
+    return oom;
 }
 
 static inline void expect_one(const struct check_spec *s, bool pass, const char *detail_prefix)
@@ -270,6 +300,34 @@ static inline void raw_free(struct raw *r)
         raw_conn_close(c);
         free(c);
     }
+}
+
+/* Starts p with no fd to be had (RLIMIT_NOFILE down to the lowest free fd)
+ * and runs its loop until the result (or `guard` s); the limit is back
+ * after. */
+static inline void probe_start_without_fds(struct probe *p, struct ev_loop *loop, double guard)
+{
+    struct rlimit rl, saved;
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC); /* the lowest free one: the limit */
+
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+    rl = saved;
+    rl.rlim_cur = (rlim_t)fd;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    probe_start(p);
+    run_for(loop, guard);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+}
+
+/* After an attempt against r: the probe closed its connection (r saw the
+ * end of it within 50 ms more of the loop); then frees r. */
+static inline void raw_free_closed(struct raw *r)
+{
+    run_for(r->loop, 0.05);
+    assert_int_equal(r->open_conns, 0);
+    raw_free(r);
 }
 
 /* Starts a test server (argv[0] is the program) that prints "PORT n" on its
