@@ -462,19 +462,12 @@ static void config_file_errors_have_positions(void **state)
                                        "adaptive_drain: maybe\n"
                                        "locations: [a]\n");
     assert_int_equal(load(&cfg, NULL, "-c", file, NULL), -1);
-    char want[1024];
-    snprintf(want, sizeof(want), "%s:2:16: drain_seconds: expected integer, got string", file);
-    assert_err_has(want);
-    snprintf(want, sizeof(want), "%s:3:1: unknown key 'drain_second'", file);
-    assert_err_has(want);
-    snprintf(want, sizeof(want), "%s:4:7: rise: 0 is out of range 1..1000", file);
-    assert_err_has(want);
-    snprintf(want, sizeof(want), "%s:5:27: registrations: expected a list of strings", file);
-    assert_err_has(want);
-    snprintf(want, sizeof(want), "%s:6:17: adaptive_drain: expected boolean, got string", file);
-    assert_err_has(want);
-    snprintf(want, sizeof(want), "%s:7:12: locations: expected a map", file);
-    assert_err_has(want);
+    assert_err_at(file, "2:16: drain_seconds: expected integer, got string");
+    assert_err_at(file, "3:1: unknown key 'drain_second'");
+    assert_err_at(file, "4:7: rise: 0 is out of range 1..1000");
+    assert_err_at(file, "5:27: registrations: expected a list of strings");
+    assert_err_at(file, "6:17: adaptive_drain: expected boolean, got string");
+    assert_err_at(file, "7:12: locations: expected a map");
     assert_int_equal(count_lines(terr), 6);
 }
 

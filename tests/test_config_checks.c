@@ -144,8 +144,7 @@ static void explicit_registration_whose_namespace_is_missing_is_an_error(void **
     /* the same from a config file points at the list item */
     const char *file = put("m.yaml", "service: svc\nregistrations:\n  - svc.main\n  - svc.nope\n");
     assert_int_equal(load(&cfg, NULL, "-c", file, "--smartstack", ss, NULL), -1);
-    snprintf(want, sizeof(want), "%s:4:5: svc.nope: namespace 'nope' not found", file);
-    assert_err_has(want);
+    assert_err_at(file, "4:5: svc.nope: namespace 'nope' not found");
     /* malformed and duplicate registrations */
     assert_int_equal(
         load(&cfg, NULL, "--service", "svc", "--smartstack", ss, "--registration", "nodot", NULL),
@@ -329,8 +328,7 @@ static void instance_config_keys_are_type_checked_for_our_instance_only(void **s
                           ss, "--instance-config", ic, NULL),
                      -1);
     char want[PATH_MAX + 128];
-    snprintf(want, sizeof(want), "%s:18:11: broken.weight: expected integer, got string", ic);
-    assert_err_has(want);
+    assert_err_at(ic, "18:11: broken.weight: expected integer, got string");
     snprintf(want, sizeof(want), "%s:19:21: broken.healthcheck_mode: string \"exec\" is not one",
              ic);
     assert_err_has(want);
@@ -411,9 +409,7 @@ static void vm_mode_errors(void **state)
                                       "  - service: web\n"
                                       "    port: 8080\n");
     assert_int_equal(load(&cfg, NULL, "-c", file, NULL), -1);
-    char want[PATH_MAX + 200];
-    snprintf(want, sizeof(want), "%s:2:3: services: needs soa_dir", file);
-    assert_err_has(want);
+    assert_err_at(file, "2:3: services: needs soa_dir");
     assert_int_equal(load(&cfg, NULL, "-c", file, "--soa-dir", tdir, "--service", "x", NULL), -1);
     assert_err_has("--service: not allowed with a services: list (VM mode)");
     file = put("vm2.yaml", "soa_dir: /x\n"
@@ -424,19 +420,15 @@ static void vm_mode_errors(void **state)
                            "  - service: ../etc\n"
                            "    port: 2\n");
     assert_int_equal(load(&cfg, NULL, "-c", file, NULL), -1);
-    snprintf(want, sizeof(want), "%s:4:5: services[0]: unknown key 'prot'", file);
-    assert_err_has(want);
-    snprintf(want, sizeof(want), "%s:3:5: services[0]: missing required key 'port'", file);
-    assert_err_has(want);
-    snprintf(want, sizeof(want), "%s:5:5: services[1]: missing required key 'service'", file);
-    assert_err_has(want);
+    assert_err_at(file, "4:5: services[0]: unknown key 'prot'");
+    assert_err_at(file, "3:5: services[0]: missing required key 'port'");
+    assert_err_at(file, "5:5: services[1]: missing required key 'service'");
     file = put("vm3.yaml", "soa_dir: /x\nservices: []\n");
     assert_int_equal(load(&cfg, NULL, "-c", file, NULL), -1);
     assert_err_has("services: the list is empty");
     file = put("vm4.yaml", "soa_dir: /x\nservices:\n  - service: ../etc\n    port: 2\n");
     assert_int_equal(load(&cfg, NULL, "-c", file, NULL), -1);
-    snprintf(want, sizeof(want), "%s:3:14: services: '../etc' is not a valid service name", file);
-    assert_err_has(want);
+    assert_err_at(file, "3:14: services: '../etc' is not a valid service name");
 }
 
 static void labels_from_locations_extra_advertise_and_env(void **state)
@@ -475,16 +467,6 @@ static void labels_from_locations_extra_advertise_and_env(void **state)
     config_free(cfg);
 }
 
-static char *print_cfg(const struct mr_config *cfg)
-{
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    config_print(f, cfg);
-    fclose(f);
-    return buf;
-}
-
 static void check_output_shows_every_check(void **state)
 {
     struct mr_config *cfg;
@@ -493,22 +475,18 @@ static void check_output_shows_every_check(void **state)
     assert_loads(load(&cfg, NULL, "--service", "svc", "--smartstack", ss, "--host", "10.0.0.9",
                       "--instance-id", "node1", "--registration", "svc.main", "--registration",
                       "svc.t", "--backend", "file:/reg", NULL));
-    char *out = print_cfg(cfg);
-    assert_string_equal(out, "svc.main: http://127.0.0.1:8888/status interval 2000ms rise 1 "
-                             "fall 2 timeout 1000ms weight 10 register 10.0.0.9:8888 as node1 "
-                             "in file:/reg labels paasta_instance=main\n"
-                             "svc.t: tcp 127.0.0.1:8888 interval 2000ms rise 1 fall 2 timeout "
-                             "1000ms weight 10 register 10.0.0.9:8888 as node1 in "
-                             "file:/reg labels paasta_instance=main\n");
-    free(out);
+    expect_printed(cfg, "svc.main: http://127.0.0.1:8888/status interval 2000ms rise 1 "
+                        "fall 2 timeout 1000ms weight 10 register 10.0.0.9:8888 as node1 "
+                        "in file:/reg labels paasta_instance=main\n"
+                        "svc.t: tcp 127.0.0.1:8888 interval 2000ms rise 1 fall 2 timeout "
+                        "1000ms weight 10 register 10.0.0.9:8888 as node1 in "
+                        "file:/reg labels paasta_instance=main\n");
     config_free(cfg);
     const char *ic = put("k.yaml", "w:\n  healthcheck_cmd: echo \"hi\"\n");
     assert_loads(load(&cfg, NULL, "--service", "svc", "--instance", "w", "--smartstack", ss,
                       "--instance-config", ic, NULL));
-    out = print_cfg(cfg);
-    assert_string_equal(out, "svc.w: cmd \"echo \"hi\"\" interval 2000ms rise 1 fall 2 timeout "
-                             "1000ms worker (not registered)\n");
-    free(out);
+    expect_printed(cfg, "svc.w: cmd \"echo \"hi\"\" interval 2000ms rise 1 fall 2 timeout "
+                        "1000ms worker (not registered)\n");
     config_free(cfg);
     assert_string_equal(probe_kind_name(PROBE_GRPC), "grpc");
 }
@@ -608,10 +586,8 @@ static void registrations_from_the_instance_config_are_checked(void **state)
                           "--instance-config", ic, NULL),
                      -1);
     char want[PATH_MAX + 200];
-    snprintf(want, sizeof(want), "%s:3:7: 'nodot' is not SERVICE.NAMESPACE", ic);
-    assert_err_has(want);
-    snprintf(want, sizeof(want), "%s:4:7: a/b.main: 'a/b' is not a valid service name", ic);
-    assert_err_has(want);
+    assert_err_at(ic, "3:7: 'nodot' is not SERVICE.NAMESPACE");
+    assert_err_at(ic, "4:7: a/b.main: 'a/b' is not a valid service name");
     snprintf(want, sizeof(want),
              "%s:5:7: other.api: cannot read %s/other/smartstack.yaml: No such file or directory",
              ic, tpath("soa"));
@@ -742,13 +718,11 @@ static void vm_mode_items(void **state)
              tpath("soa"), tpath("missing.yaml"));
     file = put("vm2.yaml", text);
     assert_int_equal(load(&cfg, NULL, "-c", file, NULL), -1);
-    snprintf(want, sizeof(want), "%s:4:15: services: '../x' is not a valid instance name", file);
-    assert_err_has(want);
+    assert_err_at(file, "4:15: services: '../x' is not a valid instance name");
     snprintf(want, sizeof(want), "%s: cannot read: No such file or directory",
              tpath("missing.yaml"));
     assert_err_has(want);
-    snprintf(want, sizeof(want), "%s:11:5: web.main: listed twice", file);
-    assert_err_has(want);
+    assert_err_at(file, "11:5: web.main: listed twice");
     assert_int_equal(count_lines(terr), 3);
 
     /* per-service keys in the file next to services: */
@@ -756,8 +730,7 @@ static void vm_mode_items(void **state)
              tpath("soa"));
     file = put("vm3.yaml", text);
     assert_int_equal(load(&cfg, NULL, "-c", file, NULL), -1);
-    snprintf(want, sizeof(want), "%s:2:7: not allowed with a services: list (VM mode)", file);
-    assert_err_has(want);
+    assert_err_at(file, "2:7: not allowed with a services: list (VM mode)");
 }
 
 /* `meshreg check` lines for grpc, https and a worker with a grace period. */
@@ -770,31 +743,22 @@ static void check_output_other_probes(void **state)
     assert_loads(load(&cfg, NULL, "--service", "svc", "--smartstack", ss, "--host", "10.0.0.9",
                       "--instance-id", "n1", "--registration", "svc.g", "--registration", "svc.s",
                       "--backend", "file:/reg", NULL));
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    config_print(f, cfg);
-    config_print(f, NULL);
-    fclose(f);
-    assert_string_equal(buf, "svc.g: grpc 127.0.0.1:8888 service \"pkg.Svc\" interval 2000ms rise "
-                             "1 fall 2 timeout 1000ms weight 10 register 10.0.0.9:8888 as n1 in "
-                             "file:/reg labels paasta_instance=main\n"
-                             "svc.s: https://127.0.0.1:8888/status interval 2000ms rise 1 fall 2 "
-                             "timeout 1000ms weight 10 register 10.0.0.9:8888 as n1 in "
-                             "file:/reg labels paasta_instance=main\n");
+    char *buf = config_printed(NULL);
+    assert_string_equal(buf, ""); /* no configuration: nothing */
     free(buf);
+    expect_printed(cfg, "svc.g: grpc 127.0.0.1:8888 service \"pkg.Svc\" interval 2000ms rise "
+                        "1 fall 2 timeout 1000ms weight 10 register 10.0.0.9:8888 as n1 in "
+                        "file:/reg labels paasta_instance=main\n"
+                        "svc.s: https://127.0.0.1:8888/status interval 2000ms rise 1 fall 2 "
+                        "timeout 1000ms weight 10 register 10.0.0.9:8888 as n1 in "
+                        "file:/reg labels paasta_instance=main\n");
     config_free(cfg);
 
     const char *ic = put("k.yaml", "w:\n  healthcheck_grace_period_seconds: 3\n");
     assert_loads(load(&cfg, NULL, "--service", "svc", "--instance", "w", "--smartstack", ss,
                       "--instance-config", ic, NULL));
-    buf = NULL;
-    f = open_memstream(&buf, &len);
-    config_print(f, cfg);
-    fclose(f);
-    assert_string_equal(buf, "svc.w: tcp 127.0.0.1:8888 interval 2000ms rise 1 fall 2 timeout "
-                             "1000ms grace 3000ms worker (not registered)\n");
-    free(buf);
+    expect_printed(cfg, "svc.w: tcp 127.0.0.1:8888 interval 2000ms rise 1 fall 2 timeout "
+                        "1000ms grace 3000ms worker (not registered)\n");
     config_free(cfg);
     assert_string_equal(probe_kind_name((enum probe_kind)99), "?");
     static const char *const names[] = {[PROBE_HTTP] = "http",

@@ -7,6 +7,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,11 +115,44 @@ static __attribute__((unused)) int count_lines(const char *s)
     return n;
 }
 
+/* What config_print writes for cfg (NULL too), malloc'd. */
+static __attribute__((unused)) char *config_printed(const struct mr_config *cfg)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+
+    assert_non_null(f);
+    config_print(f, cfg);
+    fclose(f);
+    return buf;
+}
+
+/* Fails unless config_print writes exactly want for cfg. */
+static __attribute__((unused)) void expect_printed(const struct mr_config *cfg, const char *want)
+{
+    char *out = config_printed(cfg);
+    bool same = strcmp(out, want) == 0;
+
+    if (!same)
+        print_error("config_print wrote:\n%swant:\n%s", out, want);
+    free(out);
+    assert_true(same);
+}
+
 /* Fails with the whole error text when it does not contain want. */
 #define assert_err_has(want)                                                                       \
     do {                                                                                           \
         if (!strstr(terr, (want)))                                                                 \
             fail_msg("error text lacks \"%s\"; it is:\n%s", (want), terr);                         \
+    } while (0)
+
+/* The same for "FILE:at" (at: "LINE:COL: what"). */
+#define assert_err_at(file, at)                                                                    \
+    do {                                                                                           \
+        char want_[PATH_MAX + 512];                                                                \
+        snprintf(want_, sizeof(want_), "%s:%s", (file), (at));                                     \
+        assert_err_has(want_);                                                                     \
     } while (0)
 
 #define assert_loads(rc)                                                                           \

@@ -427,16 +427,6 @@ static void identity_header_and_nerve_check_defaults(void **state)
     config_free(cfg);
 }
 
-static char *print_to_string(const struct mr_config *cfg)
-{
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    config_print(f, cfg);
-    fclose(f);
-    return buf;
-}
-
 static void check_output_prints_every_placement(void **state)
 {
     put_host_layout();
@@ -445,7 +435,7 @@ static void check_output_prints_every_placement(void **state)
                                     "    region:uswest1-prod: [region:useast1-prod, region:mars]\n",
                                     "--host", "10.1.2.3", "--instance-id", "h1", "--backend",
                                     "file:/reg", NULL);
-    char *out = print_to_string(cfg), want[PATH_MAX + 1024];
+    char *out = config_printed(cfg), want[PATH_MAX + 1024];
     snprintf(want, sizeof(want),
              "svc.main: http://127.0.0.1:8888/status interval 2000ms rise 1 fall 2 timeout 1000ms "
              "weight 10 register 10.1.2.3:8888 as h1 in file:/reg labels "
