@@ -308,19 +308,31 @@ static void test_body_truncated(void **state)
     srv_free();
 }
 
+/* One request of r to the M_H2 server answering per plan, which must fail
+ * with error; returns the status the result still carries. */
+static int expect_failure(struct ev_loop *loop, const struct h2c_client_request *r,
+                          struct plan plan, const char *error)
+{
+    struct outcome o = {0};
+
+    S.plan = plan;
+    do_request(loop, r, &o);
+    free(o.body);
+    if (o.ok || strcmp(o.error, error) != 0)
+        fail_msg("%s: error \"%s\", want \"%s\"", o.ok ? "ok" : "failed", o.error, error);
+    return o.status;
+}
+
 static void test_rst_stream(void **state)
 {
     struct ev_loop *loop = *state;
-    struct outcome o = {0};
 
     srv_init(loop, M_H2, "127.0.0.1");
-    S.plan = (struct plan){.rst = true, .rst_code = NGHTTP2_REFUSED_STREAM};
     struct h2c_client_request r = basic_req(S.port);
-    do_request(loop, &r, &o);
-    assert_false(o.ok);
-    assert_string_equal(o.error, "RST_STREAM from server: REFUSED_STREAM");
-    assert_int_equal(o.status, 0);
-    free(o.body);
+    assert_int_equal(expect_failure(loop, &r,
+                                    (struct plan){.rst = true, .rst_code = NGHTTP2_REFUSED_STREAM},
+                                    "RST_STREAM from server: REFUSED_STREAM"),
+                     0);
     srv_free();
 }
 
@@ -329,33 +341,27 @@ static void test_rst_stream(void **state)
 static void test_goaway(void **state)
 {
     struct ev_loop *loop = *state;
-    struct outcome o = {0};
 
     srv_init(loop, M_H2, "127.0.0.1");
-    S.plan = (struct plan){
-        .goaway = true, .goaway_code = NGHTTP2_ENHANCE_YOUR_CALM, .goaway_debug = "slow\ndown"};
     struct h2c_client_request r = basic_req(S.port);
-    do_request(loop, &r, &o);
-    assert_false(o.ok);
-    assert_string_equal(o.error, "GOAWAY from server: ENHANCE_YOUR_CALM: slow?down");
-    free(o.body);
-
+    expect_failure(loop, &r,
+                   (struct plan){.goaway = true,
+                                 .goaway_code = NGHTTP2_ENHANCE_YOUR_CALM,
+                                 .goaway_debug = "slow\ndown"},
+                   "GOAWAY from server: ENHANCE_YOUR_CALM: slow?down");
     /* a graceful one without debug text */
-    S.plan = (struct plan){.goaway = true, .goaway_code = NGHTTP2_NO_ERROR};
-    do_request(loop, &r, &o);
-    assert_string_equal(o.error, "GOAWAY from server: NO_ERROR");
-    free(o.body);
+    expect_failure(loop, &r, (struct plan){.goaway = true, .goaway_code = NGHTTP2_NO_ERROR},
+                   "GOAWAY from server: NO_ERROR");
 
     /* a long debug text is cut, not the line it goes into */
     char debug[200], want[200];
     memset(debug, 'd', sizeof(debug) - 1);
     debug[sizeof(debug) - 1] = '\0';
-    S.plan = (struct plan){.goaway = true, .goaway_code = NGHTTP2_INTERNAL_ERROR,
-                           .goaway_debug = debug};
-    do_request(loop, &r, &o);
     snprintf(want, sizeof(want), "GOAWAY from server: INTERNAL_ERROR: %.79s", debug);
-    assert_string_equal(o.error, want);
-    free(o.body);
+    expect_failure(
+        loop, &r,
+        (struct plan){.goaway = true, .goaway_code = NGHTTP2_INTERNAL_ERROR, .goaway_debug = debug},
+        want);
     srv_free();
 }
 
@@ -389,17 +395,10 @@ static void test_headers_too_large(void **state)
     assert_string_equal(o.hname[63], "x-h63");
     free(o.body);
 
-    S.plan = (struct plan){.status = 200, .hdrs = many, .nhdrs = 66};
-    do_request(loop, &r, &o);
-    assert_false(o.ok);
-    assert_string_equal(o.error, "response headers too large");
-    free(o.body);
-
-    S.plan = (struct plan){.status = 200, .hdrs = fat, .nhdrs = 20};
-    do_request(loop, &r, &o);
-    assert_false(o.ok);
-    assert_string_equal(o.error, "response headers too large");
-    free(o.body);
+    expect_failure(loop, &r, (struct plan){.status = 200, .hdrs = many, .nhdrs = 66},
+                   "response headers too large");
+    expect_failure(loop, &r, (struct plan){.status = 200, .hdrs = fat, .nhdrs = 20},
+                   "response headers too large");
     srv_free();
 }
 
