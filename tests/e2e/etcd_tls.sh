@@ -9,12 +9,7 @@
 # match, and a client certificate expiring within 14 days (a warning).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/tls_lib.sh"
-C=$T/certs
-tls_make_certs "$C"
-check "openssl made a CA, a server certificate for 127.0.0.1 and client certificates" [ $? = 0 ]
-
-need_etcd --tls "$C"
-export ETCDCTL_API=3
+tls_etcd
 PREFIX=/e2e-tls-$$
 ctl() {
     etcdctl --endpoints="https://$ETCD_ADDR" --cacert "$C/ca.pem" --cert "$C/client.pem" \

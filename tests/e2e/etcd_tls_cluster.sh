@@ -6,12 +6,7 @@
 # verification) and a registration change goes through; /status shows no problem.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/tls_lib.sh"
-C=$T/certs
-tls_make_certs "$C"
-check "openssl made a CA, a server certificate for 127.0.0.1 and client certificates" [ $? = 0 ]
-
-need_etcd --cluster --tls "$C"
-export ETCDCTL_API=3
+tls_etcd --cluster
 PREFIX=/e2e-tlsc-$$
 base=$(cat "$ETCD_DIR/base")
 alive_eps() {

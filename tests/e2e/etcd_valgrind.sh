@@ -8,11 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/tls_lib.sh"
 . "$(dirname "$0")/valgrind_lib.sh"
-C=$T/certs
-tls_make_certs "$C"
-check "openssl made the certificates" [ $? = 0 ]
-need_etcd --tls "$C"
-export ETCDCTL_API=3
+tls_etcd
 PREFIX=/e2e-vg-$$
 ctl() {
     etcdctl --endpoints="https://$ETCD_ADDR" --cacert "$C/ca.pem" --cert "$C/client.pem" \

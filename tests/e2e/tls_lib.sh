@@ -3,6 +3,8 @@
 # Source it after lib.sh. tls_make_certs DIR writes into DIR: two CAs (ca, otherca), a server
 # certificate for IP:127.0.0.1 (server), client certificates from ca (client, shortclient
 # expiring in 5 days) and one from otherca (otherclient); each NAME.pem with NAME-key.pem.
+# tls_etcd [ARGS]: those certificates in C=$T/certs (checked), then need_etcd ARGS --tls $C
+# (a real etcd serving clients over TLS with --client-cert-auth) and ETCDCTL_API=3.
 command -v openssl >/dev/null || skip_all "no openssl CLI"
 
 _tls_key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:prime256v1 -out "$1" 2>/dev/null; }
@@ -25,4 +27,12 @@ extendedKeyUsage=serverAuth,clientAuth" &&
         _tls_cert "$1" client ca 30 "extendedKeyUsage=clientAuth" &&
         _tls_cert "$1" shortclient ca 5 "extendedKeyUsage=clientAuth" &&
         _tls_cert "$1" otherclient otherca 30 "extendedKeyUsage=clientAuth"
+}
+
+tls_etcd() {
+    C=$T/certs
+    tls_make_certs "$C"
+    check "openssl made a CA, a server certificate for 127.0.0.1 and client certificates" [ $? = 0 ]
+    need_etcd "$@" --tls "$C"
+    export ETCDCTL_API=3
 }
