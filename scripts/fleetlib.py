@@ -380,12 +380,10 @@ class EtcdEngine:
         run([os.path.join(ROOT, "scripts", "etcd-stop"), self.dir], 60)
 
     def uri(self, i=0):
-        # meshreg talks to the first endpoint it can reach: rotate the list so
-        # that a third of the fleet is on each member (identical URIs would put
-        # every sidecar on member 0, and a leader kill elsewhere would touch none).
-        eps = self.eps.split(",")
-        k = i % len(eps)
-        return "etcd://%s%s" % (",".join(eps[k:] + eps[:k]), ETCD_PREFIX)
+        # One URI for the whole fleet, as a deployment has it: each sidecar
+        # starts at the endpoint its pid picks, so about a third is on each
+        # member (before that spread, all would have sat on member 0).
+        return "etcd://%s%s" % (self.eps, ETCD_PREFIX)
 
     def kill_leader(self):
         r = run([os.path.join(ROOT, "scripts", "etcd-stop"), "--leader", self.dir], 30)

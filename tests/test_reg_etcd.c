@@ -459,18 +459,67 @@ static void test_down_at_start(void **state)
     sh(NULL, 0, "%s/etcd-stop %s", scripts, dir_late);
 }
 
-/* A dead endpoint first in the list: the next one is used. */
+/* "BAD,GOOD" ordered so that this process starts on BAD: a sidecar starts
+ * at endpoint (pid mod count), see test_start_endpoint_spread. */
+static void bad_first(char *eps, size_t len, const char *bad, const char *good)
+{
+    if (getpid() % 2 == 0)
+        snprintf(eps, len, "%s,%s", bad, good);
+    else
+        snprintf(eps, len, "%s,%s", good, bad);
+}
+
+/* A dead endpoint first: the next one is used. */
 static void test_failover_dead_first(void **state)
 {
     struct ev_loop *loop = ev_loop_new(0);
     char eps[128];
-    snprintf(eps, sizeof eps, "127.0.0.1:1,%s", ep_single);
+    bad_first(eps, sizeof eps, "127.0.0.1:1", ep_single);
     struct reg *r = new_reg(loop, eps, "/meshreg-test/fo", 3);
+    assert_string_equal(r->conn_detail, "granting a lease from 127.0.0.1:1"); /* the dead one */
     set(r, "svc.main", "n_1", REC);
     assert_true(run_until(loop, settled, r, 2, NULL));
     assert_non_null(strstr(r->conn_detail, ep_single));
     reg_free(r);
     ev_loop_destroy(loop);
+}
+
+/* Sidecars sharing one URI do not all start on its first endpoint: twelve
+ * processes (as twelve sidecars of a host would be) name the endpoint they
+ * start with; at least two different ones, each one of the URI's. Nothing
+ * needs to answer: reg_start names the endpoint before any I/O. */
+static void test_start_endpoint_spread(void **state)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    for (int i = 0; i < 12; i++) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            close(fds[0]);
+            struct ev_loop *loop = ev_loop_new(0);
+            char err[256];
+            struct reg *r =
+                reg_new(loop, "etcd://127.0.0.1:1,127.0.0.1:2,127.0.0.1:3/spread", 3, err, sizeof err);
+            int port = 0;
+            if (r && reg_start(r) == 0)
+                sscanf(r->conn_detail, "granting a lease from 127.0.0.1:%d", &port);
+            (void)!write(fds[1], &port, sizeof port);
+            _exit(0);
+        }
+        assert_int_equal(waitpid(pid, NULL, 0), pid);
+    }
+    close(fds[1]);
+    int seen[4] = {0}, port, n = 0;
+    while (read(fds[0], &port, sizeof port) == (ssize_t)sizeof port) {
+        assert_in_range(port, 1, 3);
+        seen[port]++;
+        n++;
+    }
+    close(fds[0]);
+    assert_int_equal(n, 12);
+    print_message("start endpoints: :1 x%d, :2 x%d, :3 x%d\n", seen[1], seen[2], seen[3]);
+    assert_true((seen[1] > 0) + (seen[2] > 0) + (seen[3] > 0) >= 2);
 }
 
 /* A web server that is not etcd: answers every request with a 404 page. */
@@ -516,8 +565,9 @@ static void test_failover_not_etcd(void **state)
     struct ev_loop *loop = ev_loop_new(0);
     struct fake_http f = {0};
     fake_http_start(loop, &f);
-    char eps[128];
-    snprintf(eps, sizeof eps, "127.0.0.1:%d,%s", f.port, ep_single);
+    char eps[128], fake[32];
+    snprintf(fake, sizeof fake, "127.0.0.1:%d", f.port);
+    bad_first(eps, sizeof eps, fake, ep_single);
     struct reg *r = new_reg(loop, eps, "/meshreg-test/fo2", 3);
     set(r, "svc.main", "n_1", REC);
     assert_true(run_until(loop, settled, r, 2, NULL));
@@ -649,21 +699,26 @@ static void test_cluster_failover(void **state)
     struct reg *r = new_reg(loop, eps, "/meshreg-test/cl", 3);
     set(r, "svc.main", "n_1", REC);
     assert_true(run_until(loop, settled, r, 3, NULL));
+    /* Which member we talk to: any of the three (the start is spread). */
+    const char *at = strstr(r->conn_detail, "127.0.0.1:");
+    assert_non_null(at);
+    int idx = atoi(at + strlen("127.0.0.1:")) - base_cluster;
+    assert_in_range(idx, 0, 2);
     char used[64];
-    snprintf(used, sizeof used, "127.0.0.1:%d", base_cluster);
-    assert_non_null(strstr(r->conn_detail, used));
+    snprintf(used, sizeof used, "127.0.0.1:%d", base_cluster + idx);
 
-    /* Kill the member we talk to (the first one). */
-    assert_int_equal(sh(NULL, 0, "%s/etcd-stop --member 0 %s", scripts, dir_cluster), 0);
+    /* Kill the member we talk to. */
+    assert_int_equal(sh(NULL, 0, "%s/etcd-stop --member %d %s", scripts, idx, dir_cluster), 0);
     double t0 = now_ms();
     set(r, "svc.main", "n_2", REC);
     assert_true(run_until(loop, settled, r, 5, NULL));
     print_message("failed over in %.0f ms: %s\n", now_ms() - t0, r->conn_detail);
     assert_null(strstr(r->conn_detail, used));
     char alive[128];
-    snprintf(alive, sizeof alive, "127.0.0.1:%d,127.0.0.1:%d", base_cluster + 1, base_cluster + 2);
+    snprintf(alive, sizeof alive, "127.0.0.1:%d,127.0.0.1:%d", base_cluster + (idx + 1) % 3,
+             base_cluster + (idx + 2) % 3);
     assert_int_equal(ctl_count(alive, "/meshreg-test/cl/"), 2);
-    assert_int_equal(sh(NULL, 0, "%s/etcd-start --member 0 %s", scripts, dir_cluster), 0);
+    assert_int_equal(sh(NULL, 0, "%s/etcd-start --member %d %s", scripts, idx, dir_cluster), 0);
 
     /* Kill the leader, whoever it is. */
     assert_int_equal(sh(out, sizeof out, "%s/etcd-stop --leader %s", scripts, dir_cluster), 0);
@@ -699,6 +754,7 @@ int main(void)
         cmocka_unit_test(test_lease_lost_resync),
         cmocka_unit_test(test_killed_process_key_expires),
         cmocka_unit_test(test_failover_dead_first),
+        cmocka_unit_test(test_start_endpoint_spread),
         cmocka_unit_test(test_failover_not_etcd),
         cmocka_unit_test(test_free_with_inflight),
         cmocka_unit_test(test_hung_etcd_never_blocks),

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/socket.h>
 
 #include "proto/etcd.h"
@@ -292,6 +293,11 @@ static int etcd_init(struct reg *r, const char *uri, char *err, size_t errlen)
         goto fail;
     }
     backoff_init(&x->backoff, RETRY_MIN, RETRY_MAX);
+    /* Where to start: a fleet shares one URI, and if every sidecar began
+     * with its first endpoint, one member would hold every connection and
+     * serve every request (BENCHMARKS.md "Fleet"). Pids differ between the
+     * sidecars of a host and are spread across hosts. */
+    x->cur = (int)((unsigned)getpid() % (unsigned)x->n_ep);
     x->tls = tls;
     r->impl = x;
     return 0;
