@@ -212,11 +212,27 @@ start_bg() {
 
 # free_port: a loopback TCP port nobody listens on now (bound then released
 # by the kernel's ephemeral allocator, so parallel tests do not collide).
+# free_port: a port free now and not handed out before in this test: the
+# kernel may give the same ephemeral port to two calls in a row, and a test
+# that binds its ports later (an app's port, then another process's admin
+# port) then has two processes on one port (bounce_haproxy under gcov did).
 free_port() {
-    "$PY" -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
+    "$PY" -c 'import socket, sys
+given = sys.argv[1]
+try:
+    seen = set(open(given).read().split())
+except OSError:
+    seen = set()
+for _ in range(50):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = str(s.getsockname()[1])
+    s.close()
+    if p not in seen:
+        break
+with open(given, "a") as f:
+    f.write(p + "\n")
+print(p)' "$T/.ports_given"
 }
 
 # free_port_block N: a port P such that P..P+N-1 are all free now.
