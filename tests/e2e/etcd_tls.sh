@@ -11,13 +11,6 @@
 . "$(dirname "$0")/tls_lib.sh"
 tls_etcd
 PREFIX=/e2e-tls-$$
-ctl() {
-    etcdctl --endpoints="https://$ETCD_ADDR" --cacert "$C/ca.pem" --cert "$C/client.pem" \
-        --key "$C/client-key.pem" --dial-timeout=1s --command-timeout=2s "$@"
-}
-key() { echo "$PREFIX/$SVC.main/${IID}_$APP_PORT"; }
-has_key() { [ -n "$(ctl get --print-value-only "$(key)")" ]; }
-no_key() { [ -z "$(ctl get --print-value-only "$(key)")" ]; }
 detail() { http_get "$ADMIN_URL/status" | json_get - "j['backend']['detail'] + ' | ' + j['backend']['last_error']"; }
 MTLS=(--backend-cacert "$C/ca.pem" --backend-cert "$C/client.pem" --backend-key "$C/client-key.pem")
 

@@ -10,13 +10,6 @@
 . "$(dirname "$0")/valgrind_lib.sh"
 tls_etcd
 PREFIX=/e2e-vg-$$
-ctl() {
-    etcdctl --endpoints="https://$ETCD_ADDR" --cacert "$C/ca.pem" --cert "$C/client.pem" \
-        --key "$C/client-key.pem" --dial-timeout=1s --command-timeout=2s "$@"
-}
-key() { echo "$PREFIX/$SVC.main/${IID}_$APP_PORT"; }
-has_key() { [ -n "$(ctl get --print-value-only "$(key)")" ]; }
-no_key() { [ -z "$(ctl get --print-value-only "$(key)")" ]; }
 vg_start_meshreg --backend "etcds://127.0.0.1:$(free_port),$ETCD_ADDR$PREFIX" \
     --backend-cacert "$C/ca.pem" --backend-cert "$C/client.pem" --backend-key "$C/client-key.pem" \
     --ttl-seconds 2 --admin "127.0.0.1:$(free_port)" --interval-ms 200 --drain-seconds 1

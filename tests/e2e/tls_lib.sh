@@ -36,3 +36,13 @@ tls_etcd() {
     need_etcd "$@" --tls "$C"
     export ETCDCTL_API=3
 }
+
+# After tls_etcd, the single TLS etcd as the tests read it: etcdctl with the
+# client certificate, and the record's key under $PREFIX (present / absent).
+ctl() {
+    etcdctl --endpoints="https://$ETCD_ADDR" --cacert "$C/ca.pem" --cert "$C/client.pem" \
+        --key "$C/client-key.pem" --dial-timeout=1s --command-timeout=2s "$@"
+}
+key() { echo "$PREFIX/$SVC.main/${IID}_$APP_PORT"; }
+has_key() { [ -n "$(ctl get --print-value-only "$(key)")" ]; }
+no_key() { [ -z "$(ctl get --print-value-only "$(key)")" ]; }
